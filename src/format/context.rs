@@ -1,0 +1,169 @@
+//! The encryption context: authenticated, non-secret key/value pairs bound to a message.
+//!
+//! Spec (ESDK `data-format/message-header.md`, "Key Value Pairs"): the pairs MUST be sorted by
+//! key, comparing the UTF-8 bytes; each key and value is a UTF-8 string with a 2-byte big-endian
+//! length prefix; the whole list is preceded by a 2-byte pair count. An empty context serializes
+//! to zero bytes.
+
+use std::collections::BTreeMap;
+
+/// Prefix reserved by the AWS Encryption SDK for its own context keys.
+pub const RESERVED_PREFIX: &str = "aws-crypto-";
+
+/// Largest serialized encryption context (the header field's length is a `u16`).
+pub const MAX_SERIALIZED_LEN: usize = u16::MAX as usize;
+
+/// An encryption context: an ordered map of UTF-8 key/value pairs.
+///
+/// `BTreeMap<String, String>` orders keys by their UTF-8 bytes, which is exactly the canonical
+/// order of the wire format, so iteration order is serialization order.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EncryptionContext(BTreeMap<String, String>);
+
+impl EncryptionContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self(BTreeMap::new())
+    }
+
+    /// Adds or replaces a pair; returns `self` for chaining.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.0.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds or replaces a pair, returning the previous value.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
+        self.0.insert(key.into(), value.into())
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Pairs in canonical (serialization) order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The underlying map.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// The first key that starts with the reserved prefix `aws-crypto-`, if any.
+    pub fn reserved_key(&self) -> Option<&str> {
+        self.0
+            .keys()
+            .find(|k| k.starts_with(RESERVED_PREFIX))
+            .map(String::as_str)
+    }
+
+    /// Canonical serialization: empty for an empty context, otherwise
+    /// `count:u16 ‖ (key_len:u16 ‖ key ‖ value_len:u16 ‖ value)*` in key order.
+    ///
+    /// Returns `None` when the context cannot be serialized (more than 65535 pairs, a key or
+    /// value longer than 65535 bytes, or a total longer than 65535 bytes).
+    pub fn serialize(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.serialize_into(&mut out)?;
+        Some(out)
+    }
+
+    /// Appends the canonical serialization to `out` (see [`Self::serialize`]). On `None`, `out`
+    /// is left as it was.
+    pub fn serialize_into(&self, out: &mut Vec<u8>) -> Option<()> {
+        if self.0.is_empty() {
+            return Some(());
+        }
+        let start = out.len();
+        let count = u16::try_from(self.0.len()).ok()?;
+        out.extend_from_slice(&count.to_be_bytes());
+        for (k, v) in &self.0 {
+            for s in [k, v] {
+                let Ok(len) = u16::try_from(s.len()) else {
+                    out.truncate(start);
+                    return None;
+                };
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+        if out.len() - start > MAX_SERIALIZED_LEN {
+            out.truncate(start);
+            return None;
+        }
+        Some(())
+    }
+}
+
+impl core::fmt::Debug for EncryptionContext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+impl From<BTreeMap<String, String>> for EncryptionContext {
+    fn from(m: BTreeMap<String, String>) -> Self {
+        Self(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_serializes_to_nothing() {
+        assert_eq!(EncryptionContext::new().serialize(), Some(vec![]));
+    }
+
+    #[test]
+    fn sorted_by_utf8_bytes() {
+        let ec = EncryptionContext::new()
+            .with("b", "2")
+            .with("a", "1")
+            .with("é", "3");
+        let s = ec.serialize().unwrap();
+        assert_eq!(
+            s,
+            [
+                &[0, 3][..],
+                &[0, 1, b'a', 0, 1, b'1'],
+                &[0, 1, b'b', 0, 1, b'2'],
+                &[0, 2, 0xC3, 0xA9, 0, 1, b'3']
+            ]
+            .concat()
+        );
+    }
+
+    #[test]
+    fn too_long_is_refused() {
+        let ec = EncryptionContext::new().with("k", "v".repeat(70_000));
+        assert_eq!(ec.serialize(), None);
+        let mut out = vec![9];
+        assert_eq!(ec.serialize_into(&mut out), None);
+        assert_eq!(out, vec![9]);
+    }
+}
