@@ -37,6 +37,9 @@ pub enum Error {
     InvalidArgument(String),
     /// Reading or writing failed.
     Io(std::io::Error),
+    /// An internal failure that is not the caller's: a lock poisoned by a panicking thread, or a
+    /// key fetch that panicked. The operation failed closed; the text says what happened.
+    Internal(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -50,6 +53,7 @@ impl fmt::Display for Error {
             ),
             Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Internal(s) => write!(f, "internal failure: {s}"),
         }
     }
 }
@@ -61,7 +65,7 @@ impl std::error::Error for Error {
             Error::Format(e) => Some(e),
             Error::Kms(e) => Some(e),
             Error::Io(e) => Some(e),
-            Error::NoMatchingKeyProvider | Error::InvalidArgument(_) => None,
+            Error::NoMatchingKeyProvider | Error::InvalidArgument(_) | Error::Internal(_) => None,
         }
     }
 }
