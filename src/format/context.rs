@@ -5,6 +5,8 @@
 //! length prefix; the whole list is preceded by a 2-byte pair count. An empty context serializes
 //! to zero bytes.
 
+use super::error::{Field, FormatError, FormatErrorKind};
+use super::reader::Reader;
 use std::collections::BTreeMap;
 
 /// Prefix reserved by the AWS Encryption SDK for its own context keys.
@@ -105,6 +107,110 @@ impl EncryptionContext {
             return None;
         }
         Some(())
+    }
+}
+
+/// Reading and writing the header's AAD field (`data-format/message-header.md`, "AAD").
+impl EncryptionContext {
+    /// Parses the header's AAD field.
+    ///
+    /// Spec: "Key Value Pairs Length: The length of the Key Value Pairs field in bytes. When the
+    /// encryption context is empty, the value of this field MUST be 0." — "Key Value Pair Count
+    /// ... MUST be greater than 0." — "This sequence MUST not contain duplicate entries. These
+    /// entries MUST have entries sorted, by key, in ascending order according to UTF-8 encoded
+    /// binary value." Keys and values are UTF-8.
+    ///
+    /// Only the canonical encoding is accepted: a present-but-empty pair list, unsorted or
+    /// duplicated keys, invalid UTF-8, or a length that disagrees with the pairs are errors.
+    /// Reserved keys (`aws-crypto-`) are *not* checked here; the header parser does that.
+    ///
+    /// # Errors
+    /// A [`FormatError`] on [`Field::EncryptionContext`].
+    pub fn read_header_field(r: &mut Reader<'_>) -> Result<Self, FormatError> {
+        let f = Field::EncryptionContext;
+        let len = usize::from(r.u16(f)?);
+        if len == 0 {
+            return Ok(Self::new());
+        }
+        let mut pairs = r.sub(len, f)?;
+        let count_at = pairs.offset();
+        let count = pairs.u16(f)?;
+        if count == 0 {
+            return Err(Reader::error_at(
+                count_at,
+                f,
+                FormatErrorKind::NonCanonicalEncryptionContext,
+            ));
+        }
+        let mut map = BTreeMap::new();
+        let mut last: Option<&[u8]> = None;
+        for _ in 0..count {
+            let key_at = pairs.offset();
+            let key = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
+            let value = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
+            // Strictly increasing keys: sorted and without duplicates.
+            if last.is_some_and(|prev| prev >= key.as_bytes()) {
+                return Err(Reader::error_at(
+                    key_at,
+                    f,
+                    FormatErrorKind::NonCanonicalEncryptionContext,
+                ));
+            }
+            last = Some(key.as_bytes());
+            map.insert(key.to_owned(), value.to_owned());
+        }
+        if !pairs.is_empty() {
+            return Err(pairs.error(f, FormatErrorKind::EncryptionContextLengthMismatch));
+        }
+        Ok(Self(map))
+    }
+
+    /// Writes the header's AAD field: `len:u16 ‖ serialization` (`00 00` when empty). The
+    /// inverse of [`Self::read_header_field`]; `None` (and `out` unchanged) when the context
+    /// cannot be serialized.
+    pub fn write_header_field(&self, out: &mut Vec<u8>) -> Option<()> {
+        let start = out.len();
+        out.extend_from_slice(&[0, 0]);
+        if self.serialize_into(out).is_none() {
+            out.truncate(start);
+            return None;
+        }
+        let len = out.len() - start - 2;
+        let Ok(len) = u16::try_from(len) else {
+            out.truncate(start);
+            return None;
+        };
+        let be = len.to_be_bytes();
+        out.splice(start..start + 2, be);
+        Some(())
+    }
+
+    /// Length in bytes of [`Self::serialize`]'s output, without allocating; `None` when the
+    /// context cannot be serialized.
+    pub fn serialized_len(&self) -> Option<usize> {
+        if self.0.is_empty() {
+            return Some(0);
+        }
+        u16::try_from(self.0.len()).ok()?;
+        let mut n: usize = 2;
+        for (k, v) in &self.0 {
+            u16::try_from(k.len()).ok()?;
+            u16::try_from(v.len()).ok()?;
+            n = n.checked_add(4 + k.len() + v.len())?;
+        }
+        (n <= MAX_SERIALIZED_LEN).then_some(n)
+    }
+}
+
+/// A read running past the end of the declared pair list means the declared length is wrong.
+fn length_mismatch(e: FormatError) -> FormatError {
+    match e.kind {
+        FormatErrorKind::Truncated { .. } => FormatError::new(
+            e.offset,
+            e.field,
+            FormatErrorKind::EncryptionContextLengthMismatch,
+        ),
+        _ => e,
     }
 }
 

@@ -1,0 +1,324 @@
+//! The message body (`data-format/message-body.md`) and its AAD
+//! (`data-format/message-body-aad.md`).
+//!
+//! ```text
+//! regular frame: seq u32 | IV [12] | content [frame length] | tag [16]
+//! final frame:   FF FF FF FF | seq u32 | IV [12] | content length u32 | content | tag [16]
+//! non-framed:    IV [12] | content length u64 | content | tag [16]
+//! body AAD:      message id [32] | content string | seq u32 | content length u64
+//! ```
+//! The IV of a frame is its sequence number, big-endian, left-padded with zeros to 12 bytes;
+//! a non-framed body uses sequence number 1.
+
+use super::error::{Field, FormatError, FormatErrorKind};
+use super::reader::Reader;
+use crate::crypto::aead::{IV_LEN, MAX_PLAINTEXT_LEN, TAG_LEN};
+use crate::crypto::kdf::MESSAGE_ID_LEN;
+
+/// The 4 bytes that start a final frame.
+pub const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;
+/// Bytes a regular frame adds to its content: sequence number, IV, tag.
+pub const REGULAR_FRAME_OVERHEAD: usize = 4 + IV_LEN + TAG_LEN;
+/// Bytes a final frame adds to its content: marker, sequence number, IV, length, tag.
+pub const FINAL_FRAME_OVERHEAD: usize = 4 + 4 + IV_LEN + 4 + TAG_LEN;
+/// Bytes a non-framed body adds to its content: IV, length, tag.
+pub const NON_FRAMED_OVERHEAD: usize = IV_LEN + 8 + TAG_LEN;
+/// Largest non-framed content: "MUST NOT be greater than `2^36 - 32`".
+pub const MAX_NON_FRAMED_LEN: u64 = MAX_PLAINTEXT_LEN;
+
+/// Body AAD content string of a regular frame.
+pub const CONTENT_FRAME: &[u8] = b"AWSKMSEncryptionClient Frame";
+/// Body AAD content string of the final frame.
+pub const CONTENT_FINAL_FRAME: &[u8] = b"AWSKMSEncryptionClient Final Frame";
+/// Body AAD content string of a non-framed body.
+pub const CONTENT_SINGLE_BLOCK: &[u8] = b"AWSKMSEncryptionClient Single Block";
+
+/// What a piece of body content is, for its AAD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// A regular frame.
+    Regular,
+    /// The final frame.
+    Final,
+    /// A non-framed body.
+    SingleBlock,
+}
+
+impl BodyKind {
+    fn content_string(self) -> &'static [u8] {
+        match self {
+            BodyKind::Regular => CONTENT_FRAME,
+            BodyKind::Final => CONTENT_FINAL_FRAME,
+            BodyKind::SingleBlock => CONTENT_SINGLE_BLOCK,
+        }
+    }
+}
+
+const AAD_MAX: usize = MESSAGE_ID_LEN + CONTENT_SINGLE_BLOCK.len() + 4 + 8;
+
+/// A reusable body-AAD buffer on the stack (no allocation per frame).
+#[derive(Clone)]
+pub struct BodyAad {
+    buf: [u8; AAD_MAX],
+}
+
+impl BodyAad {
+    /// A buffer for the message `message_id`.
+    pub fn new(message_id: &[u8; MESSAGE_ID_LEN]) -> Self {
+        let mut buf = [0u8; AAD_MAX];
+        let (id, _) = buf.split_at_mut(MESSAGE_ID_LEN);
+        id.copy_from_slice(message_id);
+        Self { buf }
+    }
+
+    /// Spec (message-body-aad.md): "Message ID | Body AAD Content | Sequence Number (4, Uint32)
+    /// | Content Length (8, Uint64)"; regular frames "MUST use the value `AWSKMSEncryptionClient
+    /// Frame`", the final frame "`AWSKMSEncryptionClient Final Frame`", non-framed data
+    /// "`AWSKMSEncryptionClient Single Block`" with sequence number 1.
+    pub fn get(&mut self, kind: BodyKind, seq: u32, content_len: u64) -> &[u8] {
+        let s = kind.content_string();
+        let (_, tail) = self.buf.split_at_mut(MESSAGE_ID_LEN);
+        let (cs, tail) = tail.split_at_mut(s.len());
+        cs.copy_from_slice(s);
+        let (sq, tail) = tail.split_at_mut(4);
+        sq.copy_from_slice(&seq.to_be_bytes());
+        let (ln, _) = tail.split_at_mut(8);
+        ln.copy_from_slice(&content_len.to_be_bytes());
+        let len = MESSAGE_ID_LEN + s.len() + 12;
+        self.buf.get(..len).unwrap_or(&[])
+    }
+}
+
+/// The IV of frame `seq`: "The IV is the sequence number ... padded to the IV length".
+pub fn frame_iv(seq: u32) -> [u8; IV_LEN] {
+    let mut iv = [0u8; IV_LEN];
+    let (_, low) = iv.split_at_mut(IV_LEN - 4);
+    low.copy_from_slice(&seq.to_be_bytes());
+    iv
+}
+
+/// How a plaintext of `plaintext_len` bytes is cut into frames of `frame_length` bytes when
+/// fragseal seals: full regular frames and a final frame holding the rest. A plaintext that is
+/// an exact non-zero multiple of the frame length ends with a *full* final frame (the spec's
+/// SHOULD); an empty plaintext is one empty final frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameLayout {
+    /// Number of regular frames.
+    pub regular_frames: u64,
+    /// Content length of the final frame.
+    pub final_len: u32,
+    /// Frame length.
+    pub frame_length: u32,
+}
+
+impl FrameLayout {
+    /// The layout; `None` when `frame_length` is 0 or more than `2^32 - 1` frames are needed.
+    pub fn new(plaintext_len: u64, frame_length: u32) -> Option<Self> {
+        if frame_length == 0 {
+            return None;
+        }
+        let fl = u64::from(frame_length);
+        let regular_frames = if plaintext_len == 0 {
+            0
+        } else {
+            (plaintext_len - 1) / fl
+        };
+        let final_len = u32::try_from(plaintext_len - regular_frames * fl).ok()?;
+        // "The number of frames in a single message MUST be less than or equal to 2^32 - 1."
+        if regular_frames >= u64::from(u32::MAX) {
+            return None;
+        }
+        Some(Self {
+            regular_frames,
+            final_len,
+            frame_length,
+        })
+    }
+
+    /// Body length in bytes; `None` on overflow.
+    pub fn body_len(&self) -> Option<usize> {
+        let regular = usize::try_from(self.regular_frames)
+            .ok()?
+            .checked_mul(REGULAR_FRAME_OVERHEAD.checked_add(usize::try_from(self.frame_length).ok()?)?)?;
+        regular
+            .checked_add(FINAL_FRAME_OVERHEAD)?
+            .checked_add(usize::try_from(self.final_len).ok()?)
+    }
+}
+
+/// One parsed frame, borrowed from the message. Its IV and sequence number have been checked.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRef<'a> {
+    /// Regular or final.
+    pub kind: BodyKind,
+    /// Sequence number.
+    pub seq: u32,
+    /// The IV (equal to [`frame_iv`]`(seq)`).
+    pub iv: &'a [u8; IV_LEN],
+    /// Encrypted content.
+    pub ciphertext: &'a [u8],
+    /// Authentication tag.
+    pub tag: &'a [u8; TAG_LEN],
+    /// Absolute offset of the frame's first byte.
+    pub offset: usize,
+}
+
+impl FrameRef<'_> {
+    /// Content length as written in the body AAD.
+    pub fn content_len(&self) -> u64 {
+        self.ciphertext.len() as u64
+    }
+}
+
+/// Parses the next frame of a framed body, expecting sequence number `expected_seq`.
+///
+/// Spec (message-body.md): "Framed Data MUST start at Sequence Number 1. Subsequent frames
+/// MUST be in order and MUST contain an increment of 1 from the previous frame." — "The length
+/// of the encrypted content of a Regular Frame MUST be equal to the Frame Length." — final
+/// frame: "Sequence Number End ... MUST be encoded as the 4 bytes `FF FF FF FF`", "The Final
+/// Frame Sequence number MUST be equal to the total number of frames", and decrypt.md: "this
+/// operation MUST ensure that the length of the encrypted content field is less than or equal
+/// to the frame length". encrypt.md: "The IV is the sequence number ... padded to the IV
+/// length"; fragseal rejects any other IV.
+///
+/// # Errors
+/// A [`FormatError`] on [`Field::Frame`]: truncated, wrong sequence number, wrong IV, final
+/// frame longer than the frame length.
+pub fn read_frame<'a>(
+    r: &mut Reader<'a>,
+    frame_length: u32,
+    expected_seq: u32,
+) -> Result<FrameRef<'a>, FormatError> {
+    let f = Field::Frame;
+    let offset = r.offset();
+    let first = r.u32(f)?;
+    let (kind, seq_at, seq) = if first == FINAL_FRAME_MARKER {
+        let at = r.offset();
+        (BodyKind::Final, at, r.u32(f)?)
+    } else {
+        (BodyKind::Regular, offset, first)
+    };
+    if seq != expected_seq {
+        return Err(Reader::error_at(
+            seq_at,
+            f,
+            FormatErrorKind::SequenceNumber {
+                expected: expected_seq,
+                found: seq,
+            },
+        ));
+    }
+    let iv_at = r.offset();
+    let iv = r.array::<IV_LEN>(f)?;
+    if *iv != frame_iv(seq) {
+        return Err(Reader::error_at(iv_at, f, FormatErrorKind::InvalidIv));
+    }
+    let len = match kind {
+        BodyKind::Final => {
+            let len_at = r.offset();
+            let length = r.u32(f)?;
+            if length > frame_length {
+                return Err(Reader::error_at(
+                    len_at,
+                    f,
+                    FormatErrorKind::FinalFrameTooLong {
+                        length,
+                        frame_length,
+                    },
+                ));
+            }
+            length
+        }
+        _ => frame_length,
+    };
+    let len = Reader::check_len(r.offset(), f, u64::from(len), u64::from(u32::MAX))?;
+    let ciphertext = r.take(len, f)?;
+    let tag = r.array::<TAG_LEN>(f)?;
+    Ok(FrameRef {
+        kind,
+        seq,
+        iv,
+        ciphertext,
+        tag,
+        offset,
+    })
+}
+
+/// Parses a whole non-framed body (which must end the message).
+///
+/// Spec (message-body.md): "Non-framed data MUST consist of, in order, IV, Encrypted Content
+/// Length, Encrypted Content, and Authentication Tag." "The value of this field MUST NOT be
+/// greater than `2^36 - 32`". The IV "MUST be the sequence number used in the message body
+/// AAD", i.e. 1.
+///
+/// # Errors
+/// A [`FormatError`] on [`Field::NonFramedBody`].
+pub fn read_non_framed<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatError> {
+    let f = Field::NonFramedBody;
+    let offset = r.offset();
+    let iv = r.array::<IV_LEN>(f)?;
+    if *iv != frame_iv(1) {
+        return Err(Reader::error_at(offset, f, FormatErrorKind::InvalidIv));
+    }
+    let len_at = r.offset();
+    let len = r.u64(f)?;
+    let len = Reader::check_len(len_at, f, len, MAX_NON_FRAMED_LEN)?;
+    let ciphertext = r.take(len, f)?;
+    let tag = r.array::<TAG_LEN>(f)?;
+    r.expect_end(f)?;
+    Ok(FrameRef {
+        kind: BodyKind::SingleBlock,
+        seq: 1,
+        iv,
+        ciphertext,
+        tag,
+        offset,
+    })
+}
+
+/// Appends a regular or final frame's fields before its content (the writer side of
+/// [`read_frame`]).
+pub fn write_frame_prefix(out: &mut Vec<u8>, kind: BodyKind, seq: u32, content_len: u32) {
+    if kind == BodyKind::Final {
+        out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+    }
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&frame_iv(seq));
+    if kind == BodyKind::Final {
+        out.extend_from_slice(&content_len.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        let l = FrameLayout::new(0, 64).unwrap();
+        assert_eq!((l.regular_frames, l.final_len), (0, 0));
+        let l = FrameLayout::new(64, 64).unwrap();
+        assert_eq!((l.regular_frames, l.final_len), (0, 64));
+        let l = FrameLayout::new(65, 64).unwrap();
+        assert_eq!((l.regular_frames, l.final_len), (1, 1));
+        let l = FrameLayout::new(128, 64).unwrap();
+        assert_eq!((l.regular_frames, l.final_len), (1, 64));
+        assert_eq!(l.body_len(), Some(64 + 32 + 64 + 40));
+        assert!(FrameLayout::new(1, 0).is_none());
+        assert!(FrameLayout::new(u64::from(u32::MAX) * 2, 1).is_none());
+    }
+
+    #[test]
+    fn aad_and_iv() {
+        let mut aad = BodyAad::new(&[7; 32]);
+        let a = aad.get(BodyKind::Regular, 2, 64).to_vec();
+        assert_eq!(a.len(), 32 + 28 + 12);
+        assert_eq!(&a[32..60], CONTENT_FRAME);
+        assert_eq!(&a[60..64], &[0, 0, 0, 2]);
+        assert_eq!(&a[64..], &[0, 0, 0, 0, 0, 0, 0, 64]);
+        let a = aad.get(BodyKind::Final, 3, 1).to_vec();
+        assert_eq!(&a[32..66], CONTENT_FINAL_FRAME);
+        assert_eq!(a.len(), 32 + 34 + 12);
+        assert_eq!(frame_iv(0x0102_0304), [0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+    }
+}

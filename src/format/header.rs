@@ -1,0 +1,418 @@
+//! The message header, format version 2 (`data-format/message-header.md`), as fragseal writes
+//! and strictly accepts it.
+//!
+//! ```text
+//! version 0x02 | suite u16 | message id [32] | AAD (u16 len ‖ pairs) | EDK count u16 ‖ EDKs |
+//! content type u8 | frame length u32 | commit key [32] | header auth tag [16]
+//! ```
+//! The header auth tag is AES-256-GCM under the derived message key, IV of twelve zero bytes,
+//! empty plaintext, AAD = the header body bytes exactly as received (fragseal never requires
+//! encryption context that is not stored in the message, so nothing is appended).
+
+use super::context::EncryptionContext;
+use super::edk::EncryptedDataKey;
+use super::error::{Field, FormatError, FormatErrorKind};
+use super::reader::Reader;
+use crate::crypto::kdf::{COMMIT_KEY_LEN, MESSAGE_ID_LEN};
+
+/// Message format version 2.
+pub const FORMAT_VERSION: u8 = 0x02;
+/// AES-256-GCM, HKDF-SHA512 key derivation, key commitment, no signature. The only suite
+/// fragseal writes or opens.
+pub const SUITE_ID: u16 = 0x0478;
+/// The same with an ECDSA P-384 signature: not supported (fragseal does not verify signatures).
+pub const SUITE_ID_SIGNED: u16 = 0x0578;
+/// Length of the header authentication tag.
+pub const HEADER_TAG_LEN: usize = 16;
+/// The IV of the header authentication tag in format version 2: all zero.
+pub const HEADER_IV: [u8; 12] = [0; 12];
+/// Suites of format version 1, none of which commits to its key.
+pub const NON_COMMITTING_SUITES: [u16; 9] = [
+    0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
+];
+/// Default [`OpenLimits::max_encrypted_data_keys`].
+pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
+/// Default [`OpenLimits::max_frame_length`]: 64 MiB, far above any media frame length, and a
+/// bound on what the streaming reader buffers.
+pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
+
+/// The body's content type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContentType {
+    /// `0x01`: one AES-GCM block for the whole plaintext (accepted on open, never written).
+    NonFramed,
+    /// `0x02`: frames of `frame_length` bytes and a final frame.
+    Framed,
+}
+
+impl ContentType {
+    /// The wire value.
+    pub fn to_u8(self) -> u8 {
+        match self {
+            ContentType::NonFramed => 0x01,
+            ContentType::Framed => 0x02,
+        }
+    }
+}
+
+/// Limits and policy applied when parsing a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenLimits {
+    /// Most encrypted data keys accepted in one header (default 10). A message with more is
+    /// rejected as soon as the count is read, before any entry is parsed.
+    pub max_encrypted_data_keys: u16,
+    /// Largest frame length accepted (default 64 MiB).
+    pub max_frame_length: u32,
+    /// Whether non-committing suites may be opened. Default `false`. fragseal does not
+    /// implement the format version 1 they use, so setting this only changes the error from
+    /// [`FormatErrorKind::NonCommittingSuite`] to [`FormatErrorKind::UnsupportedVersion`].
+    pub allow_non_committing: bool,
+}
+
+impl Default for OpenLimits {
+    fn default() -> Self {
+        Self {
+            max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+            allow_non_committing: false,
+        }
+    }
+}
+
+impl OpenLimits {
+    /// The defaults with another maximum number of encrypted data keys.
+    pub fn with_max_encrypted_data_keys(mut self, max: u16) -> Self {
+        self.max_encrypted_data_keys = max;
+        self
+    }
+
+    /// The defaults with another maximum frame length.
+    pub fn with_max_frame_length(mut self, max: u32) -> Self {
+        self.max_frame_length = max;
+        self
+    }
+}
+
+/// The header body: every field before the header authentication tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderBody {
+    /// Algorithm suite id (always [`SUITE_ID`] once parsed).
+    pub suite_id: u16,
+    /// The 32-byte message id.
+    pub message_id: [u8; MESSAGE_ID_LEN],
+    /// The encryption context.
+    pub encryption_context: EncryptionContext,
+    /// The encrypted data keys (at least one).
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+    /// Framed or non-framed body.
+    pub content_type: ContentType,
+    /// Frame length (0 for non-framed bodies).
+    pub frame_length: u32,
+    /// The commit key (algorithm suite data of suite `0x0478`).
+    pub commit_key: [u8; COMMIT_KEY_LEN],
+}
+
+/// Why a header body cannot be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// The encryption context serializes to more than 65535 bytes (or has an over-long entry).
+    EncryptionContextTooLarge,
+    /// No encrypted data keys, or more than 65535.
+    EncryptedDataKeyCount,
+    /// An encrypted data key field is longer than 65535 bytes.
+    EncryptedDataKeyTooLarge,
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            WriteError::EncryptionContextTooLarge => {
+                "encryption context too large to serialize (65535 bytes at most)"
+            }
+            WriteError::EncryptedDataKeyCount => "between 1 and 65535 encrypted data keys needed",
+            WriteError::EncryptedDataKeyTooLarge => {
+                "an encrypted data key field is longer than 65535 bytes"
+            }
+        })
+    }
+}
+
+impl HeaderBody {
+    /// Serialized length of the header body (without the tag).
+    ///
+    /// # Errors
+    /// As [`HeaderBody::write`].
+    pub fn serialized_len(&self) -> Result<usize, WriteError> {
+        let ec = self
+            .encryption_context
+            .serialized_len()
+            .ok_or(WriteError::EncryptionContextTooLarge)?;
+        if self.encrypted_data_keys.is_empty()
+            || self.encrypted_data_keys.len() > usize::from(u16::MAX)
+        {
+            return Err(WriteError::EncryptedDataKeyCount);
+        }
+        let mut edks = 2usize;
+        for edk in &self.encrypted_data_keys {
+            edks += edk
+                .serialized_len()
+                .ok_or(WriteError::EncryptedDataKeyTooLarge)?;
+        }
+        Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
+    }
+
+    /// Appends the header body. The inverse of [`HeaderBody::read`]. On error `out` is
+    /// unchanged.
+    ///
+    /// # Errors
+    /// A [`WriteError`] when a field cannot be represented.
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
+        self.serialized_len()?;
+        let start = out.len();
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&self.suite_id.to_be_bytes());
+        out.extend_from_slice(&self.message_id);
+        if self.encryption_context.write_header_field(out).is_none() {
+            out.truncate(start);
+            return Err(WriteError::EncryptionContextTooLarge);
+        }
+        let count = u16::try_from(self.encrypted_data_keys.len()).unwrap_or(0);
+        out.extend_from_slice(&count.to_be_bytes());
+        for edk in &self.encrypted_data_keys {
+            if edk.write(out).is_none() {
+                out.truncate(start);
+                return Err(WriteError::EncryptedDataKeyTooLarge);
+            }
+        }
+        out.push(self.content_type.to_u8());
+        out.extend_from_slice(&self.frame_length.to_be_bytes());
+        out.extend_from_slice(&self.commit_key);
+        Ok(())
+    }
+
+    /// Parses and validates a header body.
+    ///
+    /// Spec (message-header.md, "Header Body Version 2.0"): "Version | 1; Algorithm Suite ID |
+    /// 2; Message ID | 32; AAD | Variable. Self-describing; Encrypted Data Keys | Variable;
+    /// Content Type | 1; Frame Length | 4 | UInt32; Algorithm Suite Data | Variable. Determined
+    /// by the Algorithm Suite ID". "The value of the `Version` field MUST be `02` in the Version
+    /// 2.0 header body." "Encrypted Data Key Count: ... This value MUST be greater than 0."
+    /// "When the content type is non-framed, the value of this field [frame length] MUST be 0."
+    /// decrypt.md: "If the number of encrypted data keys ... is greater than the maximum number
+    /// of encrypted data keys configured ..., then as soon as that can be determined during
+    /// deserializing decrypt MUST process no more bytes and yield an error."
+    ///
+    /// fragseal additionally rejects: any suite other than `0x0478` (non-committing suites with
+    /// [`FormatErrorKind::NonCommittingSuite`]), encryption context keys starting with
+    /// `aws-crypto-`, a frame length of 0 or above [`OpenLimits::max_frame_length`] in a framed
+    /// message.
+    ///
+    /// # Errors
+    /// A [`FormatError`] naming the field and offset.
+    pub fn read(r: &mut Reader<'_>, limits: &OpenLimits) -> Result<Self, FormatError> {
+        let version_at = r.offset();
+        let version = r.u8(Field::Version)?;
+        if version != FORMAT_VERSION {
+            if version == 0x01 {
+                // Version 1: type byte, then the suite id. Every version-1 suite is
+                // non-committing.
+                let _type = r.u8(Field::Version)?;
+                let suite_at = r.offset();
+                let suite = r.u16(Field::AlgorithmSuite)?;
+                if !limits.allow_non_committing {
+                    return Err(Reader::error_at(
+                        suite_at,
+                        Field::AlgorithmSuite,
+                        FormatErrorKind::NonCommittingSuite(suite),
+                    ));
+                }
+            }
+            return Err(Reader::error_at(
+                version_at,
+                Field::Version,
+                FormatErrorKind::UnsupportedVersion(version),
+            ));
+        }
+        let suite_at = r.offset();
+        let suite_id = r.u16(Field::AlgorithmSuite)?;
+        if suite_id != SUITE_ID {
+            let kind = if NON_COMMITTING_SUITES.contains(&suite_id) {
+                FormatErrorKind::NonCommittingSuite(suite_id)
+            } else {
+                FormatErrorKind::UnsupportedSuite(suite_id)
+            };
+            return Err(Reader::error_at(suite_at, Field::AlgorithmSuite, kind));
+        }
+        let message_id = *r.array::<MESSAGE_ID_LEN>(Field::MessageId)?;
+        let ec_at = r.offset();
+        let encryption_context = EncryptionContext::read_header_field(r)?;
+        if let Some(k) = encryption_context.reserved_key() {
+            return Err(Reader::error_at(
+                ec_at,
+                Field::EncryptionContext,
+                FormatErrorKind::ReservedEncryptionContextKey(k.to_owned()),
+            ));
+        }
+        let count_at = r.offset();
+        let count = r.u16(Field::EncryptedDataKeys)?;
+        if count == 0 {
+            return Err(Reader::error_at(
+                count_at,
+                Field::EncryptedDataKeys,
+                FormatErrorKind::NoEncryptedDataKeys,
+            ));
+        }
+        if count > limits.max_encrypted_data_keys {
+            return Err(Reader::error_at(
+                count_at,
+                Field::EncryptedDataKeys,
+                FormatErrorKind::TooManyEncryptedDataKeys {
+                    count,
+                    max: limits.max_encrypted_data_keys,
+                },
+            ));
+        }
+        let mut encrypted_data_keys = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            encrypted_data_keys.push(EncryptedDataKey::read(r)?);
+        }
+        let ct_at = r.offset();
+        let content_type = match r.u8(Field::ContentType)? {
+            0x01 => ContentType::NonFramed,
+            0x02 => ContentType::Framed,
+            other => {
+                return Err(Reader::error_at(
+                    ct_at,
+                    Field::ContentType,
+                    FormatErrorKind::InvalidContentType(other),
+                ))
+            }
+        };
+        let fl_at = r.offset();
+        let frame_length = r.u32(Field::FrameLength)?;
+        let frame_length_ok = match content_type {
+            ContentType::NonFramed => frame_length == 0,
+            ContentType::Framed => frame_length > 0 && frame_length <= limits.max_frame_length,
+        };
+        if !frame_length_ok {
+            return Err(Reader::error_at(
+                fl_at,
+                Field::FrameLength,
+                FormatErrorKind::InvalidFrameLength(frame_length),
+            ));
+        }
+        let commit_key = *r.array::<COMMIT_KEY_LEN>(Field::SuiteData)?;
+        Ok(Self {
+            suite_id,
+            message_id,
+            encryption_context,
+            encrypted_data_keys,
+            content_type,
+            frame_length,
+            commit_key,
+        })
+    }
+}
+
+/// A parsed, not yet authenticated, message header. It keeps the header bytes exactly as
+/// received: the header authentication tag is verified over those bytes, never over a
+/// re-serialization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageHeader {
+    body: HeaderBody,
+    auth_tag: [u8; HEADER_TAG_LEN],
+    /// Header body bytes followed by the tag, as received.
+    raw: Vec<u8>,
+    body_len: usize,
+}
+
+impl MessageHeader {
+    /// Parses the header at the start of `message` (which may continue with the body).
+    ///
+    /// Spec (message-header.md, "Header Authentication Version 2.0"): "Authentication Tag |
+    /// Variable. Determined by the byte value of the authentication tag of the algorithm suite"
+    /// — 16 bytes for `0x0478`; version 2 stores no header IV.
+    ///
+    /// # Errors
+    /// A [`FormatError`] (see [`HeaderBody::read`]).
+    pub fn parse(message: &[u8], limits: &OpenLimits) -> Result<Self, FormatError> {
+        let mut r = Reader::new(message);
+        let body = HeaderBody::read(&mut r, limits)?;
+        let body_len = r.consumed();
+        let auth_tag = *r.array::<HEADER_TAG_LEN>(Field::HeaderAuthTag)?;
+        let raw = r.consumed_bytes().to_vec();
+        Ok(Self {
+            body,
+            auth_tag,
+            raw,
+            body_len,
+        })
+    }
+
+    /// Builds a header from its body (serialized once here) and tag. Used by sealing.
+    ///
+    /// # Errors
+    /// A [`WriteError`] when the body cannot be serialized.
+    pub fn from_parts(body: HeaderBody, auth_tag: [u8; HEADER_TAG_LEN]) -> Result<Self, WriteError> {
+        let mut raw = Vec::with_capacity(body.serialized_len()? + HEADER_TAG_LEN);
+        body.write(&mut raw)?;
+        let body_len = raw.len();
+        raw.extend_from_slice(&auth_tag);
+        Ok(Self {
+            body,
+            auth_tag,
+            raw,
+            body_len,
+        })
+    }
+
+    /// The parsed header body fields.
+    pub fn body(&self) -> &HeaderBody {
+        &self.body
+    }
+    /// Algorithm suite id (`0x0478`).
+    pub fn suite_id(&self) -> u16 {
+        self.body.suite_id
+    }
+    /// The 32-byte message id.
+    pub fn message_id(&self) -> &[u8; MESSAGE_ID_LEN] {
+        &self.body.message_id
+    }
+    /// The encryption context (authenticated only once the header tag is verified).
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.body.encryption_context
+    }
+    /// The encrypted data keys.
+    pub fn encrypted_data_keys(&self) -> &[EncryptedDataKey] {
+        &self.body.encrypted_data_keys
+    }
+    /// Framed or non-framed.
+    pub fn content_type(&self) -> ContentType {
+        self.body.content_type
+    }
+    /// Frame length (0 when non-framed).
+    pub fn frame_length(&self) -> u32 {
+        self.body.frame_length
+    }
+    /// The commit key stored in the header.
+    pub fn commit_key(&self) -> &[u8; COMMIT_KEY_LEN] {
+        &self.body.commit_key
+    }
+    /// The header authentication tag.
+    pub fn auth_tag(&self) -> &[u8; HEADER_TAG_LEN] {
+        &self.auth_tag
+    }
+    /// Total header length in bytes (body and tag); the message body starts here.
+    pub fn header_len(&self) -> usize {
+        self.raw.len()
+    }
+    /// The header body bytes exactly as received (the AAD of the header tag).
+    pub fn header_body_bytes(&self) -> &[u8] {
+        self.raw.get(..self.body_len).unwrap_or(&[])
+    }
+    /// The whole header (body and tag) exactly as received.
+    pub fn raw_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+}
