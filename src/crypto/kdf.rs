@@ -1,0 +1,308 @@
+//! HKDF-SHA512 and the per-message key derivation of ESDK suite `0x0478`.
+//!
+//! The specification (aws-encryption-sdk-specification, `framework/transitive-requirements.md`,
+//! "HKDF Encryption Key" and "HKDF Commit Key"; `framework/algorithm-suites.md` for the
+//! suite's values) says, for a committing suite such as `0x0478`:
+//!
+//! - extract: hash SHA-512, salt = the 32-byte message id, input keying material = the data key;
+//!   the extract step SHOULD be performed once and shared by both expands;
+//! - encryption key: expand with info = the suite id as 2 big-endian bytes followed by the
+//!   UTF-8 bytes `DERIVEKEY`, 32 bytes of output;
+//! - commit key: expand with info = the UTF-8 bytes `COMMITKEY`, 32 bytes of output (the suite's
+//!   "algorithm suite data length").
+//!
+//! Two implementations exist: `ring::hkdf` and the RustCrypto `hkdf` + `sha2` crates
+//! ([`KdfBackend`]). Each is the other's test oracle; the faster one on our reference machine
+//! (see `benches/primitives.rs`) is the default. Neither allocates on the heap.
+//!
+//! Zeroization: derived bytes that pass through our code are zeroized. The pseudorandom key
+//! (PRK) lives inside the HMAC state of the backend (`ring::hkdf::Prk`, `hkdf::Hkdf`), neither of
+//! which offers zeroization; this is a limitation of those crates.
+
+use crate::crypto::aead::{AeadBackend, Aes256GcmKey, KEY_LEN};
+use crate::crypto::keys::DataKey;
+use core::fmt;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// Length in bytes of the ESDK v2 message id, the HKDF salt of the committing suites.
+pub const MESSAGE_ID_LEN: usize = 32;
+/// Length in bytes of the commit key of suite `0x0478`.
+pub const COMMIT_KEY_LEN: usize = 32;
+/// Output length of SHA-512 in bytes.
+pub const SHA512_LEN: usize = 64;
+/// The longest output HKDF-SHA512 can produce: 255 × 64 bytes (RFC 5869, section 2.3).
+pub const HKDF_SHA512_MAX_OUTPUT: usize = 255 * SHA512_LEN;
+
+/// Info label of the encryption-key expand, after the 2-byte suite id.
+const DERIVE_KEY_LABEL: &[u8] = b"DERIVEKEY";
+/// Info of the commit-key expand.
+const COMMIT_KEY_LABEL: &[u8] = b"COMMITKEY";
+
+/// Which HKDF-SHA512 implementation to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KdfBackend {
+    /// `ring::hkdf` (assembly SHA-512). The default: faster on the reference machine.
+    #[default]
+    Ring,
+    /// The RustCrypto `hkdf` crate over `sha2`.
+    RustCrypto,
+}
+
+/// The key-commitment value of an ESDK v2 message.
+///
+/// Written in clear into the message header, so it is not secret once written; it is still
+/// kept typed, zeroized on drop, not printed by `Debug`, and compared only in constant time.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct CommitKey([u8; COMMIT_KEY_LEN]);
+
+impl CommitKey {
+    /// The 32 bytes, to write into the header.
+    pub fn as_bytes(&self) -> &[u8; COMMIT_KEY_LEN] {
+        &self.0
+    }
+
+    /// Compares with `other` (for example the header's commit key) in constant time. A slice of
+    /// another length is never equal (the length itself is public).
+    pub fn ct_eq(&self, other: &[u8]) -> bool {
+        self.0[..].ct_eq(other).into()
+    }
+}
+
+impl fmt::Debug for CommitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitKey").finish_non_exhaustive()
+    }
+}
+
+/// The keys derived from a data key for one message.
+#[derive(Debug)]
+pub struct MessageKeys {
+    /// The AES-256-GCM key that encrypts the header auth tag and every frame.
+    pub encryption_key: Aes256GcmKey,
+    /// The commit key written in (and checked against) the header.
+    pub commit_key: CommitKey,
+}
+
+/// Derives the encryption key and commit key of one message (suite `suite_id`, message id
+/// `message_id`) from `data_key`: one HKDF-SHA512 extract, two expands, with the default
+/// [`KdfBackend`]. See the module documentation for the exact inputs.
+pub fn derive_message_keys(
+    backend: AeadBackend,
+    data_key: &DataKey,
+    suite_id: u16,
+    message_id: &[u8; MESSAGE_ID_LEN],
+) -> MessageKeys {
+    derive_message_keys_with(
+        KdfBackend::default(),
+        backend,
+        data_key,
+        suite_id,
+        message_id,
+    )
+}
+
+/// [`derive_message_keys`] with an explicit HKDF implementation (for benchmarks and tests; both
+/// give identical keys).
+pub fn derive_message_keys_with(
+    kdf: KdfBackend,
+    backend: AeadBackend,
+    data_key: &DataKey,
+    suite_id: u16,
+    message_id: &[u8; MESSAGE_ID_LEN],
+) -> MessageKeys {
+    let suite = suite_id.to_be_bytes();
+    let ikm = data_key.expose_secret();
+    let mut commit = CommitKey([0; COMMIT_KEY_LEN]);
+    // In every `expect` below: HKDF-SHA512 expand fails only for outputs longer than
+    // 255 × 64 bytes; these outputs are 32 bytes.
+    #[allow(
+        clippy::expect_used,
+        reason = "32-byte HKDF-SHA512 outputs cannot fail"
+    )]
+    let encryption_key = match kdf {
+        KdfBackend::Ring => {
+            let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA512, message_id).extract(ikm);
+            let encryption_key = match backend {
+                // Straight from HKDF output into ring's key schedule: no byte copy in our code.
+                AeadBackend::Ring => Aes256GcmKey::from_ring_okm(
+                    prk.expand(&[&suite, DERIVE_KEY_LABEL], &ring::aead::AES_256_GCM)
+                        .expect("32-byte expand"),
+                ),
+                AeadBackend::RustCrypto => {
+                    let mut k = Zeroizing::new([0u8; KEY_LEN]);
+                    prk.expand(&[&suite, DERIVE_KEY_LABEL], Len(KEY_LEN))
+                        .and_then(|okm| okm.fill(&mut k[..]))
+                        .expect("32-byte expand");
+                    Aes256GcmKey::new(backend, &k)
+                }
+            };
+            prk.expand(&[COMMIT_KEY_LABEL], Len(COMMIT_KEY_LEN))
+                .and_then(|okm| okm.fill(&mut commit.0))
+                .expect("32-byte expand");
+            encryption_key
+        }
+        KdfBackend::RustCrypto => {
+            let hk = hkdf::Hkdf::<sha2::Sha512>::new(Some(message_id), ikm);
+            let mut k = Zeroizing::new([0u8; KEY_LEN]);
+            hk.expand_multi_info(&[&suite, DERIVE_KEY_LABEL], &mut k[..])
+                .expect("32-byte expand");
+            hk.expand(COMMIT_KEY_LABEL, &mut commit.0)
+                .expect("32-byte expand");
+            Aes256GcmKey::new(backend, &k)
+        }
+    };
+    MessageKeys {
+        encryption_key,
+        commit_key: commit,
+    }
+}
+
+/// General-purpose HKDF-SHA512 (RFC 5869): extract with `salt` (empty = no salt) and `ikm`, then
+/// expand with `info` to fill `out`, with the default [`KdfBackend`].
+///
+/// # Errors
+/// [`crate::Error::InvalidArgument`] if `out` is longer than [`HKDF_SHA512_MAX_OUTPUT`]
+/// (16320 bytes); `out` is then unchanged.
+pub fn hkdf_sha512(
+    salt: &[u8],
+    ikm: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), crate::Error> {
+    hkdf_sha512_with(KdfBackend::default(), salt, ikm, info, out)
+}
+
+/// [`hkdf_sha512`] with an explicit implementation (for tests and benchmarks).
+///
+/// # Errors
+/// As [`hkdf_sha512`].
+pub fn hkdf_sha512_with(
+    kdf: KdfBackend,
+    salt: &[u8],
+    ikm: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), crate::Error> {
+    if out.len() > HKDF_SHA512_MAX_OUTPUT {
+        return Err(crate::Error::InvalidArgument(format!(
+            "HKDF-SHA512 output of {} bytes exceeds the limit of {HKDF_SHA512_MAX_OUTPUT}",
+            out.len()
+        )));
+    }
+    let ok = match kdf {
+        KdfBackend::Ring => ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA512, salt)
+            .extract(ikm)
+            .expand(&[info], Len(out.len()))
+            .and_then(|okm| okm.fill(out))
+            .is_ok(),
+        KdfBackend::RustCrypto => hkdf::Hkdf::<sha2::Sha512>::new(Some(salt), ikm)
+            .expand(info, out)
+            .is_ok(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        // Unreachable after the length check; kept as an error rather than a panic.
+        out.zeroize();
+        Err(crate::Error::InvalidArgument(
+            "HKDF-SHA512 expand failed".to_owned(),
+        ))
+    }
+}
+
+/// An output length for `ring::hkdf`.
+struct Len(usize);
+
+impl ring::hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_key_debug_and_ct_eq() {
+        let c = CommitKey([0x5A; 32]);
+        let s = format!("{c:?}");
+        assert_eq!(s, "CommitKey { .. }");
+        assert!(c.ct_eq(&[0x5A; 32]));
+        assert!(!c.ct_eq(&[0x5B; 32]));
+        let mut almost = [0x5A; 32];
+        almost[31] ^= 1;
+        assert!(!c.ct_eq(&almost));
+        assert!(!c.ct_eq(&[0x5A; 31]));
+        assert!(!c.ct_eq(&[0x5A; 33]));
+        assert!(!c.ct_eq(&[]));
+    }
+
+    #[test]
+    fn message_keys_debug_shows_no_bytes() {
+        let dk = DataKey::from_bytes([0x11; 32]);
+        let keys = derive_message_keys(AeadBackend::Ring, &dk, 0x0478, &[0x22; 32]);
+        let s = format!("{keys:?}");
+        assert!(
+            s.contains("CommitKey { .. }") && s.contains("backend: Ring"),
+            "{s}"
+        );
+        let hex_commit = hex::encode(keys.commit_key.as_bytes());
+        assert!(!s.contains(&hex_commit[..8]), "{s}");
+    }
+
+    /// The derivation equals the spec written out with the general HKDF: one extract, the two
+    /// expands with their infos.
+    #[test]
+    fn derivation_matches_spec_and_backends_agree() {
+        for seed in 0u8..8 {
+            let dk = DataKey::from_bytes([seed.wrapping_mul(37); 32]);
+            let mid = [seed ^ 0xC3; 32];
+            let mut info = [0u8; 11];
+            info[..2].copy_from_slice(&0x0478u16.to_be_bytes());
+            info[2..].copy_from_slice(b"DERIVEKEY");
+            let mut ek = [0u8; 32];
+            let mut ck = [0u8; 32];
+            hkdf_sha512_with(
+                KdfBackend::RustCrypto,
+                &mid,
+                dk.expose_secret(),
+                &info,
+                &mut ek,
+            )
+            .expect("hkdf");
+            hkdf_sha512_with(
+                KdfBackend::RustCrypto,
+                &mid,
+                dk.expose_secret(),
+                b"COMMITKEY",
+                &mut ck,
+            )
+            .expect("hkdf");
+            let reference = Aes256GcmKey::new(AeadBackend::RustCrypto, &ek);
+            let ref_tag = reference.seal_in_place_detached(&[0; 12], b"probe", &mut []);
+            for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
+                for aead in [AeadBackend::Ring, AeadBackend::RustCrypto] {
+                    let keys = derive_message_keys_with(kdf, aead, &dk, 0x0478, &mid);
+                    assert_eq!(keys.commit_key.as_bytes(), &ck, "{kdf:?}/{aead:?}");
+                    assert_eq!(keys.encryption_key.backend(), aead);
+                    let tag =
+                        keys.encryption_key
+                            .seal_in_place_detached(&[0; 12], b"probe", &mut []);
+                    assert_eq!(tag, ref_tag, "{kdf:?}/{aead:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn too_long_output_is_an_error() {
+        let mut out = vec![0u8; HKDF_SHA512_MAX_OUTPUT + 1];
+        for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
+            assert!(hkdf_sha512_with(kdf, b"s", b"k", b"i", &mut out).is_err());
+        }
+        let mut out = vec![0u8; HKDF_SHA512_MAX_OUTPUT];
+        assert!(hkdf_sha512(b"s", b"k", b"i", &mut out).is_ok());
+    }
+}
