@@ -6,6 +6,9 @@
 //! `aws` cargo feature, AWS KMS (`kms::aws`).
 
 mod error;
+pub mod local;
+#[cfg(feature = "aws")]
+pub mod aws;
 
 pub use error::{KmsError, KmsErrorKind};
 
