@@ -11,10 +11,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod identity;
+pub mod keyring;
 pub mod kms;
+pub mod message;
+pub mod mkv;
 
 pub use error::{Error, OpenError};
 pub use format::EncryptionContext;

@@ -137,9 +137,9 @@ impl FrameLayout {
 
     /// Body length in bytes; `None` on overflow.
     pub fn body_len(&self) -> Option<usize> {
-        let regular = usize::try_from(self.regular_frames)
-            .ok()?
-            .checked_mul(REGULAR_FRAME_OVERHEAD.checked_add(usize::try_from(self.frame_length).ok()?)?)?;
+        let regular = usize::try_from(self.regular_frames).ok()?.checked_mul(
+            REGULAR_FRAME_OVERHEAD.checked_add(usize::try_from(self.frame_length).ok()?)?,
+        )?;
         regular
             .checked_add(FINAL_FRAME_OVERHEAD)?
             .checked_add(usize::try_from(self.final_len).ok()?)

@@ -138,11 +138,31 @@ impl core::fmt::Display for WriteError {
     }
 }
 
-impl HeaderBody {
+/// The header body's fields, borrowed: what sealing writes without cloning the context or
+/// the encrypted data keys.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderFields<'a> {
+    /// Algorithm suite id.
+    pub suite_id: u16,
+    /// The 32-byte message id.
+    pub message_id: &'a [u8; MESSAGE_ID_LEN],
+    /// The encryption context.
+    pub encryption_context: &'a EncryptionContext,
+    /// The encrypted data keys.
+    pub encrypted_data_keys: &'a [EncryptedDataKey],
+    /// Content type.
+    pub content_type: ContentType,
+    /// Frame length.
+    pub frame_length: u32,
+    /// The commit key.
+    pub commit_key: &'a [u8; COMMIT_KEY_LEN],
+}
+
+impl HeaderFields<'_> {
     /// Serialized length of the header body (without the tag).
     ///
     /// # Errors
-    /// As [`HeaderBody::write`].
+    /// As [`HeaderFields::write`].
     pub fn serialized_len(&self) -> Result<usize, WriteError> {
         let ec = self
             .encryption_context
@@ -154,7 +174,7 @@ impl HeaderBody {
             return Err(WriteError::EncryptedDataKeyCount);
         }
         let mut edks = 2usize;
-        for edk in &self.encrypted_data_keys {
+        for edk in self.encrypted_data_keys {
             edks += edk
                 .serialized_len()
                 .ok_or(WriteError::EncryptedDataKeyTooLarge)?;
@@ -162,7 +182,7 @@ impl HeaderBody {
         Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
     }
 
-    /// Appends the header body. The inverse of [`HeaderBody::read`]. On error `out` is
+    /// Appends the header body (the writer side of [`HeaderBody::read`]). On error `out` is
     /// unchanged.
     ///
     /// # Errors
@@ -172,14 +192,14 @@ impl HeaderBody {
         let start = out.len();
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&self.suite_id.to_be_bytes());
-        out.extend_from_slice(&self.message_id);
+        out.extend_from_slice(self.message_id);
         if self.encryption_context.write_header_field(out).is_none() {
             out.truncate(start);
             return Err(WriteError::EncryptionContextTooLarge);
         }
         let count = u16::try_from(self.encrypted_data_keys.len()).unwrap_or(0);
         out.extend_from_slice(&count.to_be_bytes());
-        for edk in &self.encrypted_data_keys {
+        for edk in self.encrypted_data_keys {
             if edk.write(out).is_none() {
                 out.truncate(start);
                 return Err(WriteError::EncryptedDataKeyTooLarge);
@@ -187,8 +207,40 @@ impl HeaderBody {
         }
         out.push(self.content_type.to_u8());
         out.extend_from_slice(&self.frame_length.to_be_bytes());
-        out.extend_from_slice(&self.commit_key);
+        out.extend_from_slice(self.commit_key);
         Ok(())
+    }
+}
+
+impl HeaderBody {
+    /// The fields, borrowed.
+    pub fn fields(&self) -> HeaderFields<'_> {
+        HeaderFields {
+            suite_id: self.suite_id,
+            message_id: &self.message_id,
+            encryption_context: &self.encryption_context,
+            encrypted_data_keys: &self.encrypted_data_keys,
+            content_type: self.content_type,
+            frame_length: self.frame_length,
+            commit_key: &self.commit_key,
+        }
+    }
+
+    /// Serialized length of the header body (without the tag).
+    ///
+    /// # Errors
+    /// As [`HeaderFields::write`].
+    pub fn serialized_len(&self) -> Result<usize, WriteError> {
+        self.fields().serialized_len()
+    }
+
+    /// Appends the header body. The inverse of [`HeaderBody::read`]. On error `out` is
+    /// unchanged.
+    ///
+    /// # Errors
+    /// A [`WriteError`] when a field cannot be represented.
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
+        self.fields().write(out)
     }
 
     /// Parses and validates a header body.
@@ -354,7 +406,10 @@ impl MessageHeader {
     ///
     /// # Errors
     /// A [`WriteError`] when the body cannot be serialized.
-    pub fn from_parts(body: HeaderBody, auth_tag: [u8; HEADER_TAG_LEN]) -> Result<Self, WriteError> {
+    pub fn from_parts(
+        body: HeaderBody,
+        auth_tag: [u8; HEADER_TAG_LEN],
+    ) -> Result<Self, WriteError> {
         let mut raw = Vec::with_capacity(body.serialized_len()? + HEADER_TAG_LEN);
         body.write(&mut raw)?;
         let body_len = raw.len();

@@ -1,0 +1,374 @@
+//! Streaming open: read a sealed message from any [`std::io::Read`] and yield its plaintext
+//! frame by frame.
+//!
+//! ```no_run
+//! # fn demo(data_key: &fragseal::crypto::DataKey, file: std::fs::File) -> Result<(), fragseal::Error> {
+//! use fragseal::message::{OpenLimits, SealedStream};
+//! let sealed = SealedStream::new(file, &OpenLimits::default())?; // reads only the header
+//! // ... use sealed.header().encrypted_data_keys() to obtain the data key ...
+//! let mut plaintext = sealed.open(data_key, None, Default::default())?; // authenticates it
+//! std::io::copy(&mut plaintext, &mut std::io::sink())?;
+//! # Ok(()) }
+//! ```
+//!
+//! The header is authenticated before any frame is read. Each frame's plaintext is released
+//! only after its tag verifies; the final frame's only after the end of the input has been
+//! reached without trailing bytes. Reaching the end of the input before the final frame is an
+//! error. Errors surface as [`std::io::Error`] of kind `InvalidData` wrapping a
+//! [`crate::Error`] (use `get_ref()` and `downcast_ref`); after an error the stream keeps
+//! failing.
+
+use super::authenticate_header;
+use crate::crypto::aead::{AeadBackend, Aes256GcmKey, IV_LEN, TAG_LEN};
+use crate::crypto::DataKey;
+use crate::error::Error;
+use crate::format::body::{frame_iv, BodyAad, BodyKind, FINAL_FRAME_MARKER, MAX_NON_FRAMED_LEN};
+use crate::format::error::FormatErrorKind;
+use crate::format::{ContentType, Field, FormatError, MessageHeader, OpenLimits, Reader};
+use crate::identity::FragmentIdentity;
+use std::io::{self, Read};
+use zeroize::Zeroize;
+
+/// Bytes requested from the source at a time while looking for the end of the header.
+const HEADER_CHUNK: usize = 4096;
+
+/// A sealed message whose header has been read and parsed, but not yet authenticated.
+#[derive(Debug)]
+pub struct SealedStream<R> {
+    source: R,
+    header: MessageHeader,
+    /// Bytes read past the header.
+    pending: Vec<u8>,
+    max_frame_length: u32,
+}
+
+impl<R: Read> SealedStream<R> {
+    /// Reads and parses the header from `source`, reading no further than needed (a few KiB
+    /// past the header at most, kept for the body).
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a malformed or truncated header; [`Error::Io`] when reading fails.
+    pub fn new(mut source: R, limits: &OpenLimits) -> Result<Self, Error> {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            match MessageHeader::parse(&buf, limits) {
+                Ok(header) => {
+                    let pending = buf.split_off(header.header_len().min(buf.len()));
+                    return Ok(Self {
+                        source,
+                        header,
+                        pending,
+                        max_frame_length: limits.max_frame_length,
+                    });
+                }
+                Err(e) => {
+                    let FormatErrorKind::Truncated { needed } = e.kind else {
+                        return Err(e.into());
+                    };
+                    let want = needed.max(HEADER_CHUNK);
+                    let got = fill(&mut source, &mut buf, want)?;
+                    if got < needed {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The parsed header (not yet authenticated): its encrypted data keys say which key to get.
+    pub fn header(&self) -> &MessageHeader {
+        &self.header
+    }
+
+    /// Authenticates the header with `data_key` (and `expected_identity` if given) and returns
+    /// a reader of the plaintext.
+    ///
+    /// # Errors
+    /// [`Error::Authentication`] (opaque) when the key, header or identity does not verify.
+    pub fn open(
+        self,
+        data_key: &DataKey,
+        expected_identity: Option<&FragmentIdentity>,
+        backend: AeadBackend,
+    ) -> Result<OpenStream<R>, Error> {
+        let keys = authenticate_header(data_key, &self.header, expected_identity, backend)?;
+        let offset = self.header.header_len();
+        Ok(OpenStream {
+            source: self.source,
+            pending: self.pending,
+            pending_pos: 0,
+            key: keys.encryption_key,
+            aad: BodyAad::new(self.header.message_id()),
+            content_type: self.header.content_type(),
+            frame_length: self.header.frame_length(),
+            max_frame_length: self.max_frame_length,
+            seq: 1,
+            frame: Vec::new(),
+            frame_pos: 0,
+            offset,
+            state: State::Frames,
+        })
+    }
+}
+
+/// Appends up to `want` bytes from `source` to `buf`; returns how many (fewer only at EOF).
+fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>, want: usize) -> Result<usize, Error> {
+    let mut got = 0;
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    while got < want {
+        let dst = buf.get_mut(start + got..).unwrap_or(&mut []);
+        match source.read(dst) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(e.into());
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Frames,
+    Done,
+    Failed,
+}
+
+/// The plaintext of an authenticated sealed message, frame by frame (see the module docs).
+pub struct OpenStream<R> {
+    source: R,
+    pending: Vec<u8>,
+    pending_pos: usize,
+    key: Aes256GcmKey,
+    aad: BodyAad,
+    content_type: ContentType,
+    frame_length: u32,
+    max_frame_length: u32,
+    seq: u32,
+    /// The current frame: ciphertext, then (after verification) plaintext.
+    frame: Vec<u8>,
+    /// Plaintext bytes of `frame` already handed out.
+    frame_pos: usize,
+    /// Bytes of the message consumed so far.
+    offset: usize,
+    state: State,
+}
+
+impl<R> core::fmt::Debug for OpenStream<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("offset", &self.offset)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> OpenStream<R> {
+    /// Reads exactly `dst.len()` bytes (pending bytes first); `Ok(false)` at a clean EOF before
+    /// the first byte is impossible to distinguish here, so a short read is `Truncated`.
+    fn read_exact_field(&mut self, dst: &mut [u8], field: Field) -> Result<(), Error> {
+        let mut got = 0;
+        if let Some(p) = self.pending.get(self.pending_pos..) {
+            let n = p.len().min(dst.len());
+            if let (Some(d), Some(s)) = (dst.get_mut(..n), p.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            self.pending_pos += n;
+            got = n;
+        }
+        while got < dst.len() {
+            let rest = dst.get_mut(got..).unwrap_or(&mut []);
+            match self.source.read(rest) {
+                Ok(0) => {
+                    return Err(FormatError::new(
+                        self.offset + got,
+                        field,
+                        FormatErrorKind::Truncated {
+                            needed: dst.len() - got,
+                        },
+                    )
+                    .into())
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.offset += dst.len();
+        Ok(())
+    }
+
+    fn read_u32(&mut self, field: Field) -> Result<u32, Error> {
+        let mut b = [0u8; 4];
+        self.read_exact_field(&mut b, field)?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    /// Reads `len` content bytes into `self.frame` (reusing its allocation).
+    fn read_content(&mut self, len: usize, field: Field) -> Result<(), Error> {
+        let mut frame = core::mem::take(&mut self.frame);
+        frame.clear();
+        frame.resize(len, 0);
+        let r = self.read_exact_field(&mut frame, field);
+        self.frame = frame;
+        r
+    }
+
+    /// Counts bytes left in the input (pending and source).
+    fn trailing_bytes(&mut self) -> Result<usize, Error> {
+        let mut count = self.pending.len().saturating_sub(self.pending_pos);
+        self.pending_pos = self.pending.len();
+        let mut sink = [0u8; 512];
+        loop {
+            match self.source.read(&mut sink) {
+                Ok(0) => return Ok(count),
+                Ok(n) => count += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads, checks and decrypts the next frame into `self.frame`.
+    fn next_frame(&mut self) -> Result<(), Error> {
+        let (kind, field) = match self.content_type {
+            ContentType::NonFramed => (BodyKind::SingleBlock, Field::NonFramedBody),
+            ContentType::Framed => (BodyKind::Regular, Field::Frame),
+        };
+        let frame_at = self.offset;
+        let (kind, seq, len) = if kind == BodyKind::SingleBlock {
+            let mut iv = [0u8; IV_LEN];
+            self.read_exact_field(&mut iv, field)?;
+            if iv != frame_iv(1) {
+                return Err(FormatError::new(frame_at, field, FormatErrorKind::InvalidIv).into());
+            }
+            let mut l = [0u8; 8];
+            let len_at = self.offset;
+            self.read_exact_field(&mut l, field)?;
+            let max = MAX_NON_FRAMED_LEN.min(u64::from(self.max_frame_length));
+            let len = Reader::check_len(len_at, field, u64::from_be_bytes(l), max)?;
+            (kind, 1, len)
+        } else {
+            let first = self.read_u32(field)?;
+            let (kind, seq_at, seq) = if first == FINAL_FRAME_MARKER {
+                let at = self.offset;
+                (BodyKind::Final, at, self.read_u32(field)?)
+            } else {
+                (BodyKind::Regular, frame_at, first)
+            };
+            if seq != self.seq {
+                return Err(FormatError::new(
+                    seq_at,
+                    field,
+                    FormatErrorKind::SequenceNumber {
+                        expected: self.seq,
+                        found: seq,
+                    },
+                )
+                .into());
+            }
+            let iv_at = self.offset;
+            let mut iv = [0u8; IV_LEN];
+            self.read_exact_field(&mut iv, field)?;
+            if iv != frame_iv(seq) {
+                return Err(FormatError::new(iv_at, field, FormatErrorKind::InvalidIv).into());
+            }
+            let len = if kind == BodyKind::Final {
+                let len_at = self.offset;
+                let length = self.read_u32(field)?;
+                if length > self.frame_length {
+                    return Err(FormatError::new(
+                        len_at,
+                        field,
+                        FormatErrorKind::FinalFrameTooLong {
+                            length,
+                            frame_length: self.frame_length,
+                        },
+                    )
+                    .into());
+                }
+                length
+            } else {
+                self.frame_length
+            };
+            let len = Reader::check_len(self.offset, field, u64::from(len), u64::from(u32::MAX))?;
+            (kind, seq, len)
+        };
+        self.read_content(len, field)?;
+        let mut tag = [0u8; TAG_LEN];
+        self.read_exact_field(&mut tag, field)?;
+        self.key.open_in_place_detached(
+            &frame_iv(seq),
+            self.aad.get(kind, seq, len as u64),
+            &mut self.frame,
+            &tag,
+        )?;
+        self.frame_pos = 0;
+        if kind == BodyKind::Regular {
+            // A regular frame's sequence number is below FF FF FF FF.
+            self.seq = seq.saturating_add(1);
+        } else {
+            // Release the last plaintext only once the input is known to end here.
+            let at = self.offset;
+            let count = self.trailing_bytes()?;
+            if count > 0 {
+                self.frame.zeroize();
+                return Err(
+                    FormatError::new(at, field, FormatErrorKind::TrailingBytes { count }).into(),
+                );
+            }
+            self.state = State::Done;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for OpenStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(avail) = self.frame.get(self.frame_pos..) {
+                if !avail.is_empty() {
+                    let n = avail.len().min(buf.len());
+                    if let (Some(d), Some(s)) = (buf.get_mut(..n), avail.get(..n)) {
+                        d.copy_from_slice(s);
+                    }
+                    self.frame_pos += n;
+                    return Ok(n);
+                }
+            }
+            match self.state {
+                State::Done => return Ok(0),
+                State::Failed => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "sealed message stream already failed",
+                    ))
+                }
+                State::Frames => {}
+            }
+            if let Err(e) = self.next_frame() {
+                self.state = State::Failed;
+                self.frame.zeroize();
+                self.frame_pos = 0;
+                return Err(match e {
+                    Error::Io(io) => io,
+                    other => io::Error::new(io::ErrorKind::InvalidData, other),
+                });
+            }
+        }
+    }
+}
+
+impl<R> Drop for OpenStream<R> {
+    fn drop(&mut self) {
+        self.frame.zeroize();
+    }
+}

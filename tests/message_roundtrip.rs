@@ -1,0 +1,178 @@
+//! Seal/open round trips (proptest) over sizes, frame lengths, contexts and both AES backends,
+//! and "any byte string given to parse_header/open is an error, never a panic".
+
+use fragseal::crypto::{AeadBackend, DataKey};
+use fragseal::format::EncryptedDataKey;
+use fragseal::identity::FragmentIdentity;
+use fragseal::message::{
+    self, open, open_range, parse_header, seal, seal_into, sealed_len, OpenLimits, SealParams,
+    SealedStream,
+};
+use fragseal::{EncryptionContext, Error};
+use proptest::prelude::*;
+use std::io::Read;
+
+const BACKENDS: [AeadBackend; 2] = [AeadBackend::Ring, AeadBackend::RustCrypto];
+
+fn edks() -> Vec<EncryptedDataKey> {
+    vec![EncryptedDataKey {
+        provider_id: "test".into(),
+        provider_info: b"info".to_vec(),
+        ciphertext: vec![1, 2, 3],
+    }]
+}
+
+fn context_strategy() -> impl Strategy<Value = EncryptionContext> {
+    proptest::collection::btree_map("[a-z]{1,6}", "[ -~]{0,8}", 0..4)
+        .prop_map(EncryptionContext::from)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn round_trip(
+        plaintext in proptest::collection::vec(any::<u8>(), 0..700),
+        frame_length in 1u32..200,
+        ec in context_strategy(),
+        backend_index in 0usize..2,
+        key in any::<[u8; 32]>(),
+    ) {
+        let backend = BACKENDS[backend_index];
+        let dk = DataKey::from_bytes(key);
+        let edks = edks();
+        let params = SealParams { frame_length, backend, ..SealParams::new(&ec, &edks) };
+        let sealed = seal(&dk, &params, &plaintext).unwrap();
+        prop_assert_eq!(sealed.len(), sealed_len(&params, plaintext.len()).unwrap());
+        let header = parse_header(&sealed, &OpenLimits::default()).unwrap();
+        prop_assert_eq!(header.encryption_context(), &ec);
+        prop_assert_eq!(header.frame_length(), frame_length);
+        // Open on either backend, whichever sealed.
+        for b in BACKENDS {
+            let opened = open(&dk, &header, &sealed, None, b).unwrap();
+            prop_assert_eq!(&opened, &plaintext);
+        }
+        // Streaming open gives the same bytes.
+        let s = SealedStream::new(&sealed[..], &OpenLimits::default()).unwrap();
+        let mut r = s.open(&dk, None, backend).unwrap();
+        let mut streamed = Vec::new();
+        r.read_to_end(&mut streamed).unwrap();
+        prop_assert_eq!(&streamed, &plaintext);
+        // A range open gives the matching slice.
+        let len = plaintext.len() as u64;
+        let (a, b) = (len / 3, len - len / 4);
+        let part = open_range(&dk, &header, &sealed, a..b, None, backend).unwrap();
+        prop_assert_eq!(&part[..], &plaintext[a as usize..b as usize]);
+    }
+
+    #[test]
+    fn seal_into_appends(prefix in proptest::collection::vec(any::<u8>(), 0..20),
+                         plaintext in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let dk = DataKey::from_bytes([3; 32]);
+        let ec = EncryptionContext::new();
+        let edks = edks();
+        let params = SealParams { frame_length: 64, ..SealParams::new(&ec, &edks) };
+        let mut out = prefix.clone();
+        seal_into(&dk, &params, &plaintext, &mut out).unwrap();
+        prop_assert_eq!(&out[..prefix.len()], &prefix[..]);
+        let sealed = &out[prefix.len()..];
+        let header = parse_header(sealed, &OpenLimits::default()).unwrap();
+        prop_assert_eq!(open(&dk, &header, sealed, None, AeadBackend::Ring).unwrap(), plaintext);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let dk = DataKey::from_bytes([0; 32]);
+        if let Ok(header) = parse_header(&bytes, &OpenLimits::default()) {
+            prop_assert!(open(&dk, &header, &bytes, None, AeadBackend::Ring).is_err());
+        }
+        if let Ok(s) = SealedStream::new(&bytes[..], &OpenLimits::default()) {
+            prop_assert!(s.open(&dk, None, AeadBackend::Ring).is_err());
+        }
+    }
+
+    #[test]
+    fn mutated_messages_are_rejected_without_panic(
+        plaintext in proptest::collection::vec(any::<u8>(), 0..300),
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..4),
+    ) {
+        let dk = DataKey::from_bytes([8; 32]);
+        let ec = EncryptionContext::new().with("stream", "s1");
+        let edks = edks();
+        let params = SealParams { frame_length: 64, ..SealParams::new(&ec, &edks) };
+        let sealed = seal(&dk, &params, &plaintext).unwrap();
+        let mut m = sealed.clone();
+        for (idx, byte, op) in mutations {
+            if m.is_empty() { break; }
+            let i = idx.index(m.len());
+            match op {
+                0 => m[i] ^= byte | 1,
+                1 => { m.truncate(i); }
+                2 => m.insert(i, byte),
+                _ => { m.remove(i); }
+            }
+        }
+        prop_assume!(m != sealed);
+        let opened = parse_header(&m, &OpenLimits::default())
+            .and_then(|h| open(&dk, &h, &m, None, AeadBackend::Ring));
+        prop_assert!(opened.is_err(), "mutated message opened");
+        let streamed = SealedStream::new(&m[..], &OpenLimits::default())
+            .and_then(|s| s.open(&dk, None, AeadBackend::Ring))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            .and_then(|mut r| { let mut v = Vec::new(); r.read_to_end(&mut v).map(|_| v) });
+        prop_assert!(streamed.is_err(), "mutated message streamed");
+    }
+}
+
+#[test]
+fn identity_round_trip_and_params_checks() {
+    let dk = DataKey::from_bytes([4; 32]);
+    let ec = EncryptionContext::new();
+    let edks = edks();
+    let id = FragmentIdentity {
+        stream_arn: "arn:aws:kinesisvideo:us-east-1:123456789012:stream/s/1".into(),
+        fragment_number: 7,
+        producer_timestamp_ms: 1_700_000_000_000,
+        track: 1,
+    };
+    let params = SealParams {
+        identity: Some(&id),
+        ..SealParams::new(&ec, &edks)
+    };
+    let sealed = seal(&dk, &params, b"hello").unwrap();
+    let header = parse_header(&sealed, &OpenLimits::default()).unwrap();
+    assert_eq!(
+        open(&dk, &header, &sealed, Some(&id), AeadBackend::Ring).unwrap(),
+        b"hello"
+    );
+    // Bad parameters are precise errors.
+    let reserved = EncryptionContext::new().with("aws-crypto-public-key", "x");
+    assert!(matches!(
+        seal(&dk, &SealParams::new(&reserved, &edks), b""),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        seal(&dk, &SealParams::new(&ec, &[]), b""),
+        Err(Error::InvalidArgument(_))
+    ));
+    let zero = SealParams {
+        frame_length: 0,
+        ..SealParams::new(&ec, &edks)
+    };
+    assert!(matches!(
+        seal(&dk, &zero, b""),
+        Err(Error::InvalidArgument(_))
+    ));
+    // A header from another message is refused.
+    let other = seal(&dk, &SealParams::new(&ec, &edks), b"hello").unwrap();
+    assert!(matches!(
+        open(&dk, &header, &other, None, AeadBackend::Ring),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Range bounds.
+    assert!(matches!(
+        open_range(&dk, &header, &sealed, 2..9, None, AeadBackend::Ring),
+        Err(Error::InvalidArgument(_))
+    ));
+    let _ = message::DEFAULT_FRAME_LENGTH;
+}
