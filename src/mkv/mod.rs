@@ -1,0 +1,650 @@
+//! Splitting a Matroska (MKV/WebM) stream into Kinesis Video Streams fragments.
+//!
+//! A KVS producer sends one Matroska stream: an EBML header, a `Segment` (often of unknown
+//! size), its `Info` and `Tracks`, then one `Cluster` per fragment, each starting with a key
+//! frame (the KVS producer SDK writes clusters of unknown size too). [`split`] reads such a
+//! stream through a bounded EBML reader and returns:
+//!
+//! - the stream's *init data*: every byte before the first Cluster (EBML header, Segment
+//!   header, `SeekHead`, `Info`, `Tracks`, ...), which a player needs before any fragment;
+//! - one [`MkvFragment`] per Cluster: the Cluster's bytes (header included), its index (the
+//!   fragment number) and its timestamp (`Timestamp` × `TimestampScale`, in milliseconds: the
+//!   producer timestamp).
+//!
+//! Elements after the first Cluster that are not Clusters (`Cues`, `Tags`, `Void`, ...) belong
+//! to no fragment and are skipped. A Cluster of unknown size ends where an element that cannot
+//! be its child starts (the next Cluster or another top-level element), or at the end of the
+//! Segment (RFC 8794 §6.2).
+//!
+//! Every length is checked against its parent and against [`Limits`]; malformed input gives an
+//! [`MkvError`] naming the byte offset, never a panic.
+//!
+//! ```
+//! # fn main() -> Result<(), fragseal::mkv::MkvError> {
+//! # let bytes = include_bytes!("../../tests/data/testsrc-5s.mkv");
+//! let stream = fragseal::mkv::split(bytes)?;
+//! for f in stream.fragments() {
+//!     println!("fragment {} at {} ms: {} bytes", f.index(), f.producer_timestamp_ms(), f.bytes().len());
+//! }
+//! # Ok(()) }
+//! ```
+
+mod ebml;
+mod error;
+pub mod ids;
+
+pub use ebml::{MAX_ID_LEN, MAX_SIZE_LEN};
+pub use error::{MkvError, MkvErrorKind};
+
+use ebml::{read_string, read_uint, Header, Reader};
+
+/// The default `TimestampScale`: one tick is 1,000,000 ns (one millisecond).
+pub const DEFAULT_TIMESTAMP_SCALE_NS: u64 = 1_000_000;
+
+/// Bounds on what the splitter accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest data size of any element other than the Segment, Clusters of unknown size
+    /// included (measured). Default 64 MiB: a KVS fragment is at most 50 MB.
+    pub max_element_size: u64,
+    /// Deepest nesting of master elements below the Segment (the Segment's children are at
+    /// depth 1). Default 16.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_element_size: 64 * 1024 * 1024,
+            max_depth: 16,
+        }
+    }
+}
+
+/// A track described in `Tracks`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Track {
+    /// `TrackNumber`, as used in blocks.
+    pub number: u64,
+    /// `TrackType`: 1 video, 2 audio, 17 subtitle, ...
+    pub track_type: u64,
+    /// `CodecID`, for example `V_MPEG4/ISO/AVC`.
+    pub codec_id: String,
+}
+
+/// One fragment: a whole Cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MkvFragment<'a> {
+    index: u64,
+    offset: usize,
+    bytes: &'a [u8],
+    timestamp: u64,
+    producer_timestamp_ms: u64,
+    size_known: bool,
+    blocks: u64,
+    key_frames: u64,
+    starts_with_key_frame: bool,
+}
+
+impl<'a> MkvFragment<'a> {
+    /// The fragment number: the Cluster's index in the stream, from 0.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// Byte offset of the Cluster in the input.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The Cluster's bytes, its id and size included.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The Cluster's `Timestamp`, in `TimestampScale` ticks.
+    pub fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+
+    /// The producer timestamp: `Timestamp` × `TimestampScale`, in whole milliseconds (rounded
+    /// down).
+    pub fn producer_timestamp_ms(&self) -> u64 {
+        self.producer_timestamp_ms
+    }
+
+    /// Whether the Cluster declared its size (false for the unknown size live producers write).
+    pub fn size_known(&self) -> bool {
+        self.size_known
+    }
+
+    /// Number of `SimpleBlock`s and `BlockGroup`s in the Cluster.
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Number of blocks marked as key frames.
+    pub fn key_frames(&self) -> u64 {
+        self.key_frames
+    }
+
+    /// Whether the Cluster's first block is a key frame (true for every KVS fragment).
+    pub fn starts_with_key_frame(&self) -> bool {
+        self.starts_with_key_frame
+    }
+}
+
+/// A split Matroska stream: its init data and its fragments, borrowing the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MkvStream<'a> {
+    doc_type: String,
+    init: &'a [u8],
+    timestamp_scale_ns: u64,
+    segment_size_known: bool,
+    tracks: Vec<Track>,
+    fragments: Vec<MkvFragment<'a>>,
+}
+
+impl<'a> MkvStream<'a> {
+    /// `matroska` or `webm`.
+    pub fn doc_type(&self) -> &str {
+        &self.doc_type
+    }
+
+    /// Every byte before the first Cluster: EBML header, Segment header, Info, Tracks, ...
+    pub fn init_data(&self) -> &'a [u8] {
+        self.init
+    }
+
+    /// `TimestampScale` in nanoseconds per tick (default 1,000,000).
+    pub fn timestamp_scale_ns(&self) -> u64 {
+        self.timestamp_scale_ns
+    }
+
+    /// Whether the Segment declared its size (false for live streams).
+    pub fn segment_size_known(&self) -> bool {
+        self.segment_size_known
+    }
+
+    /// The tracks, in `Tracks` order.
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// The fragments, one per Cluster, in stream order (never empty).
+    pub fn fragments(&self) -> &[MkvFragment<'a>] {
+        &self.fragments
+    }
+
+    /// Total bytes in fragments.
+    pub fn fragment_bytes(&self) -> u64 {
+        self.fragments.iter().map(|f| f.bytes.len() as u64).sum()
+    }
+}
+
+/// Splits a Matroska stream with the default [`Limits`].
+///
+/// # Errors
+/// [`MkvError`] when the input is not a complete, well-formed Matroska stream with at least one
+/// Cluster, or exceeds the limits.
+pub fn split(input: &[u8]) -> Result<MkvStream<'_>, MkvError> {
+    split_with_limits(input, &Limits::default())
+}
+
+/// Splits a Matroska stream with the given limits.
+///
+/// # Errors
+/// As [`split`].
+pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStream<'a>, MkvError> {
+    let mut top = Reader::new(input);
+
+    // "An EBML Document MUST start with an EBML Header" (RFC 8794 §11.1).
+    let h = top.read_header()?;
+    if h.id != ids::EBML {
+        return Err(MkvError::new(h.offset, MkvErrorKind::NotEbml { id: h.id }));
+    }
+    let body = top.body(&h, limits.max_element_size)?;
+    let doc_type = read_ebml_header(body, limits)?;
+
+    // Then the Segment; global Void / CRC-32 elements may precede it.
+    let seg_header = loop {
+        if top.is_empty() {
+            return Err(MkvError::new(top.offset(), MkvErrorKind::MissingSegment));
+        }
+        let h = top.read_header()?;
+        match h.id {
+            ids::SEGMENT => break h,
+            ids::VOID | ids::CRC32 => {
+                top.body(&h, limits.max_element_size)?;
+            }
+            id => {
+                return Err(MkvError::new(
+                    h.offset,
+                    MkvErrorKind::UnexpectedElement {
+                        id,
+                        context: "at the top level (expected Segment)",
+                    },
+                ))
+            }
+        }
+    };
+    let mut seg = match seg_header.size {
+        Some(size) => top.sub(&seg_header, size)?,
+        None => top.rest(),
+    };
+
+    let mut parts = Parts::new(doc_type, seg_header.size.is_some());
+    while !seg.is_empty() {
+        let h = seg.read_header()?;
+        match h.id {
+            ids::EBML => {
+                return Err(MkvError::new(h.offset, MkvErrorKind::MultipleSegments));
+            }
+            ids::SEGMENT => {
+                return Err(MkvError::new(
+                    h.offset,
+                    MkvErrorKind::UnexpectedElement {
+                        id: h.id,
+                        context: "inside the Segment",
+                    },
+                ));
+            }
+            ids::CLUSTER => {
+                let body = match h.size {
+                    Some(_) => seg.body(&h, limits.max_element_size)?,
+                    None => unknown_size_cluster(&mut seg, &h, limits)?,
+                };
+                parts.cluster(input, &h, body, limits)?;
+            }
+            ids::INFO => {
+                parts.no_header_after_cluster(&h)?;
+                if parts.seen_info {
+                    return Err(MkvError::new(
+                        h.offset,
+                        MkvErrorKind::Duplicate { id: h.id },
+                    ));
+                }
+                parts.seen_info = true;
+                let body = seg.body(&h, limits.max_element_size)?;
+                parts.timestamp_scale_ns = read_info(body, limits)?;
+            }
+            ids::TRACKS => {
+                parts.no_header_after_cluster(&h)?;
+                if parts.tracks.is_some() {
+                    return Err(MkvError::new(
+                        h.offset,
+                        MkvErrorKind::Duplicate { id: h.id },
+                    ));
+                }
+                let body = seg.body(&h, limits.max_element_size)?;
+                parts.tracks = Some(read_tracks(body, limits)?);
+            }
+            id => {
+                let body = seg.body(&h, limits.max_element_size)?;
+                if ids::is_master(id) {
+                    check_children(body, 1, limits)?;
+                }
+            }
+        }
+    }
+
+    // After a Segment of known size only global elements may follow; a new EBML header would be
+    // a second document.
+    while !top.is_empty() {
+        let h = top.read_header()?;
+        match h.id {
+            ids::VOID | ids::CRC32 => {
+                top.body(&h, limits.max_element_size)?;
+            }
+            ids::EBML => return Err(MkvError::new(h.offset, MkvErrorKind::MultipleSegments)),
+            id => {
+                return Err(MkvError::new(
+                    h.offset,
+                    MkvErrorKind::UnexpectedElement {
+                        id,
+                        context: "after the end of the Segment",
+                    },
+                ))
+            }
+        }
+    }
+
+    parts.finish(input, seg.end())
+}
+
+/// What has been read of the Segment so far.
+struct Parts<'a> {
+    doc_type: String,
+    segment_size_known: bool,
+    seen_info: bool,
+    timestamp_scale_ns: u64,
+    tracks: Option<Vec<Track>>,
+    init_end: Option<usize>,
+    fragments: Vec<MkvFragment<'a>>,
+}
+
+impl<'a> Parts<'a> {
+    fn new(doc_type: String, segment_size_known: bool) -> Self {
+        Self {
+            doc_type,
+            segment_size_known,
+            seen_info: false,
+            timestamp_scale_ns: DEFAULT_TIMESTAMP_SCALE_NS,
+            tracks: None,
+            init_end: None,
+            fragments: Vec::new(),
+        }
+    }
+
+    fn no_header_after_cluster(&self, h: &Header) -> Result<(), MkvError> {
+        if self.init_end.is_some() {
+            return Err(MkvError::new(
+                h.offset,
+                MkvErrorKind::HeaderAfterCluster { id: h.id },
+            ));
+        }
+        Ok(())
+    }
+
+    fn cluster(
+        &mut self,
+        input: &'a [u8],
+        h: &Header,
+        body: Reader<'a>,
+        limits: &Limits,
+    ) -> Result<(), MkvError> {
+        if self.init_end.is_none() {
+            if self.tracks.is_none() {
+                return Err(MkvError::new(h.offset, MkvErrorKind::MissingTracks));
+            }
+            self.init_end = Some(h.offset);
+        }
+        let stats = read_cluster(h, body, limits)?;
+        let producer_timestamp_ms = u128::from(stats.timestamp)
+            .checked_mul(u128::from(self.timestamp_scale_ns))
+            .map(|ns| ns / 1_000_000)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .ok_or(MkvError::new(
+                h.offset,
+                MkvErrorKind::TimestampOverflow {
+                    timestamp: stats.timestamp,
+                    scale_ns: self.timestamp_scale_ns,
+                },
+            ))?;
+        let bytes = input.get(h.offset..body.end()).ok_or(MkvError::new(
+            h.offset,
+            MkvErrorKind::Truncated {
+                id: Some(h.id),
+                needed: 0,
+            },
+        ))?;
+        self.fragments.push(MkvFragment {
+            index: self.fragments.len() as u64,
+            offset: h.offset,
+            bytes,
+            timestamp: stats.timestamp,
+            producer_timestamp_ms,
+            size_known: h.size.is_some(),
+            blocks: stats.blocks,
+            key_frames: stats.key_frames,
+            starts_with_key_frame: stats.first_is_key == Some(true),
+        });
+        Ok(())
+    }
+
+    fn finish(self, input: &'a [u8], segment_end: usize) -> Result<MkvStream<'a>, MkvError> {
+        let Some(init_end) = self.init_end else {
+            return Err(MkvError::new(segment_end, MkvErrorKind::MissingCluster));
+        };
+        let init = input.get(..init_end).ok_or(MkvError::new(
+            init_end,
+            MkvErrorKind::Truncated {
+                id: None,
+                needed: 0,
+            },
+        ))?;
+        Ok(MkvStream {
+            doc_type: self.doc_type,
+            init,
+            timestamp_scale_ns: self.timestamp_scale_ns,
+            segment_size_known: self.segment_size_known,
+            tracks: self.tracks.unwrap_or_default(),
+            fragments: self.fragments,
+        })
+    }
+}
+
+/// Checks the EBML header and returns its `DocType`.
+fn read_ebml_header(mut body: Reader<'_>, limits: &Limits) -> Result<String, MkvError> {
+    let mut doc_type = None;
+    while !body.is_empty() {
+        let h = body.read_header()?;
+        let mut data = body.body(&h, limits.max_element_size)?;
+        match h.id {
+            ids::DOC_TYPE => {
+                if doc_type.is_some() {
+                    return Err(MkvError::new(
+                        h.offset,
+                        MkvErrorKind::Duplicate { id: h.id },
+                    ));
+                }
+                doc_type = Some(read_string(&h, data.remaining_bytes(h.id)?)?);
+            }
+            ids::EBML_MAX_ID_LENGTH | ids::EBML_MAX_SIZE_LENGTH | ids::EBML_READ_VERSION => {
+                let value = read_uint(&h, data.remaining_bytes(h.id)?)?;
+                let supported = match h.id {
+                    ids::EBML_MAX_ID_LENGTH => (1..=u64::from(MAX_ID_LEN)).contains(&value),
+                    ids::EBML_MAX_SIZE_LENGTH => (1..=u64::from(MAX_SIZE_LEN)).contains(&value),
+                    _ => value == 1,
+                };
+                if !supported {
+                    return Err(MkvError::new(
+                        h.offset,
+                        MkvErrorKind::UnsupportedEbml { id: h.id, value },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    // "DocType ... default matroska" is not in RFC 8794; Matroska readers require it.
+    let doc_type = doc_type.unwrap_or_default();
+    if doc_type != "matroska" && doc_type != "webm" {
+        return Err(MkvError::new(0, MkvErrorKind::UnsupportedDocType(doc_type)));
+    }
+    Ok(doc_type)
+}
+
+/// Reads `Info`: returns `TimestampScale`.
+fn read_info(body: Reader<'_>, limits: &Limits) -> Result<u64, MkvError> {
+    check_children(body, 1, limits)?;
+    let mut scale = None;
+    let mut r = body;
+    while !r.is_empty() {
+        let h = r.read_header()?;
+        let mut data = r.body(&h, limits.max_element_size)?;
+        if h.id == ids::TIMESTAMP_SCALE {
+            if scale.is_some() {
+                return Err(MkvError::new(
+                    h.offset,
+                    MkvErrorKind::Duplicate { id: h.id },
+                ));
+            }
+            let value = read_uint(&h, data.remaining_bytes(h.id)?)?;
+            if value == 0 {
+                return Err(MkvError::new(h.offset, MkvErrorKind::ZeroTimestampScale));
+            }
+            scale = Some(value);
+        }
+    }
+    Ok(scale.unwrap_or(DEFAULT_TIMESTAMP_SCALE_NS))
+}
+
+/// Reads `Tracks`: the track entries' number, type and codec.
+fn read_tracks(body: Reader<'_>, limits: &Limits) -> Result<Vec<Track>, MkvError> {
+    check_children(body, 1, limits)?;
+    let mut tracks = Vec::new();
+    let mut r = body;
+    while !r.is_empty() {
+        let h = r.read_header()?;
+        let mut entry = r.body(&h, limits.max_element_size)?;
+        if h.id != ids::TRACK_ENTRY {
+            continue;
+        }
+        let mut track = Track {
+            number: 0,
+            track_type: 0,
+            codec_id: String::new(),
+        };
+        while !entry.is_empty() {
+            let ch = entry.read_header()?;
+            let mut data = entry.body(&ch, limits.max_element_size)?;
+            match ch.id {
+                ids::TRACK_NUMBER => track.number = read_uint(&ch, data.remaining_bytes(ch.id)?)?,
+                ids::TRACK_TYPE => {
+                    track.track_type = read_uint(&ch, data.remaining_bytes(ch.id)?)?;
+                }
+                ids::CODEC_ID => track.codec_id = read_string(&ch, data.remaining_bytes(ch.id)?)?,
+                _ => {}
+            }
+        }
+        tracks.push(track);
+    }
+    Ok(tracks)
+}
+
+/// Finds the end of a Cluster of unknown size: the first element that cannot be its child, or
+/// the end of the Segment. Returns its data as a sub-reader and leaves `seg` at that element.
+fn unknown_size_cluster<'a>(
+    seg: &mut Reader<'a>,
+    h: &Header,
+    limits: &Limits,
+) -> Result<Reader<'a>, MkvError> {
+    let mut probe = *seg;
+    while !probe.is_empty() {
+        let child = probe.peek_header()?;
+        if ids::ends_unknown_size_cluster(child.id) {
+            break;
+        }
+        probe.read_header()?;
+        probe.body(&child, limits.max_element_size)?;
+        let measured = (probe.offset() - h.data_offset) as u64;
+        if measured > limits.max_element_size {
+            return Err(MkvError::new(
+                h.offset,
+                MkvErrorKind::ElementTooLarge {
+                    id: h.id,
+                    size: measured,
+                    max: limits.max_element_size,
+                },
+            ));
+        }
+    }
+    let size = (probe.offset() - h.data_offset) as u64;
+    seg.rewind_to(h.data_offset);
+    seg.sub(h, size)
+}
+
+/// What a Cluster holds.
+struct ClusterStats {
+    timestamp: u64,
+    blocks: u64,
+    key_frames: u64,
+    first_is_key: Option<bool>,
+}
+
+fn read_cluster(h: &Header, body: Reader<'_>, limits: &Limits) -> Result<ClusterStats, MkvError> {
+    check_children(body, 1, limits)?;
+    let mut timestamp = None;
+    let mut stats = ClusterStats {
+        timestamp: 0,
+        blocks: 0,
+        key_frames: 0,
+        first_is_key: None,
+    };
+    let mut r = body;
+    while !r.is_empty() {
+        let ch = r.read_header()?;
+        let mut data = r.body(&ch, limits.max_element_size)?;
+        let key = match ch.id {
+            ids::CLUSTER_TIMESTAMP => {
+                if timestamp.is_some() {
+                    return Err(MkvError::new(
+                        ch.offset,
+                        MkvErrorKind::Duplicate { id: ch.id },
+                    ));
+                }
+                timestamp = Some(read_uint(&ch, data.remaining_bytes(ch.id)?)?);
+                None
+            }
+            ids::SIMPLE_BLOCK => {
+                // SimpleBlock flags: bit 0x80 is "Keyframe".
+                let flags = read_block_flags(&ch, data)?;
+                Some(flags & 0x80 != 0)
+            }
+            ids::BLOCK_GROUP => {
+                // A Block in a BlockGroup is a key frame when it has no ReferenceBlock.
+                let mut has_block = false;
+                let mut has_reference = false;
+                while !data.is_empty() {
+                    let gh = data.read_header()?;
+                    let gdata = data.body(&gh, limits.max_element_size)?;
+                    match gh.id {
+                        ids::BLOCK => {
+                            read_block_flags(&gh, gdata)?;
+                            has_block = true;
+                        }
+                        ids::REFERENCE_BLOCK => has_reference = true,
+                        _ => {}
+                    }
+                }
+                has_block.then_some(!has_reference)
+            }
+            _ => None,
+        };
+        if let Some(is_key) = key {
+            stats.blocks += 1;
+            stats.key_frames += u64::from(is_key);
+            stats.first_is_key.get_or_insert(is_key);
+        }
+    }
+    stats.timestamp = timestamp.ok_or(MkvError::new(
+        h.offset,
+        MkvErrorKind::MissingClusterTimestamp,
+    ))?;
+    Ok(stats)
+}
+
+/// Reads a block header (track number VINT, 16-bit relative timestamp, flags) and returns the
+/// flags byte.
+fn read_block_flags(h: &Header, mut data: Reader<'_>) -> Result<u8, MkvError> {
+    let invalid = |_| MkvError::new(h.offset, MkvErrorKind::InvalidBlock);
+    data.read_track_number().map_err(invalid)?;
+    let rest = data.read_bytes(3).map_err(invalid)?;
+    rest.get(2)
+        .copied()
+        .ok_or(MkvError::new(h.offset, MkvErrorKind::InvalidBlock))
+}
+
+/// Checks that the children of a master element tile its data exactly, recursively for the
+/// master elements known to [`ids::is_master`], down to `limits.max_depth`. `depth` is the
+/// depth of the element whose data `body` is.
+fn check_children(mut body: Reader<'_>, depth: usize, limits: &Limits) -> Result<(), MkvError> {
+    while !body.is_empty() {
+        let h = body.read_header()?;
+        let data = body.body(&h, limits.max_element_size)?;
+        if ids::is_master(h.id) {
+            if depth + 1 > limits.max_depth {
+                return Err(MkvError::new(
+                    h.offset,
+                    MkvErrorKind::TooDeep {
+                        id: h.id,
+                        max: limits.max_depth,
+                    },
+                ));
+            }
+            check_children(data, depth + 1, limits)?;
+        }
+    }
+    Ok(())
+}
