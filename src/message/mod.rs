@@ -14,6 +14,8 @@
 //! The data key comes from elsewhere (a KMS, a cache, [`crate::keyring::raw_aes`]); this
 //! module derives the per-message keys from it.
 
+#[doc(hidden)]
+pub mod danger;
 pub mod stream;
 
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
