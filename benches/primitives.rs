@@ -7,7 +7,10 @@
 //!
 //! Run: `cargo bench --bench primitives -- --warm-up-time 1 --measurement-time 2`.
 
-#![allow(missing_docs, reason = "criterion_group! generates undocumented functions")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates undocumented functions"
+)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fragseal::crypto::aead::{AeadBackend, Aes256GcmKey};
