@@ -12,6 +12,8 @@
 //!   (normal exit, panic, abort, SIGKILL), a shared server never outlives the tests.
 #![allow(dead_code)]
 
+pub mod kms_cases;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -39,7 +41,10 @@ pub fn unavailable(test: &str, reason: &str) {
              set FRAGSEAL_PYTHON to the python it prints."
         );
     }
-    eprintln!(
+    // Written to the stderr handle directly: the test harness captures `eprintln!` of passing
+    // tests, and a skip must be visible in a plain `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED {test}: {reason} (run scripts/setup-python.sh; set FRAGSEAL_REQUIRE_INTEROP=1 \
          to make this a failure)"
     );
