@@ -1,0 +1,265 @@
+//! Interop with the Python AWS Encryption SDK (PyPI `aws-encryption-sdk` 4.x, installed by
+//! scripts/setup-python.sh), through tests/python/esdk_peer.py — one Python process per test,
+//! handling every case of both directions from a JSON job file.
+//!
+//! - Raw AES keyring, offline: fragments sealed here decrypt there (RawMasterKey with the same
+//!   namespace, name and key), and messages the Python SDK encrypts (suite 0x0478, commitment
+//!   policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT, frame lengths 4096 and 65536, plaintexts of 0, 1,
+//!   frame-1, frame, frame+1 bytes and 1 MiB) open here.
+//! - AWS KMS keyring against moto (feature `aws`): the Python SDK's StrictAwsKmsMasterKeyProvider
+//!   pointed at moto decrypts fragments sealed here with AwsKms, and messages it encrypts under a
+//!   moto key open here.
+//!
+//! Without the venv these tests print why they skip; with `FRAGSEAL_REQUIRE_INTEROP=1` they fail.
+
+mod support;
+
+use fragseal::crypto::SecretBytes;
+use fragseal::identity::FragmentIdentity;
+use fragseal::keyring::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, SealOptions};
+use fragseal::message::{MessageHeader, OpenLimits, SUITE_ID};
+use fragseal::EncryptionContext;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const MIB: usize = 1 << 20;
+const FRAME_LENGTHS: [u32; 2] = [4096, 65536];
+
+/// Plaintext sizes for frame length `f`: 0, 1, f-1, f, f+1 and 1 MiB.
+fn sizes(f: u32) -> [usize; 6] {
+    let f = f as usize;
+    [0, 1, f - 1, f, f + 1, MIB]
+}
+
+/// Deterministic, incompressible-looking bytes (xorshift64*), different per `seed`.
+fn plaintext(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn stream_context() -> EncryptionContext {
+    EncryptionContext::new()
+        .with(
+            "aws:kinesisvideo:arn",
+            "arn:aws:kinesisvideo:us-east-1:123456789012:stream/interop/1700000000000",
+        )
+        .with("tenant", "fragseal-interop")
+}
+
+fn context_json(ec: &EncryptionContext) -> Value {
+    let map: BTreeMap<&str, &str> = ec.iter().collect();
+    json!(map)
+}
+
+/// One case of a batch: its name, the plaintext, where the files go.
+struct Case {
+    name: String,
+    frame_length: u32,
+    plaintext: Vec<u8>,
+    context: EncryptionContext,
+    dir: PathBuf,
+}
+
+impl Case {
+    fn path(&self, what: &str) -> PathBuf {
+        self.dir.join(format!("{}.{what}", self.name))
+    }
+}
+
+/// The cases of one direction: every frame length × size, with the stream context, plus the
+/// empty context.
+fn cases(dir: &Path, direction: &str) -> Vec<Case> {
+    let mut out = Vec::new();
+    let mut seed = 1u64;
+    for f in FRAME_LENGTHS {
+        for size in sizes(f) {
+            seed += 1;
+            out.push(Case {
+                name: format!("{direction}-f{f}-n{size}"),
+                frame_length: f,
+                plaintext: plaintext(size, seed),
+                context: stream_context(),
+                dir: dir.to_owned(),
+            });
+        }
+    }
+    out.push(Case {
+        name: format!("{direction}-f4096-n5000-empty-context"),
+        frame_length: 4096,
+        plaintext: plaintext(5000, 99),
+        context: EncryptionContext::new(),
+        dir: dir.to_owned(),
+    });
+    out
+}
+
+/// Runs the Python peer on `job`, returns results by (op, name).
+fn run_peer(
+    test: &str,
+    python: &Path,
+    dir: &Path,
+    job: &Value,
+    env: &[(&str, &str)],
+) -> BTreeMap<(String, String), Value> {
+    let job_path = dir.join("job.json");
+    std::fs::write(&job_path, serde_json::to_vec_pretty(job).expect("job json")).expect("job");
+    let job_arg = job_path.to_str().expect("utf-8 temp path");
+    let stdout = support::run_python(
+        python,
+        &support::python_script("esdk_peer.py"),
+        &[job_arg],
+        env,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{test}: peer output not JSON ({e}): {stdout}"));
+    let mut out = BTreeMap::new();
+    for r in v["results"].as_array().expect("results array") {
+        let op = r["op"].as_str().expect("op").to_owned();
+        let name = r["name"].as_str().expect("name").to_owned();
+        out.insert((op, name), r.clone());
+    }
+    out
+}
+
+fn expect_ok<'a>(
+    results: &'a BTreeMap<(String, String), Value>,
+    op: &str,
+    name: &str,
+) -> &'a Value {
+    let r = results
+        .get(&(op.to_owned(), name.to_owned()))
+        .unwrap_or_else(|| panic!("no {op} result for {name}"));
+    assert_eq!(
+        r["ok"],
+        json!(true),
+        "Python {op} of {name} failed:\n{}",
+        r["error"].as_str().unwrap_or("")
+    );
+    r
+}
+
+/// Checks a message the Python SDK produced: suite 0x0478, the requested frame length, the
+/// expected context.
+fn check_python_header(message: &[u8], case: &Case) {
+    let header = MessageHeader::parse(message, &OpenLimits::default())
+        .unwrap_or_else(|e| panic!("{}: header: {e}", case.name));
+    assert_eq!(header.suite_id(), SUITE_ID, "{}", case.name);
+    assert_eq!(header.frame_length(), case.frame_length, "{}", case.name);
+    assert_eq!(header.encryption_context(), &case.context, "{}", case.name);
+}
+
+fn wrapping_key() -> SecretBytes {
+    SecretBytes::from_slice(&plaintext(32, 4242))
+}
+
+#[test]
+fn raw_aes_keyring_both_directions() {
+    const TEST: &str = "raw_aes_keyring_both_directions";
+    let python = match support::python_with(&["aws_encryption_sdk"]) {
+        Ok(p) => p,
+        Err(e) => return support::unavailable(TEST, &e),
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (namespace, name) = ("fragseal-interop", "raw-aes-key-1");
+    let keyring = RawAesKeyring::new(namespace, name, wrapping_key()).expect("keyring");
+
+    // fragseal → Python: seal every case (one also binding a fragment identity).
+    let mut ours = cases(dir.path(), "fragseal");
+    ours.push(Case {
+        name: "fragseal-f65536-n70000-identity".into(),
+        frame_length: 65536,
+        plaintext: plaintext(70_000, 7),
+        context: stream_context(),
+        dir: dir.path().to_owned(),
+    });
+    let identity = FragmentIdentity {
+        stream_arn: "arn:aws:kinesisvideo:us-east-1:123456789012:stream/interop/1700000000000"
+            .into(),
+        fragment_number: 91343852333181432,
+        producer_timestamp_ms: 1_700_000_123_456,
+        track: 1,
+    };
+    let mut decrypt_jobs = Vec::new();
+    for case in &ours {
+        let mut opts = SealOptions::new(&case.context);
+        opts.frame_length = case.frame_length;
+        if case.name.ends_with("identity") {
+            opts.identity = Some(&identity);
+        }
+        let sealed = seal_with_raw_key(&keyring, &opts, &case.plaintext)
+            .unwrap_or_else(|e| panic!("seal {}: {e}", case.name));
+        std::fs::write(case.path("sealed"), &sealed).expect("write");
+        decrypt_jobs.push(json!({
+            "name": case.name,
+            "ciphertext": case.path("sealed"),
+            "plaintext": case.path("python-plain"),
+            "encryption_context": context_json(&case.context),
+        }));
+    }
+
+    // Python → fragseal: plaintexts for Python to encrypt.
+    let theirs = cases(dir.path(), "python");
+    let mut encrypt_jobs = Vec::new();
+    for case in &theirs {
+        std::fs::write(case.path("plain"), &case.plaintext).expect("write");
+        encrypt_jobs.push(json!({
+            "name": case.name,
+            "plaintext": case.path("plain"),
+            "ciphertext": case.path("python-sealed"),
+            "frame_length": case.frame_length,
+            "encryption_context": context_json(&case.context),
+        }));
+    }
+
+    let job = json!({
+        "provider": {
+            "kind": "raw-aes",
+            "namespace": namespace,
+            "key_name": name,
+            "key_hex": hex::encode(wrapping_key().expose_secret()),
+        },
+        "encrypt": encrypt_jobs,
+        "decrypt": decrypt_jobs,
+    });
+    let results = run_peer(TEST, &python, dir.path(), &job, &[]);
+
+    for case in &ours {
+        let r = expect_ok(&results, "decrypt", &case.name);
+        assert_eq!(r["frame_length"], json!(case.frame_length), "{}", case.name);
+        let got = std::fs::read(case.path("python-plain")).expect("python output");
+        assert!(
+            got == case.plaintext,
+            "{}: Python decrypted other bytes",
+            case.name
+        );
+    }
+    for case in &theirs {
+        expect_ok(&results, "encrypt", &case.name);
+        let message = std::fs::read(case.path("python-sealed")).expect("python message");
+        check_python_header(&message, case);
+        let opened = open_with_raw_key(&keyring, &message, None, &OpenLimits::default())
+            .unwrap_or_else(|e| panic!("open Python's {}: {e}", case.name));
+        assert!(
+            opened == case.plaintext,
+            "{}: opened other bytes",
+            case.name
+        );
+    }
+
+    // A wrong wrapping key (same namespace and name) must not open Python's messages.
+    let wrong =
+        RawAesKeyring::new(namespace, name, SecretBytes::from_slice(&[0x11; 32])).expect("keyring");
+    let first = theirs.first().expect("cases");
+    let message = std::fs::read(first.path("python-sealed")).expect("python message");
+    assert!(open_with_raw_key(&wrong, &message, None, &OpenLimits::default()).is_err());
+}
