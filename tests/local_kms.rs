@@ -1,5 +1,6 @@
 //! LocalKms behaviour: keys, aliases, states, ciphertext blob, authorization, audit, quota,
 //! faults and persistence.
+#![allow(clippy::unwrap_used, reason = "tests")]
 
 use fragseal::kms::local::{
     audit::Operation, FaultConfig, LocalKms, ManualClock, Outage, QuotaConfig, SetupError,

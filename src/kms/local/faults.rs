@@ -133,6 +133,7 @@ fn poisoned() -> KmsError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

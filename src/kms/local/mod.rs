@@ -637,6 +637,10 @@ impl LocalKms {
     }
 
     /// Runs `f` as one audited call.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private helper mirroring the audit event's request fields"
+    )]
     fn audited<T>(
         &self,
         caller: &Credential,

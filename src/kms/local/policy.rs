@@ -13,7 +13,8 @@
 //!   `arn:aws:iam::ACCOUNT:root` names the *account*: it delegates to the account's identity
 //!   policies. A role ARN also matches that role's sessions
 //!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`). `Service`, `Federated` and
-//!   `CanonicalUser` principals are parsed but never match a credential.
+//!   `CanonicalUser` principals are parsed but never match a credential. `NotPrincipal` excludes
+//!   the callers an entry names directly (an account entry excludes only the account root).
 //! - `Action`/`NotAction`: `service:name` with `*` and `?` wildcards, case-insensitive.
 //! - `Resource`/`NotResource`: ARNs matched per colon-separated segment, each with `*` and `?`
 //!   wildcards (case-sensitive); `"*"` matches everything.
@@ -301,9 +302,11 @@ impl Statement {
                 })
                 .unwrap_or(PrincipalMatch::No),
             PrincipalSpec::NotPrincipal(entries) => {
+                // Only a direct match excludes the caller: an account entry excludes the
+                // account root, not every principal of the account.
                 if entries
                     .iter()
-                    .any(|e| entry_match(e, req) != PrincipalMatch::No)
+                    .any(|e| entry_match(e, req) == PrincipalMatch::Direct)
                 {
                     PrincipalMatch::No
                 } else {
@@ -1056,6 +1059,7 @@ pub fn arn_match(pattern: &str, arn: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -93,6 +93,7 @@ fn poisoned() -> KmsError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use std::time::Duration;

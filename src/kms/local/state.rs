@@ -231,21 +231,19 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
     let field = |k: &str| value.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    if field("format") != serde_json::Value::from(FORMAT) {
+    if field("format") != FORMAT {
         return Err(SetupError::Foreign {
             path: path.to_path_buf(),
             reason: format!("format is {}, expected {FORMAT:?}", field("format")),
         });
     }
-    if field("version") != serde_json::Value::from(VERSION) {
+    if field("version") != VERSION {
         return Err(SetupError::Foreign {
             path: path.to_path_buf(),
             reason: format!("version is {}, expected {VERSION}", field("version")),
         });
     }
-    if field("region") != serde_json::Value::from(region)
-        || field("account") != serde_json::Value::from(account)
-    {
+    if field("region") != region || field("account") != account {
         return Err(SetupError::Foreign {
             path: path.to_path_buf(),
             reason: format!(

@@ -1,0 +1,1316 @@
+//! Table tests of IAM policy evaluation (`fragseal::kms::local::policy`), with the producer,
+//! consumer and administrator policies of the Kinesis Video Streams and Kinesis Data Streams
+//! documentation as fixtures in `tests/fixtures/policies/`.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use fragseal::kms::local::policy::{
+    authorize, Decision, Policy, PolicyKind, Request, RequestContext,
+};
+use fragseal::EncryptionContext;
+use std::path::Path;
+
+const ACCT: &str = "123456789012";
+const KEY: &str = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const OTHER_KEY: &str =
+    "arn:aws:kms:us-west-2:123456789012:key/99999999-12ab-34cd-56ef-1234567890ab";
+const KVS: &str = "kinesisvideo.us-west-2.amazonaws.com";
+const STREAM: &str = "arn:aws:kinesisvideo:us-west-2:123456789012:stream/cam-1/1700000000000";
+
+use Decision::{Allow as A, ExplicitDeny as D, ImplicitDeny as I};
+
+/// A policy: a fixture file name or inline JSON.
+#[derive(Clone, Copy)]
+enum Src {
+    File(&'static str),
+    Json(&'static str),
+}
+
+fn load(src: Src, kind: PolicyKind) -> Policy {
+    let text = match src {
+        Src::File(name) => {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/policies")
+                .join(format!("{name}.json"));
+            std::fs::read_to_string(&p).unwrap()
+        }
+        Src::Json(j) => j.to_owned(),
+    };
+    Policy::parse(&text, kind).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Case {
+    name: &'static str,
+    key: Option<Src>,
+    identity: &'static [Src],
+    principal: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    via: Option<&'static str>,
+    ec: &'static [(&'static str, &'static str)],
+    expect: Decision,
+}
+
+fn account_of(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap()
+}
+
+fn run(cases: &[Case]) {
+    let mut failures = Vec::new();
+    for c in cases {
+        let key = c.key.map(|s| load(s, PolicyKind::Key));
+        let ids: Vec<Policy> = c
+            .identity
+            .iter()
+            .map(|s| load(*s, PolicyKind::Identity))
+            .collect();
+        let id_refs: Vec<&Policy> = ids.iter().collect();
+        let ec: EncryptionContext = c.ec.iter().copied().collect();
+        let req = Request {
+            action: c.action,
+            resource: c.resource,
+            context: RequestContext {
+                principal_arn: c.principal,
+                principal_account: account_of(c.principal),
+                via_service: c.via,
+                encryption_context: Some(&ec),
+                request_alias: None,
+                extra: &[],
+            },
+        };
+        let got = authorize(key.as_ref(), ACCT, &id_refs, &req);
+        if got != c.expect {
+            failures.push(format!("{}: expected {:?}, got {got:?}", c.name, c.expect));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+const DEFAULT: Option<Src> = Some(Src::File("key_default"));
+const MANAGED: Option<Src> = Some(Src::File("key_kinesisvideo_managed"));
+const SCOPED: Option<Src> = Some(Src::File("key_stream_scoped"));
+const ROOT: &str = "arn:aws:iam::123456789012:root";
+const PRODUCER: &str = "arn:aws:sts::123456789012:assumed-role/Producer/device-17";
+const CONSUMER: &str = "arn:aws:iam::123456789012:role/Consumer";
+const ADMIN: &str = "arn:aws:iam::123456789012:user/admin";
+const CAMERA: &str = "arn:aws:sts::123456789012:assumed-role/Camera/cam-1";
+const VIEWER: &str = "arn:aws:sts::123456789012:assumed-role/Viewer/s";
+const KEY_ADMIN: &str = "arn:aws:sts::123456789012:assumed-role/KeyAdmin/s";
+const PARTNER_USER: &str = "arn:aws:iam::444455556666:user/analyst";
+const KVS_EC: &[(&str, &str)] = &[("aws:kinesisvideo:arn", STREAM)];
+
+#[allow(clippy::too_many_arguments, reason = "one table row")]
+const fn case(
+    name: &'static str,
+    key: Option<Src>,
+    identity: &'static [Src],
+    principal: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    via: Option<&'static str>,
+    ec: &'static [(&'static str, &'static str)],
+    expect: Decision,
+) -> Case {
+    Case {
+        name,
+        key,
+        identity,
+        principal,
+        action,
+        resource,
+        via,
+        ec,
+        expect,
+    }
+}
+
+#[test]
+fn documentation_policies_kvs_and_kds() {
+    use Src::File as F;
+    const KVS_P: &[Src] = &[F("kvs_producer")];
+    const KVS_C: &[Src] = &[F("kvs_consumer")];
+    const KVS_A: &[Src] = &[F("kvs_administrator")];
+    const KDS_P: &[Src] = &[F("kds_producer")];
+    const KDS_C: &[Src] = &[F("kds_consumer")];
+    const KDS_A: &[Src] = &[F("kds_administrator")];
+    let gdk = "kms:GenerateDataKey";
+    let dec = "kms:Decrypt";
+    run(&[
+        case(
+            "kvs producer generates",
+            DEFAULT,
+            KVS_P,
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "kvs producer cannot decrypt",
+            DEFAULT,
+            KVS_P,
+            PRODUCER,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "kvs producer only on the named key",
+            DEFAULT,
+            KVS_P,
+            PRODUCER,
+            gdk,
+            OTHER_KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "kvs consumer decrypts",
+            DEFAULT,
+            KVS_C,
+            CONSUMER,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "kvs consumer cannot generate",
+            DEFAULT,
+            KVS_C,
+            CONSUMER,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "kvs admin lists",
+            DEFAULT,
+            KVS_A,
+            ADMIN,
+            "kms:ListAliases",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "kvs admin describes",
+            DEFAULT,
+            KVS_A,
+            ADMIN,
+            "kms:DescribeKey",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "kvs admin cannot decrypt",
+            DEFAULT,
+            KVS_A,
+            ADMIN,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "kvs admin cannot disable",
+            DEFAULT,
+            KVS_A,
+            ADMIN,
+            "kms:DisableKey",
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "kds producer generates",
+            DEFAULT,
+            KDS_P,
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "kds producer cannot decrypt",
+            DEFAULT,
+            KDS_P,
+            PRODUCER,
+            dec,
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "kds consumer decrypts",
+            DEFAULT,
+            KDS_C,
+            CONSUMER,
+            dec,
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "kds consumer cannot generate",
+            DEFAULT,
+            KDS_C,
+            CONSUMER,
+            gdk,
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "kds admin lists grants",
+            DEFAULT,
+            KDS_A,
+            ADMIN,
+            "kms:ListGrants",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "kds admin describes",
+            DEFAULT,
+            KDS_A,
+            ADMIN,
+            "kms:DescribeKey",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "kds admin cannot schedule deletion",
+            DEFAULT,
+            KDS_A,
+            ADMIN,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "producer and consumer together",
+            DEFAULT,
+            &[F("kvs_producer"), F("kvs_consumer")],
+            PRODUCER,
+            dec,
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "no identity policy, delegating key policy",
+            DEFAULT,
+            &[],
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "account root needs no identity policy",
+            DEFAULT,
+            &[],
+            ROOT,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "scoped key also delegates to IAM",
+            SCOPED,
+            KVS_P,
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "identity allows, key policy names only an admin",
+            Some(Src::Json(
+                r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/admin"},"Action":"kms:*","Resource":"*"}}"#,
+            )),
+            KVS_P,
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+    ]);
+}
+
+#[test]
+fn kinesis_video_managed_key_policy() {
+    use Src::File as F;
+    let gdk = "kms:GenerateDataKey";
+    run(&[
+        case(
+            "via kinesisvideo, same account",
+            MANAGED,
+            &[],
+            PRODUCER,
+            gdk,
+            KEY,
+            Some(KVS),
+            KVS_EC,
+            A,
+        ),
+        case(
+            "decrypt via kinesisvideo",
+            MANAGED,
+            &[],
+            CONSUMER,
+            "kms:Decrypt",
+            KEY,
+            Some(KVS),
+            KVS_EC,
+            A,
+        ),
+        case(
+            "GenerateDataKey* covers WithoutPlaintext",
+            MANAGED,
+            &[],
+            PRODUCER,
+            "kms:GenerateDataKeyWithoutPlaintext",
+            KEY,
+            Some(KVS),
+            &[],
+            A,
+        ),
+        case(
+            "direct call is not via the service",
+            MANAGED,
+            &[],
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "direct call even with an identity policy",
+            MANAGED,
+            &[F("kvs_producer")],
+            PRODUCER,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "another service",
+            MANAGED,
+            &[],
+            PRODUCER,
+            gdk,
+            KEY,
+            Some("s3.us-west-2.amazonaws.com"),
+            KVS_EC,
+            I,
+        ),
+        case(
+            "another region's endpoint",
+            MANAGED,
+            &[],
+            PRODUCER,
+            gdk,
+            KEY,
+            Some("kinesisvideo.us-east-1.amazonaws.com"),
+            KVS_EC,
+            I,
+        ),
+        case(
+            "another account via the service",
+            MANAGED,
+            &[F("partner_decrypt")],
+            PARTNER_USER,
+            "kms:Decrypt",
+            KEY,
+            Some(KVS),
+            KVS_EC,
+            I,
+        ),
+        case(
+            "root describes directly",
+            MANAGED,
+            &[],
+            ROOT,
+            "kms:DescribeKey",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "root cannot disable",
+            MANAGED,
+            &[],
+            ROOT,
+            "kms:DisableKey",
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "user describes with an identity policy",
+            MANAGED,
+            &[F("kvs_administrator")],
+            ADMIN,
+            "kms:DescribeKey",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "user describes without one",
+            MANAGED,
+            &[],
+            ADMIN,
+            "kms:DescribeKey",
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+    ]);
+}
+
+#[test]
+fn scoped_key_policy_with_conditions_and_denies() {
+    use Src::{File as F, Json as J};
+    let gdk = "kms:GenerateDataKey";
+    let dec = "kms:Decrypt";
+    const DENY_ALL_DECRYPT: &[Src] = &[J(
+        r#"{"Statement":{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}}"#,
+    )];
+    run(&[
+        case(
+            "camera, own stream",
+            SCOPED,
+            &[],
+            CAMERA,
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "camera, another stream",
+            SCOPED,
+            &[],
+            CAMERA,
+            gdk,
+            KEY,
+            None,
+            &[(
+                "aws:kinesisvideo:arn",
+                "arn:aws:kinesisvideo:us-west-2:123456789012:stream/door-1/1",
+            )],
+            I,
+        ),
+        case(
+            "camera, extra context key",
+            SCOPED,
+            &[],
+            CAMERA,
+            gdk,
+            KEY,
+            None,
+            &[("aws:kinesisvideo:arn", STREAM), ("other", "x")],
+            I,
+        ),
+        case(
+            "camera, allowed context keys",
+            SCOPED,
+            &[],
+            CAMERA,
+            gdk,
+            KEY,
+            None,
+            &[("aws:kinesisvideo:arn", STREAM), ("site", "north")],
+            A,
+        ),
+        case(
+            "camera, no context",
+            SCOPED,
+            &[],
+            CAMERA,
+            gdk,
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "camera cannot decrypt",
+            SCOPED,
+            &[],
+            CAMERA,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            I,
+        ),
+        case(
+            "second principal of the list",
+            SCOPED,
+            &[],
+            "arn:aws:iam::123456789012:user/bench",
+            gdk,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "viewer decrypts",
+            SCOPED,
+            &[],
+            VIEWER,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "context key name is case-insensitive",
+            SCOPED,
+            &[],
+            VIEWER,
+            dec,
+            KEY,
+            None,
+            &[("AWS:KinesisVideo:ARN", STREAM)],
+            A,
+        ),
+        case(
+            "viewer, another account's stream",
+            SCOPED,
+            &[],
+            VIEWER,
+            dec,
+            KEY,
+            None,
+            &[(
+                "aws:kinesisvideo:arn",
+                "arn:aws:kinesisvideo:us-west-2:999999999999:stream/x/1",
+            )],
+            I,
+        ),
+        case(
+            "partner with identity policy",
+            SCOPED,
+            &[F("partner_decrypt")],
+            PARTNER_USER,
+            dec,
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "partner without identity policy",
+            SCOPED,
+            &[],
+            PARTNER_USER,
+            dec,
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "partner cannot generate",
+            SCOPED,
+            &[J(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+            )],
+            PARTNER_USER,
+            gdk,
+            KEY,
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "NotPrincipal deny hits the camera",
+            SCOPED,
+            &[],
+            CAMERA,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            D,
+        ),
+        case(
+            "NotPrincipal deny spares KeyAdmin",
+            SCOPED,
+            &[],
+            KEY_ADMIN,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "NotPrincipal deny spares root",
+            SCOPED,
+            &[],
+            ROOT,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "NotPrincipal account entry spares only root",
+            SCOPED,
+            &[J(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+            )],
+            ADMIN,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            D,
+        ),
+        case(
+            "quarantined site, direct",
+            SCOPED,
+            &[],
+            VIEWER,
+            dec,
+            KEY,
+            None,
+            &[("aws:kinesisvideo:arn", STREAM), ("site", "quarantine")],
+            D,
+        ),
+        case(
+            "quarantined site, via kinesisvideo",
+            SCOPED,
+            &[],
+            VIEWER,
+            dec,
+            KEY,
+            Some(KVS),
+            &[("aws:kinesisvideo:arn", STREAM), ("site", "quarantine")],
+            A,
+        ),
+        case(
+            "identity deny beats key policy allow",
+            SCOPED,
+            DENY_ALL_DECRYPT,
+            VIEWER,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            D,
+        ),
+        case(
+            "deny without context: with context",
+            DEFAULT,
+            &[F("deny_decrypt_without_context")],
+            ADMIN,
+            dec,
+            KEY,
+            None,
+            KVS_EC,
+            A,
+        ),
+        case(
+            "deny without context: empty context",
+            DEFAULT,
+            &[F("deny_decrypt_without_context")],
+            ADMIN,
+            dec,
+            KEY,
+            None,
+            &[],
+            D,
+        ),
+        case(
+            "account-level call by identity",
+            None,
+            &[J(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms:Create*","Resource":"*"}}"#,
+            )],
+            ADMIN,
+            "kms:CreateKey",
+            "*",
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "account-level call, ARN-scoped identity",
+            None,
+            &[F("kvs_administrator")],
+            ADMIN,
+            "kms:ListKeys",
+            "*",
+            None,
+            &[],
+            I,
+        ),
+        case(
+            "account-level call by root",
+            None,
+            &[],
+            ROOT,
+            "kms:CreateKey",
+            "*",
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "account-level call from another account",
+            None,
+            &[J(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+            )],
+            PARTNER_USER,
+            "kms:CreateKey",
+            "*",
+            None,
+            &[],
+            I,
+        ),
+    ]);
+}
+
+/// A key policy allowing everyone `kms:Decrypt` under `condition`.
+fn cond(condition: &str) -> String {
+    format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{condition}}}]}}"#
+    )
+}
+
+/// Evaluates `cond(condition)` for a direct call by `principal` with context `ec`.
+fn cond_case(condition: &str, principal: &str, ec: &[(&str, &str)]) -> Decision {
+    let key = Policy::parse(&cond(condition), PolicyKind::Key).unwrap_or_else(|e| panic!("{e}"));
+    let ec: EncryptionContext = ec.iter().copied().collect();
+    let req = Request {
+        action: "kms:Decrypt",
+        resource: KEY,
+        context: RequestContext {
+            principal_arn: principal,
+            principal_account: account_of(principal),
+            via_service: None,
+            encryption_context: Some(&ec),
+            request_alias: None,
+            extra: &[],
+        },
+    };
+    authorize(Some(&key), ACCT, &[], &req)
+}
+
+#[test]
+fn condition_operators() {
+    let s = [("stream", "cam-1")];
+    let two = [("stream", "cam-1"), ("site", "north")];
+    let rows: &[(&str, &str, &[(&str, &str)], Decision)] = &[
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":"cam-1"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":"Cam-1"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":["x","cam-1"]}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":"cam-1"}}"#,
+            CAMERA,
+            &[],
+            I,
+        ),
+        (
+            r#"{"StringNotEquals":{"kms:EncryptionContext:stream":"cam-2"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"StringNotEquals":{"kms:EncryptionContext:stream":["cam-2","cam-1"]}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"StringNotEquals":{"kms:EncryptionContext:stream":"cam-1"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"StringEqualsIgnoreCase":{"kms:EncryptionContext:stream":"CAM-1"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"StringNotEqualsIgnoreCase":{"kms:EncryptionContext:stream":"CAM-1"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"StringLike":{"kms:EncryptionContext:stream":"cam-?"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"StringLike":{"kms:EncryptionContext:stream":"Cam-*"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"StringNotLike":{"kms:EncryptionContext:stream":"door-*"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"StringNotLike":{"kms:EncryptionContext:stream":"cam-*"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"StringEqualsIfExists":{"kms:EncryptionContext:stream":"cam-1"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"StringEqualsIfExists":{"kms:EncryptionContext:stream":"cam-2"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"StringLikeIfExists":{"kms:ViaService":"kinesisvideo.*"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/Camera/*"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::*:assumed-role/Camera/*"}}"#,
+            VIEWER,
+            &[],
+            I,
+        ),
+        (
+            r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/*/cam-1"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/*"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/Camera/cam-1"}}"#,
+            CAMERA,
+            &[],
+            I,
+        ),
+        (
+            r#"{"StringEquals":{"kms:CallerAccount":"123456789012"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"StringEquals":{"kms:calleraccount":"444455556666"}}"#,
+            CAMERA,
+            &[],
+            I,
+        ),
+        (
+            r#"{"Bool":{"kms:EncryptionContext:archived":true}}"#,
+            CAMERA,
+            &[("archived", "TRUE")],
+            A,
+        ),
+        (
+            r#"{"Bool":{"kms:EncryptionContext:archived":"false"}}"#,
+            CAMERA,
+            &[("archived", "true")],
+            I,
+        ),
+        (
+            r#"{"Null":{"kms:EncryptionContext:stream":"false"}}"#,
+            CAMERA,
+            &s,
+            A,
+        ),
+        (
+            r#"{"Null":{"kms:EncryptionContext:stream":"true"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (r#"{"Null":{"kms:ViaService":"true"}}"#, CAMERA, &[], A),
+        (
+            r#"{"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"site"}}"#,
+            CAMERA,
+            &two,
+            A,
+        ),
+        (
+            r#"{"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"site"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+        (
+            r#"{"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"site"}}"#,
+            CAMERA,
+            &[],
+            I,
+        ),
+        (
+            r#"{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["stream","site"]}}"#,
+            CAMERA,
+            &two,
+            A,
+        ),
+        (
+            r#"{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["stream"]}}"#,
+            CAMERA,
+            &two,
+            I,
+        ),
+        (
+            r#"{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["stream"]}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"ForAllValues:StringLike":{"kms:EncryptionContextKeys":"s*"}}"#,
+            CAMERA,
+            &two,
+            A,
+        ),
+        (
+            r#"{"ForAnyValue:StringNotLike":{"kms:EncryptionContextKeys":"s*"}}"#,
+            CAMERA,
+            &two,
+            I,
+        ),
+        (
+            r#"{"ForAllValues:StringNotEquals":{"kms:EncryptionContextKeys":"secret"}}"#,
+            CAMERA,
+            &two,
+            A,
+        ),
+        // Operators and keys are ANDed.
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":"cam-1","kms:EncryptionContext:site":"north"}}"#,
+            CAMERA,
+            &two,
+            A,
+        ),
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":"cam-1","kms:EncryptionContext:site":"south"}}"#,
+            CAMERA,
+            &two,
+            I,
+        ),
+        (
+            r#"{"StringEquals":{"kms:EncryptionContext:stream":"cam-1"},"Null":{"kms:EncryptionContext:site":"true"}}"#,
+            CAMERA,
+            &two,
+            I,
+        ),
+        // An unknown key is absent.
+        (
+            r#"{"StringEquals":{"aws:SourceIp":"10.0.0.1"}}"#,
+            CAMERA,
+            &s,
+            I,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (c, principal, ec, want)) in rows.iter().enumerate() {
+        let got = cond_case(c, principal, ec);
+        if got != *want {
+            failures.push(format!(
+                "row {i}: {c} with {ec:?}: expected {want:?}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn actions_resources_and_wildcards() {
+    use Src::Json as J;
+    let stmt = |action: &str, resource: &str| -> Decision {
+        let json = format!(r#"{{"Statement":{{"Effect":"Allow",{action},{resource}}}}}"#);
+        let p = Policy::parse(&json, PolicyKind::Identity).unwrap_or_else(|e| panic!("{e}"));
+        let req = Request {
+            action: "kms:GenerateDataKey",
+            resource: KEY,
+            context: RequestContext {
+                principal_arn: ADMIN,
+                principal_account: ACCT,
+                ..RequestContext::default()
+            },
+        };
+        p.evaluate(&req)
+    };
+    let any = r#""Resource":"*""#;
+    let rows: &[(&str, &str, Decision)] = &[
+        (r#""Action":"kms:GenerateDataKey""#, any, A),
+        (r#""Action":"KMS:generatedatakey""#, any, A),
+        (r#""Action":"kms:Generate*""#, any, A),
+        (r#""Action":"kms:GenerateDataKe?""#, any, A),
+        (r#""Action":"kms:GenerateDataKey?""#, any, I),
+        (r#""Action":"*""#, any, A),
+        (r#""Action":"kinesis:*""#, any, I),
+        (r#""Action":["kms:Decrypt","kms:Encrypt"]"#, any, I),
+        (r#""NotAction":"kms:Decrypt""#, any, A),
+        (r#""NotAction":["kms:Gen*"]"#, any, I),
+        (
+            r#""Action":"kms:*""#,
+            r#""Resource":"arn:aws:kms:*:123456789012:key/*""#,
+            A,
+        ),
+        (
+            r#""Action":"kms:*""#,
+            r#""Resource":"arn:aws:kms:us-west-2:123456789012:key/1234abcd-*""#,
+            A,
+        ),
+        (
+            r#""Action":"kms:*""#,
+            r#""Resource":"arn:aws:kms:*:444455556666:key/*""#,
+            I,
+        ),
+        (r#""Action":"kms:*""#, r#""Resource":"arn:aws:kms:*""#, I),
+        (
+            r#""Action":"kms:*""#,
+            r#""Resource":"arn:aws:kms:us-west-?:*:key/*""#,
+            A,
+        ),
+        (
+            r#""Action":"kms:*""#,
+            r#""NotResource":"arn:aws:kms:*:*:key/99999999-*""#,
+            A,
+        ),
+        (
+            r#""Action":"kms:*""#,
+            r#""NotResource":["arn:aws:kms:*:*:key/*"]"#,
+            I,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (a, r, want) in rows {
+        let got = stmt(a, r);
+        if got != *want {
+            failures.push(format!("{a} {r}: expected {want:?}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    // Identity policies cannot allow what a key policy does not delegate, and a key policy
+    // statement for another principal does not apply.
+    let key = load(
+        J(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::123456789012:role/Other"]},"Action":"kms:*","Resource":"*"}}"#,
+        ),
+        PolicyKind::Key,
+    );
+    let req = Request {
+        action: "kms:Decrypt",
+        resource: KEY,
+        context: RequestContext {
+            principal_arn: "arn:aws:sts::123456789012:assumed-role/Other/s1",
+            principal_account: ACCT,
+            ..RequestContext::default()
+        },
+    };
+    assert_eq!(
+        authorize(Some(&key), ACCT, &[], &req),
+        A,
+        "role matches its sessions"
+    );
+    let req = Request {
+        context: RequestContext {
+            principal_arn: "arn:aws:sts::123456789012:assumed-role/Otherwise/s1",
+            ..req.context
+        },
+        ..req
+    };
+    assert_eq!(authorize(Some(&key), ACCT, &[], &req), I);
+}
+
+#[test]
+fn malformed_policies_name_the_bad_element() {
+    let ok = r#"{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}"#;
+    let key_rows: Vec<(String, &str)> = vec![
+        (
+            format!(r#"{{"Statement":[{ok},{ok},{{"Effect":"Permit","Principal":"*","Action":"kms:*","Resource":"*"}}]}}"#),
+            r#"Statement[2].Effect: expected "Allow" or "Deny""#,
+        ),
+        (r#"{"Version":"2012-10-17"}"#.to_owned(), "Statement: missing"),
+        (format!(r#"{{"Version":"2020-01-01","Statement":{ok}}}"#), "Version: expected"),
+        (format!(r#"{{"Statment":{ok}}}"#), "Statment: unknown policy element"),
+        (r#"{"Statement":"allow all"}"#.to_owned(), "Statement: expected an object"),
+        (r#"{"Statement":[]}"#.to_owned(), "Statement: must not be empty"),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"Decrypt","Resource":"*"}}"#.to_owned(),
+            "Statement[0].Action[0]: expected \"service:action\"",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","NotAction":"kms:Decrypt","Resource":"*"}}"#.to_owned(),
+            "only one of Action and NotAction",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#.to_owned(),
+            "Statement[0].Principal: missing",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"kms:*","Resource":"*"}}"#.to_owned(),
+            "Statement[0].Principal.AWS[0]: expected",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":{"IAM":"*"},"Action":"kms:*","Resource":"*"}}"#.to_owned(),
+            "Statement[0].Principal.IAM: unknown principal type",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"key/abc"}}"#.to_owned(),
+            "Statement[0].Resource[0]: expected an ARN",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*"}}"#.to_owned(),
+            "Statement[0].Resource: missing",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"NumericLessThan":{"kms:X":"1"}}}}"#.to_owned(),
+            "Statement[0].Condition.NumericLessThan: unsupported condition operator",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"yes"}}}}"#.to_owned(),
+            "Statement[0].Condition.Bool.aws:SecureTransport: expected \"true\" or \"false\"",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"NullIfExists":{"kms:X":"true"}}}}"#.to_owned(),
+            "Statement[0].Condition.NullIfExists: Null has no IfExists form",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:X":{"a":1}}}}}"#.to_owned(),
+            "Statement[0].Condition.StringEquals.kms:X: expected",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":[1],"Resource":"*"}}"#.to_owned(),
+            "Statement[0].Action[0]: expected a string",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Extra":1}}"#.to_owned(),
+            "Statement[0].Extra: unknown statement element",
+        ),
+        ("not json".to_owned(), "not valid JSON"),
+        ("[1,2]".to_owned(), "expected a JSON object"),
+    ];
+    for (json, want) in &key_rows {
+        let e = Policy::parse(json, PolicyKind::Key).unwrap_err();
+        assert!(
+            e.to_string().contains(want),
+            "{json}\n  got: {e}\n  want: {want}"
+        );
+    }
+    let e = Policy::parse(
+        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#,
+        PolicyKind::Identity,
+    )
+    .unwrap_err();
+    assert_eq!(e.path(), "Statement[0].Principal");
+    assert!(e.message().contains("not allowed in an identity policy"));
+}
+
+#[test]
+fn every_fixture_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kind = if name.starts_with("key_") {
+            PolicyKind::Key
+        } else {
+            PolicyKind::Identity
+        };
+        let p = Policy::parse(&text, kind).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!p.statements().is_empty());
+        n += 1;
+    }
+    assert!(n >= 10, "{n} fixtures");
+}
