@@ -35,7 +35,12 @@ fn data_key() -> DataKey {
     DataKey::from_bytes(data_key_bytes())
 }
 fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new(NAMESPACE, KEY_NAME, SecretBytes::from_slice(&wrapping_key_bytes())).unwrap()
+    RawAesKeyring::new(
+        NAMESPACE,
+        KEY_NAME,
+        SecretBytes::from_slice(&wrapping_key_bytes()),
+    )
+    .unwrap()
 }
 fn context() -> EncryptionContext {
     EncryptionContext::new()
@@ -81,7 +86,12 @@ struct Vector {
 }
 
 impl Vector {
-    fn ok(name: &'static str, description: &'static str, message: Vec<u8>, plaintext: Vec<u8>) -> Self {
+    fn ok(
+        name: &'static str,
+        description: &'static str,
+        message: Vec<u8>,
+        plaintext: Vec<u8>,
+    ) -> Self {
         Self {
             name,
             positive: true,
@@ -149,21 +159,35 @@ impl Vector {
     }
 }
 
-fn seal_fixed(n: usize, id_byte: u8, ec: &EncryptionContext, identity: Option<&FragmentIdentity>) -> Vec<u8> {
+fn seal_fixed(
+    n: usize,
+    id_byte: u8,
+    ec: &EncryptionContext,
+    identity: Option<&FragmentIdentity>,
+) -> Vec<u8> {
     let edks = [wrap(ec, id_byte)];
     let params = SealParams {
         frame_length: FRAME,
         identity,
         ..SealParams::new(ec, &edks)
     };
-    danger_seal_with_fixed_message_id_for_vectors(&data_key(), &params, &[id_byte; 16], &plaintext(n))
-        .unwrap()
+    danger_seal_with_fixed_message_id_for_vectors(
+        &data_key(),
+        &params,
+        &[id_byte; 16],
+        &plaintext(n),
+    )
+    .unwrap()
 }
 
 /// Header body bytes and body of a valid message.
 fn split(m: &[u8]) -> (Vec<u8>, [u8; 32], Vec<u8>) {
     let h = message::parse_header(m, &OpenLimits::default()).unwrap();
-    (h.header_body_bytes().to_vec(), *h.message_id(), m[h.header_len()..].to_vec())
+    (
+        h.header_body_bytes().to_vec(),
+        *h.message_id(),
+        m[h.header_len()..].to_vec(),
+    )
 }
 
 /// `m` with its header body patched by `f` and a fresh valid header tag.
@@ -177,7 +201,12 @@ fn reheader(m: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 
 /// A builder with the valid header of a fresh message `id_byte` (so frames can be written by
 /// hand with valid tags).
-fn builder(id_byte: u8, ec: &EncryptionContext, content_type: ContentType, frame_length: u32) -> MessageBuilder {
+fn builder(
+    id_byte: u8,
+    ec: &EncryptionContext,
+    content_type: ContentType,
+    frame_length: u32,
+) -> MessageBuilder {
     let edks = [wrap(ec, id_byte)];
     let id = [id_byte; 32];
     let probe = MessageBuilder::new(
@@ -219,14 +248,39 @@ fn generate() -> Vec<Vector> {
     let sizes: [(&'static str, usize, &'static str); 7] = [
         ("size_0", 0, "empty plaintext: one empty final frame"),
         ("size_1", 1, "one byte: one final frame"),
-        ("size_frame_minus_1", 63, "frame length - 1: one final frame"),
-        ("size_frame", 64, "exactly one frame length: one full final frame"),
-        ("size_frame_plus_1", 65, "frame length + 1: one regular frame and a 1-byte final frame"),
-        ("size_several_frames", 200, "three regular frames and an 8-byte final frame"),
-        ("size_exact_multiple", 256, "four frame lengths: three regular frames and a full final frame"),
+        (
+            "size_frame_minus_1",
+            63,
+            "frame length - 1: one final frame",
+        ),
+        (
+            "size_frame",
+            64,
+            "exactly one frame length: one full final frame",
+        ),
+        (
+            "size_frame_plus_1",
+            65,
+            "frame length + 1: one regular frame and a 1-byte final frame",
+        ),
+        (
+            "size_several_frames",
+            200,
+            "three regular frames and an 8-byte final frame",
+        ),
+        (
+            "size_exact_multiple",
+            256,
+            "four frame lengths: three regular frames and a full final frame",
+        ),
     ];
     for (i, (name, n, d)) in sizes.into_iter().enumerate() {
-        v.push(Vector::ok(name, d, seal_fixed(n, 0x10 + i as u8, &ec, None), plaintext(n)));
+        v.push(Vector::ok(
+            name,
+            d,
+            seal_fixed(n, 0x10 + i as u8, &ec, None),
+            plaintext(n),
+        ));
     }
     v.push(Vector::ok(
         "empty_encryption_context",
@@ -270,13 +324,23 @@ fn generate() -> Vec<Vector> {
         // A foreign EDK first, ours second.
         let foreign = EncryptedDataKey {
             provider_id: "aws-kms".into(),
-            provider_info: b"arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000".to_vec(),
+            provider_info:
+                b"arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+                    .to_vec(),
             ciphertext: vec![0xAB; 40],
         };
         let edks = [foreign, wrap(&ec, 0x24)];
-        let params = SealParams { frame_length: FRAME, ..SealParams::new(&ec, &edks) };
-        let m = danger_seal_with_fixed_message_id_for_vectors(&data_key(), &params, &[0x24; 16], &plaintext(30))
-            .unwrap();
+        let params = SealParams {
+            frame_length: FRAME,
+            ..SealParams::new(&ec, &edks)
+        };
+        let m = danger_seal_with_fixed_message_id_for_vectors(
+            &data_key(),
+            &params,
+            &[0x24; 16],
+            &plaintext(30),
+        )
+        .unwrap();
         v.push(Vector::ok(
             "second_edk_matches",
             "two EDKs; only the second is this raw AES keyring's",
@@ -287,7 +351,9 @@ fn generate() -> Vec<Vector> {
 
     // ---- negative ----
     let valid = seal_fixed(200, 0x30, &ec, None);
-    let hl = message::parse_header(&valid, &OpenLimits::default()).unwrap().header_len();
+    let hl = message::parse_header(&valid, &OpenLimits::default())
+        .unwrap()
+        .header_len();
     let rf = 4 + 12 + FRAME as usize + 16;
     let fmt = "format";
     let auth = "authentication";
@@ -309,7 +375,13 @@ fn generate() -> Vec<Vector> {
     let mut m = valid.clone();
     m[hl..hl + rf].copy_from_slice(&valid[hl + rf..hl + 2 * rf]);
     m[hl + rf..hl + 2 * rf].copy_from_slice(&valid[hl..hl + rf]);
-    v.push(Vector::err("frames_reordered", "frames 1 and 2 swapped", m, fmt, "SequenceNumber"));
+    v.push(Vector::err(
+        "frames_reordered",
+        "frames 1 and 2 swapped",
+        m,
+        fmt,
+        "SequenceNumber",
+    ));
     let mut b = builder(0x31, &ec, ContentType::Framed, FRAME);
     let p = plaintext(130);
     b.frame(&FrameSpec::new(BodyKind::Regular, 1, &p[..64]));
@@ -353,7 +425,13 @@ fn generate() -> Vec<Vector> {
     ));
     let mut m = valid.clone();
     m.push(0);
-    v.push(Vector::err("trailing_bytes", "one zero byte after the final frame", m, fmt, "TrailingBytes"));
+    v.push(Vector::err(
+        "trailing_bytes",
+        "one zero byte after the final frame",
+        m,
+        fmt,
+        "TrailingBytes",
+    ));
     let mut b = builder(0x35, &ec, ContentType::Framed, FRAME);
     b.frame(&FrameSpec::new(BodyKind::Final, 1, &p[..5]));
     b.frame(&FrameSpec::new(BodyKind::Final, 2, &p[5..9]));
@@ -383,14 +461,32 @@ fn generate() -> Vec<Vector> {
     ));
     let mut m = valid.clone();
     m[hl - 1] ^= 1;
-    v.push(Vector::err("header_tag_flipped", "last bit of the header tag flipped", m, auth, ""));
+    v.push(Vector::err(
+        "header_tag_flipped",
+        "last bit of the header tag flipped",
+        m,
+        auth,
+        "",
+    ));
     let mut m = valid.clone();
     m[hl + 4 + 12 + 5] ^= 0x40;
-    v.push(Vector::err("frame_content_flipped", "a ciphertext bit of frame 1 flipped", m, auth, ""));
+    v.push(Vector::err(
+        "frame_content_flipped",
+        "a ciphertext bit of frame 1 flipped",
+        m,
+        auth,
+        "",
+    ));
     let mut m = valid.clone();
     let last = m.len() - 1;
     m[last] ^= 1;
-    v.push(Vector::err("frame_tag_flipped", "last bit of the final frame's tag flipped", m, auth, ""));
+    v.push(Vector::err(
+        "frame_tag_flipped",
+        "last bit of the final frame's tag flipped",
+        m,
+        auth,
+        "",
+    ));
     let mut b = builder(0x37, &ec, ContentType::Framed, FRAME);
     let mut spec = FrameSpec::new(BodyKind::Final, 1, &p[..10]);
     spec.kind = BodyKind::Final;
@@ -401,7 +497,9 @@ fn generate() -> Vec<Vector> {
         let mut b = builder(0x37, &ec, ContentType::Framed, FRAME);
         b.frame(&FrameSpec::new(BodyKind::Regular, 1, &p[..10]));
         let regular = b.finish();
-        let hl37 = message::parse_header(&regular, &OpenLimits::default()).unwrap().header_len();
+        let hl37 = message::parse_header(&regular, &OpenLimits::default())
+            .unwrap()
+            .header_len();
         // Final-frame layout, but ciphertext and tag computed with the regular-frame AAD.
         let ct_tag = &regular[hl37 + 16..];
         let m_hl = hl37;
@@ -474,9 +572,17 @@ fn generate() -> Vec<Vector> {
                 })
                 .collect();
             edks.push(wrap(&ec, 0x39));
-            let params = SealParams { frame_length: FRAME, ..SealParams::new(&ec, &edks) };
-            danger_seal_with_fixed_message_id_for_vectors(&data_key(), &params, &[0x39; 16], &plaintext(5))
-                .unwrap()
+            let params = SealParams {
+                frame_length: FRAME,
+                ..SealParams::new(&ec, &edks)
+            };
+            danger_seal_with_fixed_message_id_for_vectors(
+                &data_key(),
+                &params,
+                &[0x39; 16],
+                &plaintext(5),
+            )
+            .unwrap()
         },
         fmt,
         "TooManyEncryptedDataKeys",
@@ -563,9 +669,17 @@ fn generate() -> Vec<Vector> {
     {
         let other_ec = EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM_B);
         let edks = [wrap(&other_ec, 0x3C)];
-        let params = SealParams { frame_length: FRAME, ..SealParams::new(&ec, &edks) };
-        let m = danger_seal_with_fixed_message_id_for_vectors(&data_key(), &params, &[0x3C; 16], &plaintext(20))
-            .unwrap();
+        let params = SealParams {
+            frame_length: FRAME,
+            ..SealParams::new(&ec, &edks)
+        };
+        let m = danger_seal_with_fixed_message_id_for_vectors(
+            &data_key(),
+            &params,
+            &[0x3C; 16],
+            &plaintext(20),
+        )
+        .unwrap();
         v.push(Vector::err(
             "wrapped_key_wrong_context",
             "the data key was wrapped under another stream's encryption context",
@@ -581,9 +695,17 @@ fn generate() -> Vec<Vector> {
             ciphertext: vec![1; 48],
         };
         let edks = [foreign];
-        let params = SealParams { frame_length: FRAME, ..SealParams::new(&ec, &edks) };
-        let m = danger_seal_with_fixed_message_id_for_vectors(&data_key(), &params, &[0x3D; 16], &plaintext(20))
-            .unwrap();
+        let params = SealParams {
+            frame_length: FRAME,
+            ..SealParams::new(&ec, &edks)
+        };
+        let m = danger_seal_with_fixed_message_id_for_vectors(
+            &data_key(),
+            &params,
+            &[0x3D; 16],
+            &plaintext(20),
+        )
+        .unwrap();
         v.push(Vector::err(
             "no_matching_keyring",
             "the only EDK belongs to another key provider",
@@ -690,7 +812,11 @@ fn committed_vectors_match_the_generator() {
     for v in &generated {
         let on_disk = std::fs::read_to_string(path_of(v))
             .unwrap_or_else(|e| panic!("{}: {e}; regenerate the vectors", v.name));
-        assert!(on_disk == render(v), "{} differs from the generator", v.name);
+        assert!(
+            on_disk == render(v),
+            "{} differs from the generator",
+            v.name
+        );
     }
 }
 
@@ -728,12 +854,26 @@ fn run(v: &Value, backend: AeadBackend) -> Result<Vec<u8>, Error> {
         .with_max_encrypted_data_keys(v["max_encrypted_data_keys"].as_u64().unwrap() as u16);
     let expected = parse_identity(&v["expected_identity"]);
     let header = message::parse_header(&message, &limits)?;
-    let dk = keyring.unwrap_any(header.encrypted_data_keys(), header.encryption_context(), backend)?;
-    assert_eq!(dk.expose_secret().as_slice(), hex::decode(v["data_key"].as_str().unwrap()).unwrap());
+    let dk = keyring.unwrap_any(
+        header.encrypted_data_keys(),
+        header.encryption_context(),
+        backend,
+    )?;
+    assert_eq!(
+        dk.expose_secret().as_slice(),
+        hex::decode(v["data_key"].as_str().unwrap()).unwrap()
+    );
     let out = message::open(&dk, &header, &message, expected.as_ref(), backend)?;
     // The range and streaming paths agree with the one-shot path.
     let len = out.len() as u64;
-    let part = message::open_range(&dk, &header, &message, len / 2..len, expected.as_ref(), backend)?;
+    let part = message::open_range(
+        &dk,
+        &header,
+        &message,
+        len / 2..len,
+        expected.as_ref(),
+        backend,
+    )?;
     assert_eq!(part, out[out.len() / 2..]);
     Ok(out)
 }
