@@ -1,0 +1,113 @@
+//! Seal and open one message at real fragment sizes, next to raw `ring` AES-256-GCM in place
+//! on the same number of bytes, in the same criterion group (so the ratio is within one run).
+//!
+//! `cargo bench --bench seal_open -- --warm-up-time 1 --measurement-time 3`
+//!
+//! - `raw_ring_seal` / `raw_ring_open`: `ring` `LessSafeKey::{seal,open}_in_place_separate_tag`
+//!   over the whole buffer — the practical limit.
+//! - `seal`: `message::seal_into` into a reused buffer (header, HKDF, frames; 64 KiB frames).
+//! - `seal_alloc`: `message::seal` (one fresh output allocation per message).
+//! - `open`: `message::open` of a sealed message (header already parsed, as the engine does
+//!   after the data key lookup).
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fragseal::crypto::{AeadBackend, DataKey};
+use fragseal::format::EncryptedDataKey;
+use fragseal::message::{self, OpenLimits, SealParams};
+use fragseal::EncryptionContext;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+
+const SIZES: [(usize, &str); 4] = [
+    (16 << 10, "16KiB"),
+    (256 << 10, "256KiB"),
+    (1 << 20, "1MiB"),
+    (4 << 20, "4MiB"),
+];
+
+fn bench(c: &mut Criterion) {
+    let dk = DataKey::from_bytes([7; 32]);
+    let ec = EncryptionContext::new().with(
+        "aws:kinesisvideo:arn",
+        "arn:aws:kinesisvideo:us-east-1:123456789012:stream/bench/1700000000000",
+    );
+    let edks = [EncryptedDataKey {
+        provider_id: "aws-kms".into(),
+        provider_info:
+            b"arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000".to_vec(),
+        ciphertext: vec![0xAB; 184],
+    }];
+    let params = SealParams::new(&ec, &edks);
+    let raw = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).expect("key"));
+
+    for (size, label) in SIZES {
+        let mut g = c.benchmark_group(format!("seal_open/{label}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        let plaintext: Vec<u8> = (0..size).map(|i| i as u8).collect();
+
+        let mut buf = plaintext.clone();
+        g.bench_function(BenchmarkId::from_parameter("raw_ring_seal"), |b| {
+            b.iter(|| {
+                let tag = raw
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::empty(),
+                        black_box(&mut buf[..]),
+                    )
+                    .expect("seal");
+                black_box(tag);
+            })
+        });
+
+        let mut out = Vec::with_capacity(message::sealed_len(&params, size).expect("len"));
+        g.bench_function(BenchmarkId::from_parameter("seal"), |b| {
+            b.iter(|| {
+                out.clear();
+                message::seal_into(&dk, &params, black_box(&plaintext), &mut out).expect("seal");
+                black_box(out.len());
+            })
+        });
+        g.bench_function(BenchmarkId::from_parameter("seal_alloc"), |b| {
+            b.iter(|| black_box(message::seal(&dk, &params, black_box(&plaintext)).expect("seal")))
+        });
+
+        // Raw open: copy a real ciphertext into the work buffer, then verify and decrypt it
+        // in place (`open` also copies each frame into its output before decrypting).
+        let mut ct = plaintext.clone();
+        let tag = raw
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([2; 12]),
+                Aad::empty(),
+                &mut ct,
+            )
+            .expect("seal");
+        let mut work = vec![0u8; size];
+        g.bench_function(BenchmarkId::from_parameter("raw_ring_open"), |b| {
+            b.iter(|| {
+                work.copy_from_slice(&ct);
+                raw.open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([2; 12]),
+                    Aad::empty(),
+                    tag,
+                    black_box(&mut work[..]),
+                    0..,
+                )
+                .expect("open");
+            })
+        });
+
+        let sealed = message::seal(&dk, &params, &plaintext).expect("seal");
+        let header = message::parse_header(&sealed, &OpenLimits::default()).expect("header");
+        g.bench_function(BenchmarkId::from_parameter("open"), |b| {
+            b.iter(|| {
+                black_box(
+                    message::open(&dk, &header, black_box(&sealed), None, AeadBackend::Ring)
+                        .expect("open"),
+                )
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
