@@ -730,3 +730,39 @@ fn debug_output_shows_no_key_material() {
     let bytes_list = format!("{:?}", g.plaintext.expose_secret());
     assert!(!s.contains(&bytes_list[1..bytes_list.len() - 1]), "{s}");
 }
+
+#[test]
+fn local_kms_and_via_service_are_send_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LocalKms>();
+    assert_send_sync::<fragseal::kms::local::ViaService>();
+    let kms: Arc<dyn Kms> = Arc::new(LocalKms::new(REGION, ACCOUNT));
+    let e = kms.describe_key(&root(), "alias/none").unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::NotFound);
+}
+
+mod blob_fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_decrypt_nor_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let (kms, _) = setup();
+            let e = kms.decrypt(&root(), &bytes, &ec(), None).unwrap_err();
+            prop_assert!(matches!(e.kind(), KmsErrorKind::InvalidCiphertext | KmsErrorKind::NotFound));
+        }
+
+        #[test]
+        fn any_single_byte_change_is_rejected(pos in any::<prop::sample::Index>(), delta in 1u8..=255) {
+            let (kms, arn) = setup();
+            let g = kms.generate_data_key(&root(), &arn, DataKeySpec::Aes256, &ec()).unwrap();
+            let mut blob = g.ciphertext_blob.clone();
+            let i = pos.index(blob.len());
+            blob[i] = blob[i].wrapping_add(delta);
+            prop_assert!(kms.decrypt(&root(), &blob, &ec(), None).is_err());
+        }
+    }
+}

@@ -853,7 +853,8 @@ fn cond_case(condition: &str, principal: &str, ec: &[(&str, &str)]) -> Decision 
 fn condition_operators() {
     let s = [("stream", "cam-1")];
     let two = [("stream", "cam-1"), ("site", "north")];
-    let rows: &[(&str, &str, &[(&str, &str)], Decision)] = &[
+    type Row<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Decision);
+    let rows: &[Row<'_>] = &[
         (
             r#"{"StringEquals":{"kms:EncryptionContext:stream":"cam-1"}}"#,
             CAMERA,

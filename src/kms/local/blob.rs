@@ -165,16 +165,25 @@ pub fn seal(
     out.extend_from_slice(&nonce);
     let start = out.len();
     out.extend_from_slice(plaintext);
-    let key = aead_key(material)?;
-    let tag = key
-        .seal_in_place_separate_tag(
+    let sealed = aead_key(material).and_then(|key| {
+        key.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(&aad),
             &mut out[start..],
         )
-        .map_err(|_| KmsError::new(KmsErrorKind::Internal, "AES-GCM seal failed"))?;
-    out.extend_from_slice(tag.as_ref());
-    Ok(out)
+        .map_err(|_| KmsError::new(KmsErrorKind::Internal, "AES-GCM seal failed"))
+    });
+    match sealed {
+        Ok(tag) => {
+            out.extend_from_slice(tag.as_ref());
+            Ok(out)
+        }
+        Err(e) => {
+            // The buffer may still hold the plaintext data key.
+            zeroize::Zeroize::zeroize(&mut out);
+            Err(e)
+        }
+    }
 }
 
 /// Decrypts a parsed blob with the material of the key it names.

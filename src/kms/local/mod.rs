@@ -849,7 +849,13 @@ impl LocalKms {
                 let (key, alias) = self.resolve(call, key_id)?;
                 *resource = Some(key.arn.clone());
                 let mut inner = self.write()?;
-                self.authorize(&inner, call, Some(&key), None, alias.as_deref())?;
+                // Authorize against the key as it is now, under the write lock.
+                let current = inner
+                    .keys
+                    .get(&key.id)
+                    .filter(|k| !k.is_deleted_at(secs(call.now)))
+                    .ok_or_else(|| not_found(&key.arn))?;
+                self.authorize(&inner, call, Some(current), None, alias.as_deref())?;
                 let mut next = inner.clone();
                 let rec = next
                     .keys

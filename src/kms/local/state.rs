@@ -162,7 +162,21 @@ pub(super) fn save(
             .map(|(arn, l)| (arn.clone(), l.iter().map(|p| p.json.clone()).collect()))
             .collect(),
     };
-    let bytes = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?);
+    // Sized up front so that growing the buffer leaves no stray copies of key material.
+    let estimate = 4096
+        + inner
+            .keys
+            .values()
+            .map(|k| 1024 + 2 * k.policy_json.len() + k.description.len())
+            .sum::<usize>()
+        + inner
+            .identity
+            .values()
+            .flatten()
+            .map(|p| 256 + 2 * p.json.len())
+            .sum::<usize>();
+    let mut bytes = Zeroizing::new(Vec::with_capacity(estimate));
+    serde_json::to_writer_pretty(&mut *bytes, &file).map_err(std::io::Error::other)?;
     drop(file);
     write_atomic(path, &bytes)
 }
@@ -227,33 +241,46 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
         return Err(corrupt(format!("larger than {MAX_STATE_LEN} bytes")));
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(io)?);
-    // Check the header fields first so that a foreign file is reported as such.
-    let value: serde_json::Value =
+    // Check the header fields first so that a foreign file is reported as such. Only these
+    // fields are decoded here (serde skips the rest, key material included, without copying).
+    #[derive(Deserialize)]
+    struct Header {
+        format: Option<serde_json::Value>,
+        version: Option<serde_json::Value>,
+        region: Option<serde_json::Value>,
+        account: Option<serde_json::Value>,
+    }
+    let header: Header =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
-    let field = |k: &str| value.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    if field("format") != FORMAT {
-        return Err(SetupError::Foreign {
-            path: path.to_path_buf(),
-            reason: format!("format is {}, expected {FORMAT:?}", field("format")),
-        });
+    let show = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map_or_else(|| "missing".to_owned(), ToString::to_string)
+    };
+    let foreign = |reason: String| SetupError::Foreign {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if header.format.as_ref().and_then(|v| v.as_str()) != Some(FORMAT) {
+        return Err(foreign(format!(
+            "format is {}, expected {FORMAT:?}",
+            show(&header.format)
+        )));
     }
-    if field("version") != VERSION {
-        return Err(SetupError::Foreign {
-            path: path.to_path_buf(),
-            reason: format!("version is {}, expected {VERSION}", field("version")),
-        });
+    if header.version.as_ref().and_then(serde_json::Value::as_u64) != Some(u64::from(VERSION)) {
+        return Err(foreign(format!(
+            "version is {}, expected {VERSION}",
+            show(&header.version)
+        )));
     }
-    if field("region") != region || field("account") != account {
-        return Err(SetupError::Foreign {
-            path: path.to_path_buf(),
-            reason: format!(
-                "it is for region {} account {}, not {region} / {account}",
-                field("region"),
-                field("account")
-            ),
-        });
+    if header.region.as_ref().and_then(|v| v.as_str()) != Some(region)
+        || header.account.as_ref().and_then(|v| v.as_str()) != Some(account)
+    {
+        return Err(foreign(format!(
+            "it is for region {} account {}, not {region} / {account}",
+            show(&header.region),
+            show(&header.account)
+        )));
     }
-    drop(value);
     let file: StateFile =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("bad structure: {e}")))?;
     let mut inner = Inner::default();
