@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod crypto;
+pub mod engine;
 pub mod error;
 pub mod format;
 pub mod identity;

@@ -60,6 +60,7 @@ pub use key::CacheKey;
 pub use stats::{CredentialCounters, CredentialStats};
 
 use crate::crypto::DataKey;
+use crate::format::EncryptedDataKey;
 use crate::kms::{Credential, DecryptedDataKey, GeneratedDataKey, KmsError, KmsErrorKind};
 use crate::Error;
 use core::fmt;
@@ -190,23 +191,32 @@ impl CacheLimits {
     }
 }
 
-/// A data key as KMS returned it: the plaintext key, the ARN of the KMS key, and the KMS
-/// ciphertext blob (the `aws-kms` encrypted data key's ciphertext).
+/// The key provider id of encrypted data keys made by AWS KMS (and any [`crate::kms::Kms`]).
+pub const AWS_KMS_PROVIDER_ID: &str = "aws-kms";
+
+/// A data key as KMS returned it: the plaintext key, the ARN of the KMS key, and the `aws-kms`
+/// encrypted data key (provider info = the key ARN, ciphertext = the KMS ciphertext blob), ready
+/// to be written into a message header.
 ///
 /// The plaintext key is zeroized when this is dropped. `Debug` shows the key ARN only.
 pub struct DataKeyMaterial {
     data_key: DataKey,
     key_arn: String,
-    ciphertext_blob: Vec<u8>,
+    edk: EncryptedDataKey,
 }
 
 impl DataKeyMaterial {
     /// Bundles a data key with the KMS key ARN and ciphertext blob it came with.
     pub fn new(data_key: DataKey, key_arn: String, ciphertext_blob: Vec<u8>) -> Self {
+        let edk = EncryptedDataKey {
+            provider_id: AWS_KMS_PROVIDER_ID.to_owned(),
+            provider_info: key_arn.as_bytes().to_vec(),
+            ciphertext: ciphertext_blob,
+        };
         Self {
             data_key,
             key_arn,
-            ciphertext_blob,
+            edk,
         }
     }
 
@@ -240,7 +250,12 @@ impl DataKeyMaterial {
 
     /// The KMS ciphertext blob of the data key.
     pub fn ciphertext_blob(&self) -> &[u8] {
-        &self.ciphertext_blob
+        &self.edk.ciphertext
+    }
+
+    /// The `aws-kms` encrypted data key for a message header.
+    pub fn encrypted_data_key(&self) -> &EncryptedDataKey {
+        &self.edk
     }
 }
 

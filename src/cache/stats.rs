@@ -114,6 +114,11 @@ impl CredentialCounters {
         bump(&self.bytes_opened, bytes);
     }
 
+    /// Records `bytes` more plaintext bytes opened (streaming).
+    pub(crate) fn record_opened_bytes(&self, bytes: u64) {
+        bump(&self.bytes_opened, bytes);
+    }
+
     /// Records a fragment whose seal failed.
     pub(crate) fn record_seal_failure(&self) {
         bump(&self.seal_failures, 1);

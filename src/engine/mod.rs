@@ -1,0 +1,712 @@
+//! The engine: seal and open fragments with data keys from any KMS backend, cached per
+//! credential, across all cores.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use fragseal::engine::{Engine, EngineConfig, SealRequest};
+//! use fragseal::kms::{local::LocalKms, Credential};
+//! use fragseal::EncryptionContext;
+//! use std::sync::Arc;
+//!
+//! # fn main() -> Result<(), fragseal::Error> {
+//! let kms = Arc::new(LocalKms::new("us-east-1", "111122223333"));
+//! let admin = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AKIAADMIN");
+//! let key_arn = kms.create_key(&admin, None, "fragments")?.arn;
+//! let engine = Engine::new(kms, EngineConfig::default())?;
+//!
+//! let ec = EncryptionContext::new()
+//!     .with("aws:kinesisvideo:arn", "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam/1");
+//! let request = SealRequest::new(key_arn, ec, Bytes::from_static(b"a media fragment"));
+//! let sealed = engine.seal(&admin, &request)?;
+//! let opened = engine.open(&admin, &sealed, None)?;
+//! assert_eq!(opened, request.plaintext);
+//! # Ok(()) }
+//! ```
+//!
+//! - Sealing: the data key comes from the [cache](crate::cache) (one `GenerateDataKey` per
+//!   credential, KMS key and encryption context per key age); the message carries one `aws-kms`
+//!   encrypted data key exactly as the ESDK's KMS keyrings write it (provider info = the KMS key
+//!   ARN, ciphertext = the KMS ciphertext blob, KMS encryption context = the message's).
+//! - Opening: the message's `aws-kms` encrypted data keys are tried in order, each through the
+//!   cache (one `Decrypt` per credential and encrypted data key per key age), with
+//!   `expected_key_id` = the provider info; the first whose key KMS releases opens the message.
+//! - KMS calls are retried per [`RetryPolicy`]; while KMS is down, cached keys keep working
+//!   within their limits.
+//! - Batches run on the current rayon thread pool (call them inside `ThreadPool::install` to
+//!   choose the pool), keep their order and return one result per fragment; a fragment that
+//!   fails is handed back intact with the reason.
+
+mod retry;
+
+pub use retry::RetryPolicy;
+
+use crate::cache::{
+    CacheKey, CacheLimits, Clock, CredentialCounters, CredentialStats, DataKeyCache,
+    DataKeyMaterial, Lease, SystemClock, AWS_KMS_PROVIDER_ID,
+};
+use crate::crypto::aead::AeadBackend;
+use crate::format::{EncryptedDataKey, MessageHeader, OpenLimits};
+use crate::identity::FragmentIdentity;
+use crate::kms::{Credential, DataKeySpec, Kms, KmsError};
+use crate::message::{self, OpenStream, SealParams, SealedStream, SUITE_ID};
+use crate::{EncryptionContext, Error};
+use bytes::Bytes;
+use core::fmt;
+use core::ops::Range;
+use rayon::prelude::*;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+/// How an [`Engine`] seals and opens.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Frame length of sealed messages (default 64 KiB).
+    pub frame_length: u32,
+    /// Limits of the data-key cache.
+    pub cache: CacheLimits,
+    /// Retries of failed KMS calls.
+    pub retry: RetryPolicy,
+    /// Limits applied when parsing messages to open.
+    pub open_limits: OpenLimits,
+    /// The AES-GCM implementation.
+    pub backend: AeadBackend,
+    /// When set, only `aws-kms` encrypted data keys whose KMS key ARN is in this list are sent
+    /// to KMS for decryption (the ESDK's "strict" mode); otherwise any is ("discovery").
+    pub trusted_key_arns: Option<Vec<String>>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            frame_length: message::DEFAULT_FRAME_LENGTH,
+            cache: CacheLimits::default(),
+            retry: RetryPolicy::default(),
+            open_limits: OpenLimits::default(),
+            backend: AeadBackend::default(),
+            trusted_key_arns: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets [`Self::frame_length`].
+    pub fn with_frame_length(mut self, frame_length: u32) -> Self {
+        self.frame_length = frame_length;
+        self
+    }
+
+    /// Sets [`Self::cache`].
+    pub fn with_cache(mut self, cache: CacheLimits) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Sets [`Self::retry`].
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets [`Self::open_limits`].
+    pub fn with_open_limits(mut self, open_limits: OpenLimits) -> Self {
+        self.open_limits = open_limits;
+        self
+    }
+
+    /// Sets [`Self::backend`].
+    pub fn with_backend(mut self, backend: AeadBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets [`Self::trusted_key_arns`].
+    pub fn with_trusted_key_arns(mut self, arns: Vec<String>) -> Self {
+        self.trusted_key_arns = Some(arns);
+        self
+    }
+}
+
+/// One fragment to seal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealRequest {
+    /// The KMS key (id, ARN, alias name or alias ARN) that protects the data key.
+    pub key_id: String,
+    /// Stream-level encryption context (for example `aws:kinesisvideo:arn` = the stream ARN).
+    /// It is sent to KMS and is part of the cache key, so keep per-fragment values out of it
+    /// and bind them with [`Self::identity`] instead.
+    pub encryption_context: EncryptionContext,
+    /// The fragment's identity, bound into the message id (see [`crate::identity`]).
+    pub identity: Option<FragmentIdentity>,
+    /// The fragment.
+    pub plaintext: Bytes,
+}
+
+impl SealRequest {
+    /// A request without fragment identity.
+    pub fn new(
+        key_id: impl Into<String>,
+        encryption_context: EncryptionContext,
+        plaintext: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            key_id: key_id.into(),
+            encryption_context,
+            identity: None,
+            plaintext: plaintext.into(),
+        }
+    }
+
+    /// Sets [`Self::identity`].
+    pub fn with_identity(mut self, identity: FragmentIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+}
+
+/// One sealed fragment to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// The sealed message.
+    pub message: Bytes,
+    /// The identity the fragment must carry, if it is to be checked.
+    pub expected_identity: Option<FragmentIdentity>,
+}
+
+impl OpenRequest {
+    /// A request without identity check.
+    pub fn new(message: impl Into<Bytes>) -> Self {
+        Self {
+            message: message.into(),
+            expected_identity: None,
+        }
+    }
+
+    /// Sets [`Self::expected_identity`].
+    pub fn with_expected_identity(mut self, identity: FragmentIdentity) -> Self {
+        self.expected_identity = Some(identity);
+        self
+    }
+}
+
+/// A fragment that could not be sealed, handed back intact with the reason.
+#[derive(Debug)]
+pub struct SealFailure {
+    /// The credential it was to be sealed for.
+    pub credential: Credential,
+    /// The request, unchanged.
+    pub request: SealRequest,
+    /// Why it failed.
+    pub error: Error,
+}
+
+/// A fragment that could not be opened, handed back intact with the reason.
+#[derive(Debug)]
+pub struct OpenFailure {
+    /// The credential it was to be opened for.
+    pub credential: Credential,
+    /// The request, unchanged.
+    pub request: OpenRequest,
+    /// Why it failed.
+    pub error: Error,
+}
+
+impl fmt::Display for SealFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "fragment of {} bytes not sealed: {}",
+            self.request.plaintext.len(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for SealFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl fmt::Display for OpenFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "message of {} bytes not opened: {}",
+            self.request.message.len(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for OpenFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Seals and opens fragments; see the [module documentation](self). `Send + Sync`: share one
+/// engine (for example in an `Arc`) between all threads of a process.
+pub struct Engine {
+    kms: Arc<dyn Kms>,
+    config: EngineConfig,
+    cache: DataKeyCache,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `kms` with `config`, on the system clock.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an invalid configuration (frame length 0, invalid cache
+    /// limits or retry policy).
+    pub fn new(kms: Arc<dyn Kms>, config: EngineConfig) -> Result<Self, Error> {
+        Self::with_clock(kms, config, Arc::new(SystemClock::new()))
+    }
+
+    /// An engine whose data-key cache reads `clock` (tests and simulations move time).
+    ///
+    /// # Errors
+    /// As [`Engine::new`].
+    pub fn with_clock(
+        kms: Arc<dyn Kms>,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        if config.frame_length == 0 {
+            return Err(Error::InvalidArgument(
+                "frame length must be at least 1".into(),
+            ));
+        }
+        config.retry.validate()?;
+        let cache = DataKeyCache::with_clock(config.cache, clock)?;
+        Ok(Self { kms, config, cache })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The data-key cache (for example to purge expired keys or clear it).
+    pub fn cache(&self) -> &DataKeyCache {
+        &self.cache
+    }
+
+    /// A snapshot of `credential`'s counters.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the cache lock was poisoned.
+    pub fn stats(&self, credential: &Credential) -> Result<CredentialStats, Error> {
+        self.cache.stats(credential)
+    }
+
+    /// Snapshots of every credential's counters.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the cache lock was poisoned.
+    pub fn all_stats(&self) -> Result<Vec<(Credential, CredentialStats)>, Error> {
+        self.cache.all_stats()
+    }
+
+    fn counters(&self, credential: &Credential) -> Option<Arc<CredentialCounters>> {
+        self.cache.counters(credential).ok()
+    }
+
+    /// Calls KMS through the retry policy, counting every attempt for `credential`.
+    fn call_kms<T>(
+        &self,
+        credential: &Credential,
+        op: impl FnMut() -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let counters = self.counters(credential);
+        self.config.retry.run(op, |r| {
+            if let Some(c) = &counters {
+                c.record_kms_call(r.is_ok());
+            }
+        })
+    }
+
+    fn sealing_lease(
+        &self,
+        credential: &Credential,
+        request: &SealRequest,
+    ) -> Result<Lease, Error> {
+        if let Some(k) = request.encryption_context.reserved_key() {
+            return Err(Error::InvalidArgument(format!(
+                "encryption context key {k:?} uses the reserved prefix aws-crypto-"
+            )));
+        }
+        let key = CacheKey::for_sealing(
+            credential,
+            &request.key_id,
+            SUITE_ID,
+            &request.encryption_context,
+        )?;
+        self.cache
+            .get_or_fetch(&key, request.plaintext.len() as u64, || {
+                let g = self.call_kms(credential, || {
+                    self.kms.generate_data_key(
+                        credential,
+                        &request.key_id,
+                        DataKeySpec::Aes256,
+                        &request.encryption_context,
+                    )
+                })?;
+                DataKeyMaterial::from_generated(g)
+            })
+    }
+
+    /// Seals one fragment for `credential`. The output is allocated once, at its final size.
+    ///
+    /// # Errors
+    /// [`Error::Kms`] when no data key could be obtained (after retries); [`Error::InvalidArgument`]
+    /// for a request that cannot be sealed (reserved encryption context key, oversized fields).
+    /// The request is left untouched either way.
+    pub fn seal(&self, credential: &Credential, request: &SealRequest) -> Result<Bytes, Error> {
+        let result = self.seal_inner(credential, request);
+        if result.is_err() {
+            if let Some(c) = self.counters(credential) {
+                c.record_seal_failure();
+            }
+        }
+        result
+    }
+
+    fn seal_inner(&self, credential: &Credential, request: &SealRequest) -> Result<Bytes, Error> {
+        let lease = self.sealing_lease(credential, request)?;
+        let material = lease.material();
+        let params = SealParams {
+            frame_length: self.config.frame_length,
+            encryption_context: &request.encryption_context,
+            encrypted_data_keys: core::slice::from_ref(material.encrypted_data_key()),
+            identity: request.identity.as_ref(),
+            backend: self.config.backend,
+        };
+        let sealed = message::seal(material.data_key(), &params, &request.plaintext)?;
+        lease
+            .counters()
+            .record_sealed(request.plaintext.len() as u64);
+        Ok(Bytes::from(sealed))
+    }
+
+    /// The data key that opens the message with `header`, for `credential`: each `aws-kms`
+    /// encrypted data key in turn (trusted ones only, in strict mode) through the cache.
+    fn opening_lease(
+        &self,
+        credential: &Credential,
+        header: &MessageHeader,
+        usage_bytes: u64,
+    ) -> Result<Lease, Error> {
+        let ec = header.encryption_context();
+        let mut first_error = None;
+        for edk in header.encrypted_data_keys() {
+            let Some(key_arn) = self.usable_edk(edk) else {
+                continue;
+            };
+            let key = CacheKey::for_opening(
+                credential,
+                &edk.provider_id,
+                &edk.provider_info,
+                &edk.ciphertext,
+                ec,
+            )?;
+            let lease = self.cache.get_or_fetch(&key, usage_bytes, || {
+                let d = self.call_kms(credential, || {
+                    self.kms
+                        .decrypt(credential, &edk.ciphertext, ec, Some(key_arn))
+                })?;
+                DataKeyMaterial::from_decrypted(d, edk.ciphertext.clone())
+            });
+            match lease {
+                Ok(lease) => return Ok(lease),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(Error::NoMatchingKeyProvider))
+    }
+
+    /// The KMS key ARN of `edk` if the engine may send it to KMS.
+    fn usable_edk<'e>(&self, edk: &'e EncryptedDataKey) -> Option<&'e str> {
+        if edk.provider_id != AWS_KMS_PROVIDER_ID {
+            return None;
+        }
+        let arn = core::str::from_utf8(&edk.provider_info).ok()?;
+        match &self.config.trusted_key_arns {
+            Some(trusted) if !trusted.iter().any(|t| t == arn) => None,
+            _ => Some(arn),
+        }
+    }
+
+    fn record_open(&self, credential: &Credential, result: &Result<Bytes, Error>) {
+        if let Some(c) = self.counters(credential) {
+            match result {
+                Ok(p) => c.record_opened(p.len() as u64),
+                Err(_) => c.record_open_failure(),
+            }
+        }
+    }
+
+    /// Opens one sealed fragment for `credential`; with `expected_identity`, the fragment must
+    /// carry that identity.
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a malformed message; [`Error::NoMatchingKeyProvider`] when it has no
+    /// (trusted) `aws-kms` encrypted data key; [`Error::Kms`] when KMS refused every one (for
+    /// example `AccessDenied` for a credential the key policy does not allow);
+    /// [`Error::Authentication`] (opaque) when the message does not verify.
+    pub fn open(
+        &self,
+        credential: &Credential,
+        message: &[u8],
+        expected_identity: Option<&FragmentIdentity>,
+    ) -> Result<Bytes, Error> {
+        let result = (|| {
+            let header = message::parse_header(message, &self.config.open_limits)?;
+            let body_len = message.len().saturating_sub(header.header_len()) as u64;
+            let lease = self.opening_lease(credential, &header, body_len)?;
+            let plaintext = message::open(
+                lease.material().data_key(),
+                &header,
+                message,
+                expected_identity,
+                self.config.backend,
+            )?;
+            Ok(Bytes::from(plaintext))
+        })();
+        self.record_open(credential, &result);
+        result
+    }
+
+    /// Opens only the plaintext bytes in `range` of a sealed fragment, decrypting only the frames
+    /// that overlap it (and the final frame, which authenticates the length).
+    ///
+    /// # Errors
+    /// As [`Engine::open`]; [`Error::InvalidArgument`] when `range` is reversed or ends beyond
+    /// the plaintext.
+    pub fn open_range(
+        &self,
+        credential: &Credential,
+        message: &[u8],
+        range: Range<u64>,
+        expected_identity: Option<&FragmentIdentity>,
+    ) -> Result<Bytes, Error> {
+        let result = (|| {
+            let header = message::parse_header(message, &self.config.open_limits)?;
+            let body_len = message.len().saturating_sub(header.header_len()) as u64;
+            let lease = self.opening_lease(credential, &header, body_len)?;
+            let plaintext = message::open_range(
+                lease.material().data_key(),
+                &header,
+                message,
+                range,
+                expected_identity,
+                self.config.backend,
+            )?;
+            Ok(Bytes::from(plaintext))
+        })();
+        self.record_open(credential, &result);
+        result
+    }
+
+    /// Opens a sealed fragment read from `source` as a stream: the header is read and
+    /// authenticated first, then each frame's plaintext is released only after its tag
+    /// verifies; a missing final frame is an error. Reading errors are [`io::Error`]s of kind
+    /// `InvalidData` wrapping an [`Error`].
+    ///
+    /// The message length is unknown up front, so the cache's byte limit is not charged for
+    /// streamed opens (the fragment limit is).
+    ///
+    /// # Errors
+    /// As [`Engine::open`], for the header; [`Error::Io`] when reading it fails.
+    pub fn open_stream<R: Read>(
+        &self,
+        credential: &Credential,
+        source: R,
+        expected_identity: Option<&FragmentIdentity>,
+    ) -> Result<EngineOpenStream<R>, Error> {
+        let result = (|| {
+            let sealed = SealedStream::new(source, &self.config.open_limits)?;
+            let lease = self.opening_lease(credential, sealed.header(), 0)?;
+            let inner = sealed.open(
+                lease.material().data_key(),
+                expected_identity,
+                self.config.backend,
+            )?;
+            Ok((inner, Arc::clone(lease.counters())))
+        })();
+        match result {
+            Ok((inner, counters)) => {
+                counters.record_opened(0);
+                Ok(EngineOpenStream { inner, counters })
+            }
+            Err(e) => {
+                if let Some(c) = self.counters(credential) {
+                    c.record_open_failure();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Seals many fragments for one credential in parallel (on the current rayon pool). The
+    /// results keep the order of `requests`, one per fragment; a fragment that fails is handed
+    /// back intact in its [`SealFailure`].
+    pub fn seal_batch(
+        &self,
+        credential: &Credential,
+        requests: Vec<SealRequest>,
+    ) -> Vec<Result<Bytes, Box<SealFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|request| {
+                self.seal(credential, &request).map_err(|error| {
+                    Box::new(SealFailure {
+                        credential: credential.clone(),
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Seals many fragments, each for its own credential, in parallel; as [`Self::seal_batch`].
+    pub fn seal_batch_mixed(
+        &self,
+        requests: Vec<(Credential, SealRequest)>,
+    ) -> Vec<Result<Bytes, Box<SealFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|(credential, request)| {
+                self.seal(&credential, &request).map_err(|error| {
+                    Box::new(SealFailure {
+                        credential,
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Opens many fragments for one credential in parallel (on the current rayon pool). The
+    /// results keep the order of `requests`, one per fragment; a fragment that fails is handed
+    /// back intact in its [`OpenFailure`].
+    pub fn open_batch(
+        &self,
+        credential: &Credential,
+        requests: Vec<OpenRequest>,
+    ) -> Vec<Result<Bytes, Box<OpenFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|request| {
+                self.open(
+                    credential,
+                    &request.message,
+                    request.expected_identity.as_ref(),
+                )
+                .map_err(|error| {
+                    Box::new(OpenFailure {
+                        credential: credential.clone(),
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Opens many fragments, each for its own credential, in parallel; as [`Self::open_batch`].
+    pub fn open_batch_mixed(
+        &self,
+        requests: Vec<(Credential, OpenRequest)>,
+    ) -> Vec<Result<Bytes, Box<OpenFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|(credential, request)| {
+                self.open(
+                    &credential,
+                    &request.message,
+                    request.expected_identity.as_ref(),
+                )
+                .map_err(|error| {
+                    Box::new(OpenFailure {
+                        credential,
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
+/// The plaintext of a fragment opened as a stream (see [`Engine::open_stream`]); counts the
+/// bytes it releases in the credential's `bytes_opened`.
+pub struct EngineOpenStream<R> {
+    inner: OpenStream<R>,
+    counters: Arc<CredentialCounters>,
+}
+
+impl<R> fmt::Debug for EngineOpenStream<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineOpenStream").finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> Read for EngineOpenStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counters.record_opened_bytes(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_is_send_sync() {
+        assert_send_sync::<Engine>();
+        assert_send_sync::<SealRequest>();
+        assert_send_sync::<SealFailure>();
+        assert_send_sync::<OpenFailure>();
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused() {
+        let kms: Arc<dyn Kms> = Arc::new(crate::kms::local::LocalKms::new(
+            "us-east-1",
+            "111122223333",
+        ));
+        assert!(Engine::new(
+            Arc::clone(&kms),
+            EngineConfig::default().with_frame_length(0)
+        )
+        .is_err());
+        assert!(Engine::new(
+            Arc::clone(&kms),
+            EngineConfig::default().with_retry(RetryPolicy::default().with_max_attempts(0))
+        )
+        .is_err());
+        assert!(Engine::new(
+            kms,
+            EngineConfig::default().with_cache(CacheLimits::default().with_max_fragments(0))
+        )
+        .is_err());
+    }
+}

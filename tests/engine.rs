@@ -1,0 +1,609 @@
+//! The engine against LocalKms: round trips, the `aws-kms` encrypted data key, caching counted
+//! by LocalKms's audit trail, single flight, isolation between credentials, retries, outages,
+//! batches that hand failures back, streaming and range opens, counters, and a property test
+//! of mixed-credential batches.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
+use bytes::Bytes;
+use fragseal::cache::{CacheLimits, ManualClock as CacheClock, AWS_KMS_PROVIDER_ID};
+use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest};
+use fragseal::format::OpenLimits;
+use fragseal::identity::FragmentIdentity;
+use fragseal::kms::local::{
+    audit::Operation, FaultConfig, LocalKms, ManualClock as KmsClock, Outage,
+};
+use fragseal::kms::{Credential, Kms, KmsErrorKind};
+use fragseal::message;
+use fragseal::{EncryptionContext, Error};
+use proptest::prelude::*;
+use std::io::Read;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "111122223333";
+const STREAM: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-1/1";
+
+fn root() -> Credential {
+    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")
+}
+
+fn role(name: &str) -> Credential {
+    Credential::new(
+        ACCOUNT,
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/{name}/session-1"),
+        format!("ASIA{}", name.to_uppercase()),
+    )
+}
+
+fn allow(actions: &[&str]) -> String {
+    let list = actions
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{list}],"Resource":"*"}}]}}"#
+    )
+}
+
+fn ec() -> EncryptionContext {
+    EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM)
+}
+
+/// LocalKms with one key; roles `producer` (GenerateDataKey + Decrypt), `consumer` (Decrypt),
+/// `intruder` (nothing).
+fn kms_with(clock: Option<Arc<KmsClock>>) -> (Arc<LocalKms>, String) {
+    let mut b = LocalKms::builder(REGION, ACCOUNT);
+    if let Some(c) = clock {
+        b = b.clock(c);
+    }
+    let kms = Arc::new(b.build().unwrap());
+    let key = kms.create_key(&root(), None, "fragments").unwrap().arn;
+    let role_arn = |n: &str| format!("arn:aws:iam::{ACCOUNT}:role/{n}");
+    kms.attach_identity_policy(
+        &role_arn("producer"),
+        &allow(&["kms:GenerateDataKey", "kms:Decrypt"]),
+    )
+    .unwrap();
+    kms.attach_identity_policy(&role_arn("consumer"), &allow(&["kms:Decrypt"]))
+        .unwrap();
+    (kms, key)
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_max_attempts(8)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(4))
+        .with_max_total(Duration::from_secs(5))
+}
+
+fn engine(kms: &Arc<LocalKms>, config: EngineConfig) -> Engine {
+    Engine::new(kms.clone(), config.with_retry(fast_retry())).unwrap()
+}
+
+fn fragment(i: usize, len: usize) -> Bytes {
+    (0..len)
+        .map(|j| (i * 31 + j * 7) as u8)
+        .collect::<Vec<_>>()
+        .into()
+}
+
+fn identity(n: u64) -> FragmentIdentity {
+    FragmentIdentity {
+        stream_arn: STREAM.into(),
+        fragment_number: n,
+        producer_timestamp_ms: 1_700_000_000_000 + n * 200,
+        track: 1,
+    }
+}
+
+#[test]
+fn seal_then_open_round_trips_with_a_standard_aws_kms_edk() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default().with_frame_length(1000));
+    let p = role("producer");
+    let req = SealRequest::new(&key, ec(), fragment(1, 4500));
+    let sealed = e.seal(&p, &req).unwrap();
+
+    let header = message::parse_header(&sealed, &OpenLimits::default()).unwrap();
+    assert_eq!(header.encryption_context(), &ec());
+    assert_eq!(header.frame_length(), 1000);
+    let edks = header.encrypted_data_keys();
+    assert_eq!(edks.len(), 1);
+    assert_eq!(edks[0].provider_id, AWS_KMS_PROVIDER_ID);
+    assert_eq!(edks[0].provider_info, key.as_bytes());
+    // The ciphertext is a KMS blob that KMS itself decrypts under the message's context.
+    let d = kms
+        .decrypt(&p, &edks[0].ciphertext, &ec(), Some(&key))
+        .unwrap();
+    assert_eq!(d.key_id, key);
+
+    assert_eq!(
+        e.open(&role("consumer"), &sealed, None).unwrap(),
+        req.plaintext
+    );
+}
+
+#[test]
+fn the_cache_makes_one_kms_call_per_credential_and_key() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default());
+    let (p, c) = (role("producer"), role("consumer"));
+    let sealed: Vec<Bytes> = (0..50)
+        .map(|i| {
+            e.seal(&p, &SealRequest::new(&key, ec(), fragment(i, 300)))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 1);
+    for (i, s) in sealed.iter().enumerate() {
+        assert_eq!(e.open(&c, s, None).unwrap(), fragment(i, 300));
+    }
+    // Every fragment carries the same encrypted data key: one Decrypt for all of them.
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
+    let sp = e.stats(&p).unwrap();
+    assert_eq!((sp.hits, sp.misses, sp.kms_calls), (49, 1, 1));
+    assert_eq!((sp.fragments_sealed, sp.bytes_sealed), (50, 15_000));
+    let sc = e.stats(&c).unwrap();
+    assert_eq!((sc.hits, sc.misses, sc.kms_calls), (49, 1, 1));
+    assert_eq!((sc.fragments_opened, sc.bytes_opened), (50, 15_000));
+    // Another stream (another context) is another data key.
+    let other = EncryptionContext::new().with("aws:kinesisvideo:arn", "arn:other");
+    e.seal(&p, &SealRequest::new(&key, other, fragment(0, 1)))
+        .unwrap();
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 2);
+}
+
+#[test]
+fn isolation_a_cached_key_is_never_served_to_another_credential() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default());
+    let (p, c, x) = (role("producer"), role("consumer"), role("intruder"));
+    let req = SealRequest::new(&key, ec(), fragment(7, 1000));
+    let sealed = e.seal(&p, &req).unwrap();
+    // The consumer may decrypt: its key is now cached.
+    assert_eq!(e.open(&c, &sealed, None).unwrap(), req.plaintext);
+    // Right after, the intruder still goes to KMS and is refused.
+    match e.open(&x, &sealed, None) {
+        Err(Error::Kms(err)) => assert_eq!(err.kind(), KmsErrorKind::AccessDenied),
+        other => panic!("expected AccessDenied, got {other:?}"),
+    }
+    assert_eq!(kms.audit().count(&x, Operation::Decrypt), 1, "not retried");
+    // Likewise for sealing: the producer's cached data key is not the consumer's.
+    match e.seal(&c, &req) {
+        Err(Error::Kms(err)) => assert_eq!(err.kind(), KmsErrorKind::AccessDenied),
+        other => panic!("expected AccessDenied, got {other:?}"),
+    }
+    let sx = e.stats(&x).unwrap();
+    assert_eq!((sx.hits, sx.open_failures, sx.kms_failures), (0, 1, 1));
+}
+
+#[test]
+fn sixty_four_threads_missing_together_make_one_kms_call() {
+    let (kms, key) = kms_with(None);
+    // Latency widens the window in which all 64 threads miss.
+    kms.set_faults(FaultConfig {
+        latency: Duration::from_millis(100),
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    let e = engine(&kms, EngineConfig::default());
+    let (p, c) = (role("producer"), role("consumer"));
+    let barrier = Barrier::new(64);
+    let sealed: Vec<Bytes> = thread::scope(|s| {
+        let hs: Vec<_> = (0..64)
+            .map(|i| {
+                let (e, p, key, barrier) = (&e, &p, &key, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    e.seal(p, &SealRequest::new(key, ec(), fragment(i, 100)))
+                        .unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 1);
+    let opened: Vec<Bytes> = thread::scope(|s| {
+        let hs: Vec<_> = sealed
+            .iter()
+            .map(|m| {
+                let (e, c, barrier) = (&e, &c, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    e.open(c, m, None).unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
+    for (i, o) in opened.iter().enumerate() {
+        assert_eq!(*o, fragment(i, 100));
+    }
+}
+
+#[test]
+fn throttling_is_retried_and_final_errors_are_not() {
+    let (kms, key) = kms_with(None);
+    // Half the calls are throttled (seeded, so reproducible).
+    kms.set_faults(FaultConfig {
+        error_rate: 0.5,
+        error_kind: KmsErrorKind::Throttling,
+        seed: 11,
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    let e = engine(&kms, EngineConfig::default());
+    let p = role("producer");
+    for i in 0..20 {
+        // A new context per fragment: every seal needs KMS.
+        let ec = ec().with("n", i.to_string());
+        e.seal(&p, &SealRequest::new(&key, ec, fragment(i, 10)))
+            .unwrap();
+    }
+    let s = e.stats(&p).unwrap();
+    assert_eq!(s.kms_calls - s.kms_failures, 20, "one success per fragment");
+    assert!(s.kms_failures > 0, "some calls were throttled and retried");
+    assert_eq!(
+        s.kms_calls,
+        kms.audit().count(&p, Operation::GenerateDataKey)
+    );
+
+    // A final error (a key that does not exist) is not retried.
+    kms.set_faults(FaultConfig::default()).unwrap();
+    let before = e.stats(&p).unwrap().kms_calls;
+    let missing =
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    match e.seal(&p, &SealRequest::new(missing, ec(), fragment(0, 1))) {
+        Err(Error::Kms(err)) => assert_eq!(err.kind(), KmsErrorKind::NotFound),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(e.stats(&p).unwrap().kms_calls, before + 1);
+}
+
+#[test]
+fn retries_are_bounded_in_count() {
+    let (kms, key) = kms_with(None);
+    kms.set_faults(FaultConfig {
+        error_rate: 1.0,
+        error_kind: KmsErrorKind::Throttling,
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    let e = Engine::new(
+        kms.clone(),
+        EngineConfig::default().with_retry(fast_retry().with_max_attempts(3)),
+    )
+    .unwrap();
+    let p = role("producer");
+    let err = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 1)))
+        .unwrap_err();
+    assert!(matches!(err, Error::Kms(ref k) if k.kind() == KmsErrorKind::Throttling));
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 3);
+}
+
+#[test]
+fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let kms_clock = Arc::new(KmsClock::new(t0));
+    let (kms, key) = kms_with(Some(kms_clock.clone()));
+    let cache_clock = Arc::new(CacheClock::new());
+    let e = Engine::with_clock(
+        kms.clone(),
+        EngineConfig::default()
+            .with_retry(fast_retry().with_max_attempts(3))
+            .with_cache(CacheLimits::default().with_refresh_ahead(1.0)),
+        cache_clock.clone(),
+    )
+    .unwrap();
+    let advance = |d: Duration| {
+        kms_clock.advance(d);
+        cache_clock.advance(d);
+    };
+    let p = role("producer");
+    e.seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .unwrap();
+    // KMS goes down from t0+10 s to t0+400 s.
+    kms.set_faults(FaultConfig {
+        outages: vec![Outage {
+            start: t0 + Duration::from_secs(10),
+            end: t0 + Duration::from_secs(400),
+            kind: KmsErrorKind::Transport,
+        }],
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    advance(Duration::from_secs(20));
+    let calls_before = kms.audit().count(&p, Operation::GenerateDataKey);
+    // The cached key keeps sealing, without any KMS call.
+    let requests: Vec<SealRequest> = (1..=10)
+        .map(|i| SealRequest::new(&key, ec(), fragment(i, 10)))
+        .collect();
+    let results = e.seal_batch(&p, requests);
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        kms.audit().count(&p, Operation::GenerateDataKey),
+        calls_before
+    );
+    // A fragment that needs a new key fails after the retries and is handed back intact.
+    let other = SealRequest::new(&key, ec().with("track", "2"), fragment(99, 10))
+        .with_identity(identity(99));
+    let mut results = e.seal_batch(&p, vec![other.clone()]);
+    let failure = results.pop().unwrap().unwrap_err();
+    assert_eq!(failure.request, other);
+    assert_eq!(failure.credential, p);
+    assert!(matches!(failure.error, Error::Kms(ref k) if k.kind() == KmsErrorKind::Transport));
+    assert_eq!(
+        kms.audit().count(&p, Operation::GenerateDataKey),
+        calls_before + 3
+    );
+    // At max age (5 min after the first fetch) the cached key stops too.
+    advance(Duration::from_secs(280));
+    assert!(e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .is_err());
+    // After the outage, the handed-back fragment seals as it was.
+    advance(Duration::from_secs(100));
+    let sealed = e.seal(&p, &failure.request).unwrap();
+    assert_eq!(
+        e.open(&p, &sealed, Some(&identity(99))).unwrap(),
+        failure.request.plaintext
+    );
+}
+
+#[test]
+fn batches_keep_order_and_hand_back_each_failure() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default().with_frame_length(256));
+    let p = role("producer");
+    let missing =
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    let requests: Vec<SealRequest> = (0..40)
+        .map(|i| {
+            let k = if i % 7 == 3 {
+                missing.clone()
+            } else {
+                key.clone()
+            };
+            SealRequest::new(k, ec(), fragment(i, 100 + i * 13))
+        })
+        .collect();
+    let results = e.seal_batch(&p, requests.clone());
+    assert_eq!(results.len(), 40);
+    let mut opens = Vec::new();
+    for (i, (r, req)) in results.into_iter().zip(&requests).enumerate() {
+        if i % 7 == 3 {
+            let f = r.unwrap_err();
+            assert_eq!(&f.request, req, "handed back intact");
+            assert!(matches!(f.error, Error::Kms(ref k) if k.kind() == KmsErrorKind::NotFound));
+        } else {
+            opens.push((i, OpenRequest::new(r.unwrap())));
+        }
+    }
+    // Corrupt one message: its open fails and it comes back intact; the others open in order.
+    let (bad_index, bad) = {
+        let (i, req) = &mut opens[5];
+        let mut m = req.message.to_vec();
+        let last = m.len() - 1;
+        m[last] ^= 1;
+        req.message = Bytes::from(m);
+        (*i, req.clone())
+    };
+    let results = e.open_batch(
+        &role("consumer"),
+        opens.iter().map(|(_, r)| r.clone()).collect(),
+    );
+    assert_eq!(results.len(), opens.len());
+    for ((i, _), r) in opens.iter().zip(results) {
+        if *i == bad_index {
+            let f = r.unwrap_err();
+            assert_eq!(f.request, bad);
+            assert!(matches!(f.error, Error::Authentication(_)));
+        } else {
+            assert_eq!(r.unwrap(), fragment(*i, 100 + i * 13));
+        }
+    }
+    let s = e.stats(&role("consumer")).unwrap();
+    assert_eq!(s.open_failures, 1);
+    assert_eq!(e.stats(&p).unwrap().seal_failures, 6);
+}
+
+#[test]
+fn identity_is_bound_and_checked() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default());
+    let p = role("producer");
+    let req = SealRequest::new(&key, ec(), fragment(3, 64)).with_identity(identity(3));
+    let sealed = e.seal(&p, &req).unwrap();
+    assert_eq!(
+        e.open(&p, &sealed, Some(&identity(3))).unwrap(),
+        req.plaintext
+    );
+    assert_eq!(e.open(&p, &sealed, None).unwrap(), req.plaintext);
+    assert!(matches!(
+        e.open(&p, &sealed, Some(&identity(4))),
+        Err(Error::Authentication(_))
+    ));
+}
+
+#[test]
+fn streaming_and_range_opens() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default().with_frame_length(1024));
+    let p = role("producer");
+    let plaintext = fragment(9, 10_000);
+    let sealed = e
+        .seal(&p, &SealRequest::new(&key, ec(), plaintext.clone()))
+        .unwrap();
+
+    let mut stream = e.open_stream(&p, &sealed[..], None).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 777];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(out, plaintext);
+    assert_eq!(e.stats(&p).unwrap().bytes_opened, 10_000);
+    assert_eq!(e.stats(&p).unwrap().fragments_opened, 1);
+
+    // A truncated stream fails instead of ending early.
+    let mut s = e
+        .open_stream(&p, &sealed[..sealed.len() - 20], None)
+        .unwrap();
+    assert!(std::io::copy(&mut s, &mut std::io::sink()).is_err());
+    let before = e.stats(&p).unwrap().bytes_opened;
+
+    for range in [
+        0..0u64,
+        0..1,
+        1000..3000,
+        2047..2049,
+        9_999..10_000,
+        0..10_000,
+    ] {
+        let got = e.open_range(&p, &sealed, range.clone(), None).unwrap();
+        assert_eq!(got, plaintext[range.start as usize..range.end as usize]);
+    }
+    assert!(matches!(
+        e.open_range(&p, &sealed, 5..10_001, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    let s = e.stats(&p).unwrap();
+    assert_eq!(s.bytes_opened - before, 1 + 2000 + 2 + 1 + 10_000);
+    assert_eq!(s.open_failures, 1);
+}
+
+#[test]
+fn strict_mode_only_sends_trusted_keys_to_kms() {
+    let (kms, key) = kms_with(None);
+    let p = role("producer");
+    let sealed = engine(&kms, EngineConfig::default())
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 10)))
+        .unwrap();
+    let strict = engine(
+        &kms,
+        EngineConfig::default().with_trusted_key_arns(vec!["arn:aws:kms:elsewhere".into()]),
+    );
+    assert!(matches!(
+        strict.open(&p, &sealed, None),
+        Err(Error::NoMatchingKeyProvider)
+    ));
+    assert_eq!(kms.audit().count(&p, Operation::Decrypt), 0);
+    let trusting = engine(
+        &kms,
+        EngineConfig::default().with_trusted_key_arns(vec![key.clone()]),
+    );
+    assert_eq!(trusting.open(&p, &sealed, None).unwrap(), fragment(1, 10));
+}
+
+#[test]
+fn refresh_ahead_keeps_sealing_without_waiting_for_expiry() {
+    let cache_clock = Arc::new(CacheClock::new());
+    let (kms, key) = kms_with(None);
+    let e = Engine::with_clock(
+        kms.clone(),
+        EngineConfig::default()
+            .with_retry(fast_retry())
+            .with_cache(CacheLimits::default().with_refresh_ahead(0.5)),
+        cache_clock.clone(),
+    )
+    .unwrap();
+    let p = role("producer");
+    let edk_of = |m: &Bytes| {
+        message::parse_header(m, &OpenLimits::default())
+            .unwrap()
+            .encrypted_data_keys()[0]
+            .ciphertext
+            .clone()
+    };
+    let first = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .unwrap();
+    cache_clock.advance(Duration::from_secs(200));
+    // Past half the age: this seal still uses the old key and fetches the next one.
+    let second = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 10)))
+        .unwrap();
+    assert_eq!(edk_of(&first), edk_of(&second));
+    let third = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(2, 10)))
+        .unwrap();
+    assert_ne!(edk_of(&first), edk_of(&third));
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 2);
+    assert_eq!(e.stats(&p).unwrap().refreshes, 1);
+    // Every fragment opens.
+    for (i, m) in [first, second, third].iter().enumerate() {
+        assert_eq!(e.open(&p, m, None).unwrap(), fragment(i, 10));
+    }
+}
+
+#[test]
+fn a_simulated_hour_at_5_fragments_per_second_needs_12_kms_calls() {
+    // One stream, 5 fragments per second for an hour, 5-minute max age, no refresh ahead.
+    let cache_clock = Arc::new(CacheClock::new());
+    let (kms, key) = kms_with(None);
+    let e = Engine::with_clock(
+        kms.clone(),
+        EngineConfig::default().with_cache(CacheLimits::default().with_refresh_ahead(1.0)),
+        cache_clock.clone(),
+    )
+    .unwrap();
+    let p = role("producer");
+    for _ in 0..5 * 3600 {
+        e.seal(&p, &SealRequest::new(&key, ec(), Bytes::from_static(b"f")))
+            .unwrap();
+        cache_clock.advance(Duration::from_millis(200));
+    }
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 12);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_batch_with_mixed_credentials_round_trips(
+        items in prop::collection::vec((0usize..3, 0usize..3, prop::collection::vec(any::<u8>(), 0..3000)), 0..24),
+        frame_length in 1u32..2048,
+    ) {
+        let (kms, key) = kms_with(None);
+        // Three producer credentials (sessions of the producer role) and three streams.
+        let creds: Vec<Credential> = (0..3)
+            .map(|i| Credential::new(
+                ACCOUNT,
+                format!("arn:aws:sts::{ACCOUNT}:assumed-role/producer/session-{i}"),
+                format!("ASIAPRODUCER{i}"),
+            ))
+            .collect();
+        let e = engine(&kms, EngineConfig::default().with_frame_length(frame_length));
+        let requests: Vec<(Credential, SealRequest)> = items
+            .iter()
+            .map(|(c, s, data)| {
+                let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", format!("stream-{s}"));
+                (creds[*c].clone(), SealRequest::new(&key, ec, data.clone()))
+            })
+            .collect();
+        let sealed = e.seal_batch_mixed(requests.clone());
+        prop_assert_eq!(sealed.len(), requests.len());
+        let opens: Vec<(Credential, OpenRequest)> = sealed
+            .into_iter()
+            .zip(&requests)
+            .map(|(r, (c, _))| (c.clone(), OpenRequest::new(r.unwrap())))
+            .collect();
+        let opened = e.open_batch_mixed(opens);
+        for (o, (_, req)) in opened.into_iter().zip(&requests) {
+            prop_assert_eq!(o.unwrap(), req.plaintext.clone());
+        }
+        // At most one GenerateDataKey per (credential, stream).
+        for c in &creds {
+            prop_assert!(kms.audit().count(c, Operation::GenerateDataKey) <= 3);
+        }
+    }
+}
