@@ -3,6 +3,8 @@
 //! Every malformed message here is otherwise valid — built with correct tags by
 //! `message::danger::MessageBuilder` — so each test isolates the one rule it names.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::format::body::{frame_iv, BodyKind};
 use fragseal::format::header::HeaderFields;

@@ -1,6 +1,8 @@
 //! Fragment identity binding: moved, reordered or replayed fragments are rejected; standard
 //! opening without an expected identity still works.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::format::EncryptedDataKey;
 use fragseal::identity::FragmentIdentity;

@@ -1,6 +1,8 @@
 //! Seal/open round trips (proptest) over sizes, frame lengths, contexts and both AES backends,
 //! and "any byte string given to parse_header/open is an error, never a panic".
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::format::EncryptedDataKey;
 use fragseal::identity::FragmentIdentity;

@@ -6,6 +6,8 @@
 //!   the seal path.
 //! - Regenerate with: `cargo test --test vectors -- --ignored generate_vectors`.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use fragseal::crypto::{AeadBackend, DataKey, SecretBytes};
 use fragseal::format::body::{frame_iv, BodyKind};
 use fragseal::format::header::HeaderFields;
@@ -538,14 +540,14 @@ fn generate() -> Vec<Vector> {
     v.push(Vector::err(
         "ec_unsorted",
         "encryption context pairs in descending key order (valid header tag)",
-        reheader(&valid, |h| swap_pairs(h)),
+        reheader(&valid, swap_pairs),
         fmt,
         "NonCanonicalEncryptionContext",
     ));
     v.push(Vector::err(
         "ec_duplicate_key",
         "the same key twice in the encryption context (valid header tag)",
-        reheader(&valid, |h| duplicate_first_key(h)),
+        reheader(&valid, duplicate_first_key),
         fmt,
         "NonCanonicalEncryptionContext",
     ));

@@ -290,6 +290,7 @@ pub fn write_frame_prefix(out: &mut Vec<u8>, kind: BodyKind, seq: u32, content_l
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 

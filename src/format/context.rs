@@ -237,6 +237,7 @@ impl From<BTreeMap<String, String>> for EncryptionContext {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 

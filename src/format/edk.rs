@@ -41,9 +41,7 @@ impl EncryptedDataKey {
 
     /// Appends the entry; `None` (and `out` unchanged) when a field is longer than 65535 bytes.
     pub fn write(&self, out: &mut Vec<u8>) -> Option<()> {
-        if self.serialized_len().is_none() {
-            return None;
-        }
+        self.serialized_len()?;
         write::bytes_u16(out, self.provider_id.as_bytes())?;
         write::bytes_u16(out, &self.provider_info)?;
         write::bytes_u16(out, &self.ciphertext)?;
