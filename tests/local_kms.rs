@@ -766,3 +766,38 @@ mod blob_fuzz {
         }
     }
 }
+
+#[test]
+fn builder_audit_file_and_via_service_in_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let kms = Arc::new(
+        LocalKms::builder(REGION, ACCOUNT)
+            .audit_file(&path)
+            .build()
+            .unwrap(),
+    );
+    let kvs = kms.via_service("kinesisvideo");
+    kvs.generate_data_key(
+        &role("producer"),
+        KINESIS_VIDEO_ALIAS,
+        DataKeySpec::Aes256,
+        &ec(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let ev: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(ev["eventName"], "GenerateDataKey");
+    assert_eq!(ev["userIdentity"]["invokedBy"], kvs.service());
+    assert_eq!(ev["requestParameters"]["keyId"], KINESIS_VIDEO_ALIAS);
+    assert!(ev.get("errorCode").is_none());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let missing_dir = dir.path().join("no/such/dir/audit.jsonl");
+    let e = LocalKms::builder(REGION, ACCOUNT)
+        .audit_file(missing_dir)
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, SetupError::Io { .. }), "{e}");
+}

@@ -1242,6 +1242,10 @@ fn malformed_policies_name_the_bad_element() {
             "Statement[0].Principal.AWS[0]: expected",
         ),
         (
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/*"},"Action":"kms:*","Resource":"*"}}"#.to_owned(),
+            "Statement[0].Principal.AWS[0]: wildcards are not allowed",
+        ),
+        (
             r#"{"Statement":{"Effect":"Allow","Principal":{"IAM":"*"},"Action":"kms:*","Resource":"*"}}"#.to_owned(),
             "Statement[0].Principal.IAM: unknown principal type",
         ),

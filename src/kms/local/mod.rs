@@ -191,6 +191,7 @@ pub struct LocalKmsBuilder {
     account: String,
     clock: Arc<dyn Clock>,
     audit_capacity: usize,
+    audit_file: Option<PathBuf>,
     state_file: Option<PathBuf>,
 }
 
@@ -200,6 +201,7 @@ impl core::fmt::Debug for LocalKmsBuilder {
             .field("region", &self.region)
             .field("account", &self.account)
             .field("audit_capacity", &self.audit_capacity)
+            .field("audit_file", &self.audit_file)
             .field("state_file", &self.state_file)
             .finish_non_exhaustive()
     }
@@ -218,6 +220,13 @@ impl LocalKmsBuilder {
         self
     }
 
+    /// Appends every audit event as a JSON line to `path` (created with mode 0600 if
+    /// missing); see [`AuditLog::set_file`].
+    pub fn audit_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_file = Some(path.into());
+        self
+    }
+
     /// Persists keys, aliases and identity policies to `path`: loaded now if it exists,
     /// rewritten atomically (mode 0600) after every change. The file holds the key material in
     /// the clear: protect it like the keys.
@@ -230,6 +239,7 @@ impl LocalKmsBuilder {
     ///
     /// # Errors
     /// [`SetupError::InvalidConfig`] for a region or account that is not well-formed;
+    /// [`SetupError::Io`] when the audit file cannot be opened;
     /// [`SetupError::Io`], [`SetupError::Corrupt`] or [`SetupError::Foreign`] when the state
     /// file cannot be read, is not a valid state file, or belongs to another region/account.
     /// The file is never modified in these cases.
@@ -255,11 +265,18 @@ impl LocalKmsBuilder {
             Some(p) if p.exists() => state::load(p, &self.region, &self.account)?,
             _ => Inner::default(),
         };
+        let audit = AuditLog::new(self.audit_capacity);
+        if let Some(p) = &self.audit_file {
+            audit.set_file(Some(p)).map_err(|source| SetupError::Io {
+                path: p.clone(),
+                source,
+            })?;
+        }
         Ok(LocalKms {
             region: self.region,
             account: self.account,
             inner: RwLock::new(inner),
-            audit: AuditLog::new(self.audit_capacity),
+            audit,
             quota: quota::Quota::default(),
             faults: faults::Faults::default(),
             clock: self.clock,
@@ -326,6 +343,7 @@ impl LocalKms {
             account: account.into(),
             clock: Arc::new(SystemClock),
             audit_capacity: audit::DEFAULT_CAPACITY,
+            audit_file: None,
             state_file: None,
         }
     }

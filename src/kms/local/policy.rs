@@ -848,6 +848,12 @@ fn parse_aws_principal(s: String, path: &str) -> Result<PrincipalEntry, PolicyEr
             }
         }
     }
+    if s.contains(['*', '?']) {
+        return Err(PolicyError::new(
+            path,
+            format!("wildcards are not allowed in a principal ARN (use \"*\" alone), got {s:?}"),
+        ));
+    }
     if s.starts_with("arn:") && s.split(':').count() >= 6 {
         return Ok(PrincipalEntry::Arn(s));
     }
