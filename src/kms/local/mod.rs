@@ -27,6 +27,41 @@
 //! - Order of checks, as AWS: faults → quota (`GenerateDataKey`, `Decrypt`) → key lookup
 //!   (`NotFoundException`) → authorization (`AccessDeniedException`) → key state → the operation.
 //! - Every call is audited ([`LocalKms::audit`]).
+//!
+//! It provides **no security** beyond what a test needs: keys are generated from the OS RNG
+//! and blobs are real AES-256-GCM, but the key material is in this process (and in the state
+//! file). Use it for emulators, tests and benchmarks, never to protect production data.
+//!
+//! ```
+//! use fragseal::kms::local::{LocalKms, Operation};
+//! use fragseal::kms::{Credential, DataKeySpec, Kms, KmsErrorKind};
+//! use fragseal::EncryptionContext;
+//!
+//! let kms = LocalKms::new("us-east-1", "111122223333");
+//! let admin = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AKIAADMIN");
+//! // The default key policy delegates to IAM: identity policies decide.
+//! let key = kms.create_key(&admin, None, "camera streams")?;
+//! let producer = Credential::new(
+//!     "111122223333",
+//!     "arn:aws:sts::111122223333:assumed-role/producer/cam-1",
+//!     "ASIAPRODUCER",
+//! );
+//! kms.attach_identity_policy(
+//!     "arn:aws:iam::111122223333:role/producer",
+//!     r#"{"Statement":{"Effect":"Allow","Action":"kms:GenerateDataKey","Resource":"*"}}"#,
+//! )?;
+//! let ec = EncryptionContext::new().with(
+//!     "aws:kinesisvideo:arn",
+//!     "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-1/1",
+//! );
+//! let dk = kms.generate_data_key(&producer, &key.arn, DataKeySpec::Aes256, &ec)?;
+//! // The producer may not decrypt; the denial is audited too.
+//! let denied = kms.decrypt(&producer, &dk.ciphertext_blob, &ec, None).unwrap_err();
+//! assert_eq!(denied.kind(), KmsErrorKind::AccessDenied);
+//! assert_eq!(kms.audit().count(&producer, Operation::GenerateDataKey), 1);
+//! assert_eq!(kms.audit().count(&producer, Operation::Decrypt), 1);
+//! # Ok::<(), fragseal::kms::KmsError>(())
+//! ```
 
 pub mod audit;
 pub mod blob;
