@@ -77,7 +77,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 40;
 /// Default number of entries.
 pub const DEFAULT_CAPACITY: usize = 1024;
 /// Default fraction of an entry's budget after which it is refreshed ahead.
-pub const DEFAULT_REFRESH_AHEAD: f64 = 0.8;
+pub const DEFAULT_REFRESH_AHEAD: f64 = 0.95;
 /// Default wait before retrying a failed refresh.
 pub const DEFAULT_REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -1,0 +1,333 @@
+//! Prints the engine's figures in one run, each as a ratio against a baseline measured in the
+//! same run:
+//!
+//! 1. `seal_batch` / `open_batch` of 64 × 1 MiB on 2 rayon threads vs 1 (raw `ring` alongside);
+//! 2. warm-cache `Engine::seal` vs raw `ring` AES-256-GCM in place, at 16 KiB and 1 MiB;
+//! 3. KMS calls for a simulated hour at 5 fragments per second (5-minute max age), with and
+//!    without the cache, counted by LocalKms's audit trail;
+//! 4. peak memory of `seal_batch` (64 × 1 MiB) relative to input + output, read from
+//!    `/proc/self/status` (`VmHWM`) in a child process that does nothing else.
+//!
+//! ```text
+//! cargo run --release --example engine_report
+//! ```
+//! Timings are medians of several runs; criterion's `cargo bench --bench engine` measures the
+//! same pairs with confidence intervals.
+
+use bytes::Bytes;
+use fragseal::cache::{CacheLimits, ManualClock};
+use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::kms::local::{audit::Operation, LocalKms};
+use fragseal::kms::Credential;
+use fragseal::EncryptionContext;
+use rayon::prelude::*;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use std::hint::black_box;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "123456789012";
+const MIB: f64 = 1024.0 * 1024.0;
+const BATCH: usize = 64;
+const BATCH_SIZE: usize = 1 << 20;
+const PROBE_ARG: &str = "--memory-probe";
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+struct Setup {
+    kms: Arc<LocalKms>,
+    cred: Credential,
+    key: String,
+    ec: EncryptionContext,
+}
+
+fn setup() -> Result<Setup> {
+    let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
+    let cred = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let key = kms.create_key(&cred, None, "report")?.arn;
+    let ec = EncryptionContext::new().with(
+        "aws:kinesisvideo:arn",
+        "arn:aws:kinesisvideo:us-east-1:123456789012:stream/report/1700000000000",
+    );
+    Ok(Setup { kms, cred, key, ec })
+}
+
+fn batch_requests(s: &Setup) -> Vec<SealRequest> {
+    (0..BATCH)
+        .map(|n| {
+            let p: Vec<u8> = (0..BATCH_SIZE).map(|i| (i ^ n) as u8).collect();
+            SealRequest::new(&s.key, s.ec.clone(), p)
+        })
+        .collect()
+}
+
+/// Median wall time of `runs` calls of `f` (after one warm-up call).
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    let mut t: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[t.len() / 2]
+}
+
+fn mib_s(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / MIB / d.as_secs_f64()
+}
+
+fn raw_key() -> Result<LessSafeKey> {
+    Ok(LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, &[7; 32]).map_err(|_| "ring key")?,
+    ))
+}
+
+fn raw_seal(raw: &LessSafeKey, buf: &mut [u8]) {
+    let tag =
+        raw.seal_in_place_separate_tag(Nonce::assume_unique_for_key([1; 12]), Aad::empty(), buf);
+    let _ = black_box(tag);
+}
+
+fn all_ok<T, E: std::fmt::Display>(results: Vec<std::result::Result<T, E>>) -> Result<Vec<T>> {
+    results
+        .into_iter()
+        .map(|r| r.map_err(|e| e.to_string().into()))
+        .collect()
+}
+
+fn batch_speedup(s: &Setup) -> Result<()> {
+    let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
+    let requests = batch_requests(s);
+    let opens: Vec<OpenRequest> = all_ok(engine.seal_batch(&s.cred, requests.clone()))?
+        .into_iter()
+        .map(OpenRequest::new)
+        .collect();
+    let raw = raw_key()?;
+    let mut bufs: Vec<Vec<u8>> = requests.iter().map(|r| r.plaintext.to_vec()).collect();
+    let total = BATCH * BATCH_SIZE;
+    let mut rows = Vec::new();
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let raw_t = median(7, || {
+            pool.install(|| bufs.par_iter_mut().for_each(|b| raw_seal(&raw, b)))
+        });
+        let mut failed = false;
+        let seal_t = median(7, || {
+            let r = pool.install(|| engine.seal_batch(&s.cred, requests.clone()));
+            failed |= r.iter().any(|x| x.is_err());
+        });
+        let open_t = median(7, || {
+            let r = pool.install(|| engine.open_batch(&s.cred, opens.clone()));
+            failed |= r.iter().any(|x| x.is_err());
+        });
+        if failed {
+            return Err("a batch fragment failed".into());
+        }
+        rows.push((threads, raw_t, seal_t, open_t));
+    }
+    println!("## 1. Batches of {BATCH} x 1 MiB, rayon pool of 1 vs 2 threads (target >= 1.85x)");
+    println!("| operation | 1 thread MiB/s | 2 threads MiB/s | speedup |");
+    println!("|---|---|---|---|");
+    let (one, two) = (rows[0], rows[1]);
+    for (name, a, b) in [
+        ("raw ring seal in place (reference)", one.1, two.1),
+        ("seal_batch", one.2, two.2),
+        ("open_batch", one.3, two.3),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.2}x |",
+            mib_s(total, a),
+            mib_s(total, b),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    println!();
+    Ok(())
+}
+
+fn warm_seal(s: &Setup) -> Result<()> {
+    let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
+    let raw = raw_key()?;
+    println!("## 2. Warm-cache seal vs raw ring AES-256-GCM in place, one thread (targets 0.90x at 1 MiB, 0.70x at 16 KiB)");
+    println!("| size | raw ring MiB/s | engine seal MiB/s | ratio |");
+    println!("|---|---|---|---|");
+    for (size, label, reps) in [(16usize << 10, "16 KiB", 2000), (1 << 20, "1 MiB", 40)] {
+        let plaintext: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let mut buf = plaintext.clone();
+        let request = SealRequest::new(&s.key, s.ec.clone(), Bytes::from(plaintext));
+        engine.seal(&s.cred, &request)?;
+        let mut err = None;
+        // Interleave the two so that both see the same machine load.
+        let mut raw_t = Vec::new();
+        let mut eng_t = Vec::new();
+        for _ in 0..15 {
+            let t = Instant::now();
+            for _ in 0..reps {
+                raw_seal(&raw, black_box(&mut buf[..]));
+            }
+            raw_t.push(t.elapsed());
+            let t = Instant::now();
+            for _ in 0..reps {
+                match engine.seal(&s.cred, black_box(&request)) {
+                    Ok(m) => {
+                        black_box(m);
+                    }
+                    Err(e) => err = Some(e),
+                }
+            }
+            eng_t.push(t.elapsed());
+        }
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        raw_t.sort();
+        eng_t.sort();
+        let (r, e) = (raw_t[7], eng_t[7]);
+        println!(
+            "| {label} | {:.0} | {:.0} | {:.2}x |",
+            mib_s(size * reps, r),
+            mib_s(size * reps, e),
+            r.as_secs_f64() / e.as_secs_f64()
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// KMS calls (GenerateDataKey, from the audit trail) for one credential sealing one stream at
+/// 5 fragments per second for an hour.
+fn simulated_hour(limits: CacheLimits) -> Result<u64> {
+    let s = setup()?;
+    let clock = Arc::new(ManualClock::new());
+    let engine = Engine::with_clock(
+        s.kms.clone(),
+        EngineConfig::default().with_cache(limits),
+        clock.clone(),
+    )?;
+    let fragment = Bytes::from_static(&[0u8; 256]);
+    for _ in 0..5 * 3600 {
+        engine.seal(
+            &s.cred,
+            &SealRequest::new(&s.key, s.ec.clone(), fragment.clone()),
+        )?;
+        clock.advance(Duration::from_millis(200));
+    }
+    Ok(s.kms.audit().count(&s.cred, Operation::GenerateDataKey))
+}
+
+fn kms_calls() -> Result<()> {
+    println!("## 3. KMS calls per credential for a simulated hour, 5 fragments/s, 5-minute max age (target <= 12)");
+    println!("| cache | GenerateDataKey calls |");
+    println!("|---|---|");
+    let rows = [
+        ("off (one call per fragment)", CacheLimits::disabled()),
+        (
+            "on, refresh-ahead off",
+            CacheLimits::default().with_refresh_ahead(1.0),
+        ),
+        (
+            "on, refresh-ahead at 95% of max age (default)",
+            CacheLimits::default(),
+        ),
+        (
+            "on, refresh-ahead at 80% of max age",
+            CacheLimits::default().with_refresh_ahead(0.8),
+        ),
+    ];
+    for (name, limits) in rows {
+        println!("| {name} | {} |", simulated_hour(limits)?);
+    }
+    println!();
+    Ok(())
+}
+
+fn status_kib(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .ok_or("field missing from /proc/self/status")?;
+    let kib = line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("malformed /proc/self/status line")?;
+    Ok(kib.parse()?)
+}
+
+/// Child process: seal one batch and print `rss_before hwm_after input output` in bytes.
+fn memory_probe() -> Result<()> {
+    let s = setup()?;
+    let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+    // Start the pool's threads and fetch the data key before the baseline.
+    all_ok(pool.install(|| {
+        engine.seal_batch(
+            &s.cred,
+            vec![SealRequest::new(&s.key, s.ec.clone(), vec![0u8; 16]); 4],
+        )
+    }))?;
+    let before = status_kib("VmRSS:")? * 1024;
+    let requests = batch_requests(&s);
+    let input: usize = requests.iter().map(|r| r.plaintext.len()).sum();
+    let sealed = all_ok(pool.install(|| engine.seal_batch(&s.cred, requests)))?;
+    let hwm = status_kib("VmHWM:")? * 1024;
+    let output: usize = sealed.iter().map(Bytes::len).sum();
+    println!("{before} {hwm} {input} {output}");
+    Ok(())
+}
+
+fn peak_memory() -> Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg(PROBE_ARG)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "memory probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<std::result::Result<_, _>>()?;
+    let [before, hwm, input, output] = v[..] else {
+        return Err(format!("unexpected probe output {text:?}").into());
+    };
+    let peak = hwm - before;
+    println!("## 4. Peak memory of seal_batch, 64 x 1 MiB, 2 threads (target <= 1.10x)");
+    println!("| input MiB | output MiB | peak growth MiB (VmHWM - VmRSS before) | peak / (input + output) |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {:.1} | {:.1} | {:.1} | {:.3}x |",
+        input / MIB,
+        output / MIB,
+        peak / MIB,
+        peak / (input + output)
+    );
+    println!();
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(PROBE_ARG) {
+        return memory_probe();
+    }
+    println!(
+        "# fragseal engine report ({} CPUs)\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let s = setup()?;
+    peak_memory()?;
+    batch_speedup(&s)?;
+    warm_seal(&s)?;
+    kms_calls()?;
+    Ok(())
+}
