@@ -13,6 +13,7 @@ use fragseal::kms::aws::{map_sdk_error, AwsKms};
 use fragseal::kms::{Credential, Kms, KmsError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use support::engine_cases;
 use support::kms_cases::{self, Backend};
 
 /// moto's default account.
@@ -184,6 +185,25 @@ moto_case!(wrong_expected_key);
 moto_case!(disabled_key);
 moto_case!(pending_deletion);
 moto_case!(many_threads);
+
+macro_rules! moto_engine_case {
+    ($test:ident, $case:ident) => {
+        #[test]
+        fn $test() {
+            if let Some(m) = moto(stringify!($test)) {
+                engine_cases::$case(m);
+            }
+        }
+    };
+}
+
+moto_engine_case!(engine_seal_and_open, seal_and_open);
+moto_engine_case!(engine_context_swap_rejected, context_swap_rejected);
+moto_engine_case!(engine_unknown_key, unknown_key);
+moto_engine_case!(engine_garbage_edk, garbage_edk);
+moto_engine_case!(engine_disabled_key, disabled_key);
+moto_engine_case!(engine_pending_deletion, pending_deletion);
+moto_engine_case!(engine_batches_on_many_threads, batches_on_many_threads);
 
 #[test]
 fn harness_reports_moto_process() {

@@ -7,6 +7,7 @@ mod support;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::{Credential, Kms};
 use std::sync::Arc;
+use support::engine_cases;
 use support::kms_cases::{self, Backend};
 
 const ACCOUNT: &str = "111122223333";
@@ -110,4 +111,39 @@ fn pending_deletion() {
 #[test]
 fn many_threads() {
     kms_cases::many_threads(&Local::new());
+}
+
+#[test]
+fn engine_seal_and_open() {
+    engine_cases::seal_and_open(&Local::new());
+}
+
+#[test]
+fn engine_context_swap_rejected() {
+    engine_cases::context_swap_rejected(&Local::new());
+}
+
+#[test]
+fn engine_unknown_key() {
+    engine_cases::unknown_key(&Local::new());
+}
+
+#[test]
+fn engine_garbage_edk() {
+    engine_cases::garbage_edk(&Local::new());
+}
+
+#[test]
+fn engine_disabled_key() {
+    engine_cases::disabled_key(&Local::new());
+}
+
+#[test]
+fn engine_pending_deletion() {
+    engine_cases::pending_deletion(&Local::new());
+}
+
+#[test]
+fn engine_batches_on_many_threads() {
+    engine_cases::batches_on_many_threads(&Local::new());
 }

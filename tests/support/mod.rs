@@ -12,6 +12,7 @@
 //!   (normal exit, panic, abort, SIGKILL), a shared server never outlives the tests.
 #![allow(dead_code)]
 
+pub mod engine_cases;
 pub mod kms_cases;
 
 use std::io::{Read, Write};
