@@ -629,6 +629,19 @@ fn state_file_round_trip_permissions_and_refusals() {
         kms.describe_key(&root(), &arn).unwrap().description,
         "persisted"
     );
+    // State changes are persisted too.
+    kms.disable_key(&root(), &arn).unwrap();
+    drop(kms);
+    let kms = LocalKms::builder(REGION, ACCOUNT)
+        .state_file(&path)
+        .build()
+        .unwrap();
+    assert_eq!(
+        kms.describe_key(&root(), &arn).unwrap().state,
+        KeyState::Disabled
+    );
+    kms.enable_key(&root(), &arn).unwrap();
+    assert_eq!(kms.identity_policies(&role_arn("consumer")).len(), 1);
 
     // Another account: refused, file untouched.
     let before = std::fs::read(&path).unwrap();
@@ -800,4 +813,27 @@ fn builder_audit_file_and_via_service_in_events() {
         .build()
         .unwrap_err();
     assert!(matches!(e, SetupError::Io { .. }), "{e}");
+}
+
+#[test]
+fn failed_state_write_leaves_memory_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("state");
+    std::fs::create_dir(&sub).unwrap();
+    let kms = LocalKms::builder(REGION, ACCOUNT)
+        .state_file(sub.join("kms.json"))
+        .build()
+        .unwrap();
+    let arn = kms.create_key(&root(), None, "kept").unwrap().arn;
+    std::fs::remove_dir_all(&sub).unwrap();
+    let e = kms.create_key(&root(), None, "lost").unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::Internal);
+    assert!(e.message().contains("state file"), "{e}");
+    assert_eq!(kms.list_keys(&root()).unwrap(), vec![arn.clone()]);
+    let e = kms.disable_key(&root(), &arn).unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::Internal);
+    assert_eq!(
+        kms.describe_key(&root(), &arn).unwrap().state,
+        KeyState::Enabled
+    );
 }
