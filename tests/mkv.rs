@@ -172,6 +172,37 @@ fn sample_splits_like_ffprobe_sees_it() {
 }
 
 #[test]
+fn live_init_data_makes_each_fragment_self_contained() {
+    let s = mkv::split(SAMPLE).unwrap();
+    let live_init = s.live_init_data();
+    let (seg_pos, _) = segment_children(SAMPLE);
+    // Same length; only the Segment's 8-byte size field differs, now "unknown".
+    assert_eq!(live_init.len(), s.init_data().len());
+    assert_eq!(&live_init[..seg_pos + 4], &s.init_data()[..seg_pos + 4]);
+    assert_eq!(&live_init[seg_pos + 4..seg_pos + 12], &UNKNOWN_SIZE);
+    assert_eq!(&live_init[seg_pos + 12..], &s.init_data()[seg_pos + 12..]);
+    for frag in s.fragments() {
+        // With the known Segment size, init + one Cluster claims bytes that are absent.
+        let mut known = s.init_data().to_vec();
+        known.extend_from_slice(frag.bytes());
+        assert!(matches!(
+            mkv::split(&known).unwrap_err().kind,
+            MkvErrorKind::Truncated {
+                id: Some(ids::SEGMENT),
+                ..
+            }
+        ));
+        let mut one = live_init.clone();
+        one.extend_from_slice(frag.bytes());
+        let again = mkv::split(&one).unwrap();
+        assert_eq!(again.fragments().len(), 1);
+        assert_eq!(again.fragments()[0].bytes(), frag.bytes());
+        assert_eq!(again.init_data(), &live_init[..]);
+        assert_eq!(again.live_init_data(), live_init, "idempotent");
+    }
+}
+
+#[test]
 fn init_data_plus_one_fragment_is_itself_a_playable_stream() {
     // What a consumer reassembles: init data followed by any fragment splits into that fragment.
     let s = mkv::split(SAMPLE).unwrap();

@@ -139,6 +139,8 @@ impl<'a> MkvFragment<'a> {
 pub struct MkvStream<'a> {
     doc_type: String,
     init: &'a [u8],
+    /// Offset of the Segment's size field and its length, within `init`.
+    segment_size_field: (usize, usize),
     timestamp_scale_ns: u64,
     segment_size_known: bool,
     tracks: Vec<Track>,
@@ -154,6 +156,21 @@ impl<'a> MkvStream<'a> {
     /// Every byte before the first Cluster: EBML header, Segment header, Info, Tracks, ...
     pub fn init_data(&self) -> &'a [u8] {
         self.init
+    }
+
+    /// The init data with the Segment's size set to *unknown* (same length, so every offset is
+    /// unchanged), as live producers write it. Followed by any one Cluster it is a complete,
+    /// valid Matroska stream; with a known Segment size it would claim bytes that are absent.
+    pub fn live_init_data(&self) -> Vec<u8> {
+        let mut init = self.init.to_vec();
+        let (at, len) = self.segment_size_field;
+        if let Some(field) = init.get_mut(at..at + len) {
+            // An unknown size: the VINT marker for `len` bytes and every data bit set.
+            for (i, b) in field.iter_mut().enumerate() {
+                *b = if i == 0 { 0xFF >> (len - 1) } else { 0xFF };
+            }
+        }
+        init
     }
 
     /// `TimestampScale` in nanoseconds per tick (default 1,000,000).
@@ -234,6 +251,12 @@ pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStre
     };
 
     let mut parts = Parts::new(doc_type, seg_header.size.is_some());
+    // The Segment id is 4 bytes (checked above); its size field follows, up to the data.
+    let id_len = 4;
+    parts.segment_size_field = (
+        seg_header.offset + id_len,
+        seg_header.data_offset - seg_header.offset - id_len,
+    );
     while !seg.is_empty() {
         let h = seg.read_header()?;
         match h.id {
@@ -315,6 +338,7 @@ pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStre
 /// What has been read of the Segment so far.
 struct Parts<'a> {
     doc_type: String,
+    segment_size_field: (usize, usize),
     segment_size_known: bool,
     seen_info: bool,
     timestamp_scale_ns: u64,
@@ -327,6 +351,7 @@ impl<'a> Parts<'a> {
     fn new(doc_type: String, segment_size_known: bool) -> Self {
         Self {
             doc_type,
+            segment_size_field: (0, 0),
             segment_size_known,
             seen_info: false,
             timestamp_scale_ns: DEFAULT_TIMESTAMP_SCALE_NS,
@@ -406,6 +431,7 @@ impl<'a> Parts<'a> {
         Ok(MkvStream {
             doc_type: self.doc_type,
             init,
+            segment_size_field: self.segment_size_field,
             timestamp_scale_ns: self.timestamp_scale_ns,
             segment_size_known: self.segment_size_known,
             tracks: self.tracks.unwrap_or_default(),

@@ -1,0 +1,240 @@
+//! Which KMS to call and as whom: the `--kms`, `--kms-state`, `--region`, `--account`,
+//! `--principal`, `--access-key-id` options shared by `seal`, `open` and `kms`.
+
+use crate::error::{CliError, CliResult, Exit};
+use clap::{Args, ValueEnum};
+use fragseal::kms::local::LocalKms;
+use fragseal::kms::{Credential, Kms};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Default account of the local KMS and of callers (the AWS documentation's example account).
+pub const DEFAULT_ACCOUNT: &str = "111122223333";
+/// Default region.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default access key id of callers: an identifier, never a secret (AWS's documentation example).
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+/// Default local KMS state file.
+pub const DEFAULT_STATE_FILE: &str = "fragseal-kms.json";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// In-process LocalKms persisted to --kms-state (enforces key policies).
+    Local,
+    /// AWS KMS (or a compatible endpoint such as moto); needs a build with `--features aws`
+    /// and credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN].
+    Aws,
+}
+
+/// Where the KMS is.
+#[derive(Clone, Debug, Args)]
+pub struct KmsOpts {
+    /// KMS backend.
+    #[arg(long = "kms", value_enum, default_value_t = Backend::Local, global = true)]
+    pub backend: Backend,
+    /// Local KMS state file (keys, aliases, policies); created by `fragseal kms create-key`.
+    /// Holds key material in the clear: protect it like the keys.
+    /// [default: $FRAGSEAL_KMS_STATE, else ./fragseal-kms.json]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kms_state: Option<PathBuf>,
+    /// Audit log of the local KMS (CloudTrail-shaped JSON lines)
+    /// [default: $FRAGSEAL_KMS_AUDIT, else KMS_STATE.audit.jsonl].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+    /// Region of the KMS.
+    #[arg(long, default_value = DEFAULT_REGION, global = true)]
+    pub region: String,
+    /// Account that owns the local KMS's keys.
+    #[arg(long, default_value = DEFAULT_ACCOUNT, global = true)]
+    pub account: String,
+    /// KMS endpoint URL (aws backend only), e.g. http://127.0.0.1:5000 for moto.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+}
+
+/// Who calls KMS.
+#[derive(Clone, Debug, Args)]
+pub struct CallerOpts {
+    /// Calling principal ARN [default: the account root, arn:aws:iam::ACCOUNT:root].
+    #[arg(long, global = true)]
+    pub principal: Option<String>,
+    /// Calling access key id (an identifier shown in the audit trail; never a secret).
+    #[arg(long, default_value = DEFAULT_ACCESS_KEY_ID, global = true)]
+    pub access_key_id: String,
+}
+
+impl CallerOpts {
+    /// The credential: the principal's account is taken from its ARN when it has one.
+    pub fn credential(&self, kms: &KmsOpts) -> CliResult<Credential> {
+        let principal = self
+            .principal
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:iam::{}:root", kms.account));
+        let account = arn_account(&principal)
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--principal {principal:?} is not an IAM or STS ARN \
+                     (arn:aws:iam::ACCOUNT:role/NAME, arn:aws:iam::ACCOUNT:user/NAME, ...)"
+                ))
+            })?
+            .to_owned();
+        Ok(Credential::new(
+            account,
+            principal,
+            self.access_key_id.clone(),
+        ))
+    }
+}
+
+/// The account field of an `arn:PARTITION:iam|sts::ACCOUNT:...` ARN.
+fn arn_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (scheme, _partition, service, _region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    parts.next()?;
+    let ok = scheme == "arn"
+        && (service == "iam" || service == "sts")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(account)
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl KmsOpts {
+    /// The state file: --kms-state, else $FRAGSEAL_KMS_STATE, else ./fragseal-kms.json.
+    pub fn state_path(&self) -> PathBuf {
+        self.kms_state
+            .clone()
+            .or_else(|| env_path("FRAGSEAL_KMS_STATE"))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE))
+    }
+
+    fn audit_path(&self) -> PathBuf {
+        self.audit_log
+            .clone()
+            .or_else(|| env_path("FRAGSEAL_KMS_AUDIT"))
+            .unwrap_or_else(|| {
+                let mut s = self.state_path().into_os_string();
+                s.push(".audit.jsonl");
+                PathBuf::from(s)
+            })
+    }
+
+    /// The audit log file of the local KMS.
+    pub fn audit_file(&self) -> PathBuf {
+        self.audit_path()
+    }
+
+    /// Opens the local KMS. With `create`, a missing state file is created on first change;
+    /// without, a missing state file is an error (there would be no key to use).
+    pub fn local(&self, create: bool) -> CliResult<Arc<LocalKms>> {
+        if self.backend != Backend::Local {
+            return Err(CliError::usage(
+                "`fragseal kms` manages the local KMS only (--kms local)",
+            ));
+        }
+        let state = self.state_path();
+        if !create && !state.exists() {
+            return Err(
+                CliError::input(format!("no local KMS state file at {}", state.display()))
+                    .with_hint(format!(
+                "create a key first: fragseal kms --kms-state {} create-key --alias alias/NAME",
+                state.display()
+            )),
+            );
+        }
+        let kms = LocalKms::builder(self.region.clone(), self.account.clone())
+            .state_file(&state)
+            .build()
+            .map_err(|e| {
+                CliError::new(
+                    Exit::Local,
+                    format!("cannot use the local KMS state {}: {e}", state.display()),
+                )
+            })?;
+        let audit = self.audit_path();
+        kms.audit()
+            .set_file(Some(&audit))
+            .map_err(|e| CliError::write(&audit, &e))?;
+        Ok(Arc::new(kms))
+    }
+
+    /// The KMS for sealing and opening.
+    pub fn open(&self) -> CliResult<Arc<dyn Kms>> {
+        match self.backend {
+            Backend::Local => Ok(self.local(false)?),
+            Backend::Aws => self.aws(),
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    fn aws(&self) -> CliResult<Arc<dyn Kms>> {
+        use fragseal::kms::aws::AwsKms;
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(CliError::usage(
+                "--kms aws needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",
+            ));
+        };
+        let mut b = AwsKms::builder()
+            .region(self.region.clone())
+            .default_static_credentials(id, secret, var("AWS_SESSION_TOKEN"));
+        if let Some(url) = &self.endpoint_url {
+            b = b.endpoint_url(url.clone());
+        }
+        let kms = b
+            .build()
+            .map_err(|e| CliError::usage(format!("AWS KMS configuration: {e}")))?;
+        Ok(Arc::new(kms))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    fn aws(&self) -> CliResult<Arc<dyn Kms>> {
+        Err(CliError::usage(
+            "this fragseal was built without the AWS KMS backend; rebuild with `--features aws`",
+        ))
+    }
+}
+
+/// Checks that `path` can be read (a clearer error than the one from a later open).
+pub fn read_file(path: &Path) -> CliResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| CliError::read(path, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_accounts() {
+        assert_eq!(
+            arn_account("arn:aws:iam::111122223333:role/producer"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            arn_account("arn:aws:sts::111122223333:assumed-role/p/s"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            arn_account("arn:aws:iam::111122223333:root"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            arn_account("arn:aws:kms:us-east-1:111122223333:key/x"),
+            None
+        );
+        assert_eq!(arn_account("arn:aws:iam::1234:root"), None);
+        assert_eq!(arn_account("producer"), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! `fragseal inspect FILE`: a sealed fragment's header and frame structure, without any key.
+
+use crate::backend::read_file;
+use crate::error::{CliError, CliResult};
+use fragseal::format::body::{read_frame, read_non_framed, BodyKind};
+use fragseal::format::header::ContentType;
+use fragseal::format::Reader;
+use fragseal::message::{parse_header, MessageHeader, OpenLimits};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// What `inspect` found.
+pub struct Inspection {
+    header: MessageHeader,
+    total_len: usize,
+    frames: u64,
+    plaintext_len: u64,
+}
+
+/// Parses the header and walks the frames (lengths, sequence numbers, IVs; no tag is checked).
+pub fn inspect_bytes(bytes: &[u8]) -> CliResult<Inspection> {
+    let header = parse_header(bytes, &OpenLimits::default())?;
+    let body = bytes.get(header.header_len()..).unwrap_or_default();
+    let mut r = Reader::at(body, header.header_len());
+    let mut frames = 0u64;
+    let mut plaintext_len = 0u64;
+    match header.content_type() {
+        ContentType::NonFramed => {
+            let f = read_non_framed(&mut r).map_err(fragseal::Error::from)?;
+            frames = 1;
+            plaintext_len = f.content_len();
+        }
+        ContentType::Framed => {
+            let mut seq = 1u32;
+            loop {
+                let f = read_frame(&mut r, header.frame_length(), seq)
+                    .map_err(fragseal::Error::from)?;
+                frames += 1;
+                plaintext_len += f.content_len();
+                if f.kind == BodyKind::Final {
+                    break;
+                }
+                seq = seq.checked_add(1).ok_or_else(|| {
+                    CliError::input("not a valid sealed fragment: more than 2^32 - 1 frames")
+                })?;
+            }
+        }
+    }
+    r.expect_end(fragseal::format::Field::Frame)
+        .map_err(fragseal::Error::from)?;
+    Ok(Inspection {
+        header,
+        total_len: bytes.len(),
+        frames,
+        plaintext_len,
+    })
+}
+
+fn suite_name(id: u16) -> &'static str {
+    match id {
+        0x0478 => "AES-256-GCM, HKDF-SHA512, key commitment, no signature",
+        _ => "unknown",
+    }
+}
+
+impl Inspection {
+    pub fn to_json(&self, path: &Path) -> Value {
+        let h = &self.header;
+        let edks: Vec<Value> = h
+            .encrypted_data_keys()
+            .iter()
+            .map(|k| {
+                json!({
+                    "provider_id": k.provider_id,
+                    "provider_info": String::from_utf8(k.provider_info.clone())
+                        .unwrap_or_else(|_| hex::encode(&k.provider_info)),
+                    "ciphertext_len": k.ciphertext.len(),
+                })
+            })
+            .collect();
+        let ec: serde_json::Map<String, Value> = h
+            .encryption_context()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect();
+        json!({
+            "file": path.display().to_string(),
+            "size": self.total_len,
+            "format_version": 2,
+            "algorithm_suite": format!("0x{:04X}", h.suite_id()),
+            "algorithm_suite_name": suite_name(h.suite_id()),
+            "message_id": hex::encode(h.message_id()),
+            "encryption_context": ec,
+            "encrypted_data_keys": edks,
+            "content_type": match h.content_type() {
+                ContentType::Framed => "framed",
+                ContentType::NonFramed => "non-framed",
+            },
+            "frame_length": h.frame_length(),
+            "frame_count": self.frames,
+            "plaintext_len": self.plaintext_len,
+            "header_len": h.header_len(),
+            "authenticated": false,
+        })
+    }
+
+    pub fn to_text(&self, path: &Path) -> String {
+        use std::fmt::Write;
+        let h = &self.header;
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            s,
+            "file:                 {} ({} bytes)",
+            path.display(),
+            self.total_len
+        );
+        let _ = writeln!(s, "format version:       2");
+        let _ = writeln!(
+            s,
+            "algorithm suite:      0x{:04X} ({})",
+            h.suite_id(),
+            suite_name(h.suite_id())
+        );
+        let _ = writeln!(s, "message id:           {}", hex::encode(h.message_id()));
+        let _ = writeln!(
+            s,
+            "encryption context:   {} pair(s)",
+            h.encryption_context().len()
+        );
+        for (k, v) in h.encryption_context().iter() {
+            let _ = writeln!(s, "  {k} = {v}");
+        }
+        let _ = writeln!(s, "encrypted data keys:  {}", h.encrypted_data_keys().len());
+        for (i, k) in h.encrypted_data_keys().iter().enumerate() {
+            let info = String::from_utf8(k.provider_info.clone())
+                .unwrap_or_else(|_| hex::encode(&k.provider_info));
+            let _ = writeln!(
+                s,
+                "  [{i}] provider {} | {} | {} byte(s) of wrapped key",
+                k.provider_id,
+                info,
+                k.ciphertext.len()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "content type:         {}",
+            match h.content_type() {
+                ContentType::Framed => "framed",
+                ContentType::NonFramed => "non-framed",
+            }
+        );
+        let _ = writeln!(s, "frame length:         {} bytes", h.frame_length());
+        let _ = writeln!(
+            s,
+            "frames:               {} ({} bytes of plaintext)",
+            self.frames, self.plaintext_len
+        );
+        let _ = writeln!(s, "header:               {} bytes", h.header_len());
+        let _ = write!(
+            s,
+            "(structure only: nothing was authenticated; `fragseal open` checks every tag)"
+        );
+        s
+    }
+}
+
+pub fn run(path: &Path, json_out: bool) -> CliResult<()> {
+    let bytes = read_file(path)?;
+    let i = inspect_bytes(&bytes).map_err(|e| {
+        let e = e.context(path.display());
+        if crate::media::looks_like_mkv(&bytes) {
+            e.with_hint(
+                "this is an MKV stream, not a sealed fragment: seal it with `fragseal seal`",
+            )
+        } else {
+            e
+        }
+    })?;
+    if json_out {
+        outln!("{}", i.to_json(path));
+    } else {
+        outln!("{}", i.to_text(path));
+    }
+    Ok(())
+}

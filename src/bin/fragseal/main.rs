@@ -1,0 +1,64 @@
+//! The fragseal command-line tool. See docs/CLI.md for the reference and exit codes.
+#![forbid(unsafe_code)]
+
+/// `println!` that does not panic when stdout is closed (for example `fragseal ... | head`).
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod backend;
+mod cli;
+mod demo;
+mod error;
+mod inspect;
+mod kms_cmd;
+mod media;
+mod report;
+mod sealing;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use error::{CliError, Exit};
+use std::process::ExitCode;
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Demo(a) => demo::run(&a),
+        Command::Seal(a) => sealing::seal(&a),
+        Command::Open(a) => sealing::open(&a),
+        Command::Inspect(a) => inspect::run(&a.file, a.json),
+        Command::Kms(a) => kms_cmd::run(&a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; usage errors exit with 1.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(Exit::Usage.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fragseal: error: {}", e.message);
+            if let Some(h) = &e.hint {
+                eprintln!("  hint: {h}");
+            }
+            ExitCode::from(e.exit.code())
+        }
+    }
+}
