@@ -837,3 +837,60 @@ fn failed_state_write_leaves_memory_unchanged() {
         KeyState::Enabled
     );
 }
+
+#[test]
+fn other_accounts_may_only_use_the_key() {
+    let kms = LocalKms::new(REGION, ACCOUNT);
+    let policy = format!(
+        r#"{{"Statement":[
+            {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+            {{"Effect":"Allow","Principal":{{"AWS":"{OTHER}"}},"Action":"kms:*","Resource":"*"}}
+        ]}}"#
+    );
+    let arn = kms
+        .create_key(&root(), Some(&policy), "shared")
+        .unwrap()
+        .arn;
+    let partner_arn = format!("arn:aws:iam::{OTHER}:user/analyst");
+    let partner = Credential::new(OTHER, &partner_arn, "AKIAPARTNER");
+    // Without an identity policy of its own: denied.
+    let e = kms
+        .generate_data_key(&partner, &arn, DataKeySpec::Aes256, &ec())
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::AccessDenied);
+    kms.attach_identity_policy(&partner_arn, &allow("kms:*"))
+        .unwrap();
+    let g = kms
+        .generate_data_key(&partner, &arn, DataKeySpec::Aes256, &ec())
+        .unwrap();
+    kms.decrypt(&partner, &g.ciphertext_blob, &ec(), Some(&arn))
+        .unwrap();
+    kms.describe_key(&partner, &arn).unwrap();
+    // Management across accounts has no effect, whatever the policies say.
+    for e in [
+        kms.disable_key(&partner, &arn).unwrap_err(),
+        kms.schedule_key_deletion(&partner, &arn, 7)
+            .map(|_| ())
+            .unwrap_err(),
+        kms.put_key_policy(&partner, &arn, &policy).unwrap_err(),
+        kms.get_key_policy(&partner, &arn).map(|_| ()).unwrap_err(),
+        kms.create_key(&partner, None, "").map(|_| ()).unwrap_err(),
+        kms.list_keys(&partner).map(|_| ()).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), KmsErrorKind::AccessDenied, "{e}");
+    }
+    // Throttling counts against the calling account.
+    kms.set_quota(Some(QuotaConfig {
+        requests_per_second: 0.001,
+        burst: 1,
+    }))
+    .unwrap();
+    kms.generate_data_key(&partner, &arn, DataKeySpec::Aes256, &ec())
+        .unwrap();
+    let e = kms
+        .generate_data_key(&partner, &arn, DataKeySpec::Aes256, &ec())
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::Throttling);
+    kms.generate_data_key(&root(), &arn, DataKeySpec::Aes256, &ec())
+        .unwrap();
+}

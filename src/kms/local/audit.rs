@@ -94,6 +94,16 @@ impl Operation {
         }
     }
 
+    /// Whether a principal of another account may make this call on a key of this account
+    /// (AWS KMS allows cross-account use only for cryptographic operations and
+    /// `DescribeKey`; other permissions granted to other accounts have no effect).
+    pub fn cross_account(self) -> bool {
+        matches!(
+            self,
+            Self::GenerateDataKey | Self::Decrypt | Self::DescribeKey
+        )
+    }
+
     /// Whether the call only reads (CloudTrail's `readOnly`).
     pub fn read_only(self) -> bool {
         matches!(

@@ -23,7 +23,11 @@
 //!   `ListAliases`) have no key policy: the caller must belong to this account and be its root
 //!   (`arn:aws:iam::ACCOUNT:root`) or hold an identity policy allowing the action on `"*"`.
 //!   Identity policies attached to a role ARN also apply to that role's sessions
-//!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`).
+//!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`). Principals of other accounts may only make
+//!   the calls AWS KMS allows across accounts (`GenerateDataKey`, `Decrypt`, `DescribeKey`),
+//!   and need both the key policy and an identity policy of their own to allow them.
+//! - Quota: one token bucket per *calling* account (AWS KMS throttles the account that makes
+//!   the request), for `GenerateDataKey` and `Decrypt`.
 //! - Order of checks, as AWS: faults → quota (`GenerateDataKey`, `Decrypt`) → key lookup
 //!   (`NotFoundException`) → authorization (`AccessDeniedException`) → key state → the operation.
 //! - Every call is audited ([`LocalKms::audit`]).
@@ -639,6 +643,17 @@ impl LocalKms {
         alias: Option<&str>,
     ) -> Result<(), KmsError> {
         let caller = call.caller;
+        if caller.account() != self.account && !call.op.cross_account() {
+            return Err(KmsError::new(
+                KmsErrorKind::AccessDenied,
+                format!(
+                    "User: {} is not authorized to perform: {} on resource: {} (not permitted across accounts)",
+                    caller.principal_arn(),
+                    call.op.action(),
+                    key.map_or("*", |k| k.arn.as_str())
+                ),
+            ));
+        }
         let mut identity: Vec<&Policy> = Vec::new();
         if let Some(list) = inner.identity.get(caller.principal_arn()) {
             identity.extend(list.iter().map(|p| &*p.policy));
