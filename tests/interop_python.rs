@@ -263,3 +263,149 @@ fn raw_aes_keyring_both_directions() {
     let message = std::fs::read(first.path("python-sealed")).expect("python message");
     assert!(open_with_raw_key(&wrong, &message, None, &OpenLimits::default()).is_err());
 }
+
+/// The AWS KMS keyring against moto: fragseal's engine with AwsKms, and the Python SDK's
+/// StrictAwsKmsMasterKeyProvider, both talking to the same moto server.
+#[cfg(feature = "aws")]
+mod kms_keyring {
+    use super::*;
+    use fragseal::engine::{Engine, EngineConfig, RetryPolicy, SealRequest};
+    use fragseal::kms::aws::{map_sdk_error, AwsKms};
+    use fragseal::kms::Credential;
+    use std::sync::Arc;
+
+    const ACCOUNT: &str = "123456789012";
+    const ACCESS_KEY: &str = "AKIDFRAGSEALINTEROP";
+    const SECRET_KEY: &str = "fragseal-interop-secret";
+
+    #[test]
+    fn aws_kms_keyring_both_directions_over_moto() {
+        const TEST: &str = "aws_kms_keyring_both_directions_over_moto";
+        let python = match support::python_with(&["aws_encryption_sdk", "moto.server"]) {
+            Ok(p) => p,
+            Err(e) => return support::unavailable(TEST, &e),
+        };
+        let server = match support::shared_moto() {
+            Ok(s) => s,
+            Err(e) => return support::unavailable(TEST, &format!("moto unavailable: {e}")),
+        };
+        let caller = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), ACCESS_KEY);
+        let kms = Arc::new(
+            AwsKms::builder()
+                .region("us-east-1")
+                .endpoint_url(server.endpoint())
+                .caller_static_credentials(caller.clone(), ACCESS_KEY, SECRET_KEY, None)
+                .read_timeout(std::time::Duration::from_secs(15))
+                .operation_timeout(std::time::Duration::from_secs(20))
+                .build()
+                .expect("AwsKms"),
+        );
+        let arn = kms
+            .with_sdk_client(&caller, |c| async move {
+                let out = c
+                    .create_key()
+                    .description("fragseal interop")
+                    .send()
+                    .await
+                    .map_err(map_sdk_error)?;
+                Ok(out.key_metadata.and_then(|m| m.arn))
+            })
+            .expect("CreateKey")
+            .expect("ARN");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        // fragseal → Python: sealed by the engine (one engine per frame length).
+        let ours = cases(dir.path(), "fragseal-kms");
+        let mut decrypt_jobs = Vec::new();
+        for f in FRAME_LENGTHS {
+            let engine = Engine::new(
+                kms.clone(),
+                EngineConfig::default()
+                    .with_frame_length(f)
+                    .with_retry(RetryPolicy::none()),
+            )
+            .expect("engine");
+            for case in ours.iter().filter(|c| c.frame_length == f) {
+                let sealed = engine
+                    .seal(
+                        &caller,
+                        &SealRequest::new(&arn, case.context.clone(), case.plaintext.clone()),
+                    )
+                    .unwrap_or_else(|e| panic!("seal {}: {e}", case.name));
+                let header = MessageHeader::parse(&sealed, &OpenLimits::default()).expect("ours");
+                let edk = &header.encrypted_data_keys()[0];
+                assert_eq!(edk.provider_id, "aws-kms");
+                assert_eq!(edk.provider_info, arn.as_bytes());
+                std::fs::write(case.path("sealed"), &sealed).expect("write");
+                decrypt_jobs.push(json!({
+                    "name": case.name,
+                    "ciphertext": case.path("sealed"),
+                    "plaintext": case.path("python-plain"),
+                    "encryption_context": context_json(&case.context),
+                }));
+            }
+        }
+
+        // Python → fragseal.
+        let theirs = cases(dir.path(), "python-kms");
+        let mut encrypt_jobs = Vec::new();
+        for case in &theirs {
+            std::fs::write(case.path("plain"), &case.plaintext).expect("write");
+            encrypt_jobs.push(json!({
+                "name": case.name,
+                "plaintext": case.path("plain"),
+                "ciphertext": case.path("python-sealed"),
+                "frame_length": case.frame_length,
+                "encryption_context": context_json(&case.context),
+            }));
+        }
+
+        let job = json!({
+            "provider": {"kind": "aws-kms", "key_arn": arn},
+            "encrypt": encrypt_jobs,
+            "decrypt": decrypt_jobs,
+        });
+        let endpoint = server.endpoint();
+        let env = [
+            ("AWS_ENDPOINT_URL_KMS", endpoint.as_str()),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            // Nothing from the machine's AWS configuration may leak in.
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        let results = run_peer(TEST, &python, dir.path(), &job, &env);
+
+        for case in &ours {
+            let r = expect_ok(&results, "decrypt", &case.name);
+            assert_eq!(r["frame_length"], json!(case.frame_length), "{}", case.name);
+            let got = std::fs::read(case.path("python-plain")).expect("python output");
+            assert!(
+                got == case.plaintext,
+                "{}: Python decrypted other bytes",
+                case.name
+            );
+        }
+        let opener = Engine::new(kms.clone(), EngineConfig::default()).expect("engine");
+        for case in &theirs {
+            expect_ok(&results, "encrypt", &case.name);
+            let message = std::fs::read(case.path("python-sealed")).expect("python message");
+            check_python_header(&message, case);
+            let header = MessageHeader::parse(&message, &OpenLimits::default()).expect("theirs");
+            let edks = header.encrypted_data_keys();
+            assert_eq!(edks.len(), 1, "{}", case.name);
+            assert_eq!(edks[0].provider_id, "aws-kms", "{}", case.name);
+            assert_eq!(edks[0].provider_info, arn.as_bytes(), "{}", case.name);
+            let opened = opener
+                .open(&caller, &message, None)
+                .unwrap_or_else(|e| panic!("open Python's {}: {e}", case.name));
+            assert!(
+                opened.as_ref() == case.plaintext.as_slice(),
+                "{}: other bytes",
+                case.name
+            );
+        }
+    }
+}
