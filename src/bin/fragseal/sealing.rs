@@ -193,8 +193,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> CliResult<()> {
     std::fs::write(path, bytes).map_err(|e| CliError::write(path, &e))
 }
 
-/// Seals every request with `engine.seal_batch` (in chunks, to move the progress bar); the
-/// first failure aborts, naming its fragment.
+/// Seals every request with `engine.seal_batch`: the first alone, then the others in chunks
+/// (to move the progress bar); the first failure aborts, naming its fragment.
 pub fn seal_all(
     engine: &Engine,
     credential: &Credential,
@@ -204,8 +204,12 @@ pub fn seal_all(
     let mut out = Vec::with_capacity(requests.len());
     let chunk = chunk_len(requests.len());
     let mut rest = requests;
+    // The first fragment alone: it fetches the data key (one KMS call) or fails fast, e.g. on
+    // AccessDenied, before the others run in parallel from the cached key.
+    let mut size = 1;
     while !rest.is_empty() {
-        let tail = rest.split_off(chunk.min(rest.len()));
+        let tail = rest.split_off(size.min(rest.len()));
+        size = chunk;
         let batch = std::mem::replace(&mut rest, tail);
         let n = batch.len() as u64;
         for r in engine.seal_batch(credential, batch) {
@@ -226,8 +230,8 @@ pub fn seal_all(
     Ok(out)
 }
 
-/// Opens every request with `engine.open_batch` (in chunks); the first failure aborts, naming
-/// its fragment.
+/// Opens every request with `engine.open_batch`, as [`seal_all`] seals; the first failure
+/// aborts, naming its fragment.
 pub fn open_all(
     engine: &Engine,
     credential: &Credential,
@@ -237,8 +241,12 @@ pub fn open_all(
     let mut out = Vec::with_capacity(requests.len());
     let chunk = chunk_len(requests.len());
     let mut rest = requests;
+    // The first fragment alone: it fetches the data key (one KMS call) or fails fast, e.g. on
+    // AccessDenied, before the others run in parallel from the cached key.
+    let mut size = 1;
     while !rest.is_empty() {
-        let tail = rest.split_off(chunk.min(rest.len()));
+        let tail = rest.split_off(size.min(rest.len()));
+        size = chunk;
         let batch = std::mem::replace(&mut rest, tail);
         let n = batch.len() as u64;
         for r in engine.open_batch(credential, batch) {
