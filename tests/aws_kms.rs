@@ -232,3 +232,30 @@ fn own_server_is_killed_on_drop() {
         "stopped by PID on drop"
     );
 }
+
+#[test]
+fn moto_xml_403_maps_to_access_denied() {
+    // With authentication on, moto rejects unknown access keys with HTTP 403 and an XML body
+    // (`<Code>InvalidClientTokenId</Code>`), which the JSON protocol's parser cannot read.
+    const TEST: &str = "moto_xml_403_maps_to_access_denied";
+    let python = match support::python_with(&["moto.server", "flask", "flask_cors"]) {
+        Ok(p) => p,
+        Err(e) => return support::unavailable(TEST, &e),
+    };
+    let server =
+        support::MotoServer::start_with_env(&python, &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+            .expect("moto starts");
+    let kms = AwsKms::builder()
+        .region("us-east-1")
+        .endpoint_url(server.endpoint())
+        .default_static_credentials("AKIDUNKNOWNTOMOTO", "secret", None)
+        .build()
+        .expect("AwsKms");
+    let e = kms
+        .describe_key(&caller(), "alias/anything")
+        .expect_err("unknown access key");
+    assert_eq!(e.kind(), fragseal::kms::KmsErrorKind::AccessDenied, "{e}");
+    assert!(e.message().contains("HTTP 403"), "{e}");
+    assert!(e.message().contains("InvalidClientTokenId"), "{e}");
+    assert!(!e.is_retryable());
+}

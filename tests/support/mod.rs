@@ -134,6 +134,12 @@ impl MotoServer {
     /// Starts moto with `python` (which must import `moto.server`, `flask`, `flask_cors`) on a
     /// free port and waits until `/moto-api/` answers.
     pub fn start(python: &Path) -> Result<Self, String> {
+        Self::start_with_env(python, &[])
+    }
+
+    /// As [`MotoServer::start`], with extra environment variables for moto (for example
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0`, which turns on moto's request authentication).
+    pub fn start_with_env(python: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
         let mut last_err = String::new();
         // A port found free can be taken before moto binds it; try a few.
         for attempt in 0..3 {
@@ -147,7 +153,11 @@ impl MotoServer {
             let log_err = log_file
                 .try_clone()
                 .map_err(|e| format!("cannot dup log file: {e}"))?;
-            let child = Command::new(python)
+            let mut cmd = Command::new(python);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let child = cmd
                 .args([
                     "-c",
                     MOTO_LAUNCHER,
