@@ -29,8 +29,25 @@ fn context_strategy() -> impl Strategy<Value = EncryptionContext> {
         .prop_map(EncryptionContext::from)
 }
 
+/// Only canonical encodings are accepted: whatever parses writes back to the same bytes.
+fn assert_canonical(h: &fragseal::message::MessageHeader) {
+    let mut again = Vec::new();
+    h.body().write(&mut again).unwrap();
+    assert_eq!(again, h.header_body_bytes());
+}
+
+#[test]
+fn message_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<fragseal::message::MessageHeader>();
+    send_sync::<SealParams<'static>>();
+    send_sync::<fragseal::message::OpenStream<std::fs::File>>();
+    send_sync::<fragseal::keyring::RawAesKeyring>();
+    send_sync::<FragmentIdentity>();
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn round_trip(
@@ -86,6 +103,7 @@ proptest! {
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let dk = DataKey::from_bytes([0; 32]);
         if let Ok(header) = parse_header(&bytes, &OpenLimits::default()) {
+            assert_canonical(&header);
             prop_assert!(open(&dk, &header, &bytes, None, AeadBackend::Ring).is_err());
         }
         if let Ok(s) = SealedStream::new(&bytes[..], &OpenLimits::default()) {
@@ -115,6 +133,9 @@ proptest! {
             }
         }
         prop_assume!(m != sealed);
+        if let Ok(h) = parse_header(&m, &OpenLimits::default()) {
+            assert_canonical(&h);
+        }
         let opened = parse_header(&m, &OpenLimits::default())
             .and_then(|h| open(&dk, &h, &m, None, AeadBackend::Ring));
         prop_assert!(opened.is_err(), "mutated message opened");
