@@ -15,11 +15,11 @@
 //!   [`AwsKmsBuilder::operation_timeout`] + 2 s, then fails with a retryable
 //!   [`KmsErrorKind::Transport`] error. A rayon worker never blocks forever.
 //! - Inside an async runtime: the call never panics (no nested `block_on`, since the work runs
-//!   on AwsKms's own runtime). On a tokio multi-thread runtime the wait goes through
-//!   `tokio::task::block_in_place`, so the runtime moves its other tasks off the blocked worker;
-//!   on a current-thread runtime the caller's thread is simply blocked for the duration of the
-//!   call (nothing else on that runtime makes progress meanwhile). Async callers should prefer
-//!   `tokio::task::spawn_blocking` around engine calls.
+//!   on AwsKms's own runtime, and no `block_in_place`). The caller's thread is blocked for the
+//!   duration of the call, within the same deadline: on a current-thread runtime nothing else on
+//!   that runtime makes progress meanwhile; on a multi-thread runtime the other workers go on
+//!   (and steal the blocked worker's queued tasks). Async callers should wrap engine calls in
+//!   `tokio::task::spawn_blocking`.
 //! - Dropping `AwsKms` (even inside an async context) shuts its runtime down in the background
 //!   without blocking; calls still in flight are abandoned.
 //!
@@ -450,14 +450,10 @@ impl AwsKms {
             // The receiver may have given up (deadline); nothing to do then.
             let _ = tx.send(fut.await);
         });
-        let wait = || rx.recv_timeout(self.wait_limit);
-        let outcome = match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(wait)
-            }
-            _ => wait(),
-        };
-        match outcome {
+        // A plain blocking wait, whatever runtime the caller is on. (`block_in_place` would
+        // let a tokio multi-thread worker hand off its tasks, but it panics in some nested
+        // runtime set-ups that cannot be detected beforehand; a bounded block never panics.)
+        match rx.recv_timeout(self.wait_limit) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 task.abort();
@@ -1239,6 +1235,27 @@ mod tests {
                     .expect_err("not found")
                     .kind();
                 drop(kms);
+                // From a spawned task (a runtime worker thread) and from spawn_blocking.
+                let kms = Arc::new(kms_for(&endpoint));
+                let k = kms.clone();
+                let in_task = tokio::spawn(async move {
+                    k.describe_key(&caller(), "alias/x")
+                        .expect_err("not found")
+                        .kind()
+                })
+                .await
+                .expect("task");
+                let k = kms.clone();
+                let in_blocking = tokio::task::spawn_blocking(move || {
+                    k.describe_key(&caller(), "alias/x")
+                        .expect_err("not found")
+                        .kind()
+                })
+                .await
+                .expect("blocking task");
+                drop(kms);
+                assert_eq!(in_task, KmsErrorKind::NotFound);
+                assert_eq!(in_blocking, KmsErrorKind::NotFound);
                 kind
             });
             assert_eq!(kind, KmsErrorKind::NotFound, "multi_thread={multi}");
