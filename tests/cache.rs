@@ -12,7 +12,7 @@ use fragseal::kms::{
 };
 use fragseal::{EncryptionContext, Error};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::sync::{mpsc, Arc, Barrier, LazyLock, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -86,12 +86,16 @@ fn cred(id: &str) -> Credential {
     )
 }
 
-fn ec() -> EncryptionContext {
+static EC: LazyLock<EncryptionContext> = LazyLock::new(|| {
     EncryptionContext::new().with("aws:kinesisvideo:arn", "arn:aws:kinesisvideo:stream/s/1")
+});
+
+fn ec() -> EncryptionContext {
+    EC.clone()
 }
 
-fn seal_key(c: &Credential) -> CacheKey {
-    CacheKey::for_sealing(c, KEY, SUITE, &ec()).unwrap()
+fn seal_key(c: &Credential) -> CacheKey<'_> {
+    CacheKey::for_sealing(c, KEY, SUITE, &EC)
 }
 
 /// A fetch that generates a data key through `kms` as `c`.
@@ -289,10 +293,11 @@ fn credentials_never_share_entries() {
     assert_eq!(s, LeaseSource::Fetched, "B must get its own key from KMS");
     assert_ne!(ka, kb);
     // Other contexts and other KMS keys are other entries too.
-    let other_ec = CacheKey::for_sealing(&a, KEY, SUITE, &ec().with("x", "y")).unwrap();
+    let ec2 = ec().with("x", "y");
+    let other_ec = CacheKey::for_sealing(&a, KEY, SUITE, &ec2);
     let l = cache.get_or_fetch(&other_ec, 1, fetcher(&kms, &a)).unwrap();
     assert_eq!(l.source(), LeaseSource::Fetched);
-    let other_key = CacheKey::for_sealing(&a, "alias/other", SUITE, &ec()).unwrap();
+    let other_key = CacheKey::for_sealing(&a, "alias/other", SUITE, &EC);
     let l = cache
         .get_or_fetch(&other_key, 1, fetcher(&kms, &a))
         .unwrap();

@@ -47,9 +47,11 @@
 //!    is dropped (and so zeroized) inside the call that retires it.
 //!
 //! `quick_cache` has no time-based expiry at all. The whole cache is one mutex over a hash map
-//! (held for a hash lookup and a few integer updates, never during a KMS call); least recently
-//! used is found by a linear scan, which runs only when inserting into a full cache, i.e. right
-//! after a KMS call that costs far more.
+//! (held for a hash lookup and a few integer updates, never during a KMS call). A lookup borrows
+//! its key from the request ([`CacheKey`]) and allocates nothing; keys are hashed with SipHash
+//! under per-cache random keys, because opening keys contain encrypted data keys taken from
+//! untrusted messages. The least recently used entry is found by a linear scan, which runs only
+//! when inserting into a full cache, i.e. right after a KMS call that costs far more.
 
 mod clock;
 mod key;
@@ -57,6 +59,7 @@ mod stats;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use key::CacheKey;
+use key::OwnedKey;
 pub use stats::{CredentialCounters, CredentialStats};
 
 use crate::crypto::DataKey;
@@ -64,8 +67,10 @@ use crate::format::EncryptedDataKey;
 use crate::kms::{Credential, DecryptedDataKey, GeneratedDataKey, KmsError, KmsErrorKind};
 use crate::Error;
 use core::fmt;
+use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 use std::collections::HashMap;
+use std::hash::RandomState;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Default maximum age of a cached data key: 5 minutes, like Kinesis Data Streams' key rotation.
@@ -380,15 +385,100 @@ struct Slot {
     flight: Option<Arc<Flight>>,
 }
 
+/// Hashes of [`CacheKey`]s are already SipHash outputs under random keys: use them as they are.
+#[derive(Clone, Copy, Default)]
+struct PassThrough;
+
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher::default()
+    }
+}
+
+/// Slots by key hash; keys with the same hash share a bucket (almost always of one).
+type Buckets = HashMap<u64, Vec<(OwnedKey, Slot)>, PassThrough>;
+
 #[derive(Default)]
 struct State {
-    slots: HashMap<CacheKey, Slot>,
+    slots: Buckets,
     entries: usize,
     tick: u64,
     counters: HashMap<Credential, Arc<CredentialCounters>>,
 }
 
 impl State {
+    fn slot_mut(&mut self, hash: u64, key: &CacheKey<'_>) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(&hash)?
+            .iter_mut()
+            .find(|(k, _)| k.matches(key))
+            .map(|(_, s)| s)
+    }
+
+    fn slot_or_insert(&mut self, hash: u64, key: &CacheKey<'_>) -> &mut Slot {
+        let bucket = self.slots.entry(hash).or_default();
+        let i = match bucket.iter().position(|(k, _)| k.matches(key)) {
+            Some(i) => i,
+            None => {
+                bucket.push((key.to_owned_key(), Slot::default()));
+                bucket.len() - 1
+            }
+        };
+        &mut bucket[i].1
+    }
+
+    /// Removes the slot of `key` if it holds neither an entry nor a flight.
+    fn drop_if_empty(&mut self, hash: u64, key: &CacheKey<'_>) {
+        if let Some(bucket) = self.slots.get_mut(&hash) {
+            bucket.retain(|(k, s)| !(s.entry.is_none() && s.flight.is_none() && k.matches(key)));
+            if bucket.is_empty() {
+                self.slots.remove(&hash);
+            }
+        }
+    }
+
+    /// Removes every slot's entry for which `retire` holds (calling `on_retired` on it), and
+    /// the slots left empty; returns how many entries were removed.
+    fn retire_where(
+        &mut self,
+        mut retire: impl FnMut(&Entry) -> bool,
+        mut on_retired: impl FnMut(Entry),
+    ) -> usize {
+        let mut removed = 0;
+        self.slots.retain(|_, bucket| {
+            bucket.retain_mut(|(_, slot)| {
+                if slot.entry.as_ref().is_some_and(&mut retire) {
+                    if let Some(e) = slot.entry.take() {
+                        on_retired(e);
+                        removed += 1;
+                    }
+                }
+                slot.entry.is_some() || slot.flight.is_some()
+            });
+            !bucket.is_empty()
+        });
+        self.entries -= removed;
+        removed
+    }
+
     fn counters_for(&mut self, credential: &Credential) -> Arc<CredentialCounters> {
         if let Some(c) = self.counters.get(credential) {
             return Arc::clone(c);
@@ -451,6 +541,7 @@ impl RefreshAt {
 
 /// The per-credential data-key cache. See the [module documentation](self).
 pub struct DataKeyCache {
+    hasher: RandomState,
     limits: CacheLimits,
     refresh_at: RefreshAt,
     clock: Arc<dyn Clock>,
@@ -482,6 +573,7 @@ impl DataKeyCache {
     pub fn with_clock(limits: CacheLimits, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         limits.validate()?;
         Ok(Self {
+            hasher: RandomState::new(),
             limits,
             refresh_at: RefreshAt::new(&limits),
             clock,
@@ -515,7 +607,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Kms`] with the fetch's error (this caller's or the leader's it waited for);
     /// [`Error::Internal`] when a lock was poisoned or the leader's fetch panicked.
-    pub fn get_or_fetch<F>(&self, key: &CacheKey, bytes: u64, fetch: F) -> Result<Lease, Error>
+    pub fn get_or_fetch<F>(&self, key: &CacheKey<'_>, bytes: u64, fetch: F) -> Result<Lease, Error>
     where
         F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
     {
@@ -529,11 +621,12 @@ impl DataKeyCache {
                 source: LeaseSource::Uncached,
             });
         }
+        let hash = key.hash_with(&self.hasher);
         let mut fetch = Some(fetch);
         let mut waited = false;
         loop {
             let now = self.clock.now();
-            let decision = self.decide(key, now, bytes)?;
+            let decision = self.decide(hash, key, now, bytes)?;
             match decision {
                 Decision::Use(material, counters) => {
                     let source = if waited {
@@ -556,7 +649,7 @@ impl DataKeyCache {
                         LeaseSource::Hit
                     };
                     let f = fetch.take().ok_or(Error::Internal(FETCH_ABANDONED))?;
-                    self.lead(key, flight, now, bytes, true, f)?;
+                    self.lead(hash, key, flight, now, bytes, true, f)?;
                     return Ok(Lease {
                         material,
                         counters,
@@ -576,7 +669,7 @@ impl DataKeyCache {
                     }
                     let f = fetch.take().ok_or(Error::Internal(FETCH_ABANDONED))?;
                     return self
-                        .lead(key, flight, now, bytes, false, f)
+                        .lead(hash, key, flight, now, bytes, false, f)
                         .and_then(|l| l.ok_or(Error::Internal(FETCH_ABANDONED)));
                 }
             }
@@ -584,26 +677,19 @@ impl DataKeyCache {
     }
 
     /// Looks `key` up under the lock and reserves the fragment's usage when an entry can take it.
-    fn decide(&self, key: &CacheKey, now: Duration, bytes: u64) -> Result<Decision, Error> {
+    fn decide(
+        &self,
+        hash: u64,
+        key: &CacheKey<'_>,
+        now: Duration,
+        bytes: u64,
+    ) -> Result<Decision, Error> {
         let l = &self.limits;
         let r = self.refresh_at;
         let mut st = self.lock()?;
         let tick = st.next_tick();
-        let state = &mut *st;
-        let slot = match state.slots.get_mut(key) {
-            Some(slot) => slot,
-            None => {
-                let flight = Arc::new(Flight::new());
-                state.slots.insert(
-                    key.clone(),
-                    Slot {
-                        entry: None,
-                        flight: Some(Arc::clone(&flight)),
-                    },
-                );
-                return Ok(Decision::Lead(flight));
-            }
-        };
+        let mut retired = false;
+        let slot = st.slot_or_insert(hash, key);
         if let Some(e) = slot.entry.as_mut() {
             let age = now.saturating_sub(e.created);
             let new_bytes = e.bytes.checked_add(bytes);
@@ -628,22 +714,30 @@ impl DataKeyCache {
             // last lease on it is dropped).
             if let Some(old) = slot.entry.take() {
                 old.counters.expired();
-                state.entries -= 1;
+                retired = true;
             }
         }
-        if let Some(flight) = &slot.flight {
-            return Ok(Decision::Wait(Arc::clone(flight)));
+        let decision = match &slot.flight {
+            Some(flight) => Decision::Wait(Arc::clone(flight)),
+            None => {
+                let flight = Arc::new(Flight::new());
+                slot.flight = Some(Arc::clone(&flight));
+                Decision::Lead(flight)
+            }
+        };
+        if retired {
+            st.entries -= 1;
         }
-        let flight = Arc::new(Flight::new());
-        slot.flight = Some(Arc::clone(&flight));
-        Ok(Decision::Lead(flight))
+        Ok(decision)
     }
 
     /// Runs `fetch` as the leader of `flight`, installs its result and wakes the waiters.
     /// Returns the lease for this caller's fragment when it was a miss (`refresh == false`).
+    #[allow(clippy::too_many_arguments, reason = "private helper of get_or_fetch")]
     fn lead<F>(
         &self,
-        key: &CacheKey,
+        hash: u64,
+        key: &CacheKey<'_>,
         flight: Arc<Flight>,
         started: Duration,
         bytes: u64,
@@ -655,6 +749,7 @@ impl DataKeyCache {
     {
         let mut guard = FlightGuard {
             cache: self,
+            hash,
             key,
             flight,
             armed: true,
@@ -662,7 +757,7 @@ impl DataKeyCache {
         let fetched = fetch();
         guard.armed = false;
         let flight = Arc::clone(&guard.flight);
-        let outcome = self.install(key, &flight, started, bytes, refresh, fetched);
+        let outcome = self.install(hash, key, &flight, started, bytes, refresh, fetched);
         let published = match &outcome {
             Ok(_) => Ok(()),
             Err(Error::Kms(e)) => Err(e.clone()),
@@ -677,9 +772,11 @@ impl DataKeyCache {
         }
     }
 
+    #[allow(clippy::too_many_arguments, reason = "private helper of get_or_fetch")]
     fn install(
         &self,
-        key: &CacheKey,
+        hash: u64,
+        key: &CacheKey<'_>,
         flight: &Arc<Flight>,
         started: Duration,
         bytes: u64,
@@ -690,8 +787,7 @@ impl DataKeyCache {
         let tick = st.next_tick();
         let now = self.clock.now();
         let counters = st.counters_for(key.credential());
-        let state = &mut *st;
-        let slot = state.slots.entry(key.clone()).or_default();
+        let slot = st.slot_or_insert(hash, key);
         if slot.flight.as_ref().is_some_and(|f| Arc::ptr_eq(f, flight)) {
             slot.flight = None;
         }
@@ -702,9 +798,7 @@ impl DataKeyCache {
                     entry.refresh_not_before =
                         now.saturating_add(self.limits.refresh_retry_interval);
                 }
-                if slot.entry.is_none() && slot.flight.is_none() {
-                    state.slots.remove(key);
-                }
+                st.drop_if_empty(hash, key);
                 return Err(Error::Kms(e));
             }
         };
@@ -719,12 +813,12 @@ impl DataKeyCache {
             counters: Arc::clone(&counters),
         };
         if slot.entry.replace(entry).is_none() {
-            state.entries += 1;
+            st.entries += 1;
         }
         if refresh {
             counters.refreshed();
         }
-        self.make_room(state, key, now);
+        self.make_room(&mut st, tick, now);
         Ok((!refresh).then_some(Lease {
             material,
             counters,
@@ -732,51 +826,34 @@ impl DataKeyCache {
         }))
     }
 
-    /// Retires expired entries, then evicts least recently used entries (other than `keep`)
-    /// until the cache is within its capacity.
-    fn make_room(&self, state: &mut State, keep: &CacheKey, now: Duration) {
+    /// Retires expired entries, then evicts least recently used entries (other than the one
+    /// just installed at `keep_tick`) until the cache is within its capacity.
+    fn make_room(&self, state: &mut State, keep_tick: u64, now: Duration) {
         if state.entries > self.limits.capacity {
             self.retire_expired(state, now);
         }
         while state.entries > self.limits.capacity {
             let victim = state
                 .slots
-                .iter()
-                .filter(|(k, _)| *k != keep)
-                .filter_map(|(k, s)| s.entry.as_ref().map(|e| (e.last_used, k)))
-                .min_by_key(|(t, _)| *t)
-                .map(|(_, k)| k.clone());
+                .values()
+                .flatten()
+                .filter_map(|(_, s)| s.entry.as_ref().map(|e| e.last_used))
+                .filter(|t| *t != keep_tick)
+                .min();
             let Some(victim) = victim else { break };
-            if let Some(slot) = state.slots.get_mut(&victim) {
-                if let Some(e) = slot.entry.take() {
-                    e.counters.evicted();
-                    state.entries -= 1;
-                }
-                if slot.flight.is_none() {
-                    state.slots.remove(&victim);
-                }
+            let evicted = state.retire_where(|e| e.last_used == victim, |e| e.counters.evicted());
+            if evicted == 0 {
+                break;
             }
         }
     }
 
     fn retire_expired(&self, state: &mut State, now: Duration) -> usize {
         let max_age = self.limits.max_age;
-        let mut retired = 0;
-        state.slots.retain(|_, slot| {
-            if slot
-                .entry
-                .as_ref()
-                .is_some_and(|e| now.saturating_sub(e.created) >= max_age)
-            {
-                if let Some(e) = slot.entry.take() {
-                    e.counters.expired();
-                    retired += 1;
-                }
-            }
-            slot.entry.is_some() || slot.flight.is_some()
-        });
-        state.entries -= retired;
-        retired
+        state.retire_where(
+            |e| now.saturating_sub(e.created) >= max_age,
+            |e| e.counters.expired(),
+        )
     }
 
     /// Retires every entry past its maximum age now (zeroizing its key once no lease holds it);
@@ -797,12 +874,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn clear(&self) -> Result<(), Error> {
-        let mut st = self.lock()?;
-        st.slots.retain(|_, slot| {
-            slot.entry = None;
-            slot.flight.is_some()
-        });
-        st.entries = 0;
+        self.lock()?.retire_where(|_| true, drop);
         Ok(())
     }
 
@@ -860,21 +932,21 @@ impl DataKeyCache {
 }
 
 /// Wakes the waiters with an error if the leader's fetch panics, so nobody waits forever.
-struct FlightGuard<'a> {
-    cache: &'a DataKeyCache,
-    key: &'a CacheKey,
+struct FlightGuard<'c, 'k> {
+    cache: &'c DataKeyCache,
+    hash: u64,
+    key: &'c CacheKey<'k>,
     flight: Arc<Flight>,
     armed: bool,
 }
 
-impl Drop for FlightGuard<'_> {
+impl Drop for FlightGuard<'_, '_> {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
         if let Ok(mut st) = self.cache.state.lock() {
-            let mut empty = false;
-            if let Some(slot) = st.slots.get_mut(self.key) {
+            if let Some(slot) = st.slot_mut(self.hash, self.key) {
                 if slot
                     .flight
                     .as_ref()
@@ -882,11 +954,8 @@ impl Drop for FlightGuard<'_> {
                 {
                     slot.flight = None;
                 }
-                empty = slot.entry.is_none() && slot.flight.is_none();
             }
-            if empty {
-                st.slots.remove(self.key);
-            }
+            st.drop_if_empty(self.hash, self.key);
         }
         self.flight
             .complete(Err(KmsError::new(KmsErrorKind::Internal, FETCH_ABANDONED)));
@@ -904,6 +973,23 @@ mod tests {
         assert_send_sync::<DataKeyCache>();
         assert_send_sync::<Lease>();
         assert_send_sync::<DataKeyMaterial>();
+    }
+
+    #[test]
+    fn colliding_hashes_keep_keys_apart() {
+        let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A");
+        let b = Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "B");
+        let ec = crate::EncryptionContext::new();
+        let ka = CacheKey::for_sealing(&a, "k", 1, &ec);
+        let kb = CacheKey::for_sealing(&b, "k", 1, &ec);
+        let mut st = State::default();
+        st.slot_or_insert(7, &ka).flight = Some(Arc::new(Flight::new()));
+        assert!(st.slot_mut(7, &kb).is_none());
+        st.slot_or_insert(7, &kb);
+        assert_eq!(st.slots.get(&7).map(Vec::len), Some(2));
+        st.drop_if_empty(7, &kb);
+        assert_eq!(st.slots.get(&7).map(Vec::len), Some(1));
+        assert!(st.slot_mut(7, &ka).is_some_and(|s| s.flight.is_some()));
     }
 
     #[test]

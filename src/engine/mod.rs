@@ -350,7 +350,7 @@ impl Engine {
             &request.key_id,
             SUITE_ID,
             &request.encryption_context,
-        )?;
+        );
         self.cache
             .get_or_fetch(&key, request.plaintext.len() as u64, || {
                 let g = self.call_kms(credential, || {
@@ -412,13 +412,7 @@ impl Engine {
             let Some(key_arn) = self.usable_edk(edk) else {
                 continue;
             };
-            let key = CacheKey::for_opening(
-                credential,
-                &edk.provider_id,
-                &edk.provider_info,
-                &edk.ciphertext,
-                ec,
-            )?;
+            let key = CacheKey::for_opening(credential, edk, ec);
             let lease = self.cache.get_or_fetch(&key, usage_bytes, || {
                 let d = self.call_kms(credential, || {
                     self.kms
