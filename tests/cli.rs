@@ -660,3 +660,89 @@ fn paths_in_messages_are_the_ones_given() {
         .code(2)
         .stderr(predicate::str::contains(s(&p)));
 }
+
+#[cfg(feature = "aws")]
+mod support;
+
+/// `--kms aws` against moto (started by tests/support; skipped with a notice when moto is not
+/// installed, a failure with `FRAGSEAL_REQUIRE_INTEROP=1`).
+#[cfg(feature = "aws")]
+#[test]
+fn aws_backend_against_moto() {
+    use std::io::{Read, Write};
+
+    let server = match support::shared_moto() {
+        Ok(s) => s,
+        Err(e) => {
+            return support::unavailable(
+                "aws_backend_against_moto",
+                &format!("moto unavailable: {e}"),
+            )
+        }
+    };
+    // CreateKey through moto's JSON API (moto accepts any signature by default).
+    let body = "{\"Description\":\"fragseal cli test\"}";
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    write!(
+        conn,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Amz-Target: TrentService.CreateKey\r\n\
+         Content-Type: application/x-amz-json-1.1\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIDFRAGSEALTEST/20240101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.port(),
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let json_start = response.find("\r\n\r\n").unwrap() + 4;
+    let v: Value = serde_json::from_str(&response[json_start..]).unwrap();
+    let key_arn = v["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+
+    let env = Env::new();
+    let aws = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.args(["--kms", "aws", "--endpoint-url", &server.endpoint()])
+            .env("AWS_ACCESS_KEY_ID", "AKIDFRAGSEALTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "fragseal-test-secret")
+            .env_remove("AWS_SESSION_TOKEN");
+        c
+    };
+    let out = aws(&["seal", SAMPLE, "-o", "sealed", "--key", &key_arn, "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_of(&out)["kms_calls"], 1);
+    aws(&["open", "sealed", "-o", "out", "--join", "joined.mkv"])
+        .assert()
+        .success();
+    let joined = std::fs::read(env.path("joined.mkv")).unwrap();
+    assert_eq!(fragseal::mkv::split(&joined).unwrap().fragments().len(), 5);
+    // Without credentials: a usage error; with an endpoint nobody listens on: unavailable.
+    env.cmd(&["open", "sealed", "-o", "o2", "--kms", "aws"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("AWS_ACCESS_KEY_ID"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    env.cmd(&[
+        "open",
+        "sealed",
+        "-o",
+        "o3",
+        "--kms",
+        "aws",
+        "--endpoint-url",
+        &dead,
+    ])
+    .env("AWS_ACCESS_KEY_ID", "AKIDFRAGSEALTEST")
+    .env("AWS_SECRET_ACCESS_KEY", "fragseal-test-secret")
+    .assert()
+    .code(5)
+    .stderr(predicate::str::contains("TransportError"));
+}

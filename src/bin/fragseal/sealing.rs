@@ -436,7 +436,18 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
     });
     let opened = engine
         .open(&credential, &message, identity.as_ref())
-        .map_err(|e| CliError::from(e).context(args.input.display()))?;
+        .map_err(|e| {
+            let e = CliError::from(e).context(args.input.display());
+            match (&identity, e.exit) {
+                (Some(i), Exit::Authentication) => e.with_hint(format!(
+                    "checked as stream {}, fragment {}, timestamp {} ms, track {}: give the \
+                     values used when sealing (--stream-arn, --fragment-number, --timestamp-ms, \
+                     --track), or --no-identity",
+                    i.stream_arn, i.fragment_number, i.producer_timestamp_ms, i.track
+                )),
+                _ => e,
+            }
+        })?;
     write_file(&args.output, &opened)?;
     if args.json {
         let v = json!({
