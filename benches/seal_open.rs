@@ -7,8 +7,9 @@
 //!   over the whole buffer — the practical limit.
 //! - `seal`: `message::seal_into` into a reused buffer (header, HKDF, frames; 64 KiB frames).
 //! - `seal_alloc`: `message::seal` (one fresh output allocation per message).
-//! - `open`: `message::open` of a sealed message (header already parsed, as the engine does
+//! - `open`: `message::open_into` a reused buffer (header already parsed, as the engine does
 //!   after the data key lookup).
+//! - `open_alloc`: `message::open` (one fresh output allocation per message).
 
 #![allow(
     missing_docs,
@@ -102,7 +103,23 @@ fn bench(c: &mut Criterion) {
 
         let sealed = message::seal(&dk, &params, &plaintext).expect("seal");
         let header = message::parse_header(&sealed, &OpenLimits::default()).expect("header");
+        let mut plain = Vec::with_capacity(size);
         g.bench_function(BenchmarkId::from_parameter("open"), |b| {
+            b.iter(|| {
+                plain.clear();
+                message::open_into(
+                    &dk,
+                    &header,
+                    black_box(&sealed),
+                    None,
+                    AeadBackend::Ring,
+                    &mut plain,
+                )
+                .expect("open");
+                black_box(plain.len());
+            })
+        });
+        g.bench_function(BenchmarkId::from_parameter("open_alloc"), |b| {
             b.iter(|| {
                 black_box(
                     message::open(&dk, &header, black_box(&sealed), None, AeadBackend::Ring)

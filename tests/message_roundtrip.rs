@@ -7,8 +7,8 @@ use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::format::EncryptedDataKey;
 use fragseal::identity::FragmentIdentity;
 use fragseal::message::{
-    self, open, open_range, parse_header, seal, seal_into, sealed_len, OpenLimits, SealParams,
-    SealedStream,
+    self, open, open_into, open_range, parse_header, seal, seal_into, sealed_len, OpenLimits,
+    SealParams, SealedStream,
 };
 use fragseal::{EncryptionContext, Error};
 use proptest::prelude::*;
@@ -96,7 +96,18 @@ proptest! {
         prop_assert_eq!(&out[..prefix.len()], &prefix[..]);
         let sealed = &out[prefix.len()..];
         let header = parse_header(sealed, &OpenLimits::default()).unwrap();
-        prop_assert_eq!(open(&dk, &header, sealed, None, AeadBackend::Ring).unwrap(), plaintext);
+        prop_assert_eq!(open(&dk, &header, sealed, None, AeadBackend::Ring).unwrap(), plaintext.clone());
+        // open_into appends, and on failure restores the buffer.
+        let mut buf = prefix.clone();
+        open_into(&dk, &header, sealed, None, AeadBackend::Ring, &mut buf).unwrap();
+        prop_assert_eq!(&buf[..prefix.len()], &prefix[..]);
+        prop_assert_eq!(&buf[prefix.len()..], &plaintext[..]);
+        let mut bad = sealed.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let mut buf = prefix.clone();
+        prop_assert!(open_into(&dk, &header, &bad, None, AeadBackend::Ring, &mut buf).is_err());
+        prop_assert_eq!(&buf, &prefix);
     }
 
     #[test]

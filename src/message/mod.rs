@@ -7,6 +7,7 @@
 //!   key in constant time, header tag over the bytes as received, fragment identity if
 //!   expected) before any frame is touched; each frame is checked (sequence number, IV,
 //!   lengths) and its tag verified before its plaintext is kept.
+//! - [`open_into`]: the same into a caller's reusable buffer.
 //! - [`open_range`]: decrypts only the frames overlapping a plaintext byte range.
 //! - [`stream`]: streaming open as an [`std::io::Read`] that releases each frame only after its
 //!   tag verifies, and fails if the final frame is missing.
@@ -345,22 +346,49 @@ pub fn open(
     expected_identity: Option<&FragmentIdentity>,
     backend: AeadBackend,
 ) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    open_into(
+        data_key,
+        header,
+        message,
+        expected_identity,
+        backend,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// [`open`], appending the plaintext to `out` (reserving space once), so that a caller can
+/// reuse one buffer across messages. On error `out` is restored to its previous length and
+/// the bytes appended meanwhile are zeroized.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_into(
+    data_key: &DataKey,
+    header: &MessageHeader,
+    message: &[u8],
+    expected_identity: Option<&FragmentIdentity>,
+    backend: AeadBackend,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let body = body_of(header, message)?;
     let keys = authenticate_header(data_key, header, expected_identity, backend)?;
     let key = &keys.encryption_key;
     let mut aad = BodyAad::new(header.message_id());
     let mut r = Reader::at(body, header.header_len());
+    let start = out.len();
     // Plaintext is never longer than the body.
-    let mut out = Vec::with_capacity(body.len());
+    out.reserve(body.len());
     let result = match header.content_type() {
         ContentType::NonFramed => read_non_framed(&mut r)
             .map_err(Error::from)
-            .and_then(|frame| open_frame_into(&mut out, key, &mut aad, &frame)),
+            .and_then(|frame| open_frame_into(out, key, &mut aad, &frame)),
         ContentType::Framed => (|| {
             let mut seq: u32 = 1;
             loop {
                 let frame = read_frame(&mut r, header.frame_length(), seq)?;
-                open_frame_into(&mut out, key, &mut aad, &frame)?;
+                open_frame_into(out, key, &mut aad, &frame)?;
                 if frame.kind == BodyKind::Final {
                     r.expect_end(Field::Frame)?;
                     return Ok(());
@@ -371,13 +399,13 @@ pub fn open(
             }
         })(),
     };
-    match result {
-        Ok(()) => Ok(out),
-        Err(e) => {
-            out.zeroize();
-            Err(e)
+    if result.is_err() {
+        if let Some(tail) = out.get_mut(start..) {
+            tail.zeroize();
         }
+        out.truncate(start);
     }
+    result
 }
 
 /// Where a framed body's frames are, validated without decrypting.
