@@ -388,6 +388,41 @@ fn seal_open_the_mkv_stream_and_join_it() {
         assert_eq!(a.producer_timestamp_ms(), b.producer_timestamp_ms());
     }
 
+    // GetMedia-style input (every fragment its own document) seals into the same fragments.
+    let mut get_media = Vec::new();
+    for i in 0..5 {
+        get_media.extend(std::fs::read(env.path(&format!("out/fragment-{i:06}.mkv"))).unwrap());
+    }
+    std::fs::write(env.path("getmedia.mkv"), &get_media).unwrap();
+    let out = env
+        .cmd(&[
+            "seal",
+            "getmedia.mkv",
+            "-o",
+            "sealed_gm",
+            "--key",
+            "alias/cam",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_of(&out)["documents"], 5);
+    assert_eq!(json_of(&out)["fragments"], 5);
+    env.cmd(&[
+        "open",
+        "sealed_gm",
+        "-o",
+        "out_gm",
+        "--join",
+        "joined_gm.mkv",
+    ])
+    .assert()
+    .success();
+    assert_eq!(std::fs::read(env.path("joined_gm.mkv")).unwrap(), joined);
+
     // Reordering two fragment files is detected.
     std::fs::copy(
         env.path("sealed/fragment-000002.sealed"),

@@ -270,6 +270,69 @@ fn live_stream_cut_after_a_complete_cluster_keeps_every_complete_cluster() {
 }
 
 #[test]
+fn concatenated_documents_as_get_media_returns_them() {
+    let live = to_live(SAMPLE, &[]);
+    let s = mkv::split(&live).unwrap();
+    let live_init = s.live_init_data();
+    // GetMedia style: every fragment is its own document (init data + one Cluster).
+    let mut get_media = Vec::new();
+    for f in s.fragments() {
+        get_media.extend_from_slice(&live_init);
+        get_media.extend_from_slice(f.bytes());
+    }
+    assert_eq!(
+        err(&get_media),
+        MkvError::new(
+            live_init.len() + s.fragments()[0].bytes().len(),
+            MkvErrorKind::MultipleSegments
+        )
+    );
+    let docs = mkv::split_documents(&get_media).unwrap();
+    assert_eq!(docs.len(), 5);
+    let mut at = 0;
+    for (doc, f) in docs.iter().zip(s.fragments()) {
+        assert_eq!(doc.offset(), at);
+        assert_eq!(doc.init_data(), &live_init[..]);
+        assert_eq!(doc.fragments().len(), 1);
+        let g = &doc.fragments()[0];
+        assert_eq!(g.index(), 0, "indexes restart in each document");
+        assert_eq!(g.bytes(), f.bytes());
+        assert_eq!(g.offset(), at + live_init.len());
+        assert_eq!(g.producer_timestamp_ms(), f.producer_timestamp_ms());
+        assert_eq!(doc.live_init_data(), live_init);
+        at += live_init.len() + f.bytes().len();
+    }
+
+    // Two whole files, the first with a known Segment size (and Cues after its Clusters).
+    let mut two = SAMPLE.to_vec();
+    two.extend_from_slice(&live);
+    let docs = mkv::split_documents(&two).unwrap();
+    assert_eq!(docs.len(), 2);
+    assert!(docs[0].segment_size_known());
+    assert!(!docs[1].segment_size_known());
+    assert_eq!(docs[1].offset(), SAMPLE.len());
+    assert_eq!(docs[0].fragments().len(), 5);
+    assert_eq!(docs[1].fragments().len(), 5);
+    assert_eq!(
+        docs[1].fragments()[4].bytes(),
+        s.fragments()[4].bytes(),
+        "offsets are in the whole input"
+    );
+    // One document: the same as split.
+    assert_eq!(
+        mkv::split_documents(SAMPLE).unwrap(),
+        vec![mkv::split(SAMPLE).unwrap()]
+    );
+    // A malformed second document is reported at its own offset.
+    let mut bad = live.clone();
+    bad.extend_from_slice(&live[..live_init.len()]);
+    assert_eq!(
+        mkv::split_documents(&bad).unwrap_err(),
+        MkvError::new(bad.len(), MkvErrorKind::MissingCluster)
+    );
+}
+
+#[test]
 fn timestamp_scale_is_applied() {
     // Same stream with TimestampScale = 500,000 ns: cluster ticks are half-milliseconds.
     let (seg_pos, children) = segment_children(SAMPLE);
@@ -645,6 +708,14 @@ fn timestamp_overflow_is_an_error() {
 // ---- Never panics ----
 
 fn check_invariants(input: &[u8]) {
+    if let Ok(docs) = mkv::split_documents(input) {
+        let mut prev_end = 0;
+        for d in &docs {
+            assert!(d.offset() >= prev_end);
+            let last = d.fragments().last().unwrap();
+            prev_end = last.offset() + last.bytes().len();
+        }
+    }
     if let Ok(s) = mkv::split(input) {
         assert!(!s.fragments().is_empty());
         let mut prev_end = s.init_data().len();

@@ -35,10 +35,20 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over the whole input.
+    #[cfg(test)]
     pub fn new(input: &'a [u8]) -> Self {
         Self {
             input,
             pos: 0,
+            end: input.len(),
+        }
+    }
+
+    /// A reader over `input[start..]` (offsets stay absolute in `input`).
+    pub fn at(input: &'a [u8], start: usize) -> Self {
+        Self {
+            input,
+            pos: start.min(input.len()),
             end: input.len(),
         }
     }

@@ -105,7 +105,7 @@ pub enum MkvErrorKind {
     /// No `Segment` after the EBML header.
     MissingSegment,
     /// The stream holds a second EBML document (a new EBML header after the first Segment);
-    /// split each document separately.
+    /// [`super::split_documents`] splits such input.
     MultipleSegments,
     /// `Info` or `Tracks` after the first Cluster: the stream header changed mid-stream.
     HeaderAfterCluster {

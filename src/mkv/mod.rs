@@ -16,6 +16,9 @@
 //! be its child starts (the next Cluster or another top-level element), or at the end of the
 //! Segment (RFC 8794 §6.2).
 //!
+//! Input made of several documents back to back (KVS `GetMedia` output, where every fragment
+//! carries its own EBML header and Segment) is split by [`split_documents`].
+//!
 //! Every length is checked against its parent and against [`Limits`]; malformed input gives an
 //! [`MkvError`] naming the byte offset, never a panic.
 //!
@@ -137,6 +140,7 @@ impl<'a> MkvFragment<'a> {
 /// A split Matroska stream: its init data and its fragments, borrowing the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MkvStream<'a> {
+    offset: usize,
     doc_type: String,
     init: &'a [u8],
     /// Offset of the Segment's size field and its length, within `init`.
@@ -148,6 +152,12 @@ pub struct MkvStream<'a> {
 }
 
 impl<'a> MkvStream<'a> {
+    /// Offset of the document (its EBML header) in the input: 0 unless it came from
+    /// [`split_documents`].
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
     /// `matroska` or `webm`.
     pub fn doc_type(&self) -> &str {
         &self.doc_type
@@ -213,7 +223,52 @@ pub fn split(input: &[u8]) -> Result<MkvStream<'_>, MkvError> {
 /// # Errors
 /// As [`split`].
 pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStream<'a>, MkvError> {
-    let mut top = Reader::new(input);
+    split_document(input, 0, limits, false).map(|(stream, _)| stream)
+}
+
+/// Splits input holding one or more Matroska documents back to back, such as the output of
+/// Kinesis Video Streams' `GetMedia` (each fragment its own EBML header, Segment and Clusters)
+/// or a producer stream restarted with a new header: one [`MkvStream`] per document, with
+/// offsets in `input`. A document of unknown Segment size ends where the next EBML header
+/// starts. Fragment indexes restart at 0 in each document.
+///
+/// # Errors
+/// As [`split`], for any of the documents.
+pub fn split_documents(input: &[u8]) -> Result<Vec<MkvStream<'_>>, MkvError> {
+    split_documents_with_limits(input, &Limits::default())
+}
+
+/// [`split_documents`] with the given limits.
+///
+/// # Errors
+/// As [`split`], for any of the documents.
+pub fn split_documents_with_limits<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+) -> Result<Vec<MkvStream<'a>>, MkvError> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    loop {
+        let (stream, end) = split_document(input, start, limits, true)?;
+        out.push(stream);
+        // A document holds at least its EBML header, so `end > start`.
+        if end >= input.len() || end <= start {
+            return Ok(out);
+        }
+        start = end;
+    }
+}
+
+/// Splits the document starting at `start`. With `allow_next`, an EBML header after the
+/// Segment (or inside a Segment of unknown size) ends the document instead of being an error.
+/// Returns the stream and the offset where the document ends.
+fn split_document<'a>(
+    input: &'a [u8],
+    start: usize,
+    limits: &Limits,
+    allow_next: bool,
+) -> Result<(MkvStream<'a>, usize), MkvError> {
+    let mut top = Reader::at(input, start);
 
     // "An EBML Document MUST start with an EBML Header" (RFC 8794 §11.1).
     let h = top.read_header()?;
@@ -254,12 +309,17 @@ pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStre
     // The Segment id is 4 bytes (checked above); its size field follows, up to the data.
     let id_len = 4;
     parts.segment_size_field = (
-        seg_header.offset + id_len,
+        seg_header.offset + id_len - start,
         seg_header.data_offset - seg_header.offset - id_len,
     );
+    let mut doc_end = None;
     while !seg.is_empty() {
         let h = seg.read_header()?;
         match h.id {
+            ids::EBML if allow_next && seg_header.size.is_none() => {
+                doc_end = Some(h.offset);
+                break;
+            }
             ids::EBML => {
                 return Err(MkvError::new(h.offset, MkvErrorKind::MultipleSegments));
             }
@@ -311,14 +371,15 @@ pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStre
         }
     }
 
-    // After a Segment of known size only global elements may follow; a new EBML header would be
-    // a second document.
-    while !top.is_empty() {
+    // After a Segment of known size only global elements may follow; a new EBML header is a
+    // second document.
+    while doc_end.is_none() && !top.is_empty() {
         let h = top.read_header()?;
         match h.id {
             ids::VOID | ids::CRC32 => {
                 top.body(&h, limits.max_element_size)?;
             }
+            ids::EBML if allow_next => doc_end = Some(h.offset),
             ids::EBML => return Err(MkvError::new(h.offset, MkvErrorKind::MultipleSegments)),
             id => {
                 return Err(MkvError::new(
@@ -332,7 +393,11 @@ pub fn split_with_limits<'a>(input: &'a [u8], limits: &Limits) -> Result<MkvStre
         }
     }
 
-    parts.finish(input, seg.end())
+    let end = doc_end.unwrap_or(input.len());
+    let segment_end = doc_end.unwrap_or(seg.end()).min(seg.end());
+    parts
+        .finish(input, start, segment_end)
+        .map(|stream| (stream, end))
 }
 
 /// What has been read of the Segment so far.
@@ -417,11 +482,16 @@ impl<'a> Parts<'a> {
         Ok(())
     }
 
-    fn finish(self, input: &'a [u8], segment_end: usize) -> Result<MkvStream<'a>, MkvError> {
+    fn finish(
+        self,
+        input: &'a [u8],
+        start: usize,
+        segment_end: usize,
+    ) -> Result<MkvStream<'a>, MkvError> {
         let Some(init_end) = self.init_end else {
             return Err(MkvError::new(segment_end, MkvErrorKind::MissingCluster));
         };
-        let init = input.get(..init_end).ok_or(MkvError::new(
+        let init = input.get(start..init_end).ok_or(MkvError::new(
             init_end,
             MkvErrorKind::Truncated {
                 id: None,
@@ -429,6 +499,7 @@ impl<'a> Parts<'a> {
             },
         ))?;
         Ok(MkvStream {
+            offset: start,
             doc_type: self.doc_type,
             init,
             segment_size_field: self.segment_size_field,

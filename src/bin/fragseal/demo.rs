@@ -196,6 +196,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
             "input": input_name,
             "input_len": split.input_len,
             "init_len": split.init_len,
+            "documents": split.documents,
             "codecs": split.codecs,
             "timestamp_scale_ns": split.timestamp_scale_ns,
             "track": split.track,

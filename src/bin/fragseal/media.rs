@@ -35,41 +35,44 @@ pub fn identity_track(stream: &MkvStream<'_>) -> u64 {
         .map_or(1, |t| t.number)
 }
 
-/// Splits `bytes` and builds one self-contained fragment per Cluster.
+/// Splits `bytes` (one Matroska document, or several back to back as GetMedia returns them)
+/// and builds one self-contained fragment per Cluster, numbered from 0 across documents.
 pub fn fragments(
     bytes: &[u8],
     stream_arn: &str,
     track: Option<u64>,
 ) -> CliResult<(Vec<Fragment>, SplitSummary)> {
-    let stream = mkv::split(bytes)?;
-    let track = track.unwrap_or_else(|| identity_track(&stream));
-    // The Segment size set to unknown, so that init data + one Cluster is a valid stream.
-    let init = stream.live_init_data();
-    let init = init.as_slice();
-    let out = stream
-        .fragments()
-        .iter()
-        .map(|f| {
+    let docs = mkv::split_documents(bytes)?;
+    let first = docs
+        .first()
+        .ok_or_else(|| CliError::input("no Matroska document"))?;
+    let track = track.unwrap_or_else(|| identity_track(first));
+    let mut out = Vec::new();
+    for doc in &docs {
+        // The Segment size set to unknown, so that init data + one Cluster is a valid stream.
+        let init = doc.live_init_data();
+        for f in doc.fragments() {
             let mut plaintext = Vec::with_capacity(init.len() + f.bytes().len());
-            plaintext.extend_from_slice(init);
+            plaintext.extend_from_slice(&init);
             plaintext.extend_from_slice(f.bytes());
-            Fragment {
+            out.push(Fragment {
                 identity: FragmentIdentity {
                     stream_arn: stream_arn.to_owned(),
-                    fragment_number: f.index(),
+                    fragment_number: out.len() as u64,
                     producer_timestamp_ms: f.producer_timestamp_ms(),
                     track,
                 },
                 plaintext: Bytes::from(plaintext),
                 cluster_len: f.bytes().len(),
-            }
-        })
-        .collect();
+            });
+        }
+    }
     let summary = SplitSummary {
-        init_len: init.len(),
+        init_len: first.init_data().len(),
         input_len: bytes.len(),
-        timestamp_scale_ns: stream.timestamp_scale_ns(),
-        codecs: stream.tracks().iter().map(|t| t.codec_id.clone()).collect(),
+        documents: docs.len(),
+        timestamp_scale_ns: first.timestamp_scale_ns(),
+        codecs: first.tracks().iter().map(|t| t.codec_id.clone()).collect(),
         track,
     };
     Ok((out, summary))
@@ -79,6 +82,7 @@ pub fn fragments(
 pub struct SplitSummary {
     pub init_len: usize,
     pub input_len: usize,
+    pub documents: usize,
     pub timestamp_scale_ns: u64,
     pub codecs: Vec<String>,
     pub track: u64,

@@ -351,6 +351,7 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
                 "fragments": fragments.len(),
                 "input_len": split.input_len,
                 "init_len": split.init_len,
+                "documents": split.documents,
                 "sealed_bytes": sealed_bytes,
                 "stream_arn": stream_arn,
                 "key": args.key,
