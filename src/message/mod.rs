@@ -12,6 +12,29 @@
 //! - [`stream`]: streaming open as an [`std::io::Read`] that releases each frame only after its
 //!   tag verifies, and fails if the final frame is missing.
 //!
+//! ```
+//! use fragseal::crypto::{AeadBackend, DataKey};
+//! use fragseal::format::EncryptedDataKey;
+//! use fragseal::message::{self, OpenLimits, SealParams};
+//! use fragseal::EncryptionContext;
+//!
+//! # fn main() -> Result<(), fragseal::Error> {
+//! let data_key = DataKey::generate(); // normally from KMS GenerateDataKey (or a cache)
+//! let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", "arn:aws:kinesisvideo:...");
+//! let edks = [EncryptedDataKey {
+//!     provider_id: "aws-kms".into(),
+//!     provider_info: b"arn:aws:kms:us-east-1:111122223333:key/...".to_vec(),
+//!     ciphertext: b"KMS ciphertext blob".to_vec(),
+//! }];
+//! let sealed = message::seal(&data_key, &SealParams::new(&ec, &edks), b"fragment bytes")?;
+//!
+//! let header = message::parse_header(&sealed, &OpenLimits::default())?;
+//! // ... obtain the data key for header.encrypted_data_keys() (KMS Decrypt) ...
+//! let plaintext = message::open(&data_key, &header, &sealed, None, AeadBackend::Ring)?;
+//! assert_eq!(plaintext, b"fragment bytes");
+//! # Ok(()) }
+//! ```
+//!
 //! The data key comes from elsewhere (a KMS, a cache, [`crate::keyring::raw_aes`]); this
 //! module derives the per-message keys from it.
 
