@@ -210,3 +210,67 @@ fn identity_round_trip_and_params_checks() {
     ));
     let _ = message::DEFAULT_FRAME_LENGTH;
 }
+
+/// A reader that hands out at most `step` bytes per call (and sometimes `Interrupted`).
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    calls: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls % 5 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn streaming_open_over_a_trickling_reader() {
+    let dk = DataKey::from_bytes([6; 32]);
+    let ec = EncryptionContext::new().with("k", "v");
+    let edks = edks();
+    let params = SealParams {
+        frame_length: 33,
+        ..SealParams::new(&ec, &edks)
+    };
+    let plaintext: Vec<u8> = (0..500u32).map(|i| i as u8).collect();
+    let sealed = seal(&dk, &params, &plaintext).unwrap();
+    for step in [1, 2, 7, 64, 5000] {
+        let src = Trickle {
+            data: &sealed,
+            step,
+            calls: 0,
+        };
+        let s = SealedStream::new(src, &OpenLimits::default()).unwrap();
+        assert_eq!(s.header().frame_length(), 33);
+        let mut r = s.open(&dk, None, AeadBackend::Ring).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 13];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("step {step}: {e}"),
+            }
+        }
+        assert_eq!(out, plaintext, "step {step}");
+        // Truncated input: an error, never a silent short plaintext.
+        let src = Trickle {
+            data: &sealed[..sealed.len() - 1],
+            step,
+            calls: 0,
+        };
+        let s = SealedStream::new(src, &OpenLimits::default()).unwrap();
+        let mut r = s.open(&dk, None, AeadBackend::Ring).unwrap();
+        let mut v = Vec::new();
+        assert!(r.read_to_end(&mut v).is_err(), "step {step}");
+    }
+}
