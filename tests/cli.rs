@@ -176,6 +176,41 @@ fn demo_on_a_given_file_and_bad_inputs() {
     assert_eq!(v["fragments"], 5);
     assert_eq!(v["frame_length"], 1000);
 
+    // --keep: the sealed fragments and the demo's KMS state, openable later by the consumer only.
+    env.cmd(&["demo", "--keep", "kept"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("open them with"));
+    let state = env.path("kept/fragseal-kms.json");
+    env.cmd(&[
+        "open",
+        "kept",
+        "-o",
+        "kept-out",
+        "--kms-state",
+        s(&state),
+        "--principal",
+        "arn:aws:iam::111122223333:role/kvs-consumer",
+    ])
+    .assert()
+    .success();
+    env.cmd(&[
+        "open",
+        "kept",
+        "-o",
+        "kept-out2",
+        "--kms-state",
+        s(&state),
+        "--principal",
+        "arn:aws:iam::111122223333:role/kvs-producer",
+    ])
+    .assert()
+    .code(4);
+    env.cmd(&["demo", "--keep", "kept"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("already holds a demo result"));
+
     std::fs::write(env.path("not.mkv"), b"hello").unwrap();
     env.cmd(&["demo", "--input", "not.mkv"])
         .assert()

@@ -20,6 +20,8 @@ pub const SAMPLE: &[u8] = include_bytes!("../../../tests/data/testsrc-5s.mkv");
 const SAMPLE_NAME: &str = "embedded sample (testsrc 320x240 H.264, 5 s, tests/data/testsrc-5s.mkv)";
 
 const PRODUCER_ROLE: &str = "kvs-producer";
+/// The local KMS state file written into the --keep folder.
+const KEPT_STATE: &str = "fragseal-kms.json";
 const CONSUMER_ROLE: &str = "kvs-consumer";
 
 struct Timed {
@@ -42,7 +44,31 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
         media::fragments(&input, stream_arn, None).map_err(|e| e.context(&input_name))?;
 
     // The KMS, the stream key and its least-privilege policy.
-    let kms = Arc::new(LocalKms::new(DEFAULT_REGION, DEFAULT_ACCOUNT));
+    // In memory; with --keep, persisted beside the sealed fragments so they can be opened later.
+    let kms = match &args.keep {
+        None => LocalKms::new(DEFAULT_REGION, DEFAULT_ACCOUNT),
+        Some(dir) => {
+            if dir.join(sealing::INDEX_FILE).exists() || dir.join(KEPT_STATE).exists() {
+                return Err(CliError::new(
+                    Exit::Local,
+                    format!("{} already holds a demo result", dir.display()),
+                )
+                .with_hint("give --keep a new folder"));
+            }
+            std::fs::create_dir_all(dir).map_err(|e| CliError::write(dir, &e))?;
+            let state = dir.join(KEPT_STATE);
+            LocalKms::builder(DEFAULT_REGION, DEFAULT_ACCOUNT)
+                .state_file(&state)
+                .build()
+                .map_err(|e| {
+                    CliError::new(
+                        Exit::Local,
+                        format!("cannot create {}: {e}", state.display()),
+                    )
+                })?
+        }
+    };
+    let kms = Arc::new(kms);
     let admin = Credential::new(
         DEFAULT_ACCOUNT,
         format!("arn:aws:iam::{DEFAULT_ACCOUNT}:root"),
@@ -284,8 +310,12 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     );
     if let Some(dir) = &args.keep {
         outln!(
-            "sealed fragments and index.json written to {}",
-            dir.display()
+            "sealed fragments, index.json and the KMS state written to {}; open them with:\n  \
+             fragseal open {} -o opened --kms-state {} --principal {}",
+            dir.display(),
+            dir.display(),
+            dir.join(KEPT_STATE).display(),
+            consumer.principal_arn()
         );
     }
     Ok(())
