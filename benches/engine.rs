@@ -5,10 +5,12 @@
 //!
 //! - `engine_seal/{16KiB,1MiB}`: `raw_ring_seal` (`ring` AES-256-GCM in place over the whole
 //!   buffer — the practical limit) vs `engine_seal` (`Engine::seal` with a warm data-key cache
-//!   over LocalKms: cache lookup, header, HKDF, frames, one output allocation).
-//! - `engine_batch/64x1MiB`: `seal_batch` and `open_batch` of 64 different 1 MiB fragments on a
-//!   1-thread and a 2-thread rayon pool (speedup = time at 1 thread / time at 2 threads), with
-//!   raw `ring` sealing the same 64 buffers in place on the same pools as the reference.
+//!   over LocalKms: cache lookup, header, HKDF, frames, one fresh output allocation) and
+//!   `engine_seal_into` (the same into a reused buffer).
+//! - `engine_batch/64x1MiB`: `seal_batch`, `seal_batch_into` (reused output buffers) and
+//!   `open_batch` of 64 different 1 MiB fragments on a 1-thread and a 2-thread rayon pool
+//!   (speedup = time at 1 thread / time at 2 threads), with raw `ring` sealing the same 64
+//!   buffers in place on the same pools as the reference.
 
 #![allow(
     missing_docs,
@@ -70,6 +72,16 @@ fn warm_seal(c: &mut Criterion) {
         g.bench_function(BenchmarkId::from_parameter("engine_seal"), |b| {
             b.iter(|| black_box(engine.seal(&cred, black_box(&request)).expect("seal")))
         });
+        let mut out = Vec::new();
+        g.bench_function(BenchmarkId::from_parameter("engine_seal_into"), |b| {
+            b.iter(|| {
+                out.clear();
+                engine
+                    .seal_into(&cred, black_box(&request), &mut out)
+                    .expect("seal");
+                black_box(out.len());
+            })
+        });
         g.finish();
     }
 }
@@ -115,6 +127,16 @@ fn batches(c: &mut Criterion) {
                 criterion::BatchSize::PerIteration,
             )
         });
+        let mut outputs = vec![Vec::new(); N];
+        g.bench_function(
+            BenchmarkId::new("seal_batch_into", format!("{threads}t")),
+            |b| {
+                b.iter(|| {
+                    let r = pool.install(|| engine.seal_batch_into(&cred, &requests, &mut outputs));
+                    black_box(r.expect("same lengths"))
+                })
+            },
+        );
         g.bench_function(BenchmarkId::new("open_batch", format!("{threads}t")), |b| {
             b.iter_batched(
                 || opens.clone(),

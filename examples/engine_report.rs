@@ -122,6 +122,11 @@ fn batch_speedup(s: &Setup) -> Result<()> {
             let r = pool.install(|| engine.seal_batch(&s.cred, requests.clone()));
             failed |= r.iter().any(|x| x.is_err());
         });
+        let mut outputs = vec![Vec::new(); requests.len()];
+        let into_t = median(7, || {
+            let r = pool.install(|| engine.seal_batch_into(&s.cred, &requests, &mut outputs));
+            failed |= r.map_or(true, |r| r.iter().any(|x| x.is_err()));
+        });
         let open_t = median(7, || {
             let r = pool.install(|| engine.open_batch(&s.cred, opens.clone()));
             failed |= r.iter().any(|x| x.is_err());
@@ -129,7 +134,7 @@ fn batch_speedup(s: &Setup) -> Result<()> {
         if failed {
             return Err("a batch fragment failed".into());
         }
-        rows.push((threads, raw_t, seal_t, open_t));
+        rows.push((threads, raw_t, seal_t, into_t, open_t));
     }
     println!("## 1. Batches of {BATCH} x 1 MiB, rayon pool of 1 vs 2 threads (target >= 1.85x)");
     println!("| operation | 1 thread MiB/s | 2 threads MiB/s | speedup |");
@@ -137,8 +142,9 @@ fn batch_speedup(s: &Setup) -> Result<()> {
     let (one, two) = (rows[0], rows[1]);
     for (name, a, b) in [
         ("raw ring seal in place (reference)", one.1, two.1),
-        ("seal_batch", one.2, two.2),
-        ("open_batch", one.3, two.3),
+        ("seal_batch (fresh output allocations)", one.2, two.2),
+        ("seal_batch_into (reused output buffers)", one.3, two.3),
+        ("open_batch (fresh output allocations)", one.4, two.4),
     ] {
         println!(
             "| {name} | {:.0} | {:.0} | {:.2}x |",
@@ -162,8 +168,11 @@ fn warm_seal(s: &Setup) -> Result<()> {
         "`message::seal` is the format alone (same data key and header, no cache, no KMS): \
          the floor the engine can reach."
     );
-    println!("| size | raw ring MiB/s | message::seal MiB/s | engine seal MiB/s | engine / raw | engine / message::seal |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| size | raw ring MiB/s | message::seal MiB/s | engine seal MiB/s | engine seal_into MiB/s \
+         | seal / raw | seal_into / raw | seal / message::seal |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (size, label, reps) in [(16usize << 10, "16 KiB", 2000), (1 << 20, "1 MiB", 40)] {
         let plaintext: Vec<u8> = (0..size).map(|i| i as u8).collect();
         let mut buf = plaintext.clone();
@@ -176,7 +185,9 @@ fn warm_seal(s: &Setup) -> Result<()> {
         let params = fragseal::message::SealParams::new(&s.ec, &edks);
         let mut err = None;
         // Interleave the three so that all see the same machine load.
-        let (mut raw_t, mut msg_t, mut eng_t) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut raw_t, mut msg_t, mut eng_t, mut into_t) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut out = Vec::new();
         for _ in 0..15 {
             let t = Instant::now();
             for _ in 0..reps {
@@ -203,20 +214,30 @@ fn warm_seal(s: &Setup) -> Result<()> {
                 }
             }
             eng_t.push(t.elapsed());
+            let t = Instant::now();
+            for _ in 0..reps {
+                out.clear();
+                if let Err(e) = engine.seal_into(&s.cred, black_box(&request), &mut out) {
+                    err = Some(e);
+                }
+            }
+            into_t.push(t.elapsed());
         }
         if let Some(e) = err {
             return Err(e.into());
         }
-        for t in [&mut raw_t, &mut msg_t, &mut eng_t] {
+        for t in [&mut raw_t, &mut msg_t, &mut eng_t, &mut into_t] {
             t.sort();
         }
-        let (r, m, e) = (raw_t[7], msg_t[7], eng_t[7]);
+        let (r, m, e, i) = (raw_t[7], msg_t[7], eng_t[7], into_t[7]);
         println!(
-            "| {label} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x |",
+            "| {label} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x | {:.2}x |",
             mib_s(size * reps, r),
             mib_s(size * reps, m),
             mib_s(size * reps, e),
+            mib_s(size * reps, i),
             r.as_secs_f64() / e.as_secs_f64(),
+            r.as_secs_f64() / i.as_secs_f64(),
             m.as_secs_f64() / e.as_secs_f64()
         );
     }

@@ -607,3 +607,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn seal_into_reuses_caller_buffers() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default().with_frame_length(512));
+    let p = role("producer");
+    let requests: Vec<SealRequest> = (0..12)
+        .map(|i| SealRequest::new(&key, ec(), fragment(i, 1000 + i * 100)))
+        .collect();
+    let mut outputs = vec![Vec::new(); requests.len()];
+    for _round in 0..2 {
+        let results = e.seal_batch_into(&p, &requests, &mut outputs).unwrap();
+        assert!(results.iter().all(Result::is_ok));
+        for (i, out) in outputs.iter().enumerate() {
+            assert_eq!(e.open(&p, out, None).unwrap(), requests[i].plaintext);
+        }
+    }
+    let caps: Vec<usize> = outputs.iter().map(Vec::capacity).collect();
+    e.seal_batch_into(&p, &requests, &mut outputs).unwrap();
+    assert_eq!(
+        caps,
+        outputs.iter().map(Vec::capacity).collect::<Vec<_>>(),
+        "no reallocation"
+    );
+    assert!(matches!(
+        e.seal_batch_into(&p, &requests, &mut outputs[..3]),
+        Err(Error::InvalidArgument(_))
+    ));
+    // seal_into appends, and leaves the buffer unchanged on failure.
+    let mut out = b"prefix".to_vec();
+    e.seal_into(&p, &requests[0], &mut out).unwrap();
+    assert_eq!(e.open(&p, &out[6..], None).unwrap(), requests[0].plaintext);
+    let bad = SealRequest::new(&key, ec().with("aws-crypto-x", "y"), fragment(0, 10));
+    let before = out.clone();
+    assert!(matches!(
+        e.seal_into(&p, &bad, &mut out),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(out, before);
+    assert_eq!(e.stats(&p).unwrap().seal_failures, 1);
+}
