@@ -559,3 +559,39 @@ fn seal_output_is_what_the_strict_parser_accepts() {
         assert_eq!(again, h.header_body_bytes());
     }
 }
+
+#[test]
+fn range_open_detects_a_forged_end_even_for_an_early_range() {
+    use fragseal::message::open_range;
+    let p: Vec<u8> = (0..60u8).collect();
+    let m = valid(&p);
+    let h = parse_header(&m, &OpenLimits::default()).unwrap();
+    let hl = h.header_len();
+    let frame = 4 + 12 + FL as usize + 16;
+    // Authentic first frame, then a forged final frame (sequence 2, right IV, bogus tag).
+    let mut t = m[..hl + frame].to_vec();
+    t.extend_from_slice(&[0xFF; 4]);
+    t.extend_from_slice(&2u32.to_be_bytes());
+    t.extend_from_slice(&frame_iv(2));
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(&[0u8; 16]);
+    let h2 = parse_header(&t, &OpenLimits::default()).unwrap();
+    assert!(is_auth(open_range(
+        &dk(),
+        &h2,
+        &t,
+        0..4,
+        None,
+        AeadBackend::Ring
+    )));
+    // The intact message: the early range opens.
+    assert_eq!(
+        open_range(&dk(), &h, &m, 0..4, None, AeadBackend::Ring).unwrap(),
+        &p[..4]
+    );
+    assert_eq!(
+        open_range(&dk(), &h, &m, 10..60, None, AeadBackend::Ring).unwrap(),
+        &p[10..]
+    );
+    assert!(open_range(&dk(), &h, &m, 10..61, None, AeadBackend::Ring).is_err());
+}

@@ -488,40 +488,56 @@ pub fn open_range(
     }
     let keys = authenticate_header(data_key, header, expected_identity, backend)?;
     let index = index_frames(header, body)?;
+    let key = &keys.encryption_key;
+    let mut aad = BodyAad::new(header.message_id());
+    // The final frame first: its tag authenticates the plaintext length the range is checked
+    // against.
+    let mut last_plain = Vec::with_capacity(header.frame_length() as usize);
+    let (last, regular) = index
+        .frames
+        .split_last()
+        .ok_or(Error::Authentication(OpenError))?;
+    open_frame_into(&mut last_plain, key, &mut aad, last)?;
     if range.end > index.plaintext_len {
+        last_plain.zeroize();
         return Err(Error::InvalidArgument(format!(
             "range {}..{} ends beyond the plaintext length {}",
             range.start, range.end, index.plaintext_len
         )));
     }
-    let key = &keys.encryption_key;
-    let mut aad = BodyAad::new(header.message_id());
     let fl = u64::from(header.frame_length());
     let mut out = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
     let mut scratch = Vec::with_capacity(header.frame_length() as usize);
+    let append = |out: &mut Vec<u8>, plain: &[u8], frame_start: u64| -> Result<(), Error> {
+        let frame_end = frame_start + plain.len() as u64;
+        let lo = range.start.max(frame_start) - frame_start;
+        let hi = range.end.min(frame_end) - frame_start;
+        let part = plain
+            .get(lo as usize..hi as usize)
+            .ok_or(Error::Authentication(OpenError))?;
+        out.extend_from_slice(part);
+        Ok(())
+    };
+    let overlaps =
+        |frame_start: u64, len: u64| frame_start < range.end && range.start < frame_start + len;
     let result = (|| {
-        let last_index = index.frames.len().saturating_sub(1);
-        for (i, frame) in index.frames.iter().enumerate() {
+        for (i, frame) in regular.iter().enumerate() {
             let frame_start = i as u64 * fl;
-            let frame_end = frame_start + frame.content_len();
-            let overlaps = frame_start < range.end && range.start < frame_end;
-            if !overlaps && i != last_index {
+            if !overlaps(frame_start, frame.content_len()) {
                 continue;
             }
             scratch.clear();
             open_frame_into(&mut scratch, key, &mut aad, frame)?;
-            if overlaps {
-                let lo = range.start.max(frame_start) - frame_start;
-                let hi = range.end.min(frame_end) - frame_start;
-                let part = scratch
-                    .get(lo as usize..hi as usize)
-                    .ok_or(Error::Authentication(OpenError))?;
-                out.extend_from_slice(part);
-            }
+            append(&mut out, &scratch, frame_start)?;
+        }
+        let last_start = regular.len() as u64 * fl;
+        if overlaps(last_start, last.content_len()) {
+            append(&mut out, &last_plain, last_start)?;
         }
         Ok::<(), Error>(())
     })();
     scratch.zeroize();
+    last_plain.zeroize();
     match result {
         Ok(()) => Ok(out),
         Err(e) => {
