@@ -628,7 +628,8 @@ fn malformed_and_missing_inputs() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("malformed MKV at byte 40"))
-        .stderr(predicate::str::contains("short inside Segment"));
+        .stderr(predicate::str::contains("short inside Segment"))
+        .stderr(predicate::str::contains("add --whole"));
     // ... which --whole seals as one opaque file anyway.
     env.cmd(&[
         "seal",

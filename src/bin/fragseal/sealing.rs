@@ -322,8 +322,10 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
     )?;
 
     if as_mkv {
-        let (fragments, split) = media::fragments(&input, stream_arn, args.track)
-            .map_err(|e| e.context(args.input.display()))?;
+        let (fragments, split) = media::fragments(&input, stream_arn, args.track).map_err(|e| {
+            e.context(args.input.display())
+                .with_hint("to seal the file as one opaque message instead, add --whole")
+        })?;
         let requests = fragments
             .iter()
             .map(|f| {
