@@ -648,3 +648,32 @@ fn seal_into_reuses_caller_buffers() {
     assert_eq!(out, before);
     assert_eq!(e.stats(&p).unwrap().seal_failures, 1);
 }
+
+#[test]
+fn open_into_appends_and_restores_on_failure() {
+    let (kms, key) = kms_with(None);
+    let e = engine(&kms, EngineConfig::default().with_frame_length(300));
+    let (p, c) = (role("producer"), role("consumer"));
+    let plaintext = fragment(5, 2000);
+    let sealed = e
+        .seal(&p, &SealRequest::new(&key, ec(), plaintext.clone()))
+        .unwrap();
+    let mut out = b"head".to_vec();
+    e.open_into(&c, &sealed, None, &mut out).unwrap();
+    assert_eq!(&out[..4], b"head");
+    assert_eq!(out[4..], plaintext[..]);
+    let mut tampered = sealed.to_vec();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x80;
+    let before = out.clone();
+    assert!(matches!(
+        e.open_into(&c, &tampered, None, &mut out),
+        Err(Error::Authentication(_))
+    ));
+    assert_eq!(out, before);
+    let s = e.stats(&c).unwrap();
+    assert_eq!(
+        (s.fragments_opened, s.bytes_opened, s.open_failures),
+        (1, 2000, 1)
+    );
+}

@@ -468,17 +468,39 @@ impl Engine {
         }
     }
 
-    fn record_open(&self, credential: &Credential, result: &Result<Bytes, Error>) {
-        if let Some(c) = self.counters(credential) {
-            match result {
-                Ok(p) => c.record_opened(p.len() as u64),
-                Err(_) => c.record_open_failure(),
+    /// Parses the header, gets the data key, runs `decrypt`, and counts the outcome
+    /// (`opened_len` gives the plaintext length of a success).
+    fn open_with<T>(
+        &self,
+        credential: &Credential,
+        message: &[u8],
+        opened_len: impl FnOnce(&T) -> u64,
+        decrypt: impl FnOnce(&crate::crypto::DataKey, &MessageHeader) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let keyed = message::parse_header(message, &self.config.open_limits).and_then(|header| {
+            let body_len = message.len().saturating_sub(header.header_len()) as u64;
+            let lease = self.opening_lease(credential, &header, body_len)?;
+            Ok((lease, header))
+        });
+        let (lease, header) = match keyed {
+            Ok(k) => k,
+            Err(e) => {
+                if let Some(c) = self.counters(credential) {
+                    c.record_open_failure();
+                }
+                return Err(e);
             }
+        };
+        let result = decrypt(lease.material().data_key(), &header);
+        match &result {
+            Ok(v) => lease.counters().record_opened(opened_len(v)),
+            Err(_) => lease.counters().record_open_failure(),
         }
+        result
     }
 
     /// Opens one sealed fragment for `credential`; with `expected_identity`, the fragment must
-    /// carry that identity.
+    /// carry that identity. The plaintext is allocated once.
     ///
     /// # Errors
     /// [`Error::Format`] for a malformed message; [`Error::NoMatchingKeyProvider`] when it has no
@@ -491,21 +513,48 @@ impl Engine {
         message: &[u8],
         expected_identity: Option<&FragmentIdentity>,
     ) -> Result<Bytes, Error> {
-        let result = (|| {
-            let header = message::parse_header(message, &self.config.open_limits)?;
-            let body_len = message.len().saturating_sub(header.header_len()) as u64;
-            let lease = self.opening_lease(credential, &header, body_len)?;
-            let plaintext = message::open(
-                lease.material().data_key(),
-                &header,
-                message,
-                expected_identity,
-                self.config.backend,
-            )?;
-            Ok(Bytes::from(plaintext))
-        })();
-        self.record_open(credential, &result);
-        result
+        self.open_with(
+            credential,
+            message,
+            |p: &Bytes| p.len() as u64,
+            |key, header| {
+                message::open(key, header, message, expected_identity, self.config.backend)
+                    .map(Bytes::from)
+            },
+        )
+    }
+
+    /// Opens one sealed fragment for `credential`, appending the plaintext to `out` (reuse `out`
+    /// across fragments to avoid a fresh allocation per fragment). On error `out` keeps its
+    /// previous contents.
+    ///
+    /// # Errors
+    /// As [`Engine::open`].
+    pub fn open_into(
+        &self,
+        credential: &Credential,
+        message: &[u8],
+        expected_identity: Option<&FragmentIdentity>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let start = out.len();
+        self.open_with(
+            credential,
+            message,
+            |n: &usize| *n as u64,
+            |key, header| {
+                message::open_into(
+                    key,
+                    header,
+                    message,
+                    expected_identity,
+                    self.config.backend,
+                    out,
+                )?;
+                Ok(out.len() - start)
+            },
+        )
+        .map(|_| ())
     }
 
     /// Opens only the plaintext bytes in `range` of a sealed fragment, decrypting only the frames
@@ -521,22 +570,22 @@ impl Engine {
         range: Range<u64>,
         expected_identity: Option<&FragmentIdentity>,
     ) -> Result<Bytes, Error> {
-        let result = (|| {
-            let header = message::parse_header(message, &self.config.open_limits)?;
-            let body_len = message.len().saturating_sub(header.header_len()) as u64;
-            let lease = self.opening_lease(credential, &header, body_len)?;
-            let plaintext = message::open_range(
-                lease.material().data_key(),
-                &header,
-                message,
-                range,
-                expected_identity,
-                self.config.backend,
-            )?;
-            Ok(Bytes::from(plaintext))
-        })();
-        self.record_open(credential, &result);
-        result
+        self.open_with(
+            credential,
+            message,
+            |p: &Bytes| p.len() as u64,
+            |key, header| {
+                message::open_range(
+                    key,
+                    header,
+                    message,
+                    range,
+                    expected_identity,
+                    self.config.backend,
+                )
+                .map(Bytes::from)
+            },
+        )
     }
 
     /// Opens a sealed fragment read from `source` as a stream: the header is read and
