@@ -93,7 +93,7 @@ fn eight_threads_constant_eviction_counters_reconcile() {
                     let opener = (sealer + 1 + n % (CREDENTIALS - 1)) % CREDENTIALS;
                     let stream = (n / 12 + t) % STREAMS;
                     let len = (n * 37) % 300;
-                    let plaintext: Bytes = (0..len).map(|j| (n * 13 ^ j) as u8).collect();
+                    let plaintext: Bytes = (0..len).map(|j| ((n * 13) ^ j) as u8).collect();
                     let identity = FragmentIdentity {
                         stream_arn: stream_arn(stream),
                         fragment_number: n as u64,
@@ -146,7 +146,7 @@ fn eight_threads_constant_eviction_counters_reconcile() {
     }
 
     // Counters.
-    let mut lookups_expected = vec![0u64; CREDENTIALS];
+    let mut lookups_expected = [0u64; CREDENTIALS];
     for f in &sealed {
         lookups_expected[f.sealer] += 2; // seal + second-pass open
         lookups_expected[f.opener] += 1; // first open

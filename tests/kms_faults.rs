@@ -104,6 +104,11 @@ fn kms_error(e: &Error) -> KmsErrorKind {
     }
 }
 
+/// Sealed messages with the index of their input.
+type Sealed = Vec<(usize, Bytes)>;
+/// Failures handed back, with the index of their input.
+type Failed = Vec<(usize, Box<SealFailure>)>;
+
 /// Splits batch results into sealed messages (with their index) and failures, checking that
 /// each failure hands back exactly the request at its position and that together they account
 /// for every input.
@@ -111,7 +116,7 @@ fn account_for(
     input: &[SealRequest],
     producer: &Credential,
     results: Vec<Result<Bytes, Box<SealFailure>>>,
-) -> (Vec<(usize, Bytes)>, Vec<(usize, Box<SealFailure>)>) {
+) -> (Sealed, Failed) {
     assert_eq!(results.len(), input.len(), "one result per fragment");
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -496,7 +501,7 @@ fn seal_stream(
     p: &Credential,
     key: &str,
     range: std::ops::Range<usize>,
-) -> (Vec<(usize, Bytes)>, Option<(usize, Error)>) {
+) -> (Sealed, Option<(usize, Error)>) {
     let mut ok = Vec::new();
     for i in range {
         match engine.seal(p, &SealRequest::new(key, ec(), fragment(i))) {
