@@ -963,6 +963,7 @@ impl Drop for FlightGuard<'_, '_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 
@@ -990,6 +991,35 @@ mod tests {
         st.drop_if_empty(7, &kb);
         assert_eq!(st.slots.get(&7).map(Vec::len), Some(1));
         assert!(st.slot_mut(7, &ka).is_some_and(|s| s.flight.is_some()));
+    }
+
+    #[test]
+    fn a_poisoned_lock_fails_closed() {
+        let cache = DataKeyCache::new(CacheLimits::default()).unwrap();
+        let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A");
+        let ec = crate::EncryptionContext::new();
+        let key = CacheKey::for_sealing(&a, "k", 1, &ec);
+        let fetch = || {
+            Ok(DataKeyMaterial::new(
+                DataKey::from_bytes([1; 32]),
+                "k".into(),
+                vec![1],
+            ))
+        };
+        assert!(cache.get_or_fetch(&key, 1, fetch).is_ok());
+        let _ = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _guard = cache.state.lock();
+                panic!("poison the cache lock");
+            })
+            .join()
+        });
+        assert!(matches!(
+            cache.get_or_fetch(&key, 1, fetch),
+            Err(Error::Internal(_))
+        ));
+        assert!(matches!(cache.len(), Err(Error::Internal(_))));
+        assert!(matches!(cache.stats(&a), Err(Error::Internal(_))));
     }
 
     #[test]

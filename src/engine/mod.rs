@@ -32,6 +32,10 @@
 //!   `expected_key_id` = the provider info; the first whose key KMS releases opens the message.
 //! - KMS calls are retried per [`RetryPolicy`]; while KMS is down, cached keys keep working
 //!   within their limits.
+//! - Outputs: [`Engine::seal`] and [`Engine::open`] allocate their output once, at its final
+//!   size, and return it as [`Bytes`]; [`Engine::seal_into`], [`Engine::open_into`] and
+//!   [`Engine::seal_batch_into`] write into caller-provided buffers, which avoids a fresh
+//!   allocation (and, for large fragments, the page faults of fresh memory) per fragment.
 //! - Batches run on the current rayon thread pool (call them inside `ThreadPool::install` to
 //!   choose the pool), keep their order and return one result per fragment; a fragment that
 //!   fails is handed back intact with the reason.
