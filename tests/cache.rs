@@ -562,3 +562,33 @@ fn concurrent_mixed_use_never_exceeds_the_fragment_limit() {
     assert!(seen.values().all(|&n| n <= 7), "{seen:?}");
     assert!(seen.len() <= kms.calls());
 }
+
+#[test]
+fn many_threads_past_the_refresh_point_make_one_refresh_call() {
+    let (cache, clock, kms) = setup(CacheLimits::default().with_refresh_ahead(0.5));
+    let a = cred("A");
+    let (_, k1) = take(&cache, &kms, &a, 1);
+    clock.advance(Duration::from_secs(200)); // past 50% of 5 minutes
+    kms.set_delay(Duration::from_millis(30));
+    let barrier = Barrier::new(16);
+    let sources: Vec<LeaseSource> = thread::scope(|s| {
+        let hs: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    (0..20)
+                        .map(|_| take(&cache, &kms, &a, 1).0)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(kms.calls(), 2, "one initial fetch and one refresh");
+    assert!(
+        sources.iter().all(|s| *s == LeaseSource::Hit),
+        "nobody waited"
+    );
+    assert_eq!(cache.stats(&a).unwrap().refreshes, 1);
+    assert_ne!(take(&cache, &kms, &a, 1).1, k1);
+}
