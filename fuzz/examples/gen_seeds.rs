@@ -73,7 +73,7 @@ fn main() {
         for (ec_name, ec) in [("ec", &ec), ("noec", &empty)] {
             for with_id in [false, true] {
                 n = n.wrapping_add(1);
-                let edks: &[EncryptedDataKey] = if n % 3 == 0 { &edks2 } else { &edks1 };
+                let edks: &[EncryptedDataKey] = if n.is_multiple_of(3) { &edks2 } else { &edks1 };
                 let params = SealParams {
                     frame_length,
                     encryption_context: ec,
