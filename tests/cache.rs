@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::cache::{
-    CacheKey, CacheLimits, DataKeyCache, DataKeyMaterial, LeaseSource, ManualClock,
+    CacheKey, CacheLimits, DataKeyCache, DataKeyMaterial, LeaseSource, ManualClock, Refresh,
 };
 use fragseal::crypto::SecretBytes;
 use fragseal::kms::{
@@ -591,4 +591,88 @@ fn many_threads_past_the_refresh_point_make_one_refresh_call() {
     );
     assert_eq!(cache.stats(&a).unwrap().refreshes, 1);
     assert_ne!(take(&cache, &kms, &a, 1).1, k1);
+}
+
+#[test]
+fn a_refresh_ticket_completes_elsewhere_while_the_entry_keeps_serving() {
+    let (cache, clock, kms) = setup(CacheLimits::default().with_refresh_ahead(0.5));
+    let a = cred("A");
+    let (_, k1) = take(&cache, &kms, &a, 1);
+    clock.advance(Duration::from_secs(200));
+    let mut tickets = Vec::new();
+    let lease = cache
+        .get_or_fetch_with_refresh(
+            &seal_key(&a),
+            1,
+            || panic!("not a miss"),
+            |t: Refresh| tickets.push(t),
+        )
+        .unwrap();
+    // The caller got the valid key at once; the refresh is pending in the ticket.
+    assert_eq!(
+        (lease.source(), lease.material().ciphertext_blob()),
+        (LeaseSource::Hit, &k1[..])
+    );
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(kms.calls(), 1);
+    for _ in 0..5 {
+        let l = cache
+            .get_or_fetch_with_refresh(
+                &seal_key(&a),
+                1,
+                || panic!("not a miss"),
+                |_t: Refresh| panic!("a second refresh while one is pending"),
+            )
+            .unwrap();
+        assert_eq!(l.material().ciphertext_blob(), &k1[..]);
+    }
+    // Completed from another thread.
+    let ticket = tickets.pop().unwrap();
+    let a2 = a.clone();
+    let kms_ref = &kms;
+    thread::scope(|s| {
+        s.spawn(move || ticket.complete(fetcher(kms_ref, &a2)()));
+    });
+    let (s, k2) = take(&cache, &kms, &a, 1);
+    assert_eq!(s, LeaseSource::Hit);
+    assert_ne!(k2, k1);
+    assert_eq!(cache.stats(&a).unwrap().refreshes, 1);
+}
+
+#[test]
+fn a_dropped_refresh_ticket_is_retried_after_the_interval() {
+    let (cache, clock, kms) = setup(
+        CacheLimits::default()
+            .with_refresh_ahead(0.5)
+            .with_refresh_retry_interval(Duration::from_secs(10)),
+    );
+    let a = cred("A");
+    let (_, k1) = take(&cache, &kms, &a, 1);
+    clock.advance(Duration::from_secs(200));
+    let started = AtomicUsize::new(0);
+    let lookup = || {
+        cache
+            .get_or_fetch_with_refresh(
+                &seal_key(&a),
+                1,
+                || panic!("not a miss"),
+                |t: Refresh| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    drop(t);
+                },
+            )
+            .unwrap()
+    };
+    assert_eq!(lookup().material().ciphertext_blob(), &k1[..]);
+    assert_eq!(started.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_secs(9));
+    lookup();
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "not before the retry interval"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(lookup().material().ciphertext_blob(), &k1[..]);
+    assert_eq!(started.load(Ordering::SeqCst), 2);
 }

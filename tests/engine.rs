@@ -677,3 +677,68 @@ fn open_into_appends_and_restores_on_failure() {
         (1, 2000, 1)
     );
 }
+
+#[test]
+fn background_refresh_keeps_every_caller_off_the_kms_path() {
+    let cache_clock = Arc::new(CacheClock::new());
+    let (kms, key) = kms_with(None);
+    // KMS is slow: a caller that had to wait for it would take at least 600 ms.
+    kms.set_faults(FaultConfig {
+        latency: Duration::from_millis(600),
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    let e = Engine::with_clock(
+        kms.clone(),
+        EngineConfig::default()
+            .with_retry(fast_retry())
+            .with_background_refresh(true)
+            .with_cache(CacheLimits::default().with_refresh_ahead(0.5)),
+        cache_clock.clone(),
+    )
+    .unwrap();
+    let (p, c) = (role("producer"), role("consumer"));
+    let edk_of = |m: &Bytes| {
+        message::parse_header(m, &OpenLimits::default())
+            .unwrap()
+            .encrypted_data_keys()[0]
+            .ciphertext
+            .clone()
+    };
+    let first = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .unwrap();
+    e.open(&c, &first, None).unwrap();
+    cache_clock.advance(Duration::from_secs(200));
+    // Past the refresh point: the seal and the open return with the current key while the
+    // replacements are fetched in the background.
+    let t = std::time::Instant::now();
+    let second = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 10)))
+        .unwrap();
+    e.open(&c, &second, None).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "a caller waited for KMS"
+    );
+    assert_eq!(edk_of(&first), edk_of(&second));
+    // Wait (bounded) for both refreshes to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while e.stats(&p).unwrap().refreshes + e.stats(&c).unwrap().refreshes < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refreshes did not complete"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let third = e
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(2, 10)))
+        .unwrap();
+    assert_ne!(edk_of(&first), edk_of(&third));
+    assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 2);
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 2);
+    assert_eq!(e.stats(&p).unwrap().kms_calls, 2);
+    for (i, m) in [first, second, third].iter().enumerate() {
+        assert_eq!(e.open(&c, m, None).unwrap(), fragment(i, 10));
+    }
+}

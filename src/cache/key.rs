@@ -163,6 +163,26 @@ enum OwnedKind {
 }
 
 impl OwnedKey {
+    /// The stored key as a borrowed key.
+    pub(crate) fn as_key(&self) -> CacheKey<'_> {
+        let kind = match &self.kind {
+            OwnedKind::Seal { key_id, suite } => KindRef::Seal {
+                key_id,
+                suite: *suite,
+            },
+            OwnedKind::Open(edk) => KindRef::Open {
+                provider_id: &edk.provider_id,
+                provider_info: &edk.provider_info,
+                ciphertext: &edk.ciphertext,
+            },
+        };
+        CacheKey {
+            credential: &self.credential,
+            kind,
+            encryption_context: &self.encryption_context,
+        }
+    }
+
     /// Whether this stored key is `key`.
     pub(crate) fn matches(&self, key: &CacheKey<'_>) -> bool {
         let kind = match (&self.kind, key.kind) {

@@ -23,10 +23,14 @@
 //! - **Single flight**: when many threads miss the same key at once, one of them (the leader)
 //!   calls KMS; the others wait on a condition variable and get its result — or its error.
 //! - **Refresh ahead**: once an entry has used `refresh_ahead` of its age, fragment or byte
-//!   budget, the next caller fetches a replacement after reserving its own use of the current
-//!   entry; meanwhile every other caller keeps using the still-valid entry without waiting. If the
-//!   refresh fails (KMS down), the entry keeps serving within its limits and the refresh is tried
-//!   again after `refresh_retry_interval`.
+//!   budget, the next caller starts fetching a replacement after reserving its own use of the
+//!   current entry — itself ([`DataKeyCache::get_or_fetch`]) or through a [`Refresh`] ticket
+//!   completed elsewhere, e.g. on a background thread
+//!   ([`DataKeyCache::get_or_fetch_with_refresh`]); meanwhile every other caller keeps using the
+//!   still-valid entry without waiting. If the refresh fails (KMS down), the entry keeps serving
+//!   within its limits and the refresh is tried again after `refresh_retry_interval`. Callers
+//!   that find the entry used up while its refresh is in flight wait for that refresh (single
+//!   flight) instead of calling KMS again.
 //! - **Clock**: injectable ([`Clock`], [`ManualClock`]), so tests move time instead of sleeping.
 //! - **Counters** per credential ([`CredentialStats`]): hits, misses, KMS calls, evictions, ...
 //! - **Poisoned locks fail closed** with [`Error::Internal`]; the cache never panics on them.
@@ -541,6 +545,11 @@ impl RefreshAt {
 
 /// The per-credential data-key cache. See the [module documentation](self).
 pub struct DataKeyCache {
+    inner: Arc<Inner>,
+}
+
+/// The cache proper, shared with [`Refresh`] tickets that may complete on other threads.
+struct Inner {
     hasher: RandomState,
     limits: CacheLimits,
     refresh_at: RefreshAt,
@@ -548,228 +557,9 @@ pub struct DataKeyCache {
     state: Mutex<State>,
 }
 
-impl fmt::Debug for DataKeyCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DataKeyCache")
-            .field("limits", &self.limits)
-            .field("len", &self.len().ok())
-            .finish_non_exhaustive()
-    }
-}
-
-impl DataKeyCache {
-    /// A cache with `limits` on the system clock.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] when the limits are invalid (see [`CacheLimits::validate`]).
-    pub fn new(limits: CacheLimits) -> Result<Self, Error> {
-        Self::with_clock(limits, Arc::new(SystemClock::new()))
-    }
-
-    /// A cache with `limits` on `clock`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] when the limits are invalid (see [`CacheLimits::validate`]).
-    pub fn with_clock(limits: CacheLimits, clock: Arc<dyn Clock>) -> Result<Self, Error> {
-        limits.validate()?;
-        Ok(Self {
-            hasher: RandomState::new(),
-            limits,
-            refresh_at: RefreshAt::new(&limits),
-            clock,
-            state: Mutex::new(State::default()),
-        })
-    }
-
-    /// The limits.
-    pub fn limits(&self) -> &CacheLimits {
-        &self.limits
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
+impl Inner {
     fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
         self.state.lock().map_err(|_| Error::Internal(POISONED))
-    }
-
-    /// A data key for one fragment of `bytes` plaintext bytes under `key`: a cached one when an
-    /// entry can take the fragment within its limits, otherwise one obtained by calling
-    /// `fetch` (which should call KMS, retries included). `fetch` is called at most once, and
-    /// only when this caller leads the fetch for `key`: callers that miss while another fetch
-    /// for the same key is under way wait for it and share its result or its error.
-    ///
-    /// The fragment's usage is reserved before the key is returned, whether or not the caller
-    /// then uses it.
-    ///
-    /// # Errors
-    /// [`Error::Kms`] with the fetch's error (this caller's or the leader's it waited for);
-    /// [`Error::Internal`] when a lock was poisoned or the leader's fetch panicked.
-    pub fn get_or_fetch<F>(&self, key: &CacheKey<'_>, bytes: u64, fetch: F) -> Result<Lease, Error>
-    where
-        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
-    {
-        if !self.limits.enabled() || bytes > self.limits.max_bytes {
-            let counters = self.lock()?.counters_for(key.credential());
-            counters.miss();
-            let material = Arc::new(fetch().map_err(Error::Kms)?);
-            return Ok(Lease {
-                material,
-                counters,
-                source: LeaseSource::Uncached,
-            });
-        }
-        let hash = key.hash_with(&self.hasher);
-        let mut fetch = Some(fetch);
-        let mut waited = false;
-        loop {
-            let now = self.clock.now();
-            let decision = self.decide(hash, key, now, bytes)?;
-            match decision {
-                Decision::Use(material, counters) => {
-                    let source = if waited {
-                        LeaseSource::Waited
-                    } else {
-                        counters.hit();
-                        LeaseSource::Hit
-                    };
-                    return Ok(Lease {
-                        material,
-                        counters,
-                        source,
-                    });
-                }
-                Decision::UseAndRefresh(material, counters, flight) => {
-                    let source = if waited {
-                        LeaseSource::Waited
-                    } else {
-                        counters.hit();
-                        LeaseSource::Hit
-                    };
-                    let f = fetch.take().ok_or(Error::Internal(FETCH_ABANDONED))?;
-                    self.lead(hash, key, flight, now, bytes, true, f)?;
-                    return Ok(Lease {
-                        material,
-                        counters,
-                        source,
-                    });
-                }
-                Decision::Wait(flight) => {
-                    if !waited {
-                        self.lock()?.counters_for(key.credential()).miss();
-                        waited = true;
-                    }
-                    flight.wait()?.map_err(Error::Kms)?;
-                }
-                Decision::Lead(flight) => {
-                    if !waited {
-                        self.lock()?.counters_for(key.credential()).miss();
-                    }
-                    let f = fetch.take().ok_or(Error::Internal(FETCH_ABANDONED))?;
-                    return self
-                        .lead(hash, key, flight, now, bytes, false, f)
-                        .and_then(|l| l.ok_or(Error::Internal(FETCH_ABANDONED)));
-                }
-            }
-        }
-    }
-
-    /// Looks `key` up under the lock and reserves the fragment's usage when an entry can take it.
-    fn decide(
-        &self,
-        hash: u64,
-        key: &CacheKey<'_>,
-        now: Duration,
-        bytes: u64,
-    ) -> Result<Decision, Error> {
-        let l = &self.limits;
-        let r = self.refresh_at;
-        let mut st = self.lock()?;
-        let tick = st.next_tick();
-        let mut retired = false;
-        let slot = st.slot_or_insert(hash, key);
-        if let Some(e) = slot.entry.as_mut() {
-            let age = now.saturating_sub(e.created);
-            let new_bytes = e.bytes.checked_add(bytes);
-            let fits = age < l.max_age
-                && e.fragments < l.max_fragments
-                && new_bytes.is_some_and(|b| b <= l.max_bytes);
-            if fits {
-                e.fragments += 1;
-                e.bytes = new_bytes.unwrap_or(u64::MAX);
-                e.last_used = tick;
-                let material = Arc::clone(&e.material);
-                let counters = Arc::clone(&e.counters);
-                let due = age >= r.age || e.fragments >= r.fragments || e.bytes >= r.bytes;
-                if due && slot.flight.is_none() && now >= e.refresh_not_before {
-                    let flight = Arc::new(Flight::new());
-                    slot.flight = Some(Arc::clone(&flight));
-                    return Ok(Decision::UseAndRefresh(material, counters, flight));
-                }
-                return Ok(Decision::Use(material, counters));
-            }
-            // The entry cannot take this fragment: retire it now (its key is zeroized once the
-            // last lease on it is dropped).
-            if let Some(old) = slot.entry.take() {
-                old.counters.expired();
-                retired = true;
-            }
-        }
-        let decision = match &slot.flight {
-            Some(flight) => Decision::Wait(Arc::clone(flight)),
-            None => {
-                let flight = Arc::new(Flight::new());
-                slot.flight = Some(Arc::clone(&flight));
-                Decision::Lead(flight)
-            }
-        };
-        if retired {
-            st.entries -= 1;
-        }
-        Ok(decision)
-    }
-
-    /// Runs `fetch` as the leader of `flight`, installs its result and wakes the waiters.
-    /// Returns the lease for this caller's fragment when it was a miss (`refresh == false`).
-    #[allow(clippy::too_many_arguments, reason = "private helper of get_or_fetch")]
-    fn lead<F>(
-        &self,
-        hash: u64,
-        key: &CacheKey<'_>,
-        flight: Arc<Flight>,
-        started: Duration,
-        bytes: u64,
-        refresh: bool,
-        fetch: F,
-    ) -> Result<Option<Lease>, Error>
-    where
-        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
-    {
-        let mut guard = FlightGuard {
-            cache: self,
-            hash,
-            key,
-            flight,
-            armed: true,
-        };
-        let fetched = fetch();
-        guard.armed = false;
-        let flight = Arc::clone(&guard.flight);
-        let outcome = self.install(hash, key, &flight, started, bytes, refresh, fetched);
-        let published = match &outcome {
-            Ok(_) => Ok(()),
-            Err(Error::Kms(e)) => Err(e.clone()),
-            Err(_) => Err(KmsError::new(KmsErrorKind::Internal, POISONED)),
-        };
-        flight.complete(published);
-        match outcome {
-            Ok(lease) => Ok(lease),
-            // A failed refresh is not this caller's failure: it already holds a valid key.
-            Err(Error::Kms(_)) if refresh => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     #[allow(clippy::too_many_arguments, reason = "private helper of get_or_fetch")]
@@ -855,6 +645,274 @@ impl DataKeyCache {
             |e| e.counters.expired(),
         )
     }
+}
+
+impl fmt::Debug for DataKeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKeyCache")
+            .field("limits", &self.inner.limits)
+            .field("len", &self.len().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataKeyCache {
+    /// A cache with `limits` on the system clock.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the limits are invalid (see [`CacheLimits::validate`]).
+    pub fn new(limits: CacheLimits) -> Result<Self, Error> {
+        Self::with_clock(limits, Arc::new(SystemClock::new()))
+    }
+
+    /// A cache with `limits` on `clock`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the limits are invalid (see [`CacheLimits::validate`]).
+    pub fn with_clock(limits: CacheLimits, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        limits.validate()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hasher: RandomState::new(),
+                limits,
+                refresh_at: RefreshAt::new(&limits),
+                clock,
+                state: Mutex::new(State::default()),
+            }),
+        })
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &CacheLimits {
+        &self.inner.limits
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// A data key for one fragment of `bytes` plaintext bytes under `key`: a cached one when an
+    /// entry can take the fragment within its limits, otherwise one obtained by calling
+    /// `fetch` (which should call KMS, retries included). `fetch` is called at most once, and
+    /// only when this caller leads the fetch for `key`: callers that miss while another fetch
+    /// for the same key is under way wait for it and share its result or its error.
+    ///
+    /// The fragment's usage is reserved before the key is returned, whether or not the caller
+    /// then uses it.
+    ///
+    /// When the entry is due for refresh ahead, this caller also fetches its replacement with
+    /// `fetch` after reserving its use of the current entry (see
+    /// [`Self::get_or_fetch_with_refresh`] to run the refresh elsewhere instead).
+    ///
+    /// # Errors
+    /// [`Error::Kms`] with the fetch's error (this caller's or the leader's it waited for);
+    /// [`Error::Internal`] when a lock was poisoned or the leader's fetch panicked.
+    pub fn get_or_fetch<F>(&self, key: &CacheKey<'_>, bytes: u64, fetch: F) -> Result<Lease, Error>
+    where
+        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+    {
+        self.get_or_fetch_impl(key, bytes, fetch, None::<fn(Refresh)>)
+    }
+
+    /// As [`Self::get_or_fetch`], except that a refresh ahead is handed to `refresh` as a
+    /// [`Refresh`] ticket, which may complete it on another thread: then no caller waits for
+    /// KMS while a valid entry exists. `refresh` is called at most once, without any cache lock
+    /// held, and only when this call started a refresh.
+    ///
+    /// # Errors
+    /// As [`Self::get_or_fetch`].
+    pub fn get_or_fetch_with_refresh<F, R>(
+        &self,
+        key: &CacheKey<'_>,
+        bytes: u64,
+        fetch: F,
+        refresh: R,
+    ) -> Result<Lease, Error>
+    where
+        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+        R: FnOnce(Refresh),
+    {
+        self.get_or_fetch_impl(key, bytes, fetch, Some(refresh))
+    }
+
+    fn get_or_fetch_impl<F, R>(
+        &self,
+        key: &CacheKey<'_>,
+        bytes: u64,
+        fetch: F,
+        mut refresh: Option<R>,
+    ) -> Result<Lease, Error>
+    where
+        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+        R: FnOnce(Refresh),
+    {
+        if !self.inner.limits.enabled() || bytes > self.inner.limits.max_bytes {
+            let counters = self.inner.lock()?.counters_for(key.credential());
+            counters.miss();
+            let material = Arc::new(fetch().map_err(Error::Kms)?);
+            return Ok(Lease {
+                material,
+                counters,
+                source: LeaseSource::Uncached,
+            });
+        }
+        let hash = key.hash_with(&self.inner.hasher);
+        let mut fetch = Some(fetch);
+        let mut waited = false;
+        loop {
+            let now = self.inner.clock.now();
+            let decision = self.decide(hash, key, now, bytes)?;
+            match decision {
+                Decision::Use(material, counters) => {
+                    let source = if waited {
+                        LeaseSource::Waited
+                    } else {
+                        counters.hit();
+                        LeaseSource::Hit
+                    };
+                    return Ok(Lease {
+                        material,
+                        counters,
+                        source,
+                    });
+                }
+                Decision::UseAndRefresh(material, counters, flight) => {
+                    let source = if waited {
+                        LeaseSource::Waited
+                    } else {
+                        counters.hit();
+                        LeaseSource::Hit
+                    };
+                    let ticket = Refresh {
+                        inner: Arc::clone(&self.inner),
+                        hash,
+                        key: key.to_owned_key(),
+                        flight,
+                        started: now,
+                        counters: Arc::clone(&counters),
+                        done: false,
+                    };
+                    match (refresh.take(), fetch.take()) {
+                        (Some(spawn), _) => spawn(ticket),
+                        (None, Some(f)) => ticket.complete(f()),
+                        // Unreachable (this branch returns); dropping abandons the refresh.
+                        (None, None) => drop(ticket),
+                    }
+                    return Ok(Lease {
+                        material,
+                        counters,
+                        source,
+                    });
+                }
+                Decision::Wait(flight) => {
+                    if !waited {
+                        self.inner.lock()?.counters_for(key.credential()).miss();
+                        waited = true;
+                    }
+                    flight.wait()?.map_err(Error::Kms)?;
+                }
+                Decision::Lead(flight) => {
+                    if !waited {
+                        self.inner.lock()?.counters_for(key.credential()).miss();
+                    }
+                    let f = fetch.take().ok_or(Error::Internal(FETCH_ABANDONED))?;
+                    return self.lead(hash, key, flight, now, bytes, f);
+                }
+            }
+        }
+    }
+
+    /// Looks `key` up under the lock and reserves the fragment's usage when an entry can take it.
+    fn decide(
+        &self,
+        hash: u64,
+        key: &CacheKey<'_>,
+        now: Duration,
+        bytes: u64,
+    ) -> Result<Decision, Error> {
+        let l = &self.inner.limits;
+        let r = self.inner.refresh_at;
+        let mut st = self.inner.lock()?;
+        let tick = st.next_tick();
+        let mut retired = false;
+        let slot = st.slot_or_insert(hash, key);
+        if let Some(e) = slot.entry.as_mut() {
+            let age = now.saturating_sub(e.created);
+            let new_bytes = e.bytes.checked_add(bytes);
+            let fits = age < l.max_age
+                && e.fragments < l.max_fragments
+                && new_bytes.is_some_and(|b| b <= l.max_bytes);
+            if fits {
+                e.fragments += 1;
+                e.bytes = new_bytes.unwrap_or(u64::MAX);
+                e.last_used = tick;
+                let material = Arc::clone(&e.material);
+                let counters = Arc::clone(&e.counters);
+                let due = age >= r.age || e.fragments >= r.fragments || e.bytes >= r.bytes;
+                if due && slot.flight.is_none() && now >= e.refresh_not_before {
+                    let flight = Arc::new(Flight::new());
+                    slot.flight = Some(Arc::clone(&flight));
+                    return Ok(Decision::UseAndRefresh(material, counters, flight));
+                }
+                return Ok(Decision::Use(material, counters));
+            }
+            // The entry cannot take this fragment: retire it now (its key is zeroized once the
+            // last lease on it is dropped).
+            if let Some(old) = slot.entry.take() {
+                old.counters.expired();
+                retired = true;
+            }
+        }
+        let decision = match &slot.flight {
+            Some(flight) => Decision::Wait(Arc::clone(flight)),
+            None => {
+                let flight = Arc::new(Flight::new());
+                slot.flight = Some(Arc::clone(&flight));
+                Decision::Lead(flight)
+            }
+        };
+        if retired {
+            st.entries -= 1;
+        }
+        Ok(decision)
+    }
+
+    /// Runs `fetch` as the leader of `flight` (a miss), installs its result, wakes the waiters
+    /// and returns the lease for this caller's fragment.
+    fn lead<F>(
+        &self,
+        hash: u64,
+        key: &CacheKey<'_>,
+        flight: Arc<Flight>,
+        started: Duration,
+        bytes: u64,
+        fetch: F,
+    ) -> Result<Lease, Error>
+    where
+        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+    {
+        let mut guard = FlightGuard {
+            cache: self,
+            hash,
+            key,
+            flight,
+            armed: true,
+        };
+        let fetched = fetch();
+        guard.armed = false;
+        let flight = Arc::clone(&guard.flight);
+        let outcome = self
+            .inner
+            .install(hash, key, &flight, started, bytes, false, fetched);
+        let published = match &outcome {
+            Ok(_) => Ok(()),
+            Err(Error::Kms(e)) => Err(e.clone()),
+            Err(_) => Err(KmsError::new(KmsErrorKind::Internal, POISONED)),
+        };
+        flight.complete(published);
+        outcome.and_then(|lease| lease.ok_or(Error::Internal(FETCH_ABANDONED)))
+    }
 
     /// Retires every entry past its maximum age now (zeroizing its key once no lease holds it);
     /// returns how many. Expired entries are otherwise retired when next looked up or when the
@@ -863,9 +921,9 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn purge_expired(&self) -> Result<usize, Error> {
-        let now = self.clock.now();
-        let mut st = self.lock()?;
-        Ok(self.retire_expired(&mut st, now))
+        let now = self.inner.clock.now();
+        let mut st = self.inner.lock()?;
+        Ok(self.inner.retire_expired(&mut st, now))
     }
 
     /// Drops every entry (in-flight fetches complete normally but their keys are then cached
@@ -874,7 +932,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn clear(&self) -> Result<(), Error> {
-        self.lock()?.retire_where(|_| true, drop);
+        self.inner.lock()?.retire_where(|_| true, drop);
         Ok(())
     }
 
@@ -883,7 +941,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn len(&self) -> Result<usize, Error> {
-        Ok(self.lock()?.entries)
+        Ok(self.inner.lock()?.entries)
     }
 
     /// True when no entry is cached.
@@ -899,7 +957,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn counters(&self, credential: &Credential) -> Result<Arc<CredentialCounters>, Error> {
-        Ok(self.lock()?.counters_for(credential))
+        Ok(self.inner.lock()?.counters_for(credential))
     }
 
     /// A snapshot of `credential`'s counters (all zero for a credential never seen).
@@ -908,6 +966,7 @@ impl DataKeyCache {
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn stats(&self, credential: &Credential) -> Result<CredentialStats, Error> {
         Ok(self
+            .inner
             .lock()?
             .counters
             .get(credential)
@@ -920,7 +979,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn all_stats(&self) -> Result<Vec<(Credential, CredentialStats)>, Error> {
-        let st = self.lock()?;
+        let st = self.inner.lock()?;
         let mut v: Vec<_> = st
             .counters
             .iter()
@@ -928,6 +987,73 @@ impl DataKeyCache {
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(v)
+    }
+}
+
+/// A refresh ahead to carry out, handed to the `refresh` callback of
+/// [`DataKeyCache::get_or_fetch_with_refresh`]: obtain the replacement data key (on any thread)
+/// and pass the result to [`Refresh::complete`]. Until then, other callers keep using the
+/// current entry and no second refresh of it starts. A ticket dropped without being completed
+/// abandons the refresh, which is then tried again after `refresh_retry_interval`.
+#[must_use = "a dropped ticket abandons the refresh"]
+pub struct Refresh {
+    inner: Arc<Inner>,
+    hash: u64,
+    key: OwnedKey,
+    flight: Arc<Flight>,
+    started: Duration,
+    counters: Arc<CredentialCounters>,
+    done: bool,
+}
+
+impl Refresh {
+    /// The counters of the credential whose entry is refreshed.
+    pub fn counters(&self) -> &Arc<CredentialCounters> {
+        &self.counters
+    }
+
+    /// Installs the replacement key (or records the failure, so that the refresh is retried
+    /// after `refresh_retry_interval` while the current entry keeps serving).
+    pub fn complete(mut self, fetched: Result<DataKeyMaterial, KmsError>) {
+        self.done = true;
+        self.finish(fetched);
+    }
+
+    fn finish(&self, fetched: Result<DataKeyMaterial, KmsError>) {
+        let key = self.key.as_key();
+        let outcome = self.inner.install(
+            self.hash,
+            &key,
+            &self.flight,
+            self.started,
+            0,
+            true,
+            fetched,
+        );
+        self.flight.complete(match outcome {
+            Ok(_) => Ok(()),
+            Err(Error::Kms(e)) => Err(e),
+            Err(_) => Err(KmsError::new(KmsErrorKind::Internal, POISONED)),
+        });
+    }
+}
+
+impl Drop for Refresh {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Err(KmsError::new(
+                KmsErrorKind::Internal,
+                "the refresh was abandoned",
+            )));
+        }
+    }
+}
+
+impl fmt::Debug for Refresh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refresh")
+            .field("key", &self.key.as_key())
+            .finish_non_exhaustive()
     }
 }
 
@@ -945,7 +1071,7 @@ impl Drop for FlightGuard<'_, '_> {
         if !self.armed {
             return;
         }
-        if let Ok(mut st) = self.cache.state.lock() {
+        if let Ok(mut st) = self.cache.inner.state.lock() {
             if let Some(slot) = st.slot_mut(self.hash, self.key) {
                 if slot
                     .flight
@@ -1009,7 +1135,7 @@ mod tests {
         assert!(cache.get_or_fetch(&key, 1, fetch).is_ok());
         let _ = std::thread::scope(|s| {
             s.spawn(|| {
-                let _guard = cache.state.lock();
+                let _guard = cache.inner.state.lock();
                 panic!("poison the cache lock");
             })
             .join()

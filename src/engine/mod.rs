@@ -46,7 +46,7 @@ pub use retry::RetryPolicy;
 
 use crate::cache::{
     CacheKey, CacheLimits, Clock, CredentialCounters, CredentialStats, DataKeyCache,
-    DataKeyMaterial, Lease, SystemClock, AWS_KMS_PROVIDER_ID,
+    DataKeyMaterial, Lease, Refresh, SystemClock, AWS_KMS_PROVIDER_ID,
 };
 use crate::crypto::aead::AeadBackend;
 use crate::format::{EncryptedDataKey, MessageHeader, OpenLimits};
@@ -78,6 +78,12 @@ pub struct EngineConfig {
     /// When set, only `aws-kms` encrypted data keys whose KMS key ARN is in this list are sent
     /// to KMS for decryption (the ESDK's "strict" mode); otherwise any is ("discovery").
     pub trusted_key_arns: Option<Vec<String>>,
+    /// Run refreshes ahead on a short-lived background thread, so that not even the caller that
+    /// starts a refresh waits for KMS (recommended for producers). Off by default: the caller
+    /// that reaches the refresh point then fetches the replacement itself — after reserving its
+    /// own use of the still-valid key — which keeps refreshes deterministic under a manual
+    /// clock. Either way, no other caller waits.
+    pub background_refresh: bool,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +95,7 @@ impl Default for EngineConfig {
             open_limits: OpenLimits::default(),
             backend: AeadBackend::default(),
             trusted_key_arns: None,
+            background_refresh: false,
         }
     }
 }
@@ -121,6 +128,12 @@ impl EngineConfig {
     /// Sets [`Self::backend`].
     pub fn with_backend(mut self, backend: AeadBackend) -> Self {
         self.backend = backend;
+        self
+    }
+
+    /// Sets [`Self::background_refresh`].
+    pub fn with_background_refresh(mut self, on: bool) -> Self {
+        self.background_refresh = on;
         self
     }
 
@@ -325,20 +338,6 @@ impl Engine {
         self.cache.counters(credential).ok()
     }
 
-    /// Calls KMS through the retry policy, counting every attempt for `credential`.
-    fn call_kms<T>(
-        &self,
-        credential: &Credential,
-        op: impl FnMut() -> Result<T, KmsError>,
-    ) -> Result<T, KmsError> {
-        let counters = self.counters(credential);
-        self.config.retry.run(op, |r| {
-            if let Some(c) = &counters {
-                c.record_kms_call(r.is_ok());
-            }
-        })
-    }
-
     fn sealing_lease(
         &self,
         credential: &Credential,
@@ -355,18 +354,37 @@ impl Engine {
             SUITE_ID,
             &request.encryption_context,
         );
-        self.cache
-            .get_or_fetch(&key, request.plaintext.len() as u64, || {
-                let g = self.call_kms(credential, || {
-                    self.kms.generate_data_key(
-                        credential,
-                        &request.key_id,
-                        DataKeySpec::Aes256,
-                        &request.encryption_context,
-                    )
-                })?;
-                DataKeyMaterial::from_generated(g)
-            })
+        let generate = |kms: &dyn Kms, counters: Option<&CredentialCounters>| {
+            let g = with_retry(&self.config.retry, counters, || {
+                kms.generate_data_key(
+                    credential,
+                    &request.key_id,
+                    DataKeySpec::Aes256,
+                    &request.encryption_context,
+                )
+            })?;
+            DataKeyMaterial::from_generated(g)
+        };
+        self.cache.get_or_fetch_with_refresh(
+            &key,
+            request.plaintext.len() as u64,
+            || generate(&*self.kms, self.counters(credential).as_deref()),
+            |ticket| {
+                if !self.config.background_refresh {
+                    let fetched = generate(&*self.kms, Some(ticket.counters()));
+                    return ticket.complete(fetched);
+                }
+                let (kms, retry) = (Arc::clone(&self.kms), self.config.retry);
+                let (credential, key_id) = (credential.clone(), request.key_id.clone());
+                let ec = request.encryption_context.clone();
+                spawn_refresh(ticket, move |counters| {
+                    let g = with_retry(&retry, Some(counters), || {
+                        kms.generate_data_key(&credential, &key_id, DataKeySpec::Aes256, &ec)
+                    })?;
+                    DataKeyMaterial::from_generated(g)
+                });
+            },
+        )
     }
 
     /// Seals one fragment for `credential`. The output is allocated once, at its final size.
@@ -443,13 +461,32 @@ impl Engine {
                 continue;
             };
             let key = CacheKey::for_opening(credential, edk, ec);
-            let lease = self.cache.get_or_fetch(&key, usage_bytes, || {
-                let d = self.call_kms(credential, || {
-                    self.kms
-                        .decrypt(credential, &edk.ciphertext, ec, Some(key_arn))
+            let decrypt = |kms: &dyn Kms, counters: Option<&CredentialCounters>| {
+                let d = with_retry(&self.config.retry, counters, || {
+                    kms.decrypt(credential, &edk.ciphertext, ec, Some(key_arn))
                 })?;
                 DataKeyMaterial::from_decrypted(d, edk.ciphertext.clone())
-            });
+            };
+            let lease = self.cache.get_or_fetch_with_refresh(
+                &key,
+                usage_bytes,
+                || decrypt(&*self.kms, self.counters(credential).as_deref()),
+                |ticket| {
+                    if !self.config.background_refresh {
+                        let fetched = decrypt(&*self.kms, Some(ticket.counters()));
+                        return ticket.complete(fetched);
+                    }
+                    let (kms, retry) = (Arc::clone(&self.kms), self.config.retry);
+                    let (credential, key_arn) = (credential.clone(), key_arn.to_owned());
+                    let (ec, blob) = (ec.clone(), edk.ciphertext.clone());
+                    spawn_refresh(ticket, move |counters| {
+                        let d = with_retry(&retry, Some(counters), || {
+                            kms.decrypt(&credential, &blob, &ec, Some(&key_arn))
+                        })?;
+                        DataKeyMaterial::from_decrypted(d, blob)
+                    });
+                },
+            );
             match lease {
                 Ok(lease) => return Ok(lease),
                 Err(e) => {
@@ -754,6 +791,36 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// Calls KMS through `retry`, counting every attempt in `counters`.
+fn with_retry<T>(
+    retry: &RetryPolicy,
+    counters: Option<&CredentialCounters>,
+    op: impl FnMut() -> Result<T, KmsError>,
+) -> Result<T, KmsError> {
+    retry.run(op, |r| {
+        if let Some(c) = counters {
+            c.record_kms_call(r.is_ok());
+        }
+    })
+}
+
+/// Runs a refresh ahead on its own short-lived thread, so that no caller waits for it. If the
+/// thread cannot be started, the closure — and the ticket in it — is dropped, which abandons the
+/// refresh; the cache tries again after its retry interval.
+fn spawn_refresh(
+    ticket: Refresh,
+    fetch: impl FnOnce(&CredentialCounters) -> Result<DataKeyMaterial, KmsError> + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("fragseal-refresh".into())
+        .spawn(move || {
+            let fetched = fetch(ticket.counters());
+            ticket.complete(fetched);
+        });
+    // The thread is detached: it owns everything it uses.
+    drop(spawned);
 }
 
 /// The plaintext of a fragment opened as a stream (see [`Engine::open_stream`]); counts the
