@@ -257,6 +257,10 @@ mod tests {
         assert!(!same(o1, o2));
         assert!(!same(o1, CacheKey::for_opening(&b, &e1, &ec1)));
         assert!(!o1.to_owned_key().matches(&k(&a, &ec1)));
+        for key in [o1, o2, k(&a, &ec1)] {
+            let owned = key.to_owned_key();
+            assert!(same(owned.as_key(), key), "as_key gives back the same key");
+        }
         assert!(!o1.is_for_sealing());
         assert!(k(&a, &ec1).is_for_sealing());
     }
