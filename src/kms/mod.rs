@@ -5,10 +5,10 @@
 //! Backends live in their own modules: the in-memory local KMS (`kms::local`) and, behind the
 //! `aws` cargo feature, AWS KMS (`kms::aws`).
 
-mod error;
-pub mod local;
 #[cfg(feature = "aws")]
 pub mod aws;
+mod error;
+pub mod local;
 
 pub use error::{KmsError, KmsErrorKind};
 
