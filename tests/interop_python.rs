@@ -122,6 +122,11 @@ fn run_peer(
     .unwrap_or_else(|e| panic!("{test}: {e}"));
     let v: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{test}: peer output not JSON ({e}): {stdout}"));
+    let version = v["esdk_version"].as_str().unwrap_or("");
+    assert!(
+        version.starts_with("4."),
+        "{test}: expected aws-encryption-sdk 4.x, got {version:?}"
+    );
     let mut out = BTreeMap::new();
     for r in v["results"].as_array().expect("results array") {
         let op = r["op"].as_str().expect("op").to_owned();
