@@ -4,8 +4,9 @@
 //!
 //! Writes `INPUT.sealed` (an AWS Encryption SDK message, suite 0x0478, that any ESDK with a raw
 //! AES keyring of the same namespace, name and key can decrypt), opens it, checks the round
-//! trip, and prints what it did. The wrapping key is random per run (printed in hex so that
-//! another ESDK can be pointed at it); a real deployment keeps it in a KMS instead.
+//! trip, and prints what it did. The wrapping key is random per run and never leaves the
+//! process (it is not printed); a real deployment keeps it in a KMS instead. The interop tests
+//! (`tests/interop_python.rs`) show the same messages opening in the Python ESDK.
 
 use fragseal::crypto::SecretBytes;
 use fragseal::identity::FragmentIdentity;
@@ -20,11 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: cargo run --release --example seal_file -- INPUT")?;
     let plaintext = std::fs::read(&input)?;
 
+    // A random wrapping key that lives only in this process (never printed or logged); a real
+    // deployment keeps its wrapping key in a KMS instead.
     let wrapping_key = SecretBytes::random(32);
-    println!(
-        "wrapping key (raw AES, namespace \"fragseal-example\", name \"local-key\"): {}",
-        hex::encode(wrapping_key.expose_secret())
-    );
+    println!("wrapping key: raw AES-256, namespace \"fragseal-example\", name \"local-key\", random per run");
     let keyring = RawAesKeyring::new("fragseal-example", "local-key", wrapping_key)?;
 
     let stream = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/example/1700000000000";
