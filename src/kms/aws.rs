@@ -58,6 +58,19 @@ use std::time::Duration;
 
 pub use aws_sdk_kms::Client as SdkClient;
 
+/// What a credentials provider for [`AwsKmsBuilder::caller_credentials_provider`] is made of,
+/// re-exported from `aws-credential-types` so that callers need no direct dependency on it.
+/// [`provide_credentials_fn`](credentials::provide_credentials_fn) turns an async closure into
+/// a provider (for example one that fetches short-lived keys from your own broker).
+pub mod credentials {
+    pub use aws_credential_types::credential_fn::provide_credentials_fn;
+    pub use aws_credential_types::provider::error::CredentialsError;
+    pub use aws_credential_types::provider::{
+        future, ProvideCredentials, SharedCredentialsProvider,
+    };
+    pub use aws_credential_types::Credentials;
+}
+
 /// Extra time the calling thread waits beyond the SDK's operation timeout before giving up on
 /// its own (the SDK's timers should always fire first; this is the backstop that keeps a rayon
 /// worker from waiting forever if they cannot).
@@ -695,6 +708,26 @@ fn xml_element<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
     rest.get(..end).map(str::trim)
 }
 
+/// When the call failed because the caller's credentials provider failed (nothing was sent):
+/// `Transport` (retryable) for a provider that timed out or failed, `AccessDenied` (final) for
+/// one that has no credentials or is misconfigured.
+fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> Option<KmsErrorKind> {
+    use aws_credential_types::provider::error::CredentialsError as C;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<C>() {
+            return Some(match c {
+                C::CredentialsNotLoaded(_) | C::InvalidConfiguration(_) => {
+                    KmsErrorKind::AccessDenied
+                }
+                _ => KmsErrorKind::Transport,
+            });
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Maps any error of an `aws-sdk-kms` call to a [`KmsError`]: by error code (the JSON code, or
 /// an XML `<Code>` found in the body), then by HTTP status; transport failures and timeouts to
 /// [`KmsErrorKind::Transport`]. The SDK error is kept as the source.
@@ -702,6 +735,13 @@ pub fn map_sdk_error<E>(err: SdkError<E, aws_sdk_kms::config::http::HttpResponse
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(kind) = credentials_failure(&err) {
+        let message = format!(
+            "AWS credentials unavailable: {}",
+            aws_sdk_kms::error::DisplayErrorContext(&err)
+        );
+        return KmsError::new(kind, message).with_source(err);
+    }
     let (kind, message) = match &err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
@@ -1181,6 +1221,60 @@ mod tests {
             .describe_key(&caller(), "alias/x")
             .expect_err("no credentials for this caller");
         assert_eq!(err.kind(), KmsErrorKind::AccessDenied);
+    }
+
+    #[test]
+    fn credentials_from_a_provider_per_caller() {
+        use super::credentials::{provide_credentials_fn, Credentials, CredentialsError};
+        let server = FakeKms::start(answer(
+            400,
+            vec![JSON],
+            r#"{"__type":"NotFoundException","message":"signed and sent"}"#,
+        ));
+        let good = Credential::new("111122223333", "arn:aws:iam::111122223333:role/g", "AKIDG");
+        let broken = Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIDB");
+        let empty = Credential::new("111122223333", "arn:aws:iam::111122223333:role/e", "AKIDE");
+        let kms = AwsKms::builder()
+            .region("us-east-1")
+            .endpoint_url(server.endpoint())
+            .caller_credentials_provider(
+                good.clone(),
+                provide_credentials_fn(|| async {
+                    Ok(Credentials::new("AKIDG", "secret", None, None, "test"))
+                }),
+            )
+            .caller_credentials_provider(
+                broken.clone(),
+                provide_credentials_fn(|| async {
+                    Err(CredentialsError::provider_error(
+                        "credential broker unreachable",
+                    ))
+                }),
+            )
+            .caller_credentials_provider(
+                empty.clone(),
+                provide_credentials_fn(|| async {
+                    Err(CredentialsError::not_loaded("no keys for this role"))
+                }),
+            )
+            .build()
+            .expect("build");
+        // The request went out signed with the provider's keys.
+        let e = kms.describe_key(&good, "alias/x").expect_err("not found");
+        assert_eq!(e.kind(), KmsErrorKind::NotFound);
+        assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+        // A provider failure never reaches the server.
+        let e = kms
+            .describe_key(&broken, "alias/x")
+            .expect_err("no credentials");
+        assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(e.kind(), KmsErrorKind::Transport, "{e}");
+        assert!(e.message().contains("credentials unavailable"), "{e}");
+        let e = kms
+            .describe_key(&empty, "alias/x")
+            .expect_err("no credentials");
+        assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(e.kind(), KmsErrorKind::AccessDenied, "{e}");
     }
 
     #[test]
