@@ -3,8 +3,13 @@
 //!
 //! `cargo bench --bench seal_open -- --warm-up-time 1 --measurement-time 3`
 //!
-//! - `raw_ring_seal` / `raw_ring_open`: `ring` `LessSafeKey::{seal,open}_in_place_separate_tag`
-//!   over the whole buffer — the practical limit.
+//! - `raw_ring_seal` / `raw_ring_open_in_place`: `ring`
+//!   `LessSafeKey::{seal,open}_in_place_separate_tag` over the whole buffer, in place — the
+//!   practical limit, and the baseline of the targets.
+//! - `raw_ring_copy_seal` / `raw_ring_open`: the same with one copy of the input into the output
+//!   buffer first. A framed message cannot be sealed in the plaintext's own buffer (frame headers
+//!   interleave with the data), nor opened without destroying the message, so one copy is part
+//!   of any non-destructive seal or open: this is the structural floor.
 //! - `seal`: `message::seal_into` into a reused buffer (header, HKDF, frames; 64 KiB frames).
 //! - `seal_alloc`: `message::seal` (one fresh output allocation per message).
 //! - `open`: `message::open_into` a reused buffer (header already parsed, as the engine does
@@ -16,7 +21,9 @@
     reason = "criterion's macros generate undocumented items"
 )]
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
+};
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::format::EncryptedDataKey;
 use fragseal::message::{self, OpenLimits, SealParams};
@@ -64,6 +71,21 @@ fn bench(c: &mut Criterion) {
             })
         });
 
+        let mut copy_out = vec![0u8; size];
+        g.bench_function(BenchmarkId::from_parameter("raw_ring_copy_seal"), |b| {
+            b.iter(|| {
+                copy_out.copy_from_slice(black_box(&plaintext));
+                let tag = raw
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::empty(),
+                        &mut copy_out[..],
+                    )
+                    .expect("seal");
+                let _ = black_box(tag);
+            })
+        });
+
         let mut out = Vec::with_capacity(message::sealed_len(&params, size).expect("len"));
         g.bench_function(BenchmarkId::from_parameter("seal"), |b| {
             b.iter(|| {
@@ -93,6 +115,22 @@ fn bench(c: &mut Criterion) {
         let mut work_store = vec![0u8; size + 4096];
         let off = (ct.as_ptr() as usize % 4096 + 2048 + 4096 - work_store.as_ptr() as usize % 4096)
             % 4096;
+        g.bench_function(BenchmarkId::from_parameter("raw_ring_open_in_place"), |b| {
+            b.iter_batched_ref(
+                || ct.clone(),
+                |buf| {
+                    raw.open_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([2; 12]),
+                        Aad::empty(),
+                        tag,
+                        black_box(&mut buf[..]),
+                        0..,
+                    )
+                    .expect("open");
+                },
+                BatchSize::LargeInput,
+            )
+        });
         let work = &mut work_store[off..off + size];
         g.bench_function(BenchmarkId::from_parameter("raw_ring_open"), |b| {
             b.iter(|| {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The reproducible bench command: runs the criterion benches once, then prints every figure as a
+# ratio against the baseline measured in the same run (these machines are noisy: absolute
+# figures from different runs are not comparable, ratios within one run are).
+#
+#   scripts/bench.sh                 # all groups (about 6 minutes on 2 cores)
+#   scripts/bench.sh seal_open       # one bench target
+# Extra criterion arguments may follow after `--`, e.g. `scripts/bench.sh seal_open -- 1MiB`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+targets=(seal_open engine primitives local_kms)
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then
+  targets=("$1")
+  shift
+fi
+[ "${1:-}" = "--" ] && shift
+
+for t in "${targets[@]}"; do
+  # Remove this target's old results, so the table below only reads figures from this run.
+  python3 scripts/bench_ratios.py --clean "$t"
+  cargo bench --bench "$t" -- --warm-up-time 1 --measurement-time 3 "$@"
+done
+python3 scripts/bench_ratios.py "${targets[@]}"
