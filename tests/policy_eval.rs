@@ -951,15 +951,22 @@ fn condition_operators() {
             &s,
             A,
         ),
+        // For a role session, aws:PrincipalArn is the ARN of the role, not of the session.
         (
-            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/Camera/*"}}"#,
+            r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/Camera"}}"#,
             CAMERA,
             &[],
             A,
         ),
         (
-            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::*:assumed-role/Camera/*"}}"#,
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/Camera"}}"#,
             VIEWER,
+            &[],
+            I,
+        ),
+        (
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/Camera/*"}}"#,
+            CAMERA,
             &[],
             I,
         ),
@@ -967,7 +974,7 @@ fn condition_operators() {
             r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/*/cam-1"}}"#,
             CAMERA,
             &[],
-            A,
+            I,
         ),
         (
             r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/*"}}"#,
@@ -976,10 +983,22 @@ fn condition_operators() {
             A,
         ),
         (
-            r#"{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/Camera/cam-1"}}"#,
+            r#"{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/Camera"}}"#,
             CAMERA,
             &[],
             I,
+        ),
+        (
+            r#"{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:sts::123456789012:assumed-role/Camera/cam-1"}}"#,
+            CAMERA,
+            &[],
+            A,
+        ),
+        (
+            r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:user/admin"}}"#,
+            ADMIN,
+            &[],
+            A,
         ),
         (
             r#"{"StringEquals":{"kms:CallerAccount":"123456789012"}}"#,
@@ -1109,6 +1128,58 @@ fn condition_operators() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// A key policy that denies key deletion to everyone but the `KeyAdmin` role, through
+/// `aws:PrincipalArn` instead of `NotPrincipal`.
+const DENY_UNLESS_KEY_ADMIN_ARN: Option<Src> = Some(Src::Json(
+    r#"{"Statement":[
+        {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
+        {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/KeyAdmin"},"Action":"kms:ScheduleKeyDeletion","Resource":"*"},
+        {"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKeyDeletion","Resource":"*",
+         "Condition":{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/KeyAdmin"}}}
+    ]}"#,
+));
+
+#[test]
+fn principal_arn_deny_spares_the_roles_sessions() {
+    run(&[
+        case(
+            "KeyAdmin session is not denied",
+            DENY_UNLESS_KEY_ADMIN_ARN,
+            &[],
+            KEY_ADMIN,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            A,
+        ),
+        case(
+            "another role's session is denied",
+            DENY_UNLESS_KEY_ADMIN_ARN,
+            &[],
+            CAMERA,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            D,
+        ),
+        case(
+            "a user is denied",
+            DENY_UNLESS_KEY_ADMIN_ARN,
+            &[Src::Json(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+            )],
+            ADMIN,
+            "kms:ScheduleKeyDeletion",
+            KEY,
+            None,
+            &[],
+            D,
+        ),
+    ]);
 }
 
 #[test]

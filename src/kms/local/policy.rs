@@ -27,7 +27,8 @@
 //!   operator false and a negated one true; `...IfExists` makes it true; `ForAllValues` is true
 //!   and `ForAnyValue` false on a missing or empty key. Condition key names are
 //!   case-insensitive, including the context-key part of `kms:EncryptionContext:KEY` (as in AWS
-//!   KMS; use `kms:EncryptionContextKeys` to pin the case of a key).
+//!   KMS; use `kms:EncryptionContextKeys` to pin the case of a key). `aws:PrincipalArn` of a
+//!   role session is the role's ARN (`arn:aws:iam::ACCOUNT:role/NAME`), not the session's.
 //! - Not modelled: policy variables (`${aws:username}`), numeric/date/IP operators (rejected at
 //!   parse time with an error naming the operator), grants.
 //!
@@ -45,6 +46,7 @@
 use crate::format::EncryptionContext;
 use core::fmt;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// A malformed policy document; the message names the bad element.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -543,7 +545,10 @@ impl Decision {
 /// The request-side values that condition keys read.
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext<'a> {
-    /// The caller's principal ARN (`aws:PrincipalArn`).
+    /// The caller's principal ARN. `aws:PrincipalArn` is this ARN, except for a role session
+    /// (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`), for which it is the ARN of the role
+    /// (`arn:aws:iam::ACCOUNT:role/NAME`), as in AWS. A session ARN does not carry the role's
+    /// path, so a role with a path is named without it.
     pub principal_arn: &'a str,
     /// The caller's account (`kms:CallerAccount`, `aws:PrincipalAccount`).
     pub principal_account: &'a str,
@@ -561,27 +566,31 @@ pub struct RequestContext<'a> {
 
 impl<'a> RequestContext<'a> {
     /// The values of condition key `key` (case-insensitive name); `None` when absent.
-    pub fn values(&self, key: &str) -> Option<Vec<&'a str>> {
+    pub fn values(&self, key: &str) -> Option<Vec<Cow<'a, str>>> {
         const EC_PREFIX: &str = "kms:encryptioncontext:";
         let lower_eq = |name: &str| key.eq_ignore_ascii_case(name);
         if lower_eq("kms:CallerAccount") || lower_eq("aws:PrincipalAccount") {
-            return Some(vec![self.principal_account]);
+            return Some(vec![Cow::Borrowed(self.principal_account)]);
         }
         if lower_eq("aws:PrincipalArn") {
-            return Some(vec![self.principal_arn]);
+            let arn = match role_of_session(self.principal_arn) {
+                Some((account, name)) => Cow::Owned(format!("arn:aws:iam::{account}:role/{name}")),
+                None => Cow::Borrowed(self.principal_arn),
+            };
+            return Some(vec![arn]);
         }
         if lower_eq("kms:ViaService") {
-            return self.via_service.map(|v| vec![v]);
+            return self.via_service.map(|v| vec![Cow::Borrowed(v)]);
         }
         if lower_eq("kms:RequestAlias") {
-            return self.request_alias.map(|v| vec![v]);
+            return self.request_alias.map(|v| vec![Cow::Borrowed(v)]);
         }
         if lower_eq("kms:EncryptionContextKeys") {
             let ec = self.encryption_context?;
             if ec.is_empty() {
                 return None;
             }
-            return Some(ec.iter().map(|(k, _)| k).collect());
+            return Some(ec.iter().map(|(k, _)| Cow::Borrowed(k)).collect());
         }
         if key.len() > EC_PREFIX.len()
             && key.is_char_boundary(EC_PREFIX.len())
@@ -589,17 +598,17 @@ impl<'a> RequestContext<'a> {
         {
             let wanted = &key[EC_PREFIX.len()..];
             let ec = self.encryption_context?;
-            let found: Vec<&'a str> = ec
+            let found: Vec<Cow<'a, str>> = ec
                 .iter()
                 .filter(|(k, _)| k.eq_ignore_ascii_case(wanted))
-                .map(|(_, v)| v)
+                .map(|(_, v)| Cow::Borrowed(v))
                 .collect();
             return if found.is_empty() { None } else { Some(found) };
         }
         self.extra
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.iter().map(String::as_str).collect())
+            .map(|(_, v)| v.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
     }
 }
 
