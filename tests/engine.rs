@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 use fragseal::cache::{CacheLimits, ManualClock as CacheClock, AWS_KMS_PROVIDER_ID};
-use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest};
+use fragseal::engine::{
+    DiscoveryFilter, Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest,
+};
 use fragseal::format::OpenLimits;
 use fragseal::identity::FragmentIdentity;
 use fragseal::kms::local::{
@@ -741,4 +743,98 @@ fn background_refresh_keeps_every_caller_off_the_kms_path() {
     for (i, m) in [first, second, third].iter().enumerate() {
         assert_eq!(e.open(&c, m, None).unwrap(), fragment(i, 10));
     }
+}
+
+/// A message whose only `aws-kms` encrypted data key names the KMS key by `provider_info`
+/// (the data key and its KMS blob are genuine, so only the provider info decides).
+fn message_with_provider_info(kms: &LocalKms, key: &str, provider_info: &str) -> Vec<u8> {
+    let g = kms
+        .generate_data_key(
+            &role("producer"),
+            key,
+            fragseal::kms::DataKeySpec::Aes256,
+            &ec(),
+        )
+        .unwrap();
+    let data_key = fragseal::crypto::DataKey::from_slice(g.plaintext.expose_secret()).unwrap();
+    let edks = [fragseal::format::EncryptedDataKey {
+        provider_id: AWS_KMS_PROVIDER_ID.into(),
+        provider_info: provider_info.as_bytes().to_vec(),
+        ciphertext: g.ciphertext_blob,
+    }];
+    let ec = ec();
+    message::seal(
+        &data_key,
+        &message::SealParams::new(&ec, &edks),
+        b"fragment",
+    )
+    .unwrap()
+}
+
+#[test]
+fn discovery_sends_only_well_formed_kms_key_arns_to_kms() {
+    let (kms, key) = kms_with(None);
+    let c = role("consumer");
+    let key_id = key.rsplit('/').next().unwrap();
+    let alias_arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/fragments");
+    let refused = [
+        "alias/aws/kinesisvideo".to_owned(),
+        key_id.to_owned(),
+        alias_arn,
+        key.replace(":kms:", ":s3:"),
+        key.replace(":key/", ":keys/"),
+        key.replace(ACCOUNT, "1111222233"),
+        key.replace(ACCOUNT, "11112222333a"),
+        key.replace(REGION, ""),
+        key.replace("arn:aws:", "arn::"),
+        format!("{key}/extra"),
+        format!("{}:key/", key.rsplit_once(":key/").unwrap().0),
+        format!(" {key}"),
+    ];
+    let e = engine(&kms, EngineConfig::default());
+    for info in &refused {
+        let m = message_with_provider_info(&kms, &key, info);
+        assert!(
+            matches!(e.open(&c, &m, None), Err(Error::NoMatchingKeyProvider)),
+            "{info:?} must not be sent to KMS"
+        );
+    }
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 0);
+    // The well-formed ARN opens (one Decrypt).
+    let m = message_with_provider_info(&kms, &key, &key);
+    assert_eq!(e.open(&c, &m, None).unwrap(), &b"fragment"[..]);
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
+}
+
+#[test]
+fn the_discovery_filter_keeps_other_accounts_keys_from_kms() {
+    let (kms, key) = kms_with(None);
+    let c = role("consumer");
+    let m = message_with_provider_info(&kms, &key, &key);
+    let other = engine(
+        &kms,
+        EngineConfig::default()
+            .with_discovery_filter(DiscoveryFilter::new("aws", vec!["444455556666".into()])),
+    );
+    assert!(matches!(
+        other.open(&c, &m, None),
+        Err(Error::NoMatchingKeyProvider)
+    ));
+    let other_partition = engine(
+        &kms,
+        EngineConfig::default()
+            .with_discovery_filter(DiscoveryFilter::new("aws-cn", vec![ACCOUNT.into()])),
+    );
+    assert!(matches!(
+        other_partition.open(&c, &m, None),
+        Err(Error::NoMatchingKeyProvider)
+    ));
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 0);
+    let own = engine(
+        &kms,
+        EngineConfig::default()
+            .with_discovery_filter(DiscoveryFilter::new("aws", vec![ACCOUNT.into()])),
+    );
+    assert_eq!(own.open(&c, &m, None).unwrap(), &b"fragment"[..]);
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
 }

@@ -30,6 +30,10 @@
 //! - Opening: the message's `aws-kms` encrypted data keys are tried in order, each through the
 //!   cache (one `Decrypt` per credential and encrypted data key per key age), with
 //!   `expected_key_id` = the provider info; the first whose key KMS releases opens the message.
+//!   Only provider info that is a well-formed KMS key ARN
+//!   (`arn:<partition>:kms:<region>:<account>:key/<id>`) is ever sent to KMS, never an alias
+//!   or a bare key id; [`EngineConfig::trusted_key_arns`] and
+//!   [`EngineConfig::discovery_filter`] narrow that further.
 //! - KMS calls are retried per [`RetryPolicy`]; while KMS is down, cached keys keep working
 //!   within their limits.
 //! - Outputs: [`Engine::seal`] and [`Engine::open`] allocate their output once, at its final
@@ -78,6 +82,10 @@ pub struct EngineConfig {
     /// When set, only `aws-kms` encrypted data keys whose KMS key ARN is in this list are sent
     /// to KMS for decryption (the ESDK's "strict" mode); otherwise any is ("discovery").
     pub trusted_key_arns: Option<Vec<String>>,
+    /// When set, only `aws-kms` encrypted data keys whose KMS key ARN is in the filter's
+    /// partition and accounts are sent to KMS for decryption. In every mode, only provider info
+    /// that is a well-formed KMS key ARN is ever sent.
+    pub discovery_filter: Option<DiscoveryFilter>,
     /// Run refreshes ahead on a short-lived background thread, so that not even the caller that
     /// starts a refresh waits for KMS (recommended for producers). Off by default: the caller
     /// that reaches the refresh point then fetches the replacement itself — after reserving its
@@ -95,6 +103,7 @@ impl Default for EngineConfig {
             open_limits: OpenLimits::default(),
             backend: AeadBackend::default(),
             trusted_key_arns: None,
+            discovery_filter: None,
             background_refresh: false,
         }
     }
@@ -141,6 +150,82 @@ impl EngineConfig {
     pub fn with_trusted_key_arns(mut self, arns: Vec<String>) -> Self {
         self.trusted_key_arns = Some(arns);
         self
+    }
+
+    /// Sets [`Self::discovery_filter`].
+    pub fn with_discovery_filter(mut self, filter: DiscoveryFilter) -> Self {
+        self.discovery_filter = Some(filter);
+        self
+    }
+}
+
+/// Which KMS keys an opening engine may ask KMS to decrypt with, by the partition and account
+/// of their ARN (the ESDK discovery keyring's discovery filter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryFilter {
+    /// The AWS partition, for example `aws`.
+    pub partition: String,
+    /// The 12-digit AWS account ids whose keys are allowed.
+    pub account_ids: Vec<String>,
+}
+
+impl DiscoveryFilter {
+    /// Keys of `account_ids` in `partition`.
+    pub fn new(partition: impl Into<String>, account_ids: Vec<String>) -> Self {
+        Self {
+            partition: partition.into(),
+            account_ids,
+        }
+    }
+
+    fn allows(&self, arn: &KmsKeyArn<'_>) -> bool {
+        arn.partition == self.partition && self.account_ids.iter().any(|a| a == arn.account)
+    }
+}
+
+/// The parts of a well-formed KMS key ARN,
+/// `arn:<partition>:kms:<region>:<12-digit account>:key/<key id>`.
+#[derive(Debug, PartialEq, Eq)]
+struct KmsKeyArn<'a> {
+    partition: &'a str,
+    account: &'a str,
+}
+
+impl<'a> KmsKeyArn<'a> {
+    /// Parses `s` strictly: exactly six `:`-separated parts, `arn` prefix, non-empty partition
+    /// and region of lowercase letters, digits and `-`, service `kms`, an account of 12 ASCII
+    /// digits, and resource `key/<id>` whose id is non-empty ASCII letters, digits and `-`
+    /// (key ids are UUIDs or `mrk-` ids). Anything else — alias names and ARNs, bare key ids,
+    /// other services or resource types — is `None`.
+    fn parse(s: &'a str) -> Option<Self> {
+        let mut parts = s.split(':');
+        let (prefix, partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        if parts.next().is_some() || prefix != "arn" || service != "kms" {
+            return None;
+        }
+        let label = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !label(partition) || !label(region) {
+            return None;
+        }
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let id = resource.strip_prefix("key/")?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return None;
+        }
+        Some(Self { partition, account })
     }
 }
 
@@ -497,16 +582,27 @@ impl Engine {
         Err(first_error.unwrap_or(Error::NoMatchingKeyProvider))
     }
 
-    /// The KMS key ARN of `edk` if the engine may send it to KMS.
+    /// The KMS key ARN of `edk` if the engine may send it to KMS: an `aws-kms` encrypted data
+    /// key whose provider info is a well-formed KMS key ARN (never an alias, a bare key id or
+    /// another service's ARN, which an attacker could otherwise make KMS resolve), trusted in
+    /// strict mode, and allowed by the discovery filter, if any.
     fn usable_edk<'e>(&self, edk: &'e EncryptedDataKey) -> Option<&'e str> {
         if edk.provider_id != AWS_KMS_PROVIDER_ID {
             return None;
         }
         let arn = core::str::from_utf8(&edk.provider_info).ok()?;
-        match &self.config.trusted_key_arns {
-            Some(trusted) if !trusted.iter().any(|t| t == arn) => None,
-            _ => Some(arn),
+        let parsed = KmsKeyArn::parse(arn)?;
+        if let Some(trusted) = &self.config.trusted_key_arns {
+            if !trusted.iter().any(|t| t == arn) {
+                return None;
+            }
         }
+        if let Some(filter) = &self.config.discovery_filter {
+            if !filter.allows(&parsed) {
+                return None;
+            }
+        }
+        Some(arn)
     }
 
     /// Parses the header, gets the data key, runs `decrypt`, and counts the outcome
@@ -845,6 +941,7 @@ impl<R: Read> Read for EngineOpenStream<R> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 
@@ -879,5 +976,66 @@ mod tests {
             EngineConfig::default().with_cache(CacheLimits::default().with_max_fragments(0))
         )
         .is_err());
+    }
+
+    #[test]
+    fn only_well_formed_kms_key_arns_parse() {
+        let ok = [
+            (
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "aws",
+                "111122223333",
+            ),
+            (
+                "arn:aws-cn:kms:cn-north-1:000000000000:key/mrk-1234abcd",
+                "aws-cn",
+                "000000000000",
+            ),
+        ];
+        for (arn, partition, account) in ok {
+            assert_eq!(
+                KmsKeyArn::parse(arn),
+                Some(KmsKeyArn { partition, account }),
+                "{arn}"
+            );
+        }
+        let bad = [
+            "",
+            "alias/aws/kinesisvideo",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:alias/aws/kinesisvideo",
+            "arn:aws:kms:us-east-1:111122223333:alias/key/k",
+            "arn:aws:s3:us-east-1:111122223333:key/k",
+            "arn:aws:kms:us-east-1:111122223333:keys/k",
+            "arn:aws:kms:us-east-1:111122223333:key",
+            "arn:aws:kms:us-east-1:111122223333:key/",
+            "arn:aws:kms:us-east-1:111122223333:key/k/extra",
+            "arn:aws:kms:us-east-1:111122223333:key/k:x",
+            "arn:aws:kms:us-east-1:11112222333:key/k",
+            "arn:aws:kms:us-east-1:1111222233334:key/k",
+            "arn:aws:kms:us-east-1:11112222333a:key/k",
+            "arn:aws:kms::111122223333:key/k",
+            "arn::kms:us-east-1:111122223333:key/k",
+            "arn:AWS:kms:us-east-1:111122223333:key/k",
+            "arn:aws:KMS:us-east-1:111122223333:key/k",
+            "ARN:aws:kms:us-east-1:111122223333:key/k",
+            "urn:aws:kms:us-east-1:111122223333:key/k",
+            " arn:aws:kms:us-east-1:111122223333:key/k",
+            "arn:aws:kms:us-east-1:111122223333:key/k ",
+            "arn:aws:kms:us-east-1:111122223333:key/k\0",
+            "arn:aws:kms:us-east-1:111122223333",
+        ];
+        for arn in bad {
+            assert_eq!(KmsKeyArn::parse(arn), None, "{arn:?}");
+        }
+    }
+
+    #[test]
+    fn the_discovery_filter_matches_partition_and_account() {
+        let arn = KmsKeyArn::parse("arn:aws:kms:us-east-1:111122223333:key/k").unwrap();
+        assert!(DiscoveryFilter::new("aws", vec!["111122223333".into()]).allows(&arn));
+        assert!(!DiscoveryFilter::new("aws-cn", vec!["111122223333".into()]).allows(&arn));
+        assert!(!DiscoveryFilter::new("aws", vec!["444455556666".into()]).allows(&arn));
+        assert!(!DiscoveryFilter::new("aws", vec![]).allows(&arn));
     }
 }
