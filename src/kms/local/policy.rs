@@ -13,8 +13,11 @@
 //!   `arn:aws:iam::ACCOUNT:root` names the *account*: it delegates to the account's identity
 //!   policies. A role ARN also matches that role's sessions
 //!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`). `Service`, `Federated` and
-//!   `CanonicalUser` principals are parsed but never match a credential. `NotPrincipal` excludes
-//!   the callers an entry names directly (an account entry excludes only the account root).
+//!   `CanonicalUser` principals are parsed but never match a credential. `NotPrincipal` is
+//!   accepted only with `Effect: Deny` (AWS does not support it with `Allow`: the policy is
+//!   rejected). It exempts the account root when the account is listed, and any other caller
+//!   only when both its account and the caller itself (for a role session: the role's or the
+//!   session's ARN) are listed, as AWS documents; an account entry alone exempts only the root.
 //! - `Action`/`NotAction`: `service:name` with `*` and `?` wildcards, case-insensitive.
 //! - `Resource`/`NotResource`: ARNs matched per colon-separated segment, each with `*` and `?`
 //!   wildcards (case-sensitive); `"*"` matches everything.
@@ -304,12 +307,7 @@ impl Statement {
                 })
                 .unwrap_or(PrincipalMatch::No),
             PrincipalSpec::NotPrincipal(entries) => {
-                // Only a direct match excludes the caller: an account entry excludes the
-                // account root, not every principal of the account.
-                if entries
-                    .iter()
-                    .any(|e| entry_match(e, req) == PrincipalMatch::Direct)
-                {
+                if not_principal_excludes(entries, req) {
                     PrincipalMatch::No
                 } else {
                     PrincipalMatch::Direct
@@ -371,6 +369,33 @@ fn entry_match(entry: &PrincipalEntry, req: &Request<'_>) -> PrincipalMatch {
         }
         PrincipalEntry::Other(_) => PrincipalMatch::No,
     }
+}
+
+/// Whether a `NotPrincipal` list (always with `Deny`, checked at parse time) exempts the caller.
+///
+/// AWS may check the caller's account first, then the principal (for a role session: the
+/// account, the role, then the session), and documents that the list must name the account
+/// as well as the principal. So the account root is exempt when its account is listed; any
+/// other caller only when its account is listed *and* it is named directly (its ARN, or for a
+/// role session its role's ARN or the session's ARN). An account entry alone exempts only the
+/// account root; a principal's ARN without its account exempts nobody.
+fn not_principal_excludes(entries: &[PrincipalEntry], req: &Request<'_>) -> bool {
+    let account = req.context.principal_account;
+    let names_account = entries.iter().any(|e| match e {
+        PrincipalEntry::Anyone => true,
+        PrincipalEntry::Account(a) => a == account,
+        PrincipalEntry::Arn(_) | PrincipalEntry::Other(_) => false,
+    });
+    if !names_account {
+        return false;
+    }
+    if req.context.principal_arn == root_arn(account) {
+        return true;
+    }
+    entries.iter().any(|e| {
+        matches!(e, PrincipalEntry::Anyone | PrincipalEntry::Arn(_))
+            && entry_match(e, req) == PrincipalMatch::Direct
+    })
 }
 
 /// `arn:aws:iam::ACCOUNT:root`.
@@ -782,6 +807,12 @@ fn parse_statement(v: &Value, path: &str, kind: PolicyKind) -> Result<Statement,
             "missing (Resource or NotResource)",
         )
     })?;
+    if effect == Effect::Allow && matches!(principal, Some(PrincipalSpec::NotPrincipal(_))) {
+        return Err(PolicyError::new(
+            format!("{path}.NotPrincipal"),
+            "not supported with \"Effect\": \"Allow\" (AWS accepts NotPrincipal only with \"Deny\")",
+        ));
+    }
     let principal = match (kind, principal) {
         (PolicyKind::Identity, _) => PrincipalSpec::Attached,
         (PolicyKind::Key, Some(p)) => p,
