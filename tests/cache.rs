@@ -676,3 +676,66 @@ fn a_dropped_refresh_ticket_is_retried_after_the_interval() {
     assert_eq!(lookup().material().ciphertext_blob(), &k1[..]);
     assert_eq!(started.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn idle_credentials_expired_keys_are_erased_by_unrelated_lookups() {
+    let max_age = Duration::from_secs(300);
+    let (cache, clock, kms) = setup(
+        CacheLimits::default()
+            .with_max_age(max_age)
+            .with_refresh_ahead(1.0),
+    );
+    let idle: Vec<Credential> = ["A", "B", "C"].into_iter().map(cred).collect();
+    let weak: Vec<_> = idle
+        .iter()
+        .map(|c| {
+            let lease = cache
+                .get_or_fetch(&seal_key(c), 1, fetcher(&kms, c))
+                .unwrap();
+            Arc::downgrade(lease.material())
+        })
+        .collect();
+    let busy = cred("D");
+    take(&cache, &kms, &busy, 1);
+    assert_eq!(cache.len().unwrap(), 4);
+    // The idle streams' keys expire; only the busy credential keeps using the cache, with a
+    // fresh key.
+    clock.advance(max_age + Duration::from_secs(1));
+    take(&cache, &kms, &busy, 1);
+    assert_eq!(
+        cache.len().unwrap(),
+        1,
+        "only the busy credential's new key"
+    );
+    for (c, w) in idle.iter().zip(&weak) {
+        assert_eq!(cache.stats(c).unwrap().expirations, 1);
+        assert!(
+            w.upgrade().is_none(),
+            "expired key of an idle credential kept"
+        );
+    }
+    assert_eq!(cache.stats(&busy).unwrap().expirations, 1);
+    // Keys that are still valid are not touched by a sweep.
+    clock.advance(max_age - Duration::from_secs(1));
+    let (s, _) = take(&cache, &kms, &cred("E"), 1);
+    assert_eq!(s, LeaseSource::Fetched);
+    assert_eq!(cache.len().unwrap(), 2);
+    assert_eq!(take(&cache, &kms, &busy, 1).0, LeaseSource::Hit);
+}
+
+#[test]
+fn uncached_lookups_sweep_expired_entries_too() {
+    // Fragments larger than max_bytes are never cached, but their lookups still sweep.
+    let (cache, clock, kms) = setup(
+        CacheLimits::default()
+            .with_max_bytes(100)
+            .with_refresh_ahead(1.0),
+    );
+    let a = cred("A");
+    take(&cache, &kms, &a, 1);
+    clock.advance(Duration::from_secs(302));
+    let (s, _) = take(&cache, &kms, &cred("B"), 101);
+    assert_eq!(s, LeaseSource::Uncached);
+    assert!(cache.is_empty().unwrap());
+    assert_eq!(cache.stats(&a).unwrap().expirations, 1);
+}

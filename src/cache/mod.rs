@@ -17,7 +17,12 @@
 //!   fresh, uncached one (as the ESDK caching CMM does).
 //! - **Capacity**: at most `capacity` entries; inserting past it evicts the least recently used.
 //! - **Erasure**: a retired or evicted entry drops its [`DataKeyMaterial`], whose [`DataKey`] is
-//!   zeroized on drop. The cache holds the only copy of a key; callers get a shared reference
+//!   zeroized on drop. Expired entries are retired even when nobody looks them up again (an
+//!   idle stream): every lookup and install sweeps the cache for expired entries, at most once
+//!   per `min(max_age, `[`SWEEP_INTERVAL`]`)` of the cache's clock — one clock comparison
+//!   under the lock already held otherwise — so a cache operation made at least `max_age` plus
+//!   that interval after a key was fetched finds it gone. A process that stops using the cache
+//!   altogether can call [`DataKeyCache::purge_expired`] from a timer. The cache holds the only copy of a key; callers get a shared reference
 //!   ([`Lease`]) rather than a copy, so once the last lease of a retired key is dropped, no
 //!   plaintext copy of it remains.
 //! - **Single flight**: when many threads miss the same key at once, one of them (the leader)
@@ -89,6 +94,9 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 pub const DEFAULT_REFRESH_AHEAD: f64 = 0.95;
 /// Default wait before retrying a failed refresh.
 pub const DEFAULT_REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Lookups and installs sweep the whole cache for expired entries at most once per this
+/// interval (or per `max_age`, when shorter).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Limits of the data-key cache.
 ///
@@ -425,6 +433,8 @@ struct State {
     slots: Buckets,
     entries: usize,
     tick: u64,
+    /// No sweep of expired entries runs before this clock reading.
+    next_sweep: Duration,
     counters: HashMap<Credential, Arc<CredentialCounters>>,
 }
 
@@ -576,6 +586,7 @@ impl Inner {
         let mut st = self.lock()?;
         let tick = st.next_tick();
         let now = self.clock.now();
+        self.sweep_expired(&mut st, now);
         let counters = st.counters_for(key.credential());
         let slot = st.slot_or_insert(hash, key);
         if slot.flight.as_ref().is_some_and(|f| Arc::ptr_eq(f, flight)) {
@@ -636,6 +647,20 @@ impl Inner {
                 break;
             }
         }
+    }
+
+    /// Retires every expired entry if no sweep ran in the last [`Self::sweep_interval`]; one
+    /// clock comparison otherwise.
+    fn sweep_expired(&self, state: &mut State, now: Duration) {
+        if now >= state.next_sweep {
+            state.next_sweep = now.saturating_add(self.sweep_interval());
+            self.retire_expired(state, now);
+        }
+    }
+
+    /// The least time between two sweeps: `max_age`, at most [`SWEEP_INTERVAL`].
+    fn sweep_interval(&self) -> Duration {
+        self.limits.max_age.min(SWEEP_INTERVAL)
     }
 
     fn retire_expired(&self, state: &mut State, now: Duration) -> usize {
@@ -748,7 +773,11 @@ impl DataKeyCache {
         R: FnOnce(Refresh),
     {
         if !self.inner.limits.enabled() || bytes > self.inner.limits.max_bytes {
-            let counters = self.inner.lock()?.counters_for(key.credential());
+            let counters = {
+                let mut st = self.inner.lock()?;
+                self.inner.sweep_expired(&mut st, self.inner.clock.now());
+                st.counters_for(key.credential())
+            };
             counters.miss();
             let material = Arc::new(fetch().map_err(Error::Kms)?);
             return Ok(Lease {
@@ -834,6 +863,7 @@ impl DataKeyCache {
         let l = &self.inner.limits;
         let r = self.inner.refresh_at;
         let mut st = self.inner.lock()?;
+        self.inner.sweep_expired(&mut st, now);
         let tick = st.next_tick();
         let mut retired = false;
         let slot = st.slot_or_insert(hash, key);
@@ -915,8 +945,9 @@ impl DataKeyCache {
     }
 
     /// Retires every entry past its maximum age now (zeroizing its key once no lease holds it);
-    /// returns how many. Expired entries are otherwise retired when next looked up or when the
-    /// cache needs room.
+    /// returns how many. Expired entries are otherwise retired when next looked up, when the
+    /// cache needs room, or by the periodic sweep of lookups and installs (see the
+    /// [module documentation](self)).
     ///
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
@@ -1177,5 +1208,56 @@ mod tests {
             ));
         }
         assert!(DataKeyCache::new(CacheLimits::disabled().with_max_fragments(0)).is_ok());
+    }
+
+    #[test]
+    fn sweeps_run_at_most_once_per_interval() {
+        let clock = Arc::new(ManualClock::new());
+        let max_age = Duration::from_secs(10);
+        let limits = CacheLimits::default()
+            .with_max_age(max_age)
+            .with_refresh_ahead(1.0);
+        let cache = DataKeyCache::with_clock(limits, clock.clone()).unwrap();
+        let ec = crate::EncryptionContext::new();
+        let creds: Vec<Credential> = (0..3)
+            .map(|i| {
+                Credential::new(
+                    "111122223333",
+                    format!("arn:aws:iam::111122223333:role/{i}"),
+                    format!("K{i}"),
+                )
+            })
+            .collect();
+        let keys: Vec<CacheKey<'_>> = creds
+            .iter()
+            .map(|c| CacheKey::for_sealing(c, "k", 1, &ec))
+            .collect();
+        let fetch = || {
+            Ok(DataKeyMaterial::new(
+                DataKey::from_bytes([1; 32]),
+                "k".into(),
+                vec![1],
+            ))
+        };
+        // t = 0: the first lookup sweeps (nothing to retire); the next sweep is due at 1 s.
+        cache.get_or_fetch(&keys[0], 1, fetch).unwrap();
+        clock.advance(Duration::from_millis(100));
+        cache.get_or_fetch(&keys[1], 1, fetch).unwrap();
+        // t = 10 s: key 0 expired; this lookup sweeps it and the next sweep is due at 11 s.
+        clock.advance(max_age - Duration::from_millis(100));
+        cache.get_or_fetch(&keys[2], 1, fetch).unwrap();
+        assert_eq!(cache.len().unwrap(), 2, "key 0 swept");
+        // t = 10.5 s: key 1 expired at 10.1 s, but no sweep is due: the lookup scans nothing.
+        clock.advance(Duration::from_millis(500));
+        cache.get_or_fetch(&keys[2], 1, fetch).unwrap();
+        assert_eq!(cache.len().unwrap(), 2, "no sweep before its interval");
+        // t = 11 s: the sweep is due and retires key 1.
+        clock.advance(Duration::from_millis(500));
+        cache.get_or_fetch(&keys[2], 1, fetch).unwrap();
+        assert_eq!(cache.len().unwrap(), 1, "key 1 swept");
+        assert_eq!(cache.inner.sweep_interval(), SWEEP_INTERVAL);
+        let short = CacheLimits::default().with_max_age(Duration::from_millis(20));
+        let cache = DataKeyCache::with_clock(short, clock).unwrap();
+        assert_eq!(cache.inner.sweep_interval(), Duration::from_millis(20));
     }
 }
