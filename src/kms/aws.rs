@@ -608,6 +608,17 @@ fn key_state(state: &aws_sdk_kms::types::KeyState) -> KeyState {
 /// The [`KmsErrorKind`] for an AWS error code (`NotFoundException`, `ThrottlingException`,
 /// `UnrecognizedClientException`, ...). Accepts the code bare or with a `namespace#` prefix or
 /// a `:detail` suffix. `None` for codes it does not know.
+///
+/// Notes on the choices:
+/// - `LimitExceededException` is a resource quota (keys, aliases, grants per account), not a
+///   request rate: `InvalidRequest`, final. Rate limits (`ThrottlingException`,
+///   `RequestLimitExceeded`, ...) are `Throttling`, retryable.
+/// - Signing and clock failures (`InvalidSignatureException`, `SignatureDoesNotMatch`,
+///   `RequestExpired`, `RequestTimeTooSkewed`) are `AccessDenied`, final: the same signed
+///   request cannot succeed on retry.
+/// - `ExpiredToken`/`ExpiredTokenException` are `AccessDenied`, final: [`KmsErrorKind`] has no
+///   kind for "retry after refreshing credentials", although a refreshing credentials provider
+///   could succeed on a new call.
 pub fn kind_for_code(code: &str) -> Option<KmsErrorKind> {
     let code = code.rsplit('#').next().unwrap_or(code);
     let code = code.split(':').next().unwrap_or(code).trim();
@@ -629,6 +640,8 @@ pub fn kind_for_code(code: &str) -> Option<KmsErrorKind> {
         | "MissingAuthenticationTokenException"
         | "ExpiredToken"
         | "ExpiredTokenException"
+        | "RequestExpired"
+        | "RequestTimeTooSkewed"
         | "AuthFailure"
         | "OptInRequired" => K::AccessDenied,
         "ThrottlingException"
@@ -638,13 +651,13 @@ pub fn kind_for_code(code: &str) -> Option<KmsErrorKind> {
         | "RequestThrottledException"
         | "RequestLimitExceeded"
         | "TooManyRequestsException"
-        | "LimitExceededException"
         | "ProvisionedThroughputExceededException"
         | "BandwidthLimitExceeded"
         | "SlowDown"
         | "PriorRequestNotComplete"
         | "EC2ThrottledException" => K::Throttling,
         "ValidationException"
+        | "LimitExceededException"
         | "InvalidKeyUsageException"
         | "InvalidGrantTokenException"
         | "InvalidGrantIdException"
@@ -663,10 +676,7 @@ pub fn kind_for_code(code: &str) -> Option<KmsErrorKind> {
         | "UnknownOperationException"
         | "InvalidAction"
         | "InvalidQueryParameter" => K::InvalidRequest,
-        "RequestExpired"
-        | "RequestTimeTooSkewed"
-        | "RequestTimeout"
-        | "RequestTimeoutException" => K::Transport,
+        "RequestTimeout" | "RequestTimeoutException" => K::Transport,
         "KMSInternalException"
         | "DependencyTimeoutException"
         | "KeyUnavailableException"
@@ -685,16 +695,18 @@ pub fn kind_for_code(code: &str) -> Option<KmsErrorKind> {
 }
 
 /// The [`KmsErrorKind`] for an HTTP error status when the answer carries no error code we know:
-/// 400 → `InvalidRequest`, 401/403 → `AccessDenied`, 404 → `NotFound`, 408 → `Transport`,
-/// 429 → `Throttling`, anything else (5xx and the rest) → `Internal`.
+/// 401/403 → `AccessDenied`, 404 → `NotFound`, 408 → `Transport`, 429 → `Throttling`, 5xx →
+/// `Internal`, 2xx (a success answer the SDK could not decode) → `Internal`; anything else
+/// (400 and the other 4xx, a 3xx redirect to another endpoint, 1xx, a status outside
+/// 100–599) → `InvalidRequest`, final.
 pub fn kind_for_status(status: u16) -> KmsErrorKind {
     match status {
-        400 => KmsErrorKind::InvalidRequest,
         401 | 403 => KmsErrorKind::AccessDenied,
         404 => KmsErrorKind::NotFound,
         408 => KmsErrorKind::Transport,
         429 => KmsErrorKind::Throttling,
-        _ => KmsErrorKind::Internal,
+        200..=299 | 500..=599 => KmsErrorKind::Internal,
+        _ => KmsErrorKind::InvalidRequest,
     }
 }
 
@@ -841,7 +853,9 @@ mod tests {
             ("SignatureDoesNotMatch", K::AccessDenied),
             ("ExpiredTokenException", K::AccessDenied),
             ("ThrottlingException", K::Throttling),
-            ("LimitExceededException", K::Throttling),
+            // A resource quota (number of keys, aliases, grants), not a request rate.
+            ("LimitExceededException", K::InvalidRequest),
+            ("RequestLimitExceeded", K::Throttling),
             ("TooManyRequestsException", K::Throttling),
             ("ValidationException", K::InvalidRequest),
             ("InvalidKeyUsageException", K::InvalidRequest),
@@ -849,7 +863,10 @@ mod tests {
             ("InvalidArnException", K::InvalidRequest),
             ("UnsupportedOperationException", K::InvalidRequest),
             ("DryRunOperationException", K::InvalidRequest),
-            ("RequestExpired", K::Transport),
+            // Signing and clock problems: retrying the same request cannot help.
+            ("RequestExpired", K::AccessDenied),
+            ("RequestTimeTooSkewed", K::AccessDenied),
+            ("RequestTimeout", K::Transport),
             ("KMSInternalException", K::Internal),
             ("DependencyTimeoutException", K::Internal),
             ("KeyUnavailableException", K::Internal),
@@ -880,6 +897,18 @@ mod tests {
             !kind_for_code("InvalidCiphertextException").is_some_and(KmsErrorKind::is_retryable)
         );
         assert!(!kind_for_code("AccessDeniedException").is_some_and(KmsErrorKind::is_retryable));
+        for code in [
+            "LimitExceededException",
+            "RequestTimeTooSkewed",
+            "RequestExpired",
+            "InvalidSignatureException",
+            // No kind means "retry with refreshed credentials"; an expired token is final here.
+            "ExpiredTokenException",
+        ] {
+            let kind = kind_for_code(code);
+            assert!(kind.is_some(), "{code}");
+            assert!(!kind.is_some_and(KmsErrorKind::is_retryable), "{code}");
+        }
     }
 
     #[test]
@@ -895,9 +924,25 @@ mod tests {
             (500, K::Internal),
             (502, K::Internal),
             (503, K::Internal),
-            (418, K::Internal),
+            (599, K::Internal),
+            // Other statuses are client-side or misdirected requests: final, never Internal.
+            (418, K::InvalidRequest),
+            (409, K::InvalidRequest),
+            (413, K::InvalidRequest),
+            (301, K::InvalidRequest),
+            (307, K::InvalidRequest),
+            (100, K::InvalidRequest),
+            (600, K::InvalidRequest),
+            // A success answer that could not be decoded.
+            (200, K::Internal),
         ] {
             assert_eq!(kind_for_status(status), kind, "{status}");
+        }
+        for status in (300..500).filter(|s| ![408, 429].contains(s)) {
+            assert!(!kind_for_status(status).is_retryable(), "{status}");
+        }
+        for status in 500..600 {
+            assert!(kind_for_status(status).is_retryable(), "{status}");
         }
     }
 
@@ -1108,6 +1153,28 @@ mod tests {
     fn empty_429_is_throttling() {
         let err = describe_error(answer(429, vec![], ""));
         assert_eq!(err.kind(), KmsErrorKind::Throttling);
+    }
+
+    #[test]
+    fn unknown_4xx_is_final() {
+        let err = describe_error(answer(
+            409,
+            vec![JSON],
+            r#"{"__type":"BrandNewException","message":"?"}"#,
+        ));
+        assert_eq!(err.kind(), KmsErrorKind::InvalidRequest, "{err}");
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn limit_exceeded_is_final() {
+        let err = describe_error(answer(
+            400,
+            vec![JSON],
+            r#"{"__type":"LimitExceededException","message":"too many aliases"}"#,
+        ));
+        assert_eq!(err.kind(), KmsErrorKind::InvalidRequest, "{err}");
+        assert!(!err.is_retryable());
     }
 
     #[test]
