@@ -739,3 +739,43 @@ fn uncached_lookups_sweep_expired_entries_too() {
     assert!(cache.is_empty().unwrap());
     assert_eq!(cache.stats(&a).unwrap().expirations, 1);
 }
+
+#[test]
+fn released_unused_usage_goes_back_to_the_entry_it_was_reserved_on() {
+    let (cache, _clock, kms) = setup(
+        CacheLimits::default()
+            .with_max_fragments(2)
+            .with_max_bytes(100)
+            .with_refresh_ahead(1.0),
+    );
+    let a = cred("A");
+    let key = seal_key(&a);
+    let first = cache.get_or_fetch(&key, 60, fetcher(&kms, &a)).unwrap();
+    let blob = first.material().ciphertext_blob().to_vec();
+    // Given back, the 60 bytes and the fragment can be used again: two more fragments of 50.
+    cache.release_unused(&key, first, 60).unwrap();
+    for _ in 0..2 {
+        let (s, k) = take(&cache, &kms, &a, 50);
+        assert_eq!((s, k), (LeaseSource::Hit, blob.clone()));
+    }
+    assert_eq!(take(&cache, &kms, &a, 1).0, LeaseSource::Fetched, "used up");
+    assert_eq!(kms.calls(), 2);
+    // A lease of a key the entry no longer holds gives nothing back to the new entry.
+    let b = cred("B");
+    let kb = seal_key(&b);
+    let old = cache.get_or_fetch(&kb, 60, fetcher(&kms, &b)).unwrap();
+    let (s, _) = take(&cache, &kms, &b, 50);
+    assert_eq!(s, LeaseSource::Fetched, "60 + 50 > 100: replaced");
+    cache.release_unused(&kb, old, 60).unwrap();
+    assert_eq!(take(&cache, &kms, &b, 50).0, LeaseSource::Hit);
+    assert_eq!(
+        take(&cache, &kms, &b, 1).0,
+        LeaseSource::Fetched,
+        "2 fragments"
+    );
+    // An uncached lease has nothing to give back.
+    let big = cache.get_or_fetch(&kb, 101, fetcher(&kms, &b)).unwrap();
+    assert_eq!(big.source(), LeaseSource::Uncached);
+    cache.release_unused(&kb, big, 101).unwrap();
+    assert_eq!(cache.len().unwrap(), 2);
+}

@@ -838,3 +838,45 @@ fn the_discovery_filter_keeps_other_accounts_keys_from_kms() {
     assert_eq!(own.open(&c, &m, None).unwrap(), &b"fragment"[..]);
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
 }
+
+#[test]
+fn messages_that_fail_to_authenticate_do_not_use_up_an_opening_key() {
+    let (kms, key) = kms_with(None);
+    let p = role("producer");
+    let sealed = engine(&kms, EngineConfig::default())
+        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 3000)))
+        .unwrap();
+    let len = sealed.len() as u64;
+    // A genuine header with a garbage body: the header authenticates, the body does not.
+    let mut forged = sealed.to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let c = role("consumer");
+    let e = engine(
+        &kms,
+        EngineConfig::default().with_cache(
+            CacheLimits::default()
+                .with_max_fragments(2)
+                .with_max_bytes(2 * len)
+                .with_refresh_ahead(1.0),
+        ),
+    );
+    for _ in 0..5 {
+        assert!(matches!(
+            e.open(&c, &forged, None),
+            Err(Error::Authentication(_))
+        ));
+        let mut out = vec![7];
+        assert!(e.open_into(&c, &forged, None, &mut out).is_err());
+        assert_eq!(out, [7]);
+        assert!(e.open_range(&c, &forged, 0..10, None).is_err());
+    }
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
+    // The genuine message still has the entry's whole budget: two opens, no new Decrypt.
+    for _ in 0..2 {
+        assert_eq!(e.open(&c, &sealed, None).unwrap(), fragment(1, 3000));
+    }
+    assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
+    let s = e.stats(&c).unwrap();
+    assert_eq!((s.fragments_opened, s.open_failures), (2, 15));
+}

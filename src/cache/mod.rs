@@ -14,7 +14,10 @@
 //!   `max_age`, its fragment count below `max_fragments`, and its byte count plus the new
 //!   fragment's length at most `max_bytes`. An entry that cannot take the fragment is retired and
 //!   a new key fetched. A fragment larger than `max_bytes` can never share a key, so it gets a
-//!   fresh, uncached one (as the ESDK caching CMM does).
+//!   fresh, uncached one (as the ESDK caching CMM does). A caller whose lease produced no
+//!   output (a message that failed to authenticate) may give its reservation back with
+//!   [`DataKeyCache::release_unused`], so the limits count the fragments a key actually
+//!   sealed or opened, plus those in progress.
 //! - **Capacity**: at most `capacity` entries; inserting past it evicts the least recently used.
 //! - **Erasure**: a retired or evicted entry drops its [`DataKeyMaterial`], whose [`DataKey`] is
 //!   zeroized on drop. Expired entries are retired even when nobody looks them up again (an
@@ -942,6 +945,34 @@ impl DataKeyCache {
         };
         flight.complete(published);
         outcome.and_then(|lease| lease.ok_or(Error::Internal(FETCH_ABANDONED)))
+    }
+
+    /// Gives back the usage reserved for `lease` under `key` — one fragment and `bytes` — when
+    /// the lease was not used after all: for example for a message that failed to authenticate,
+    /// so that forged messages cannot use up an opening entry's budget. A no-op when the entry
+    /// under `key` no longer holds the lease's key (retired, replaced by a refresh, or never
+    /// cached). Only give back usage whose key produced no output.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the lock was poisoned.
+    pub fn release_unused(
+        &self,
+        key: &CacheKey<'_>,
+        lease: Lease,
+        bytes: u64,
+    ) -> Result<(), Error> {
+        if lease.source == LeaseSource::Uncached {
+            return Ok(());
+        }
+        let hash = key.hash_with(&self.inner.hasher);
+        let mut st = self.inner.lock()?;
+        if let Some(e) = st.slot_mut(hash, key).and_then(|s| s.entry.as_mut()) {
+            if Arc::ptr_eq(&e.material, &lease.material) {
+                e.fragments = e.fragments.saturating_sub(1);
+                e.bytes = e.bytes.saturating_sub(bytes);
+            }
+        }
+        Ok(())
     }
 
     /// Retires every entry past its maximum age now (zeroizing its key once no lease holds it);

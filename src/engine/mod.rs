@@ -34,6 +34,15 @@
 //!   (`arn:<partition>:kms:<region>:<account>:key/<id>`) is ever sent to KMS, never an alias
 //!   or a bare key id; [`EngineConfig::trusted_key_arns`] and
 //!   [`EngineConfig::discovery_filter`] narrow that further.
+//! - Opening budgets: the cache reserves a fragment and the message's body length on the
+//!   opening entry before the message is authenticated (the key is needed to authenticate it),
+//!   and [`Engine::open`], [`Engine::open_into`] and [`Engine::open_range`] give that
+//!   reservation back when the open fails — so messages that do not authenticate (for example
+//!   a genuine header copied onto a forged body, whose header does authenticate) cannot use up
+//!   an entry's budget and force extra `Decrypt` calls. [`Engine::open_stream`] releases
+//!   plaintext frame by frame and keeps its reservation (one fragment, no bytes): someone who
+//!   can submit streams with a copied header can use up an opening entry's fragment budget,
+//!   which costs extra `Decrypt` calls, never a wrong key.
 //! - KMS calls are retried per [`RetryPolicy`]; while KMS is down, cached keys keep working
 //!   within their limits.
 //! - Outputs: [`Engine::seal`] and [`Engine::open`] allocate their output once, at its final
@@ -532,13 +541,14 @@ impl Engine {
     }
 
     /// The data key that opens the message with `header`, for `credential`: each `aws-kms`
-    /// encrypted data key in turn (trusted ones only, in strict mode) through the cache.
-    fn opening_lease(
+    /// encrypted data key in turn (trusted ones only, in strict mode) through the cache. Also
+    /// returns the cache key the lease's usage was reserved under.
+    fn opening_lease<'h>(
         &self,
-        credential: &Credential,
-        header: &MessageHeader,
+        credential: &'h Credential,
+        header: &'h MessageHeader,
         usage_bytes: u64,
-    ) -> Result<Lease, Error> {
+    ) -> Result<(Lease, CacheKey<'h>), Error> {
         let ec = header.encryption_context();
         let mut first_error = None;
         for edk in header.encrypted_data_keys() {
@@ -573,7 +583,7 @@ impl Engine {
                 },
             );
             match lease {
-                Ok(lease) => return Ok(lease),
+                Ok(lease) => return Ok((lease, key)),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -614,12 +624,17 @@ impl Engine {
         opened_len: impl FnOnce(&T) -> u64,
         decrypt: impl FnOnce(&crate::crypto::DataKey, &MessageHeader) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let keyed = message::parse_header(message, &self.config.open_limits).and_then(|header| {
-            let body_len = message.len().saturating_sub(header.header_len()) as u64;
-            let lease = self.opening_lease(credential, &header, body_len)?;
-            Ok((lease, header))
-        });
-        let (lease, header) = match keyed {
+        let header = match message::parse_header(message, &self.config.open_limits) {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some(c) = self.counters(credential) {
+                    c.record_open_failure();
+                }
+                return Err(e);
+            }
+        };
+        let body_len = message.len().saturating_sub(header.header_len()) as u64;
+        let (lease, key) = match self.opening_lease(credential, &header, body_len) {
             Ok(k) => k,
             Err(e) => {
                 if let Some(c) = self.counters(credential) {
@@ -631,7 +646,13 @@ impl Engine {
         let result = decrypt(lease.material().data_key(), &header);
         match &result {
             Ok(v) => lease.counters().record_opened(opened_len(v)),
-            Err(_) => lease.counters().record_open_failure(),
+            Err(_) => {
+                lease.counters().record_open_failure();
+                // Nothing was released: give the reserved usage back, so that messages that
+                // fail to authenticate (say, a genuine header with a forged body) cannot use up
+                // the entry's budget. A poisoned cache lock fails the next call anyway.
+                let _ = self.cache.release_unused(&key, lease, body_len);
+            }
         }
         result
     }
@@ -743,7 +764,7 @@ impl Engine {
     ) -> Result<EngineOpenStream<R>, Error> {
         let result = (|| {
             let sealed = SealedStream::new(source, &self.config.open_limits)?;
-            let lease = self.opening_lease(credential, sealed.header(), 0)?;
+            let (lease, _) = self.opening_lease(credential, sealed.header(), 0)?;
             let inner = sealed.open(
                 lease.material().data_key(),
                 expected_identity,
