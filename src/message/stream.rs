@@ -13,8 +13,14 @@
 //!
 //! The header is authenticated before any frame is read. Each frame's plaintext is released
 //! only after its tag verifies; the final frame's only after the end of the input has been
-//! reached without trailing bytes. Reaching the end of the input before the final frame is an
-//! error. Errors surface as [`std::io::Error`] of kind `InvalidData` wrapping a
+//! reached without trailing bytes. To check that, the reader asks the source for one more byte
+//! after the final frame (it never drains a tail): the final frame is released once the source
+//! reports end of input, so on a socket that stays open without sending more, that read
+//! blocks until the peer closes. Trailing bytes fail with
+//! [`FormatErrorKind::TrailingBytes`] whose `count` is only what was seen before the reader
+//! stopped looking (1, or the bytes already read ahead with the header), a lower bound, unlike
+//! the one-shot [`super::open`] which reports the exact count. Reaching the end of the input
+//! before the final frame is an error. Errors surface as [`std::io::Error`] of kind `InvalidData` wrapping a
 //! [`crate::Error`] (use `get_ref()` and `downcast_ref`); after an error the stream keeps
 //! failing.
 
@@ -219,15 +225,20 @@ impl<R: Read> OpenStream<R> {
         r
     }
 
-    /// Counts bytes left in the input (pending and source).
+    /// Whether the input goes on after the message, looking no further than needed: the bytes
+    /// already read ahead with the header if any are left, else one byte from the source (so a
+    /// long tail, or an open socket that stays silent, is never drained). Returns how many
+    /// trailing bytes were seen — a lower bound of the real count, `0` only at end of input.
     fn trailing_bytes(&mut self) -> Result<usize, Error> {
-        let mut count = self.pending.len().saturating_sub(self.pending_pos);
+        let pending = self.pending.len().saturating_sub(self.pending_pos);
         self.pending_pos = self.pending.len();
-        let mut sink = [0u8; 512];
+        if pending > 0 {
+            return Ok(pending);
+        }
+        let mut probe = [0u8; 1];
         loop {
-            match self.source.read(&mut sink) {
-                Ok(0) => return Ok(count),
-                Ok(n) => count += n,
+            match self.source.read(&mut probe) {
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
@@ -370,5 +381,107 @@ impl<R: Read> Read for OpenStream<R> {
 impl<R> Drop for OpenStream<R> {
     fn drop(&mut self) {
         self.frame.zeroize();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::format::{EncryptedDataKey, EncryptionContext};
+    use crate::message::{seal, SealParams};
+    use std::io::Cursor;
+
+    fn sealed(dk: &DataKey, frame_length: u32, plaintext: &[u8]) -> Vec<u8> {
+        let ec = EncryptionContext::new();
+        let edks = vec![EncryptedDataKey {
+            provider_id: "test".into(),
+            provider_info: b"info".to_vec(),
+            ciphertext: vec![1, 2, 3],
+        }];
+        let params = SealParams {
+            frame_length,
+            ..SealParams::new(&ec, &edks)
+        };
+        seal(dk, &params, plaintext).unwrap()
+    }
+
+    /// Opens `source` as a stream; returns the plaintext released and the error, if any.
+    fn drain<R: Read>(dk: &DataKey, source: R) -> (Vec<u8>, Option<io::Error>) {
+        let s = SealedStream::new(source, &OpenLimits::default()).unwrap();
+        let mut r = s.open(dk, None, AeadBackend::Ring).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return (out, None),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    fn trailing_count(e: &io::Error) -> usize {
+        let inner = e.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        match inner {
+            Error::Format(f) => match f.kind {
+                FormatErrorKind::TrailingBytes { count } => count,
+                ref other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// After the final frame the reader looks at one byte past the message, never more: a
+    /// large (or endless) tail is not drained.
+    #[test]
+    fn trailing_bytes_are_detected_by_reading_one_byte() {
+        let dk = DataKey::from_bytes([9; 32]);
+        // Long enough that the header read-ahead does not reach past the message.
+        let plaintext = vec![7u8; 3 * 4096 + 100];
+        let m = sealed(&dk, 4096, &plaintext);
+        let mut input = m.clone();
+        input.resize(m.len() + (1 << 20), 0xAB);
+        let mut cursor = Cursor::new(&input[..]);
+        let (released, err) = drain(&dk, &mut cursor);
+        let err = err.unwrap();
+        assert_eq!(trailing_count(&err), 1);
+        // Regular frames released, the final frame's plaintext not.
+        assert_eq!(released, plaintext[..3 * 4096]);
+        assert_eq!(cursor.position(), m.len() as u64 + 1);
+    }
+
+    #[test]
+    fn an_endless_tail_does_not_hang() {
+        let dk = DataKey::from_bytes([9; 32]);
+        let plaintext = vec![1u8; 10_000];
+        let m = sealed(&dk, 4096, &plaintext);
+        let (released, err) = drain(&dk, Cursor::new(m).chain(io::repeat(0)));
+        assert_eq!(trailing_count(&err.unwrap()), 1);
+        assert_eq!(released, plaintext[..2 * 4096]);
+    }
+
+    /// Trailing bytes already read ahead with the header are counted without reading more.
+    #[test]
+    fn trailing_bytes_in_the_read_ahead_are_rejected() {
+        let dk = DataKey::from_bytes([9; 32]);
+        let m = sealed(&dk, 64, b"short");
+        let mut input = m.clone();
+        input.extend_from_slice(&[0; 5]);
+        let (released, err) = drain(&dk, &input[..]);
+        assert!(released.is_empty());
+        assert!(trailing_count(&err.unwrap()) >= 1);
+    }
+
+    #[test]
+    fn no_trailing_bytes_releases_everything() {
+        let dk = DataKey::from_bytes([9; 32]);
+        let plaintext = vec![3u8; 10_000];
+        let m = sealed(&dk, 4096, &plaintext);
+        let mut cursor = Cursor::new(&m[..]);
+        let (released, err) = drain(&dk, &mut cursor);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(released, plaintext);
+        assert_eq!(cursor.position(), m.len() as u64);
     }
 }
