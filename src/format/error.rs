@@ -44,7 +44,8 @@ pub enum FormatErrorKind {
     },
     /// Bytes remain after the end of the message.
     TrailingBytes {
-        /// How many.
+        /// How many: exact for one-shot opens; a lower bound (at least this many) for the
+        /// streaming reader, which reads no further than it must to know there are some.
         count: usize,
     },
     /// Only format version 2 (`0x02`) is accepted.
@@ -130,7 +131,9 @@ impl fmt::Display for FormatErrorKind {
         use FormatErrorKind::*;
         match self {
             Truncated { needed } => write!(f, "input ends {needed} byte(s) short"),
-            TrailingBytes { count } => write!(f, "{count} trailing byte(s) after the message"),
+            TrailingBytes { count } => {
+                write!(f, "at least {count} trailing byte(s) after the message")
+            }
             UnsupportedVersion(v) => write!(f, "unsupported format version 0x{v:02x} (only 0x02)"),
             UnsupportedSuite(s) => write!(f, "unsupported algorithm suite 0x{s:04x}"),
             NonCommittingSuite(s) => write!(

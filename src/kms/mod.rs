@@ -48,7 +48,8 @@ impl Credential {
         &self.account
     }
 
-    /// The caller's principal ARN (what `aws:PrincipalArn` and `userIdentity.arn` show).
+    /// The caller's principal ARN (what `userIdentity.arn` shows; for an assumed-role session
+    /// `aws:PrincipalArn` is the role's ARN, as in AWS).
     pub fn principal_arn(&self) -> &str {
         &self.principal_arn
     }
