@@ -22,7 +22,13 @@ step "cargo clippy --all-targets --all-features -- -D warnings"
 cargo clippy --all-targets --all-features -- -D warnings
 
 step "cargo test --all-features"
-cargo test --all-features
+test_log="$(mktemp)"
+trap 'rm -f "$test_log"' EXIT
+cargo test --all-features 2>&1 | tee "$test_log"
+# One closing line for the whole run, summed over every test binary and the doctests
+# (printed again at the very end).
+summary="$(awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "tests: %d passed, %d failed, %d skipped", p, f, s }' "$test_log")"
+echo "$summary"
 
 if [ -x scripts/fuzz-smoke.sh ] && [ "${FRAGSEAL_SKIP_FUZZ:-0}" != 1 ]; then
   step "fuzz smoke"
@@ -30,3 +36,4 @@ if [ -x scripts/fuzz-smoke.sh ] && [ "${FRAGSEAL_SKIP_FUZZ:-0}" != 1 ]; then
 fi
 
 step "done"
+echo "$summary"
