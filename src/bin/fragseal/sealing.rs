@@ -201,33 +201,18 @@ pub fn seal_all(
     requests: Vec<SealRequest>,
     bar: &ProgressBar,
 ) -> CliResult<Vec<Bytes>> {
-    let mut out = Vec::with_capacity(requests.len());
-    let chunk = chunk_len(requests.len());
-    let mut rest = requests;
-    // The first fragment alone: it fetches the data key (one KMS call) or fails fast, e.g. on
-    // AccessDenied, before the others run in parallel from the cached key.
-    let mut size = 1;
-    while !rest.is_empty() {
-        let tail = rest.split_off(size.min(rest.len()));
-        size = chunk;
-        let batch = std::mem::replace(&mut rest, tail);
-        let n = batch.len() as u64;
-        for r in engine.seal_batch(credential, batch) {
-            match r {
-                Ok(b) => out.push(b),
-                Err(f) => {
-                    let which = f
-                        .request
-                        .identity
-                        .as_ref()
-                        .map_or_else(String::new, |i| format!(" {}", i.fragment_number));
-                    return Err(CliError::from(f.error).context(format!("sealing fragment{which}")));
-                }
-            }
-        }
-        bar.inc(n);
-    }
-    Ok(out)
+    run_chunked(requests, bar, |batch| {
+        engine
+            .seal_batch(credential, batch)
+            .into_iter()
+            .map(|r| {
+                r.map_err(|f| {
+                    let which = fragment_label(f.request.identity.as_ref());
+                    CliError::from(f.error).context(format!("sealing fragment{which}"))
+                })
+            })
+            .collect()
+    })
 }
 
 /// Opens every request with `engine.open_batch`, as [`seal_all`] seals; the first failure
@@ -238,33 +223,48 @@ pub fn open_all(
     requests: Vec<OpenRequest>,
     bar: &ProgressBar,
 ) -> CliResult<Vec<Bytes>> {
+    run_chunked(requests, bar, |batch| {
+        engine
+            .open_batch(credential, batch)
+            .into_iter()
+            .map(|r| {
+                r.map_err(|f| {
+                    let which = fragment_label(f.request.expected_identity.as_ref());
+                    CliError::from(f.error).context(format!("opening fragment{which}"))
+                })
+            })
+            .collect()
+    })
+}
+
+/// Runs `batch` over `requests`: the first request alone — it fetches the data key (one KMS
+/// call) or fails fast, e.g. on AccessDenied, before the others run in parallel from the
+/// cached key — then the rest in chunks, moving the bar; stops at the first failure.
+fn run_chunked<R>(
+    requests: Vec<R>,
+    bar: &ProgressBar,
+    mut batch: impl FnMut(Vec<R>) -> Vec<CliResult<Bytes>>,
+) -> CliResult<Vec<Bytes>> {
     let mut out = Vec::with_capacity(requests.len());
     let chunk = chunk_len(requests.len());
     let mut rest = requests;
-    // The first fragment alone: it fetches the data key (one KMS call) or fails fast, e.g. on
-    // AccessDenied, before the others run in parallel from the cached key.
     let mut size = 1;
     while !rest.is_empty() {
         let tail = rest.split_off(size.min(rest.len()));
         size = chunk;
-        let batch = std::mem::replace(&mut rest, tail);
-        let n = batch.len() as u64;
-        for r in engine.open_batch(credential, batch) {
-            match r {
-                Ok(b) => out.push(b),
-                Err(f) => {
-                    let which = f
-                        .request
-                        .expected_identity
-                        .as_ref()
-                        .map_or_else(String::new, |i| format!(" {}", i.fragment_number));
-                    return Err(CliError::from(f.error).context(format!("opening fragment{which}")));
-                }
-            }
+        let this = std::mem::replace(&mut rest, tail);
+        let n = this.len() as u64;
+        for r in batch(this) {
+            out.push(r?);
         }
         bar.inc(n);
     }
     Ok(out)
+}
+
+/// `" N"` for a fragment with identity number N, empty otherwise.
+fn fragment_label(identity: Option<&FragmentIdentity>) -> String {
+    identity.map_or_else(String::new, |i| format!(" {}", i.fragment_number))
 }
 
 /// Batches big enough to keep every thread busy, small enough to move the bar ~50 times.
