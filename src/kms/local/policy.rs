@@ -751,20 +751,13 @@ fn parse_statement(v: &Value, path: &str, kind: PolicyKind) -> Result<Statement,
                         "only one of Action and NotAction may be given",
                     ));
                 }
-                let list = string_list(v, &here)?;
-                for (i, a) in list.iter().enumerate() {
-                    if a != "*" && !a.contains(':') {
-                        return Err(PolicyError::new(
-                            format!("{here}[{i}]"),
-                            format!("expected \"service:action\" or \"*\", got {a:?}"),
-                        ));
-                    }
-                }
-                actions = Some(if k == "Action" {
-                    Patterns::Match(list)
-                } else {
-                    Patterns::NotMatch(list)
-                });
+                actions = Some(parse_patterns(
+                    v,
+                    &here,
+                    k == "Action",
+                    |a| a.contains(':'),
+                    "\"service:action\"",
+                )?);
             }
             "Resource" | "NotResource" => {
                 if resources.is_some() {
@@ -773,20 +766,13 @@ fn parse_statement(v: &Value, path: &str, kind: PolicyKind) -> Result<Statement,
                         "only one of Resource and NotResource may be given",
                     ));
                 }
-                let list = string_list(v, &here)?;
-                for (i, r) in list.iter().enumerate() {
-                    if r != "*" && !r.starts_with("arn:") {
-                        return Err(PolicyError::new(
-                            format!("{here}[{i}]"),
-                            format!("expected an ARN or \"*\", got {r:?}"),
-                        ));
-                    }
-                }
-                resources = Some(if k == "Resource" {
-                    Patterns::Match(list)
-                } else {
-                    Patterns::NotMatch(list)
-                });
+                resources = Some(parse_patterns(
+                    v,
+                    &here,
+                    k == "Resource",
+                    |r| r.starts_with("arn:"),
+                    "an ARN",
+                )?);
             }
             "Condition" => conditions = parse_conditions(v, &here)?,
             other => {
@@ -906,6 +892,31 @@ fn parse_aws_principal(s: String, path: &str) -> Result<PrincipalEntry, PolicyEr
 /// True for a 12-digit AWS account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An Action/NotAction or Resource/NotResource value: a string or a list of strings, each `*`
+/// or accepted by `valid` (described as `expected` in the error).
+fn parse_patterns(
+    v: &Value,
+    here: &str,
+    positive: bool,
+    valid: impl Fn(&str) -> bool,
+    expected: &str,
+) -> Result<Patterns, PolicyError> {
+    let list = string_list(v, here)?;
+    for (i, p) in list.iter().enumerate() {
+        if p != "*" && !valid(p) {
+            return Err(PolicyError::new(
+                format!("{here}[{i}]"),
+                format!("expected {expected} or \"*\", got {p:?}"),
+            ));
+        }
+    }
+    Ok(if positive {
+        Patterns::Match(list)
+    } else {
+        Patterns::NotMatch(list)
+    })
 }
 
 fn string_list(v: &Value, path: &str) -> Result<Vec<String>, PolicyError> {
