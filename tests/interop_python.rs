@@ -77,6 +77,34 @@ impl Case {
 
 /// The cases of one direction: every frame length × size, with the stream context, plus the
 /// empty context.
+/// Writes `sealed` beside `case` and returns the Python peer's job to decrypt it.
+fn decrypt_job(case: &Case, sealed: &[u8]) -> Value {
+    std::fs::write(case.path("sealed"), sealed).expect("write");
+    json!({
+        "name": case.name,
+        "ciphertext": case.path("sealed"),
+        "plaintext": case.path("python-plain"),
+        "encryption_context": context_json(&case.context),
+    })
+}
+
+/// Writes each case's plaintext and returns the Python peer's jobs to encrypt them.
+fn encrypt_jobs(cases: &[Case]) -> Vec<Value> {
+    cases
+        .iter()
+        .map(|case| {
+            std::fs::write(case.path("plain"), &case.plaintext).expect("write");
+            json!({
+                "name": case.name,
+                "plaintext": case.path("plain"),
+                "ciphertext": case.path("python-sealed"),
+                "frame_length": case.frame_length,
+                "encryption_context": context_json(&case.context),
+            })
+        })
+        .collect()
+}
+
 fn cases(dir: &Path, direction: &str) -> Vec<Case> {
     let mut out = Vec::new();
     let mut seed = 1u64;
@@ -203,28 +231,12 @@ fn raw_aes_keyring_both_directions() {
         }
         let sealed = seal_with_raw_key(&keyring, &opts, &case.plaintext)
             .unwrap_or_else(|e| panic!("seal {}: {e}", case.name));
-        std::fs::write(case.path("sealed"), &sealed).expect("write");
-        decrypt_jobs.push(json!({
-            "name": case.name,
-            "ciphertext": case.path("sealed"),
-            "plaintext": case.path("python-plain"),
-            "encryption_context": context_json(&case.context),
-        }));
+        decrypt_jobs.push(decrypt_job(case, &sealed));
     }
 
     // Python → fragseal: plaintexts for Python to encrypt.
     let theirs = cases(dir.path(), "python");
-    let mut encrypt_jobs = Vec::new();
-    for case in &theirs {
-        std::fs::write(case.path("plain"), &case.plaintext).expect("write");
-        encrypt_jobs.push(json!({
-            "name": case.name,
-            "plaintext": case.path("plain"),
-            "ciphertext": case.path("python-sealed"),
-            "frame_length": case.frame_length,
-            "encryption_context": context_json(&case.context),
-        }));
-    }
+    let encrypt_jobs = encrypt_jobs(&theirs);
 
     let job = json!({
         "provider": {
@@ -341,29 +353,13 @@ mod kms_keyring {
                 let edk = &header.encrypted_data_keys()[0];
                 assert_eq!(edk.provider_id, "aws-kms");
                 assert_eq!(edk.provider_info, arn.as_bytes());
-                std::fs::write(case.path("sealed"), &sealed).expect("write");
-                decrypt_jobs.push(json!({
-                    "name": case.name,
-                    "ciphertext": case.path("sealed"),
-                    "plaintext": case.path("python-plain"),
-                    "encryption_context": context_json(&case.context),
-                }));
+                decrypt_jobs.push(decrypt_job(case, &sealed));
             }
         }
 
         // Python → fragseal.
         let theirs = cases(dir.path(), "python-kms");
-        let mut encrypt_jobs = Vec::new();
-        for case in &theirs {
-            std::fs::write(case.path("plain"), &case.plaintext).expect("write");
-            encrypt_jobs.push(json!({
-                "name": case.name,
-                "plaintext": case.path("plain"),
-                "ciphertext": case.path("python-sealed"),
-                "frame_length": case.frame_length,
-                "encryption_context": context_json(&case.context),
-            }));
-        }
+        let encrypt_jobs = encrypt_jobs(&theirs);
 
         let job = json!({
             "provider": {"kind": "aws-kms", "key_arn": arn},
