@@ -1,0 +1,243 @@
+//! The decision: which statements apply to a request, and [`authorize`].
+
+use super::condition::RequestContext;
+use super::document::{Effect, Patterns, Policy, PrincipalEntry, PrincipalSpec, Statement};
+use super::pattern::{arn_match, glob};
+
+/// How a statement's principal matched the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PrincipalMatch {
+    No,
+    Direct,
+    Account,
+}
+
+impl Statement {
+    fn principal_match(&self, req: &Request<'_>) -> PrincipalMatch {
+        match &self.principal {
+            PrincipalSpec::Attached => PrincipalMatch::Direct,
+            PrincipalSpec::Principal(entries) => entries
+                .iter()
+                .map(|e| entry_match(e, req))
+                .max_by_key(|m| match m {
+                    PrincipalMatch::No => 0,
+                    PrincipalMatch::Account => 1,
+                    PrincipalMatch::Direct => 2,
+                })
+                .unwrap_or(PrincipalMatch::No),
+            PrincipalSpec::NotPrincipal(entries) => {
+                if not_principal_excludes(entries, req) {
+                    PrincipalMatch::No
+                } else {
+                    PrincipalMatch::Direct
+                }
+            }
+        }
+    }
+
+    fn action_matches(&self, action: &str) -> bool {
+        match &self.actions {
+            Patterns::Match(p) => p.iter().any(|p| glob(p, action, true)),
+            Patterns::NotMatch(p) => !p.iter().any(|p| glob(p, action, true)),
+        }
+    }
+
+    fn resource_matches(&self, resource: &str) -> bool {
+        match &self.resources {
+            Patterns::Match(p) => p.iter().any(|p| arn_match(p, resource)),
+            Patterns::NotMatch(p) => !p.iter().any(|p| arn_match(p, resource)),
+        }
+    }
+
+    /// How this statement applies to `req`: `No` when it does not.
+    fn applies(&self, req: &Request<'_>) -> PrincipalMatch {
+        if !self.action_matches(req.action) || !self.resource_matches(req.resource) {
+            return PrincipalMatch::No;
+        }
+        let m = self.principal_match(req);
+        if m == PrincipalMatch::No {
+            return m;
+        }
+        if self.conditions.iter().all(|c| c.eval(&req.context)) {
+            m
+        } else {
+            PrincipalMatch::No
+        }
+    }
+}
+
+fn entry_match(entry: &PrincipalEntry, req: &Request<'_>) -> PrincipalMatch {
+    let caller = req.context.principal_arn;
+    match entry {
+        PrincipalEntry::Anyone => PrincipalMatch::Direct,
+        PrincipalEntry::Account(acct) => {
+            if caller == root_arn(acct) {
+                PrincipalMatch::Direct
+            } else if req.context.principal_account == acct {
+                PrincipalMatch::Account
+            } else {
+                PrincipalMatch::No
+            }
+        }
+        PrincipalEntry::Arn(arn) => {
+            if arn == caller || role_of_session(caller).is_some_and(|r| is_role_arn_of(arn, r)) {
+                PrincipalMatch::Direct
+            } else {
+                PrincipalMatch::No
+            }
+        }
+        PrincipalEntry::Other(_) => PrincipalMatch::No,
+    }
+}
+
+/// Whether a `NotPrincipal` list (always with `Deny`, checked at parse time) exempts the caller.
+///
+/// AWS may check the caller's account first, then the principal (for a role session: the
+/// account, the role, then the session), and documents that the list must name the account
+/// as well as the principal. So the account root is exempt when its account is listed; any
+/// other caller only when its account is listed *and* it is named directly (its ARN, or for a
+/// role session its role's ARN or the session's ARN). An account entry alone exempts only the
+/// account root; a principal's ARN without its account exempts nobody.
+fn not_principal_excludes(entries: &[PrincipalEntry], req: &Request<'_>) -> bool {
+    let account = req.context.principal_account;
+    let names_account = entries.iter().any(|e| match e {
+        PrincipalEntry::Anyone => true,
+        PrincipalEntry::Account(a) => a == account,
+        PrincipalEntry::Arn(_) | PrincipalEntry::Other(_) => false,
+    });
+    if !names_account {
+        return false;
+    }
+    if req.context.principal_arn == root_arn(account) {
+        return true;
+    }
+    entries.iter().any(|e| {
+        matches!(e, PrincipalEntry::Anyone | PrincipalEntry::Arn(_))
+            && entry_match(e, req) == PrincipalMatch::Direct
+    })
+}
+
+/// `arn:aws:iam::ACCOUNT:root`.
+pub fn root_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
+}
+
+/// For `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, `(ACCOUNT, NAME)`.
+pub fn role_of_session(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:sts::")?;
+    let (account, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("assumed-role/")?;
+    let (name, _session) = rest.split_once('/')?;
+    Some((account, name))
+}
+
+/// Whether role ARN `arn:aws:iam::ACCOUNT:role[/path]/NAME` is the role `(account, name)`
+/// (as returned by [`role_of_session`]).
+pub fn is_role_arn_of(role_arn: &str, (account, name): (&str, &str)) -> bool {
+    let Some(rest) = role_arn.strip_prefix("arn:aws:iam::") else {
+        return false;
+    };
+    let Some((acct, res)) = rest.split_once(':') else {
+        return false;
+    };
+    acct == account && res.starts_with("role/") && res.rsplit('/').next() == Some(name)
+}
+
+impl Policy {
+    /// This policy's own verdict on `req`, ignoring how principals matched.
+    pub fn evaluate(&self, req: &Request<'_>) -> Decision {
+        let mut allowed = false;
+        for s in &self.statements {
+            if s.applies(req) != PrincipalMatch::No {
+                match s.effect {
+                    Effect::Deny => return Decision::ExplicitDeny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::ImplicitDeny
+        }
+    }
+}
+
+/// A verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed.
+    Allow,
+    /// A `Deny` statement applies.
+    ExplicitDeny,
+    /// Nothing allows it (default deny).
+    ImplicitDeny,
+}
+
+impl Decision {
+    /// True for [`Decision::Allow`].
+    pub fn is_allowed(self) -> bool {
+        self == Decision::Allow
+    }
+}
+
+/// A request to authorize.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// The action, e.g. `kms:GenerateDataKey`.
+    pub action: &'a str,
+    /// The resource ARN (the key's ARN), or `*` for account-level calls (`kms:CreateKey`).
+    pub resource: &'a str,
+    /// Condition-key values.
+    pub context: RequestContext<'a>,
+}
+
+/// Decides `req` against the key policy of a key owned by `key_account` and the caller's
+/// identity policies, with the rules in the module documentation.
+///
+/// `key_policy` is `None` for account-level calls (`kms:CreateKey`, `kms:ListKeys`): then only
+/// identity policies (or being the account root of `key_account`) can allow.
+pub fn authorize(
+    key_policy: Option<&Policy>,
+    key_account: &str,
+    identity_policies: &[&Policy],
+    req: &Request<'_>,
+) -> Decision {
+    let mut key_direct = false;
+    let mut key_account_allow = false;
+    if let Some(kp) = key_policy {
+        for s in &kp.statements {
+            match (s.applies(req), s.effect) {
+                (PrincipalMatch::No, _) => {}
+                (_, Effect::Deny) => return Decision::ExplicitDeny,
+                (PrincipalMatch::Direct, Effect::Allow) => key_direct = true,
+                (PrincipalMatch::Account, Effect::Allow) => key_account_allow = true,
+            }
+        }
+    }
+    let mut identity_allow = false;
+    for p in identity_policies {
+        match p.evaluate(req) {
+            Decision::ExplicitDeny => return Decision::ExplicitDeny,
+            Decision::Allow => identity_allow = true,
+            Decision::ImplicitDeny => {}
+        }
+    }
+    let caller_account = req.context.principal_account;
+    // The account root holds every identity permission of its own account.
+    if req.context.principal_arn == root_arn(caller_account) {
+        identity_allow = true;
+    }
+    let allowed = match key_policy {
+        None => caller_account == key_account && identity_allow,
+        Some(_) if caller_account == key_account => {
+            key_direct || (key_account_allow && identity_allow)
+        }
+        Some(_) => (key_direct || key_account_allow) && identity_allow,
+    };
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::ImplicitDeny
+    }
+}
