@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use fragseal::kms::local::policy::{
-    authorize, Decision, Policy, PolicyKind, Request, RequestContext,
+    authorize, Decision, Policy, PolicyError, PolicyErrorKind, PolicyKind, Request, RequestContext,
 };
 use fragseal::EncryptionContext;
 use std::path::Path;
@@ -1110,13 +1110,6 @@ fn condition_operators() {
             &two,
             I,
         ),
-        // An unknown key is absent.
-        (
-            r#"{"StringEquals":{"aws:SourceIp":"10.0.0.1"}}"#,
-            CAMERA,
-            &s,
-            I,
-        ),
     ];
     let mut failures = Vec::new();
     for (i, (c, principal, ec, want)) in rows.iter().enumerate() {
@@ -1420,16 +1413,16 @@ fn malformed_policies_name_the_bad_element() {
             "Statement[0].Condition.NumericLessThan: unsupported condition operator",
         ),
         (
-            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"yes"}}}}"#.to_owned(),
-            "Statement[0].Condition.Bool.aws:SecureTransport: expected \"true\" or \"false\"",
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"Bool":{"kms:ViaService":"yes"}}}}"#.to_owned(),
+            "Statement[0].Condition.Bool.kms:ViaService: expected \"true\" or \"false\"",
         ),
         (
-            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"NullIfExists":{"kms:X":"true"}}}}"#.to_owned(),
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"NullIfExists":{"kms:ViaService":"true"}}}}"#.to_owned(),
             "Statement[0].Condition.NullIfExists: Null has no IfExists form",
         ),
         (
-            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:X":{"a":1}}}}}"#.to_owned(),
-            "Statement[0].Condition.StringEquals.kms:X: expected",
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":{"a":1}}}}}"#.to_owned(),
+            "Statement[0].Condition.StringEquals.kms:ViaService: expected",
         ),
         (
             r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":[1],"Resource":"*"}}"#.to_owned(),
@@ -1476,4 +1469,228 @@ fn every_fixture_parses() {
         n += 1;
     }
     assert!(n >= 10, "{n} fixtures");
+}
+
+/// A statement (key policy: with `"Principal":"*"`) denying `kms:*` under `condition`.
+fn deny_under(condition: &str, kind: PolicyKind) -> String {
+    let principal = match kind {
+        PolicyKind::Key => r#""Principal":"*","#,
+        PolicyKind::Identity => "",
+    };
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny",{principal}"Action":"kms:*","Resource":"*","Condition":{condition}}}]}}"#
+    )
+}
+
+fn refused(json: &str, kind: PolicyKind) -> PolicyError {
+    match Policy::parse(json, kind) {
+        Ok(p) => panic!("accepted: {json}\n  as {p:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Fail closed: a condition key LocalKms does not model is refused at parse time, naming the
+/// key. Before, it read as absent, so a `Deny` conditioned on it never fired.
+#[test]
+fn unmodelled_condition_key_is_rejected_naming_it() {
+    let rows = [
+        (
+            r#"{"StringEquals":{"aws:SourceIp":"10.0.0.1"}}"#,
+            "aws:SourceIp",
+        ),
+        (
+            r#"{"Bool":{"aws:SecureTransport":"false"}}"#,
+            "aws:SecureTransport",
+        ),
+        (
+            r#"{"StringNotEquals":{"kms:EncryptionContex:stream":"cam-1"}}"#,
+            "kms:EncryptionContex:stream",
+        ),
+        (
+            r#"{"Null":{"kms:EncryptionContext:":"true"}}"#,
+            "kms:EncryptionContext:",
+        ),
+        (
+            r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":"x"}}"#,
+            "aws:TagKeys",
+        ),
+        (
+            r#"{"StringLike":{"kms:ViaService":"*","aws:username":"bob"}}"#,
+            "aws:username",
+        ),
+    ];
+    for (condition, key) in rows {
+        for kind in [PolicyKind::Key, PolicyKind::Identity] {
+            let json = deny_under(condition, kind);
+            let e = refused(&json, kind);
+            assert_eq!(
+                e.kind(),
+                PolicyErrorKind::UnsupportedConditionKey,
+                "{json}: {e}"
+            );
+            assert!(e.path().ends_with(&format!(".{key}")), "{json}: {e}");
+            assert!(e.message().contains(&format!("{key:?}")), "{json}: {e}");
+            assert_eq!(e.exception(), "MalformedPolicyDocumentException");
+        }
+    }
+    // Every modelled key parses, its name in any case.
+    for key in [
+        "kms:CallerAccount",
+        "AWS:PrincipalAccount",
+        "aws:principalarn",
+        "kms:ViaService",
+        "kms:RequestAlias",
+        "kms:EncryptionContextKeys",
+        "KMS:encryptioncontext:Stream",
+    ] {
+        let json = deny_under(
+            &format!(r#"{{"StringEquals":{{"{key}":"x"}}}}"#),
+            PolicyKind::Key,
+        );
+        Policy::parse(&json, PolicyKind::Key).unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+}
+
+/// Fail closed: an object that repeats a key, anywhere in the document, is refused. A plain
+/// JSON reader keeps the last value, so `"Effect":"Deny", ..., "Effect":"Allow"` allowed.
+#[test]
+fn duplicate_json_keys_are_rejected() {
+    let deny_then_allow = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Effect":"Allow"}}"#;
+    // What a last-value-wins reader makes of it: an Allow for everyone.
+    let lax: serde_json::Value = serde_json::from_str(deny_then_allow).unwrap();
+    let lax = Policy::from_value(&lax, PolicyKind::Key).unwrap();
+    let req = Request {
+        action: "kms:Decrypt",
+        resource: KEY,
+        context: RequestContext {
+            principal_arn: CAMERA,
+            principal_account: ACCT,
+            ..RequestContext::default()
+        },
+    };
+    assert_eq!(authorize(Some(&lax), ACCT, &[], &req), A);
+
+    let rows = [
+        (deny_then_allow, "Effect"),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"},"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#,
+            "Statement",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#,
+            "Version",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/Consumer","AWS":"*"},"Action":"kms:Decrypt","Resource":"*"}}"#,
+            "AWS",
+        ),
+        (
+            r#"{"Statement":{"Effect":"Deny","Principal":"*","NotAction":"kms:Describe*","Resource":"*","Condition":{"StringNotEquals":{"kms:CallerAccount":"123456789012"},"StringNotEquals":{"kms:CallerAccount":"444455556666"}}}}"#,
+            "StringNotEquals",
+        ),
+        (
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:stream":"cam-1","kms:EncryptionContext:stream":"cam-2"}}}]}"#,
+            "kms:EncryptionContext:stream",
+        ),
+    ];
+    for (json, key) in rows {
+        let e = refused(json, PolicyKind::Key);
+        assert_eq!(e.kind(), PolicyErrorKind::DuplicateKey, "{json}: {e}");
+        assert!(
+            e.message()
+                .contains(&format!("duplicate JSON object key {key:?}")),
+            "{json}: {e}"
+        );
+        assert_eq!(e.exception(), "MalformedPolicyDocumentException");
+    }
+    // The same key in sibling objects is not a repetition.
+    Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKeyDeletion","Resource":"*"}]}"#,
+        PolicyKind::Key,
+    )
+    .unwrap();
+}
+
+/// Fail closed, as AWS KMS: `ForAllValues:` on the single-valued `kms:EncryptionContext:KEY`
+/// is true when the context lacks `KEY`, and is refused with AWS's OverlyPermissiveCondition.
+#[test]
+fn for_all_values_on_encryption_context_key_is_overly_permissive() {
+    for op in [
+        "ForAllValues:StringEquals",
+        "ForAllValues:StringLike",
+        "ForAllValues:StringEqualsIfExists",
+        "ForAllValues:StringNotEquals",
+    ] {
+        for key in [
+            "kms:EncryptionContext:aws:kinesisvideo:arn",
+            "kms:encryptioncontext:Stream",
+        ] {
+            let condition = format!(r#"{{"{op}":{{"{key}":"{STREAM}"}}}}"#);
+            for kind in [PolicyKind::Key, PolicyKind::Identity] {
+                let e = refused(&deny_under(&condition, kind), kind);
+                assert_eq!(e.kind(), PolicyErrorKind::OverlyPermissiveCondition, "{e}");
+                assert!(e.message().contains("OverlyPermissiveCondition"), "{e}");
+                assert!(e.path().ends_with(&format!("{op}.{key}")), "{e}");
+                assert_eq!(e.exception(), "MalformedPolicyDocumentException");
+            }
+        }
+    }
+    // The multi-valued kms:EncryptionContextKeys keeps ForAllValues, and ForAnyValue on a
+    // single context key is accepted.
+    for condition in [
+        r#"{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":"aws:kinesisvideo:arn"}}"#,
+        r#"{"ForAnyValue:StringEquals":{"kms:EncryptionContext:stream":"cam-1"}}"#,
+    ] {
+        Policy::parse(&deny_under(condition, PolicyKind::Key), PolicyKind::Key)
+            .unwrap_or_else(|e| panic!("{condition}: {e}"));
+    }
+    // Through LocalKms: CreateKey refuses it as MalformedPolicyDocumentException.
+    let kms = fragseal::kms::local::LocalKms::new("us-west-2", ACCT);
+    let root = fragseal::kms::Credential::new(ACCT, ROOT, "AKIAROOT");
+    let policy = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROOT}"}},"Action":"kms:*","Resource":"*"}},
+            {{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+              "Condition":{{"ForAllValues:StringEquals":{{"kms:EncryptionContext:aws:kinesisvideo:arn":"{STREAM}"}}}}}}]}}"#
+    );
+    let e = kms.create_key(&root, Some(&policy), "t").unwrap_err();
+    assert!(
+        e.message()
+            .starts_with("MalformedPolicyDocumentException: ")
+            && e.message().contains("OverlyPermissiveCondition"),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<PolicyError>())
+        .unwrap();
+    assert_eq!(source.kind(), PolicyErrorKind::OverlyPermissiveCondition);
+}
+
+/// Fail closed, as AWS KMS since 2025-08-18 for key policies: a statement needs
+/// `Action`/`NotAction` and `Resource`/`NotResource`.
+#[test]
+fn statement_without_action_or_resource_is_rejected() {
+    for kind in [PolicyKind::Key, PolicyKind::Identity] {
+        let principal = match kind {
+            PolicyKind::Key => r#""Principal":"*","#,
+            PolicyKind::Identity => "",
+        };
+        for (body, missing) in [
+            (r#""Resource":"*""#, "Statement[0].Action"),
+            (r#""Action":"kms:*""#, "Statement[0].Resource"),
+            (r#""Sid":"x""#, "Statement[0].Action"),
+        ] {
+            let json = format!(r#"{{"Statement":[{{"Effect":"Deny",{principal}{body}}}]}}"#);
+            let e = refused(&json, kind);
+            assert_eq!(e.kind(), PolicyErrorKind::Element, "{json}: {e}");
+            assert_eq!(e.path(), missing, "{json}: {e}");
+            assert!(e.message().starts_with("missing"), "{json}: {e}");
+        }
+        for body in [
+            r#""NotAction":"kms:Decrypt","Resource":"*""#,
+            r#""Action":"kms:*","NotResource":"arn:aws:kms:*:*:key/x""#,
+        ] {
+            let json = format!(r#"{{"Statement":[{{"Effect":"Deny",{principal}{body}}}]}}"#);
+            Policy::parse(&json, kind).unwrap_or_else(|e| panic!("{json}: {e}"));
+        }
+    }
 }

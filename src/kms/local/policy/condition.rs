@@ -2,7 +2,7 @@
 
 use super::pattern::{arn_match, glob};
 use super::role_of_session;
-use super::PolicyError;
+use super::{PolicyError, PolicyErrorKind};
 use crate::format::EncryptionContext;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -95,18 +95,74 @@ pub enum Qualifier {
     ForAllValues,
 }
 
+/// A condition key of the modelled set (see the module documentation).
+///
+/// Names are matched case-insensitively, as IAM does. Any other key is rejected at parse time:
+/// a key LocalKms cannot answer would otherwise read as absent, and a `Deny` conditioned on it
+/// would never fire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum ConditionKey {
+    /// `kms:CallerAccount`.
+    CallerAccount,
+    /// `aws:PrincipalAccount`.
+    PrincipalAccount,
+    /// `aws:PrincipalArn`.
+    PrincipalArn,
+    /// `kms:ViaService`.
+    ViaService,
+    /// `kms:RequestAlias`.
+    RequestAlias,
+    /// `kms:EncryptionContextKeys` (multi-valued).
+    EncryptionContextKeys,
+    /// `kms:EncryptionContext:KEY`, with `KEY` as written in the policy.
+    EncryptionContext(String),
+}
+
+/// The names of the modelled condition keys, as listed in errors.
+pub(super) const MODELLED_KEYS: &str =
+    "kms:CallerAccount, aws:PrincipalAccount, aws:PrincipalArn, \
+     kms:ViaService, kms:RequestAlias, kms:EncryptionContextKeys, kms:EncryptionContext:KEY";
+
+impl ConditionKey {
+    /// The modelled key named `name` (case-insensitive), if any.
+    pub(super) fn parse(name: &str) -> Option<Self> {
+        const EC_PREFIX: &str = "kms:EncryptionContext:";
+        let is = |k: &str| name.eq_ignore_ascii_case(k);
+        Some(if is("kms:CallerAccount") {
+            Self::CallerAccount
+        } else if is("aws:PrincipalAccount") {
+            Self::PrincipalAccount
+        } else if is("aws:PrincipalArn") {
+            Self::PrincipalArn
+        } else if is("kms:ViaService") {
+            Self::ViaService
+        } else if is("kms:RequestAlias") {
+            Self::RequestAlias
+        } else if is("kms:EncryptionContextKeys") {
+            Self::EncryptionContextKeys
+        } else {
+            let prefix = name.get(..EC_PREFIX.len())?;
+            let key = &name[EC_PREFIX.len()..];
+            if !prefix.eq_ignore_ascii_case(EC_PREFIX) || key.is_empty() {
+                return None;
+            }
+            Self::EncryptionContext(key.to_owned())
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Condition {
     op: Operator,
     qualifier: Qualifier,
     if_exists: bool,
-    key: String,
+    key: ConditionKey,
     values: Vec<String>,
 }
 
 impl Condition {
     pub(super) fn eval(&self, ctx: &RequestContext<'_>) -> bool {
-        let values = ctx.values(&self.key);
+        let values = ctx.lookup(&self.key);
         if self.op == Operator::Null {
             let present = values.as_ref().is_some_and(|v| !v.is_empty());
             return self
@@ -155,55 +211,60 @@ pub struct RequestContext<'a> {
     pub encryption_context: Option<&'a EncryptionContext>,
     /// The alias the caller named, e.g. `alias/aws/kinesisvideo` (`kms:RequestAlias`).
     pub request_alias: Option<&'a str>,
-    /// Further keys, `(name, values)`; names compared case-insensitively.
+    /// Not read. Until 0.1 it answered condition keys outside the modelled set; such keys are
+    /// now rejected when a policy is parsed, so no policy can ask for them. Kept so that
+    /// existing struct literals (`extra: &[]`) still compile; it will be removed.
     pub extra: &'a [(String, Vec<String>)],
 }
 
 impl<'a> RequestContext<'a> {
-    /// The values of condition key `key` (case-insensitive name); `None` when absent.
+    /// The values of condition key `key` (case-insensitive name); `None` when absent or when
+    /// `key` is not one of the modelled keys (a policy naming such a key does not parse).
+    ///
+    /// `kms:EncryptionContext:KEY` reads every context pair whose key equals `KEY` ignoring
+    /// case, so it has more than one value exactly when the context holds case variants of
+    /// `KEY`.
     pub fn values(&self, key: &str) -> Option<Vec<Cow<'a, str>>> {
-        const EC_PREFIX: &str = "kms:encryptioncontext:";
-        let lower_eq = |name: &str| key.eq_ignore_ascii_case(name);
-        if lower_eq("kms:CallerAccount") || lower_eq("aws:PrincipalAccount") {
-            return Some(vec![Cow::Borrowed(self.principal_account)]);
-        }
-        if lower_eq("aws:PrincipalArn") {
-            let arn = match role_of_session(self.principal_arn) {
-                Some((account, name)) => Cow::Owned(format!("arn:aws:iam::{account}:role/{name}")),
-                None => Cow::Borrowed(self.principal_arn),
-            };
-            return Some(vec![arn]);
-        }
-        if lower_eq("kms:ViaService") {
-            return self.via_service.map(|v| vec![Cow::Borrowed(v)]);
-        }
-        if lower_eq("kms:RequestAlias") {
-            return self.request_alias.map(|v| vec![Cow::Borrowed(v)]);
-        }
-        if lower_eq("kms:EncryptionContextKeys") {
-            let ec = self.encryption_context?;
-            if ec.is_empty() {
-                return None;
+        self.lookup(&ConditionKey::parse(key)?)
+    }
+
+    pub(super) fn lookup(&self, key: &ConditionKey) -> Option<Vec<Cow<'a, str>>> {
+        match key {
+            ConditionKey::CallerAccount | ConditionKey::PrincipalAccount => {
+                Some(vec![Cow::Borrowed(self.principal_account)])
             }
-            return Some(ec.iter().map(|(k, _)| Cow::Borrowed(k)).collect());
+            ConditionKey::PrincipalArn => {
+                let arn = match role_of_session(self.principal_arn) {
+                    Some((account, name)) => {
+                        Cow::Owned(format!("arn:aws:iam::{account}:role/{name}"))
+                    }
+                    None => Cow::Borrowed(self.principal_arn),
+                };
+                Some(vec![arn])
+            }
+            ConditionKey::ViaService => self.via_service.map(|v| vec![Cow::Borrowed(v)]),
+            ConditionKey::RequestAlias => self.request_alias.map(|v| vec![Cow::Borrowed(v)]),
+            ConditionKey::EncryptionContextKeys => {
+                let ec = self.encryption_context?;
+                if ec.is_empty() {
+                    return None;
+                }
+                Some(ec.iter().map(|(k, _)| Cow::Borrowed(k)).collect())
+            }
+            ConditionKey::EncryptionContext(wanted) => {
+                let ec = self.encryption_context?;
+                let found: Vec<Cow<'a, str>> = ec
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(wanted))
+                    .map(|(_, v)| Cow::Borrowed(v))
+                    .collect();
+                if found.is_empty() {
+                    None
+                } else {
+                    Some(found)
+                }
+            }
         }
-        if key.len() > EC_PREFIX.len()
-            && key.is_char_boundary(EC_PREFIX.len())
-            && key[..EC_PREFIX.len()].eq_ignore_ascii_case(EC_PREFIX)
-        {
-            let wanted = &key[EC_PREFIX.len()..];
-            let ec = self.encryption_context?;
-            let found: Vec<Cow<'a, str>> = ec
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(wanted))
-                .map(|(_, v)| Cow::Borrowed(v))
-                .collect();
-            return if found.is_empty() { None } else { Some(found) };
-        }
-        self.extra
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
     }
 }
 
@@ -271,6 +332,29 @@ pub(super) fn parse_conditions(v: &Value, path: &str) -> Result<Vec<Condition>, 
         }
         for (key, vals) in block {
             let kpath = format!("{here}.{key}");
+            let parsed_key = ConditionKey::parse(key).ok_or_else(|| {
+                PolicyError::with_kind(
+                    PolicyErrorKind::UnsupportedConditionKey,
+                    &kpath,
+                    format!(
+                        "unsupported condition key {key:?}: LocalKms models only {MODELLED_KEYS} \
+                         (an unmodelled key would read as absent, so a Deny on it would never fire)"
+                    ),
+                )
+            })?;
+            if qualifier == Qualifier::ForAllValues
+                && matches!(parsed_key, ConditionKey::EncryptionContext(_))
+            {
+                return Err(PolicyError::with_kind(
+                    PolicyErrorKind::OverlyPermissiveCondition,
+                    &kpath,
+                    format!(
+                        "OverlyPermissiveCondition: {op_name:?} with the single-valued key {key:?} \
+                         is true for a request whose encryption context lacks that key \
+                         (AWS KMS rejects it); use a single-valued operator such as {rest:?}"
+                    ),
+                ));
+            }
             let values = condition_values(vals, &kpath)?;
             if matches!(op, Operator::Bool | Operator::Null) {
                 if let Some(bad) = values
@@ -287,7 +371,7 @@ pub(super) fn parse_conditions(v: &Value, path: &str) -> Result<Vec<Condition>, 
                 op,
                 qualifier,
                 if_exists,
-                key: key.clone(),
+                key: parsed_key,
                 values,
             });
         }

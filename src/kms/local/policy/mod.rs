@@ -32,8 +32,32 @@
 //!   case-insensitive, including the context-key part of `kms:EncryptionContext:KEY` (as in AWS
 //!   KMS; use `kms:EncryptionContextKeys` to pin the case of a key). `aws:PrincipalArn` of a
 //!   role session is the role's ARN (`arn:aws:iam::ACCOUNT:role/NAME`), not the session's.
-//! - Not modelled: policy variables (`${aws:username}`), numeric/date/IP operators (rejected at
-//!   parse time with an error naming the operator), grants.
+//! - Condition keys: exactly this set, names case-insensitive:
+//!   - `kms:CallerAccount` and `aws:PrincipalAccount`: the caller's account;
+//!   - `aws:PrincipalArn`: the caller's ARN (a role session's role ARN, see below);
+//!   - `kms:ViaService`: the service the call came through (absent for a direct call);
+//!   - `kms:RequestAlias`: the alias the caller named (absent when it named a key id or ARN);
+//!   - `kms:EncryptionContextKeys` (multi-valued): the keys of the request's encryption context;
+//!   - `kms:EncryptionContext:KEY`: the value of the context pair `KEY`.
+//!
+//!   These are the keys [`RequestContext::values`] answers.
+//! - Not modelled: policy variables (`${aws:username}`), numeric/date/IP operators, every other
+//!   condition key, grants. Each is rejected at parse time with an error naming it.
+//!
+//! # Fail-closed parsing
+//! A policy that LocalKms cannot evaluate as AWS would is refused rather than evaluated with a
+//! guess; every refusal is a [`PolicyError`], which AWS KMS reports as
+//! `MalformedPolicyDocumentException` ([`PolicyError::exception`], [`PolicyErrorKind`]).
+//! - A condition key outside the set above is refused, naming the key. Reading it as absent
+//!   would make a `Deny` conditioned on it never fire.
+//! - An object that repeats a key anywhere in the document is refused: with a reader that keeps
+//!   the last value, `"Effect":"Deny", ..., "Effect":"Allow"` would allow.
+//! - `ForAllValues:` on `kms:EncryptionContext:KEY` is refused as AWS KMS refuses it (its
+//!   `OverlyPermissiveCondition` message): that key is single-valued, and `ForAllValues` is true
+//!   for a request whose context lacks it.
+//! - A statement without `Action`/`NotAction` or without `Resource`/`NotResource` is refused.
+//!   AWS KMS refuses such key-policy statements in `CreateKey` and `PutKeyPolicy` since
+//!   2025-08-18; LocalKms applies the rule to key and identity policies alike.
 //!
 //! # The decision ([`authorize`])
 //! 1. An explicit `Deny` that applies, in the key policy or in any identity policy of the
@@ -58,19 +82,59 @@ pub use pattern::{arn_match, glob};
 
 use core::fmt;
 
-/// A malformed policy document; the message names the bad element.
+/// A policy document that was refused; the message names the bad element.
+///
+/// Every such error is AWS's `MalformedPolicyDocumentException` ([`PolicyError::exception`]);
+/// [`PolicyError::kind`] tells the rules apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyError {
+    kind: PolicyErrorKind,
     path: String,
     message: String,
 }
 
+/// Which rule a refused policy document broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyErrorKind {
+    /// Not valid JSON.
+    Json,
+    /// A JSON object with the same key twice, anywhere in the document.
+    DuplicateKey,
+    /// A missing, unknown or malformed element, or an unsupported operator.
+    Element,
+    /// A condition key outside the modelled set.
+    UnsupportedConditionKey,
+    /// AWS KMS's `OverlyPermissiveCondition`: `ForAllValues:` on `kms:EncryptionContext:KEY`.
+    OverlyPermissiveCondition,
+}
+
 impl PolicyError {
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::with_kind(PolicyErrorKind::Element, path, message)
+    }
+
+    pub(crate) fn with_kind(
+        kind: PolicyErrorKind,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
+            kind,
             path: path.into(),
             message: message.into(),
         }
+    }
+
+    /// Which rule the document broke.
+    pub fn kind(&self) -> PolicyErrorKind {
+        self.kind
+    }
+
+    /// The AWS exception name for this error: always `MalformedPolicyDocumentException`, as
+    /// AWS KMS answers `CreateKey` and `PutKeyPolicy` with it for every refused document.
+    pub fn exception(&self) -> &'static str {
+        "MalformedPolicyDocumentException"
     }
 
     /// The element at fault, for example `Statement[2].Effect` (empty for the document).
