@@ -1,5 +1,6 @@
 //! Condition operators, condition keys and the request values they read ([`RequestContext`]).
 
+use super::document::Effect;
 use super::pattern::{arn_match, glob};
 use super::role_of_session;
 use super::{PolicyError, PolicyErrorKind};
@@ -124,6 +125,11 @@ pub(super) const MODELLED_KEYS: &str =
      kms:ViaService, kms:RequestAlias, kms:EncryptionContextKeys, kms:EncryptionContext:KEY";
 
 impl ConditionKey {
+    /// Every key but `kms:EncryptionContextKeys` has at most one value per request.
+    fn is_single_valued(&self) -> bool {
+        !matches!(self, Self::EncryptionContextKeys)
+    }
+
     /// The modelled key named `name` (case-insensitive), if any.
     pub(super) fn parse(name: &str) -> Option<Self> {
         const EC_PREFIX: &str = "kms:EncryptionContext:";
@@ -161,7 +167,8 @@ pub(super) struct Condition {
 }
 
 impl Condition {
-    pub(super) fn eval(&self, ctx: &RequestContext<'_>) -> bool {
+    /// Whether this condition holds for `ctx`, in a statement of `effect`.
+    pub(super) fn eval(&self, ctx: &RequestContext<'_>, effect: Effect) -> bool {
         let values = ctx.lookup(&self.key);
         if self.op == Operator::Null {
             let present = values.as_ref().is_some_and(|v| !v.is_empty());
@@ -181,6 +188,12 @@ impl Condition {
                     }
             }
         };
+        if values.len() > 1 && self.key.is_single_valued() {
+            // The context holds case variants of KEY (`kms:EncryptionContext:KEY` is the only
+            // single-valued key with more than one value): none of them stands for the key.
+            // Fail closed: an Allow does not apply, a Deny does.
+            return effect == Effect::Deny;
+        }
         let negated = self.op.negated();
         let test = |v: &str| {
             let any = self.values.iter().any(|p| self.op.positive_match(p, v));

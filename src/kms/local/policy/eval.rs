@@ -58,7 +58,11 @@ impl Statement {
         if m == PrincipalMatch::No {
             return m;
         }
-        if self.conditions.iter().all(|c| c.eval(&req.context)) {
+        if self
+            .conditions
+            .iter()
+            .all(|c| c.eval(&req.context, self.effect))
+        {
             m
         } else {
             PrincipalMatch::No

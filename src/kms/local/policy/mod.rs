@@ -29,9 +29,21 @@
 //!   operators: the request value must match none of them). A missing key makes a positive
 //!   operator false and a negated one true; `...IfExists` makes it true; `ForAllValues` is true
 //!   and `ForAnyValue` false on a missing or empty key. Condition key names are
-//!   case-insensitive, including the context-key part of `kms:EncryptionContext:KEY` (as in AWS
-//!   KMS; use `kms:EncryptionContextKeys` to pin the case of a key). `aws:PrincipalArn` of a
-//!   role session is the role's ARN (`arn:aws:iam::ACCOUNT:role/NAME`), not the session's.
+//!   case-insensitive, including the context-key part of `kms:EncryptionContext:KEY`, as in AWS
+//!   KMS: a request whose context holds `AWS:KINESISVIDEO:ARN=A` alone satisfies
+//!   `StringEquals kms:EncryptionContext:aws:kinesisvideo:arn = A`. Pin the exact keys with
+//!   `ForAllValues:StringEquals kms:EncryptionContextKeys [...]` (case-sensitive), as AWS
+//!   recommends. `aws:PrincipalArn` of a role session is the role's ARN
+//!   (`arn:aws:iam::ACCOUNT:role/NAME`), not the session's.
+//! - Case variants of a context key. When several keys of the request's encryption context
+//!   equal `KEY` ignoring case (say `aws:kinesisvideo:arn=B` and `AWS:KINESISVIDEO:ARN=A`),
+//!   `kms:EncryptionContext:KEY` is single-valued but has several candidate values, and no one
+//!   of them stands for it. A condition comparing that key's values (every operator but
+//!   `Null`, with or without `IfExists` or a set qualifier) is then *false in an `Allow`
+//!   statement and true in a `Deny` statement*: the `Allow` does not apply, and a `Deny` such as
+//!   `StringNotEquals` fires. Reading the values as a set (any one of them satisfying the
+//!   operator) would let a producer confined to stream A obtain a data key whose context also
+//!   names stream B. For `Null` the key is present.
 //! - Condition keys: exactly this set, names case-insensitive:
 //!   - `kms:CallerAccount` and `aws:PrincipalAccount`: the caller's account;
 //!   - `aws:PrincipalArn`: the caller's ARN (a role session's role ARN, see below);
