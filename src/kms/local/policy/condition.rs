@@ -1,7 +1,7 @@
 //! Condition operators, condition keys and the request values they read ([`RequestContext`]).
 
 use super::document::Effect;
-use super::pattern::{arn_match, glob};
+use super::pattern::{arn_like, glob};
 use super::role_of_session;
 use super::{PolicyError, PolicyErrorKind};
 use crate::format::EncryptionContext;
@@ -76,7 +76,7 @@ impl Operator {
             }
             Self::StringLike | Self::StringNotLike => glob(pattern, value, false),
             Self::ArnEquals | Self::ArnLike | Self::ArnNotEquals | Self::ArnNotLike => {
-                arn_match(pattern, value)
+                arn_like(pattern, value)
             }
             Self::Bool => pattern.eq_ignore_ascii_case(value),
             // Null is evaluated on presence, never per value.

@@ -19,8 +19,12 @@
 //!   only when both its account and the caller itself (for a role session: the role's or the
 //!   session's ARN) are listed, as AWS documents; an account entry alone exempts only the root.
 //! - `Action`/`NotAction`: `service:name` with `*` and `?` wildcards, case-insensitive.
-//! - `Resource`/`NotResource`: ARNs matched per colon-separated segment, each with `*` and `?`
-//!   wildcards (case-sensitive); `"*"` matches everything.
+//! - `Resource`/`NotResource`: ARNs with `*` and `?` wildcards, case-sensitive, as the IAM
+//!   reference for `Resource` states ([`arn_match`]): wildcards work within the colon-separated
+//!   segments, except that a `*` ending a segment also matches beyond the colons, so
+//!   `arn:aws:kms:us-east-1:*` covers every key of that region (and `"*"` everything). The
+//!   `Arn...` condition operators instead check the six components separately: there no
+//!   wildcard spans a colon.
 //! - `Condition`: `StringEquals`, `StringNotEquals`, `StringEqualsIgnoreCase`,
 //!   `StringNotEqualsIgnoreCase`, `StringLike`, `StringNotLike`, `ArnEquals`, `ArnLike`,
 //!   `ArnNotEquals`, `ArnNotLike`, `Bool`, `Null`, the `...IfExists` forms of all but `Null`, and
