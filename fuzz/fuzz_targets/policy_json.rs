@@ -1,11 +1,12 @@
 //! The IAM policy parser of LocalKms on arbitrary JSON text: never panics; a parsed policy
-//! evaluates without panicking; `parse` and `from_value` agree; and the wildcard matcher
-//! agrees with a straightforward reference implementation.
+//! evaluates without panicking; `parse` and `from_value` agree (except that `parse` alone
+//! sees repeated object keys); and the wildcard matcher agrees with a straightforward
+//! reference implementation.
 #![no_main]
 
 use fragseal::format::EncryptionContext;
 use fragseal::kms::local::policy::{
-    arn_match, authorize, glob, Policy, PolicyKind, Request, RequestContext,
+    arn_match, authorize, glob, Policy, PolicyErrorKind, PolicyKind, Request, RequestContext,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -68,7 +69,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let parsed = Policy::parse(text, kind);
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-        assert_eq!(Policy::from_value(&value, kind), parsed);
+        // `parse` also refuses repeated object keys, which a `Value` has already dropped;
+        // otherwise the two agree.
+        let from_value = Policy::from_value(&value, kind);
+        match &parsed {
+            Err(e) if e.kind() == PolicyErrorKind::DuplicateKey => {}
+            _ => assert_eq!(from_value, parsed),
+        }
     } else {
         assert!(parsed.is_err());
     }
@@ -81,7 +88,6 @@ fuzz_target!(|data: &[u8]| {
             "arn:aws:kinesisvideo:us-east-1:111122223333:stream/s/1",
         )
         .with("Purpose", "Test");
-    let extra = [("aws:SourceIp".to_owned(), vec!["10.0.0.1".to_owned()])];
     for (action, principal, via, ec) in [
         (
             "kms:GenerateDataKey",
@@ -112,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
                 via_service: via,
                 encryption_context: ec,
                 request_alias: Some("alias/aws/kinesisvideo"),
-                extra: &extra,
+                extra: &[],
             },
         };
         let own = policy.evaluate(&req);
