@@ -39,6 +39,15 @@
 //!   `ForAllValues:StringEquals kms:EncryptionContextKeys [...]` (case-sensitive), as AWS
 //!   recommends. `aws:PrincipalArn` of a role session is the role's ARN
 //!   (`arn:aws:iam::ACCOUNT:role/NAME`), not the session's.
+//! - Condition keys: exactly this set, names case-insensitive:
+//!   - `kms:CallerAccount` and `aws:PrincipalAccount`: the caller's account;
+//!   - `aws:PrincipalArn`: the caller's ARN (for a role session: its role's ARN, see above);
+//!   - `kms:ViaService`: the service the call came through (absent for a direct call);
+//!   - `kms:RequestAlias`: the alias the caller named (absent when it named a key id or ARN);
+//!   - `kms:EncryptionContextKeys` (multi-valued): the keys of the request's encryption context;
+//!   - `kms:EncryptionContext:KEY`: the value of the context pair `KEY`.
+//!
+//!   These are the keys [`RequestContext::values`] answers.
 //! - Case variants of a context key. When several keys of the request's encryption context
 //!   equal `KEY` ignoring case (say `aws:kinesisvideo:arn=B` and `AWS:KINESISVIDEO:ARN=A`),
 //!   `kms:EncryptionContext:KEY` is single-valued but has several candidate values, and no one
@@ -47,16 +56,9 @@
 //!   statement and true in a `Deny` statement*: the `Allow` does not apply, and a `Deny` such as
 //!   `StringNotEquals` fires. Reading the values as a set (any one of them satisfying the
 //!   operator) would let a producer confined to stream A obtain a data key whose context also
-//!   names stream B. For `Null` the key is present.
-//! - Condition keys: exactly this set, names case-insensitive:
-//!   - `kms:CallerAccount` and `aws:PrincipalAccount`: the caller's account;
-//!   - `aws:PrincipalArn`: the caller's ARN (a role session's role ARN, see below);
-//!   - `kms:ViaService`: the service the call came through (absent for a direct call);
-//!   - `kms:RequestAlias`: the alias the caller named (absent when it named a key id or ARN);
-//!   - `kms:EncryptionContextKeys` (multi-valued): the keys of the request's encryption context;
-//!   - `kms:EncryptionContext:KEY`: the value of the context pair `KEY`.
-//!
-//!   These are the keys [`RequestContext::values`] answers.
+//!   names stream B. For `Null` the key is present. AWS documents only the case-insensitive
+//!   match and advises against context keys that differ only in case; refusing to pick one of
+//!   them is LocalKms's fail-closed reading.
 //! - Not modelled: policy variables (`${aws:username}`), numeric/date/IP operators, every other
 //!   condition key, grants. Each is rejected at parse time with an error naming it.
 //!
