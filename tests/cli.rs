@@ -184,6 +184,8 @@ fn demo_on_a_given_file_and_bad_inputs() {
     let state = env.path("kept/fragseal-kms.json");
     env.cmd(&[
         "open",
+        "--key",
+        "alias/fragseal-demo",
         "kept",
         "-o",
         "kept-out",
@@ -196,6 +198,8 @@ fn demo_on_a_given_file_and_bad_inputs() {
     .success();
     env.cmd(&[
         "open",
+        "--key",
+        "alias/fragseal-demo",
         "kept",
         "-o",
         "kept-out2",
@@ -280,6 +284,8 @@ fn seal_open_inspect_a_file() {
     // Open with the identity it was sealed with.
     env.cmd(&[
         "open",
+        "--key",
+        "alias/cam",
         "data.sealed",
         "-o",
         "data.out",
@@ -296,6 +302,8 @@ fn seal_open_inspect_a_file() {
     // Another expected position: refused, nothing written.
     env.cmd(&[
         "open",
+        "--key",
+        "alias/cam",
         "data.sealed",
         "-o",
         "wrong.out",
@@ -309,50 +317,112 @@ fn seal_open_inspect_a_file() {
     .stderr(predicate::str::contains("authentication failed"));
     assert!(!env.path("wrong.out").exists());
     // Without identity check it opens like any ESDK message.
-    env.cmd(&["open", "data.sealed", "-o", "any.out", "--no-identity"])
-        .assert()
-        .success();
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "data.sealed",
+        "-o",
+        "any.out",
+        "--no-identity",
+    ])
+    .assert()
+    .success();
     assert_eq!(std::fs::read(env.path("any.out")).unwrap(), data);
     // Refuses to overwrite.
-    env.cmd(&["open", "data.sealed", "-o", "any.out", "--no-identity"])
-        .assert()
-        .code(6)
-        .stderr(predicate::str::contains("already exists"));
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "data.sealed",
+        "-o",
+        "any.out",
+        "--no-identity",
+    ])
+    .assert()
+    .code(6)
+    .stderr(predicate::str::contains("already exists"));
 
     // One flipped bit: authentication failure.
     let mut sealed = std::fs::read(env.path("data.sealed")).unwrap();
     let at = sealed.len() - 100;
     sealed[at] ^= 1;
     std::fs::write(env.path("tampered.sealed"), &sealed).unwrap();
-    env.cmd(&["open", "tampered.sealed", "-o", "t.out", "--no-identity"])
-        .assert()
-        .code(3)
-        .stderr(predicate::str::contains("authentication failed"));
-
-    // Only this key is trusted / another key is required.
     env.cmd(&[
         "open",
+        "--key",
+        "alias/cam",
+        "tampered.sealed",
+        "-o",
+        "t.out",
+        "--no-identity",
+    ])
+    .assert()
+    .code(3)
+    .stderr(predicate::str::contains("authentication failed"));
+
+    // Strict by key ARN / another key is required / discovery (any account, or this one).
+    env.cmd(&[
+        "open",
+        "--key",
+        &key_arn,
         "data.sealed",
         "-o",
         "k.out",
         "--no-identity",
-        "--trusted-key",
-        &key_arn,
     ])
     .assert()
     .success();
     env.cmd(&[
         "open",
+        "--key",
+        "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000",
         "data.sealed",
         "-o",
         "k2.out",
         "--no-identity",
-        "--trusted-key",
-        "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000",
     ])
     .assert()
     .code(2)
     .stderr(predicate::str::contains("no encrypted data key"));
+    env.cmd(&[
+        "open",
+        "--discovery",
+        "data.sealed",
+        "-o",
+        "k3.out",
+        "--no-identity",
+    ])
+    .assert()
+    .success();
+    env.cmd(&[
+        "open",
+        "--discovery",
+        "--discovery-account",
+        "111122223333",
+        "data.sealed",
+        "-o",
+        "k4.out",
+        "--no-identity",
+    ])
+    .assert()
+    .success();
+    env.cmd(&[
+        "open",
+        "--discovery",
+        "--discovery-account",
+        "444455556666",
+        "data.sealed",
+        "-o",
+        "k5.out",
+        "--no-identity",
+    ])
+    .assert()
+    .code(2);
+    // Neither --key nor --discovery: a usage error.
+    env.cmd(&["open", "data.sealed", "-o", "k6.out", "--no-identity"])
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -387,6 +457,8 @@ fn seal_open_the_mkv_stream_and_join_it() {
     let out = env
         .cmd(&[
             "open",
+            "--key",
+            "alias/cam",
             "sealed",
             "-o",
             "out",
@@ -448,6 +520,8 @@ fn seal_open_the_mkv_stream_and_join_it() {
     assert_eq!(json_of(&out)["fragments"], 5);
     env.cmd(&[
         "open",
+        "--key",
+        "alias/cam",
         "sealed_gm",
         "-o",
         "out_gm",
@@ -458,13 +532,22 @@ fn seal_open_the_mkv_stream_and_join_it() {
     .success();
     assert_eq!(std::fs::read(env.path("joined_gm.mkv")).unwrap(), joined);
 
-    // Reordering two fragment files is detected.
+    // Reordering two fragment files is detected: by the sizes in the index, and with the
+    // index edited to match, by the fragment identity.
     std::fs::copy(
         env.path("sealed/fragment-000002.sealed"),
         env.path("sealed/fragment-000001.sealed"),
     )
     .unwrap();
-    env.cmd(&["open", "sealed", "-o", "out2"])
+    env.cmd(&["open", "--key", "alias/cam", "sealed", "-o", "out2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("but the index gives"));
+    let mut idx: Value =
+        serde_json::from_slice(&std::fs::read(env.path("sealed/index.json")).unwrap()).unwrap();
+    idx["fragments"][1]["sealed_len"] = idx["fragments"][2]["sealed_len"].clone();
+    std::fs::write(env.path("sealed/index.json"), idx.to_string()).unwrap();
+    env.cmd(&["open", "--key", "alias/cam", "sealed", "-o", "out2"])
         .assert()
         .code(3)
         .stderr(predicate::str::contains(
@@ -477,6 +560,8 @@ fn seal_open_the_mkv_stream_and_join_it() {
     // Claiming another stream is refused.
     env.cmd(&[
         "open",
+        "--key",
+        "alias/cam",
         "sealed",
         "-o",
         "out3",
@@ -489,10 +574,10 @@ fn seal_open_the_mkv_stream_and_join_it() {
     let text = std::fs::read_to_string(env.path("sealed/index.json")).unwrap();
     std::fs::write(
         env.path("sealed/index.json"),
-        text.replace("\"fragment_number\": 4", "\"fragment_number\": 5"),
+        text.replace("\"fragment_number\":4", "\"fragment_number\":5"),
     )
     .unwrap();
-    env.cmd(&["open", "sealed", "-o", "out4"])
+    env.cmd(&["open", "--key", "alias/cam", "sealed", "-o", "out4"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("entry 4 names fragment 5"));
@@ -501,7 +586,7 @@ fn seal_open_the_mkv_stream_and_join_it() {
 #[test]
 fn least_privilege_credentials() {
     let env = Env::new();
-    env.key();
+    let key_arn = env.key();
     env.least_privilege();
     env.cmd(&["kms", "get-policy", "alias/cam"])
         .assert()
@@ -536,15 +621,34 @@ fn least_privilege_credentials() {
     ])
     .assert()
     .success();
-    // The producer may not open, the consumer may.
-    env.cmd(&["open", "sealed", "-o", "out", "--principal", PRODUCER])
-        .assert()
-        .code(4)
-        .stderr(predicate::str::contains("AccessDeniedException"))
-        .stderr(predicate::str::contains("hint:"));
-    env.cmd(&["open", "sealed", "-o", "out", "--principal", CONSUMER])
-        .assert()
-        .success();
+    // The producer may not open (it may not even resolve the alias: the key ARN is given), the
+    // consumer may (and resolves the alias with DescribeKey).
+    env.cmd(&[
+        "open",
+        "--key",
+        &key_arn,
+        "sealed",
+        "-o",
+        "out",
+        "--principal",
+        PRODUCER,
+    ])
+    .assert()
+    .code(4)
+    .stderr(predicate::str::contains("AccessDeniedException"))
+    .stderr(predicate::str::contains("hint:"));
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "sealed",
+        "-o",
+        "out",
+        "--principal",
+        CONSUMER,
+    ])
+    .assert()
+    .success();
 
     // The audit trail counts the calls per credential, refusals included.
     let out = env
@@ -561,6 +665,7 @@ fn least_privilege_credentials() {
     assert_eq!(find(PRODUCER)["calls"]["Decrypt"], 1);
     assert_eq!(find(PRODUCER)["errors"]["AccessDeniedException"], 1);
     assert_eq!(find(CONSUMER)["calls"]["Decrypt"], 1);
+    assert_eq!(find(CONSUMER)["calls"]["DescribeKey"], 1);
     assert_eq!(find(CONSUMER)["calls"]["GenerateDataKey"], 1);
     assert_eq!(find(CONSUMER)["errors"]["AccessDeniedException"], 1);
     env.cmd(&["kms", "audit"])
@@ -654,16 +759,24 @@ fn malformed_and_missing_inputs() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("Frame"));
-    env.cmd(&["open", "short.sealed", "-o", "x", "--no-identity"])
-        .assert()
-        .code(2);
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "short.sealed",
+        "-o",
+        "x",
+        "--no-identity",
+    ])
+    .assert()
+    .code(2);
     env.cmd(&["inspect", "missing.sealed"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no such file"));
     // A folder without an index.
     std::fs::create_dir(env.path("empty")).unwrap();
-    env.cmd(&["open", "empty", "-o", "o"])
+    env.cmd(&["open", "--key", "alias/cam", "empty", "-o", "o"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("index.json"));
@@ -786,23 +899,43 @@ fn aws_backend_against_moto() {
         .stdout
         .clone();
     assert_eq!(json_of(&out)["kms_calls"], 1);
-    aws(&["open", "sealed", "-o", "out", "--join", "joined.mkv"])
-        .assert()
-        .success();
+    aws(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "sealed",
+        "-o",
+        "out",
+        "--join",
+        "joined.mkv",
+    ])
+    .assert()
+    .success();
     let joined = std::fs::read(env.path("joined.mkv")).unwrap();
     assert_eq!(fragseal::mkv::split(&joined).unwrap().fragments().len(), 5);
     // Without credentials: a usage error; with an endpoint nobody listens on: unavailable.
-    env.cmd(&["open", "sealed", "-o", "o2", "--kms", "aws"])
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("AWS_ACCESS_KEY_ID"));
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "sealed",
+        "-o",
+        "o2",
+        "--kms",
+        "aws",
+    ])
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("AWS_ACCESS_KEY_ID"));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     env.cmd(&[
         "open",
+        "--key",
+        "alias/cam",
         "sealed",
         "-o",
         "o3",
