@@ -269,7 +269,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
             "credentials": reports.iter().map(CredentialReport::to_json).collect::<Vec<_>>(),
             "fragment_list": list,
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
         return Ok(());
     }
 

@@ -181,7 +181,7 @@ pub fn run(path: &Path, json_out: bool, max_size: u64) -> CliResult<()> {
         }
     })?;
     if json_out {
-        outln!("{}", i.to_json(path));
+        outln!("{}", crate::text::json(&i.to_json(path), false));
     } else {
         outln!("{}", i.to_text(path));
     }

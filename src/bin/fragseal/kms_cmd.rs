@@ -93,8 +93,8 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
             check_audit(&kms, &args.kms.audit_file())?;
             // Pretty-print when it parses; print as stored otherwise.
             match serde_json::from_str::<Value>(&p) {
-                Ok(v) => outln!("{v:#}"),
-                Err(_) => outln!("{p}"),
+                Ok(v) => outln!("{}", crate::text::json(&v, true)),
+                Err(_) => outln!("{}", escape(&p)),
             }
         }
         KmsCommand::List { json } => {
@@ -126,7 +126,7 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
                         })
                     })
                     .collect();
-                outln!("{:#}", Value::Array(v));
+                outln!("{}", crate::text::json(&Value::Array(v), true));
             } else if rows.is_empty() {
                 outln!("no keys");
             } else {
@@ -239,12 +239,12 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
         if with_events {
             v["events"] = Value::Array(all);
         }
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
         return Ok(());
     }
     if with_events {
         for e in &all {
-            outln!("{e}");
+            outln!("{}", crate::text::json(e, false));
         }
     }
     if by_caller.is_empty() {

@@ -351,7 +351,7 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
             "kms_calls": calls,
             "index": args.output.join(INDEX_FILE).display().to_string(),
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
             "sealed {} fragments of {} ({} bytes) into {} ({} bytes + {INDEX_FILE}); {} KMS call(s) as {}",
@@ -405,7 +405,7 @@ fn seal_whole(args: &SealArgs, input: &[u8], ec: EncryptionContext) -> CliResult
             "key": args.keys.label(),
             "kms_calls": sealer.kms_calls(&credential),
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
             "sealed {} ({} bytes) into {} ({} bytes)",
@@ -459,7 +459,7 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
             "identity_checked": identity.is_some(),
             "kms_calls": opener.kms_calls(&credential),
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
             "opened {} into {} ({} bytes){}",
@@ -568,7 +568,7 @@ fn open_folder(args: &OpenArgs) -> CliResult<()> {
             "joined": args.join.as_ref().map(|j| j.display().to_string()),
             "kms_calls": calls,
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
             "opened {n} fragments of {} into {} ({} bytes), every identity verified; {} KMS call(s) as {}",

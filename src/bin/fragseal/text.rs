@@ -45,9 +45,50 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `v` as JSON (pretty with `pretty`) in which, beyond what JSON itself escapes (C0 controls,
+/// `"` and `\`), every character of [`needs_escape`] (C1 controls such as U+009B, a CSI to
+/// some terminals; bidirectional overrides) is written as a `\uXXXX` escape: the same JSON
+/// value, with nothing a terminal acts on.
+pub fn json(v: &serde_json::Value, pretty: bool) -> String {
+    let s = if pretty {
+        format!("{v:#}")
+    } else {
+        v.to_string()
+    };
+    if !s.chars().any(needs_escape_in_json) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if needs_escape_in_json(c) {
+            // Outside the JSON syntax characters only inside strings can these appear, and
+            // all of them are in the BMP: one \uXXXX each. Writing to a String cannot fail.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`needs_escape`] minus the newline and spaces of pretty-printed JSON (`serde_json` escapes
+/// every C0 control inside strings).
+fn needs_escape_in_json(c: char) -> bool {
+    needs_escape(c) && !matches!(c, '\n' | '\t' | '\r')
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, json};
+
+    #[test]
+    fn json_output_escapes_c1_and_bidi_characters() {
+        let v = serde_json::json!({"k": "a\u{9b}b\u{202e}c\u{1b}"});
+        let s = json(&v, true);
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s}");
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(back, v);
+    }
 
     #[test]
     fn control_and_reordering_characters_are_escaped() {
