@@ -213,11 +213,18 @@ fn check_folder_free(
     Ok(())
 }
 
-/// The sizes of the batches: the first fragment alone — it fetches the data key (one KMS
-/// call) or fails fast, e.g. on AccessDenied, before the others run in parallel from the
-/// cached key — then batches big enough to keep every thread busy, small enough to move the
-/// bar ~50 times and to bound the memory held.
-pub fn batches(total: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+/// Most bytes (of plaintext to seal, or of sealed messages to open) held in one batch.
+pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+
+/// The batches over `total` items whose sizes `len(i)` gives: the first item alone — it
+/// fetches the data key (one KMS call) or fails fast, e.g. on AccessDenied, before the others
+/// run in parallel from the cached key — then batches big enough to keep every thread busy,
+/// small enough to move the bar ~50 times, and never (beyond one item) more than
+/// [`MAX_BATCH_BYTES`] in memory at once.
+pub fn batches(
+    total: usize,
+    len: impl Fn(usize) -> u64,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
     let chunk = (total / 50)
         .clamp(4 * rayon::current_num_threads(), 256)
         .max(1);
@@ -226,9 +233,19 @@ pub fn batches(total: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
         if start >= total {
             return None;
         }
-        let len = if start == 0 { 1 } else { chunk };
-        let r = start..(start + len).min(total);
-        start = r.end;
+        let mut end = start + 1;
+        let mut bytes = len(start);
+        if start > 0 {
+            while end < total && end - start < chunk {
+                bytes = bytes.saturating_add(len(end));
+                if bytes > MAX_BATCH_BYTES {
+                    break;
+                }
+                end += 1;
+            }
+        }
+        let r = start..end;
+        start = end;
         Some(r)
     })
 }
@@ -299,7 +316,9 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
     let mut staged = Vec::with_capacity(fragments.len() + 1);
     let mut entries = Vec::with_capacity(fragments.len());
     let mut sealed_bytes = 0u64;
-    for range in batches(fragments.len()) {
+    for range in batches(fragments.len(), |i| {
+        fragments.get(i).map_or(0, |f| f.plaintext_len() as u64)
+    }) {
         let batch = fragments.get(range).unwrap_or_default();
         let items = batch
             .iter()
@@ -514,7 +533,9 @@ fn open_folder(args: &OpenArgs) -> CliResult<()> {
     let bar = report::progress(index.fragments.len() as u64, "open", args.json);
     let mut staged = Vec::with_capacity(index.fragments.len());
     let mut bytes = 0u64;
-    for range in batches(index.fragments.len()) {
+    for range in batches(index.fragments.len(), |i| {
+        index.fragments.get(i).map_or(0, |e| e.sealed_len)
+    }) {
         let batch = index.fragments.get(range).unwrap_or_default();
         let mut items = Vec::with_capacity(batch.len());
         for e in batch {
@@ -583,4 +604,24 @@ fn open_folder(args: &OpenArgs) -> CliResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_start_alone_and_hold_a_bounded_number_of_bytes() {
+        let all: Vec<_> = batches(1000, |_| 1).collect();
+        assert_eq!(all.first(), Some(&(0..1)));
+        assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), 1000);
+        assert!(all.windows(2).all(|w| w[0].end == w[1].start));
+        // 100 MiB items: at most two per batch after the first.
+        let big: Vec<_> = batches(7, |_| 100 << 20).collect();
+        assert_eq!(big, vec![0..1, 1..3, 3..5, 5..7]);
+        // One item larger than the bound still forms a batch of its own.
+        let huge: Vec<_> = batches(3, |_| MAX_BATCH_BYTES + 1).collect();
+        assert_eq!(huge, vec![0..1, 1..2, 2..3]);
+        assert_eq!(batches(0, |_| 1).count(), 0);
+    }
 }
