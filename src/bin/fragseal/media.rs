@@ -107,7 +107,10 @@ pub fn fragments<'a>(
                     docs.iter().map(|d| d.fragments().len()).sum::<usize>(),
                     init.len()
                 ))
-                .with_hint("remove the padding (Void) before the first Cluster"));
+                .with_hint(
+                    "the init data is copied into every fragment: a stream with less before \
+                     its first Cluster (no padding), or with fewer and larger Clusters, fits",
+                ));
             }
             out.push(Fragment {
                 identity: FragmentIdentity {
