@@ -957,9 +957,11 @@ fn aws_backend_against_moto() {
 
 /// Virtual memory cap (KiB) for the commands the attacks below run: a command that tried to
 /// allocate what the attack asks for fails under it instead of exhausting the machine.
+#[cfg(unix)]
 const MEMORY_CAP_KIB: u64 = 3 << 20;
 
 /// `fragseal ARGS...` as [`Env::cmd`], under `ulimit -v MEMORY_CAP_KIB`.
+#[cfg(unix)]
 fn capped(env: &Env, args: &[&str]) -> Command {
     let bin = assert_cmd::cargo::cargo_bin("fragseal");
     let mut c = Command::new("sh");
@@ -975,6 +977,7 @@ fn capped(env: &Env, args: &[&str]) -> Command {
 
 /// The sample with 32 MiB of Void before its first Cluster and then 2,000 tiny Clusters: a
 /// 33.6 MB file whose 2,005 fragments would each carry 32 MiB of init data (~64 GiB).
+#[cfg(unix)]
 fn init_data_amplifier() -> Vec<u8> {
     let sample = std::fs::read(SAMPLE).unwrap();
     // EBML header (40 bytes), then the Segment: its 8-byte size set to unknown.
@@ -1001,6 +1004,7 @@ fn init_data_amplifier() -> Vec<u8> {
     out
 }
 
+#[cfg(unix)]
 #[test]
 fn init_data_amplification_is_refused_before_any_work() {
     let env = Env::new();
@@ -1263,6 +1267,7 @@ fn oversized_sealed_inputs_are_refused_by_size() {
     assert!(!env.path("out").exists());
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn audit_log_on_dev_full_fails_the_command() {
     let env = Env::new();
