@@ -1746,3 +1746,32 @@ fn raw_key_file_seals_and_opens_and_must_be_private() {
     .code(1)
     .stderr(predicate::str::contains("must be 32"));
 }
+
+#[test]
+fn control_characters_in_identities_are_refused() {
+    let env = Env::new();
+    env.key();
+    for (flag, value) in [
+        (
+            "--principal",
+            "arn:aws:iam::111122223333:role/x\n  arn:aws:iam::111122223333:root",
+        ),
+        ("--principal", "arn:aws:iam::111122223333:role/x\u{1b}[2K"),
+        ("--access-key-id", "AKIA\r\u{9b}0m"),
+    ] {
+        env.cmd(&["kms", "list", flag, value])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("control or invisible characters"));
+    }
+    // Nothing was recorded under those identities.
+    let out = env
+        .cmd(&["kms", "audit"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_no_raw_controls("kms audit", &out);
+    assert!(!String::from_utf8(out).unwrap().contains("role/x"));
+}

@@ -78,11 +78,26 @@ pub struct CallerOpts {
 
 impl CallerOpts {
     /// The credential: the principal's account is taken from its ARN when it has one.
+    ///
+    /// Control characters (and the other characters [`crate::text::escape`] escapes) are
+    /// refused in the principal and the access key id: they end up in the audit trail, where
+    /// a `\n` would forge lines for a reader that does not escape them.
     pub fn credential(&self, kms: &KmsOpts) -> CliResult<Credential> {
         let principal = self
             .principal
             .clone()
             .unwrap_or_else(|| format!("arn:aws:iam::{}:root", kms.account));
+        for (flag, v) in [
+            ("--principal", principal.as_str()),
+            ("--access-key-id", self.access_key_id.as_str()),
+        ] {
+            if crate::text::escape(v) != v {
+                return Err(CliError::usage(format!(
+                    "{flag} {} holds control or invisible characters",
+                    crate::text::escape(v)
+                )));
+            }
+        }
         let account = arn_account(&principal)
             .ok_or_else(|| {
                 CliError::usage(format!(
