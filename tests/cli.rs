@@ -960,7 +960,12 @@ fn aws_backend_against_moto() {
 #[cfg(unix)]
 const MEMORY_CAP_KIB: u64 = 3 << 20;
 
-/// `fragseal ARGS...` as [`Env::cmd`], under `ulimit -v MEMORY_CAP_KIB`.
+/// Open files cap for the same commands.
+#[cfg(unix)]
+const OPEN_FILES_CAP: u32 = 256;
+
+/// `fragseal ARGS...` as [`Env::cmd`], under `ulimit -v MEMORY_CAP_KIB` and
+/// `ulimit -n OPEN_FILES_CAP`.
 #[cfg(unix)]
 fn capped(env: &Env, args: &[&str]) -> Command {
     let bin = assert_cmd::cargo::cargo_bin("fragseal");
@@ -969,7 +974,9 @@ fn capped(env: &Env, args: &[&str]) -> Command {
         .env("FRAGSEAL_KMS_STATE", env.path("kms.json"))
         .env_remove("FRAGSEAL_KMS_AUDIT")
         .arg("-c")
-        .arg(format!("ulimit -v {MEMORY_CAP_KIB} && exec \"$0\" \"$@\""))
+        .arg(format!(
+            "ulimit -v {MEMORY_CAP_KIB} && ulimit -n {OPEN_FILES_CAP} && exec \"$0\" \"$@\""
+        ))
         .arg(bin)
         .args(args);
     c
@@ -979,6 +986,13 @@ fn capped(env: &Env, args: &[&str]) -> Command {
 /// 33.6 MB file whose 2,005 fragments would each carry 32 MiB of init data (~64 GiB).
 #[cfg(unix)]
 fn init_data_amplifier() -> Vec<u8> {
+    stream_with(32 << 20, 2000)
+}
+
+/// The sample (Segment of unknown size) with `void` bytes of Void before its first Cluster and
+/// `extra` tiny Clusters after its own.
+#[cfg(unix)]
+fn stream_with(void: usize, extra: u16) -> Vec<u8> {
     let sample = std::fs::read(SAMPLE).unwrap();
     // EBML header (40 bytes), then the Segment: its 8-byte size set to unknown.
     assert_eq!(&sample[40..44], &[0x18, 0x53, 0x80, 0x67]);
@@ -987,15 +1001,16 @@ fn init_data_amplifier() -> Vec<u8> {
     let mut out = sample[..first_cluster].to_vec();
     out[45..52].copy_from_slice(&[0xFF; 7]);
     out[44] = 0x01;
-    // Void (0xEC), 8-byte size, 32 MiB of zeros.
-    let void = 32usize << 20;
-    out.push(0xEC);
-    out.push(0x01);
-    out.extend_from_slice(&(void as u64).to_be_bytes()[1..]);
-    out.resize(out.len() + void, 0);
+    // Void (0xEC), 8-byte size, zeros.
+    if void > 0 {
+        out.push(0xEC);
+        out.push(0x01);
+        out.extend_from_slice(&(void as u64).to_be_bytes()[1..]);
+        out.resize(out.len() + void, 0);
+    }
     out.extend_from_slice(&sample[first_cluster..]);
-    // 2,000 Clusters holding only a Timestamp (0xE7).
-    for i in 0..2000u16 {
+    // Clusters holding only a Timestamp (0xE7).
+    for i in 0..extra {
         out.extend_from_slice(&cluster_id);
         out.push(0x84); // size 4
         out.extend_from_slice(&[0xE7, 0x82]);
@@ -1774,4 +1789,36 @@ fn control_characters_in_identities_are_refused() {
         .clone();
     assert_no_raw_controls("kms audit", &out);
     assert!(!String::from_utf8(out).unwrap().contains("role/x"));
+}
+
+#[cfg(unix)]
+#[test]
+fn many_fragments_do_not_hold_one_open_file_each() {
+    let env = Env::new();
+    env.key();
+    std::fs::write(env.path("many.mkv"), stream_with(0, 1000)).unwrap();
+    capped(
+        &env,
+        &["seal", "many.mkv", "-o", "sealed", "--key", "alias/cam"],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("sealed 1005 fragments"));
+    capped(
+        &env,
+        &[
+            "open",
+            "--key",
+            "alias/cam",
+            "sealed",
+            "-o",
+            "out",
+            "--join",
+            "j.mkv",
+        ],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("opened 1005 fragments"));
+    assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 1005);
 }

@@ -233,11 +233,22 @@ impl Staged {
             .map_err(|e| CliError::write(&self.dest, &e))
     }
 
-    /// Flushes the temporary file and puts it in place (see the module documentation).
-    pub fn commit(mut self, force: bool) -> CliResult<()> {
+    /// Closes the temporary file (keeping its name for [`Self::commit`]), so that many staged
+    /// outputs do not hold many open files. With `sync` (when an existing file is about to be
+    /// replaced) its data is synced first, so that the rename cannot leave an empty file
+    /// after a crash.
+    pub fn close(&mut self, sync: bool) -> CliResult<()> {
         if let Some(f) = self.file.take() {
-            f.sync_all().map_err(|e| CliError::write(&self.dest, &e))?;
+            if sync {
+                f.sync_all().map_err(|e| CliError::write(&self.dest, &e))?;
+            }
         }
+        Ok(())
+    }
+
+    /// Closes the temporary file and puts it in place (see the module documentation).
+    pub fn commit(mut self, force: bool) -> CliResult<()> {
+        self.close(force)?;
         if force {
             if std::fs::symlink_metadata(&self.dest).is_ok_and(|m| m.is_dir()) {
                 return Err(CliError::new(

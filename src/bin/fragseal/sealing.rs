@@ -155,6 +155,7 @@ pub fn write_folder(dir: &Path, index: &SealIndex, sealed: &[Bytes], force: bool
     for (e, s) in index.fragments.iter().zip(sealed) {
         let mut st = Staged::new(&dir.join(&e.file), Mode::Public)?;
         st.write_all(s)?;
+        st.close(force)?;
         staged.push(st);
     }
     staged.push(stage_index(dir, index)?);
@@ -333,6 +334,7 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
             let e = IndexEntry::new(&f.identity, f.plaintext_len(), s.len());
             let mut st = Staged::new(&args.output.join(&e.file), Mode::Public)?;
             st.write_all(s)?;
+            st.close(args.force)?;
             staged.push(st);
             sealed_bytes += s.len() as u64;
             entries.push(e);
@@ -559,6 +561,7 @@ fn open_folder(args: &OpenArgs) -> CliResult<()> {
                 Mode::Private,
             )?;
             st.write_all(o)?;
+            st.close(args.force)?;
             staged.push(st);
             if let Some((j, joiner)) = &mut join {
                 joiner.push(e.fragment_number, o, j)?;
