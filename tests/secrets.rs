@@ -2,7 +2,10 @@
 //! 1. Plaintext data keys (and commit keys) are erased by their drop path — checked three ways:
 //!    the types implement `ZeroizeOnDrop` (compile-time), their `Zeroize` (what the derived
 //!    `Drop` runs) leaves all-zero bytes, and, on Linux, the memory a dropped key occupied is
-//!    read back through `/proc/self/mem` (no `unsafe`) and found zeroed.
+//!    read back through `/proc/self/mem` (no `unsafe`) and found zeroed. Where that file
+//!    cannot be read the memory probes skip, printing `SKIPPED` and appending a line to the
+//!    file named by `$FRAGSEAL_SECRET_PROBE_SKIPS` (scripts/test.sh counts them); with
+//!    `FRAGSEAL_REQUIRE_SECRET_PROBES=1` (set by scripts/test.sh) they fail instead.
 //! 2. `Debug` (and `Display` where it exists) of every public type holding key material prints
 //!    no key bytes in any usual encoding.
 //! 3. No logging/printing macro in `src/` mentions key material (a source scan).
@@ -75,8 +78,60 @@ fn bytes_around_drop_in_place<T>(value: T) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((before, after))
 }
 
-fn skipped() {
-    eprintln!("SKIPPED: /proc/self/mem not readable here; only the trait checks ran");
+/// With this variable set to `1` (scripts/test.sh sets it), a memory probe that cannot run
+/// fails instead of skipping.
+const REQUIRE_PROBES: &str = "FRAGSEAL_REQUIRE_SECRET_PROBES";
+/// Each skip appends one line to the file this variable names (scripts/test.sh counts them).
+const SKIP_LOG: &str = "FRAGSEAL_SECRET_PROBE_SKIPS";
+
+const PROC_UNREADABLE: &str = "/proc/self/mem not readable here; only the trait checks ran";
+
+/// A memory probe of `test` could not run for `reason`: fails when `required`, else prints
+/// `SKIPPED` and records the skip in `log`.
+fn probe_skipped_with(required: bool, log: Option<&Path>, test: &str, reason: &str) {
+    assert!(
+        !required,
+        "{test}: the secret probe could not run ({reason}) and {REQUIRE_PROBES}=1"
+    );
+    eprintln!("SKIPPED: {test}: {reason}");
+    if let Some(path) = log {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(format!("{test}: {reason}\n").as_bytes())
+            .unwrap();
+    }
+}
+
+/// [`probe_skipped_with`] as the environment says.
+fn skipped(test: &str) {
+    let required = std::env::var(REQUIRE_PROBES).is_ok_and(|v| v == "1");
+    let log = std::env::var_os(SKIP_LOG).filter(|v| !v.is_empty());
+    probe_skipped_with(
+        required,
+        log.as_deref().map(Path::new),
+        test,
+        PROC_UNREADABLE,
+    );
+}
+
+#[test]
+fn unreadable_proc_fails_the_probes_when_they_are_required() {
+    // Required: a probe that cannot run is a failure, not a pass.
+    let r = std::panic::catch_unwind(|| {
+        probe_skipped_with(true, None, "probe", PROC_UNREADABLE);
+    });
+    assert!(r.is_err(), "a required probe that cannot run must fail");
+    // Not required: a pass, but counted.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("skips");
+    probe_skipped_with(false, Some(&log), "probe a", PROC_UNREADABLE);
+    probe_skipped_with(false, Some(&log), "probe b", PROC_UNREADABLE);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
 }
 
 #[test]
@@ -87,7 +142,7 @@ fn a_dropped_data_key_leaves_zeros_in_memory() {
             assert_eq!(before, k, "the probe sees the key before the drop");
             assert_eq!(after, [0u8; 32], "key bytes left after drop");
         }
-        None => skipped(),
+        None => skipped("a_dropped_data_key_leaves_zeros_in_memory"),
     }
 }
 
@@ -101,7 +156,7 @@ fn a_dropped_commit_key_leaves_zeros_in_memory() {
             assert_eq!(before, commit, "the probe sees the key before the drop");
             assert_eq!(after, [0u8; 32], "commit key bytes left after drop");
         }
-        None => skipped(),
+        None => skipped("a_dropped_commit_key_leaves_zeros_in_memory"),
     }
 }
 
@@ -116,12 +171,20 @@ fn a_dropped_rustcrypto_aes_key_leaves_no_round_keys() {
         Some((before, after)) => {
             let has_key = |mem: &[u8]| mem.windows(8).any(|w| k.windows(8).any(|kw| kw == w));
             if !has_key(&before) {
-                eprintln!("SKIPPED: this AES implementation does not store raw round keys");
+                // Not a /proc problem: the `aes` crate's software (fixsliced) key schedule
+                // holds no raw round keys. Counted as a skip, never required.
+                let log = std::env::var_os(SKIP_LOG).filter(|v| !v.is_empty());
+                probe_skipped_with(
+                    false,
+                    log.as_deref().map(Path::new),
+                    "a_dropped_rustcrypto_aes_key_leaves_no_round_keys",
+                    "this AES implementation does not store raw round keys",
+                );
                 return;
             }
             assert!(!has_key(&after), "AES round keys left after drop");
         }
-        None => skipped(),
+        None => skipped("a_dropped_rustcrypto_aes_key_leaves_no_round_keys"),
     }
 }
 
@@ -129,9 +192,12 @@ fn a_dropped_rustcrypto_aes_key_leaves_no_round_keys() {
 fn the_probe_sees_bytes_a_plain_array_leaves_behind() {
     // Control: the same probe on a type *without* erasure finds the bytes still there, so the
     // tests above can fail.
-    if let Some((before, after)) = bytes_around_drop_in_place([0x5Bu8; 32]) {
-        assert_eq!(before, [0x5B; 32]);
-        assert_eq!(after, [0x5B; 32]);
+    match bytes_around_drop_in_place([0x5Bu8; 32]) {
+        Some((before, after)) => {
+            assert_eq!(before, [0x5B; 32]);
+            assert_eq!(after, [0x5B; 32]);
+        }
+        None => skipped("the_probe_sees_bytes_a_plain_array_leaves_behind"),
     }
 }
 

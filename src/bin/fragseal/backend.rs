@@ -1,12 +1,25 @@
-//! Which KMS to call and as whom: the `--kms`, `--kms-state`, `--region`, `--account`,
-//! `--principal`, `--access-key-id` options shared by `seal`, `open` and `kms`.
+//! Which KMS to call and as whom (the `--kms`, `--kms-state`, `--region`, `--account`,
+//! `--principal`, `--access-key-id` options shared by `seal`, `open` and `kms`), and which keys
+//! `seal` seals under and `open` trusts (`--key`, `--discovery`, `--raw-key-file`).
+//!
+//! The trust decision of `open` is made in ONE place, [`KeyOpts::opener`].
 
 use crate::error::{CliError, CliResult, Exit};
+use crate::files;
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
+use fragseal::crypto::SecretBytes;
+use fragseal::engine::{DiscoveryFilter, Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::FragmentIdentity;
+use fragseal::keyring::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, SealOptions};
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::{Credential, Kms};
+use fragseal::message::OpenLimits;
+use fragseal::EncryptionContext;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Default account of the local KMS and of callers (the AWS documentation's example account).
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -65,11 +78,26 @@ pub struct CallerOpts {
 
 impl CallerOpts {
     /// The credential: the principal's account is taken from its ARN when it has one.
+    ///
+    /// Control characters (and the other characters [`crate::text::escape`] escapes) are
+    /// refused in the principal and the access key id: they end up in the audit trail, where
+    /// a `\n` would forge lines for a reader that does not escape them.
     pub fn credential(&self, kms: &KmsOpts) -> CliResult<Credential> {
         let principal = self
             .principal
             .clone()
             .unwrap_or_else(|| format!("arn:aws:iam::{}:root", kms.account));
+        for (flag, v) in [
+            ("--principal", principal.as_str()),
+            ("--access-key-id", self.access_key_id.as_str()),
+        ] {
+            if crate::text::escape(v) != v {
+                return Err(CliError::usage(format!(
+                    "{flag} {} holds control or invisible characters",
+                    crate::text::escape(v)
+                )));
+            }
+        }
         let account = arn_account(&principal)
             .ok_or_else(|| {
                 CliError::usage(format!(
@@ -170,10 +198,19 @@ impl KmsOpts {
     }
 
     /// The KMS for sealing and opening.
-    pub fn open(&self) -> CliResult<Arc<dyn Kms>> {
+    pub fn open(&self) -> CliResult<KmsHandle> {
         match self.backend {
-            Backend::Local => Ok(self.local(false)?),
-            Backend::Aws => self.aws(),
+            Backend::Local => {
+                let local = self.local(false)?;
+                Ok(KmsHandle {
+                    kms: Arc::clone(&local) as Arc<dyn Kms>,
+                    local: Some((local, self.audit_path())),
+                })
+            }
+            Backend::Aws => Ok(KmsHandle {
+                kms: self.aws()?,
+                local: None,
+            }),
         }
     }
 
@@ -207,9 +244,459 @@ impl KmsOpts {
     }
 }
 
-/// Checks that `path` can be read (a clearer error than the one from a later open).
+/// Largest plain input read whole (a file to seal, an MKV stream, a policy file): 16 GiB.
+pub const MAX_INPUT_LEN: u64 = 16 << 30;
+
+/// Reads a whole input file: a regular file (not a device or FIFO) of at most
+/// [`MAX_INPUT_LEN`] bytes.
 pub fn read_file(path: &Path) -> CliResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| CliError::read(path, &e))
+    files::read_regular(path, MAX_INPUT_LEN, "an input file")
+}
+
+/// A KMS to seal and open with, and for the local KMS its audit trail, whose write failures
+/// fail the command ([`KmsHandle::check_audit`]).
+pub struct KmsHandle {
+    pub kms: Arc<dyn Kms>,
+    local: Option<(Arc<LocalKms>, PathBuf)>,
+}
+
+impl KmsHandle {
+    /// Fails when an audit event could not be written to the audit log: a KMS call that left
+    /// no trace must not look like success.
+    pub fn check_audit(&self) -> CliResult<()> {
+        match &self.local {
+            Some((kms, path)) => check_audit(kms, path),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`KmsHandle::check_audit`] for a local KMS.
+pub fn check_audit(kms: &LocalKms, path: &Path) -> CliResult<()> {
+    match kms.audit().file_errors() {
+        0 => Ok(()),
+        n => Err(CliError::new(
+            Exit::Local,
+            format!(
+                "cannot write the audit log {}: {n} KMS event(s) were not recorded",
+                path.display()
+            ),
+        )
+        .with_hint("give a writable --audit-log (the KMS calls themselves were made)")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys: what `seal` seals under and what `open` trusts.
+// ---------------------------------------------------------------------------------------------
+
+/// The keys of `seal`: one KMS key, or a raw AES key from a key file.
+#[derive(Debug, Args)]
+#[group(id = "seal_key", required = true, multiple = false)]
+pub struct SealKeyOpts {
+    /// The KMS key: key id, key ARN, alias name (alias/NAME) or alias ARN.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// A raw AES-256 wrapping key from a key file: JSON `{"namespace": ..., "name": ...,
+    /// "key": "<base64 of 32 bytes>"}`, a regular file (not a symlink) with mode 0600.
+    #[arg(long, value_name = "PATH")]
+    pub raw_key_file: Option<PathBuf>,
+}
+
+/// The trust of `open`: exactly one of strict KMS keys, discovery, or a raw AES key file.
+#[derive(Debug, Args)]
+#[group(id = "open_key", required = true, multiple = false)]
+pub struct OpenKeyOpts {
+    /// Strict: only encrypted data keys of this KMS key are tried (repeatable; key ARN, key id,
+    /// alias name or alias ARN; aliases and ids are resolved to key ARNs with DescribeKey).
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Discovery: any KMS key ARN found in the message is tried, limited to the accounts of
+    /// --discovery-account when given.
+    #[arg(long)]
+    pub discovery: bool,
+    /// A raw AES-256 wrapping key from a key file (see `seal --raw-key-file`).
+    #[arg(long, value_name = "PATH")]
+    pub raw_key_file: Option<PathBuf>,
+}
+
+/// Options of discovery mode (outside the group above: they only refine --discovery).
+#[derive(Debug, Args)]
+pub struct DiscoveryOpts {
+    /// With --discovery: only keys of this 12-digit account (repeatable).
+    #[arg(long = "discovery-account", value_name = "ID", requires = "discovery")]
+    pub accounts: Vec<String>,
+    /// With --discovery-account: the AWS partition of those accounts.
+    #[arg(
+        long = "discovery-partition",
+        value_name = "PARTITION",
+        default_value = "aws",
+        requires = "discovery"
+    )]
+    pub partition: String,
+}
+
+/// Largest raw key file read.
+const MAX_KEY_FILE: u64 = 4096;
+
+/// Reads a raw AES key file: a regular file, not a symlink, with no group or other permission
+/// bits; JSON `{"namespace", "name", "key": base64 of 32 bytes}`. The JSON buffer and the
+/// base64 text are zeroized; the key bytes go straight into a [`SecretBytes`].
+pub fn read_raw_key_file(path: &Path) -> CliResult<RawAesKeyring> {
+    let bad = |why: String| {
+        CliError::usage(format!("raw key file {}: {why}", path.display())).with_hint(
+            "write it with `umask 077`, e.g. {\"namespace\": \"ns\", \"name\": \"k1\", \
+             \"key\": \"<base64 of 32 random bytes>\"}, and chmod 600 it",
+        )
+    };
+    let link = std::fs::symlink_metadata(path).map_err(|e| CliError::read(path, &e))?;
+    if link.file_type().is_symlink() {
+        return Err(bad("is a symlink; give the key file itself".into()));
+    }
+    let (mut file, _) = files::open_regular(path, MAX_KEY_FILE, "a raw key file")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().map_err(|e| CliError::read(path, &e))?;
+        // The file opened must be the one checked (no swap for a symlink in between).
+        if meta.dev() != link.dev() || meta.ino() != link.ino() {
+            return Err(bad("changed while it was opened".into()));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(bad(format!(
+                "has mode {mode:04o}; it must be readable by its owner only (0600)"
+            )));
+        }
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE as usize));
+    {
+        use std::io::Read;
+        (&mut file)
+            .take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::read(path, &e))?;
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct KeyFile {
+        namespace: String,
+        name: String,
+        key: String,
+    }
+    let mut kf: KeyFile = serde_json::from_slice(&buf)
+        .map_err(|_| bad("is not JSON {\"namespace\", \"name\", \"key\"}".into()))?;
+    let mut raw = Zeroizing::new([0u8; 64]);
+    let decoded = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode_slice(kf.key.trim(), &mut raw[..])
+    };
+    kf.key.zeroize();
+    let key = match decoded {
+        Ok(32) => SecretBytes::from_slice(&raw[..32]),
+        Ok(n) => return Err(bad(format!("the key is {n} bytes; it must be 32"))),
+        Err(_) => return Err(bad("the key is not base64 of 32 bytes".into())),
+    };
+    RawAesKeyring::new(kf.namespace, kf.name, key).map_err(|e| bad(e.to_string()))
+}
+
+/// Seals with the chosen key.
+pub enum Sealer {
+    /// A KMS key, through the engine (and its data-key cache).
+    Kms {
+        engine: Box<Engine>,
+        handle: KmsHandle,
+        key: String,
+    },
+    /// A raw AES key.
+    Raw {
+        keyring: RawAesKeyring,
+        frame_length: u32,
+    },
+}
+
+impl SealKeyOpts {
+    /// The keyring to seal with: reads the key file, or opens the KMS.
+    pub fn sealer(&self, kms: &KmsOpts, frame_length: u32) -> CliResult<Sealer> {
+        match (&self.key, &self.raw_key_file) {
+            (Some(key), None) => {
+                let handle = kms.open()?;
+                let engine = Engine::new(
+                    Arc::clone(&handle.kms),
+                    EngineConfig::default().with_frame_length(frame_length),
+                )?;
+                Ok(Sealer::Kms {
+                    engine: Box::new(engine),
+                    handle,
+                    key: key.clone(),
+                })
+            }
+            (None, Some(path)) => Ok(Sealer::Raw {
+                keyring: read_raw_key_file(path)?,
+                frame_length,
+            }),
+            _ => Err(CliError::usage("give --key KEY or --raw-key-file PATH")),
+        }
+    }
+
+    /// How the key is named in index.json.
+    pub fn label(&self) -> String {
+        match (&self.key, &self.raw_key_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(p)) => format!("raw-aes:{}", p.display()),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// One fragment to seal or open, and its identity.
+pub struct Item {
+    pub bytes: Bytes,
+    pub identity: Option<FragmentIdentity>,
+}
+
+/// `" N"` for a fragment with identity number N, empty otherwise.
+pub fn fragment_label(identity: Option<&FragmentIdentity>) -> String {
+    identity.map_or_else(String::new, |i| format!(" {}", i.fragment_number))
+}
+
+impl Sealer {
+    /// Seals `items` in parallel, in order; the first failure is returned, naming its fragment.
+    pub fn seal_batch(
+        &self,
+        credential: &Credential,
+        ec: &EncryptionContext,
+        items: Vec<Item>,
+    ) -> CliResult<Vec<Bytes>> {
+        let out: Vec<CliResult<Bytes>> = match self {
+            Sealer::Kms { engine, key, .. } => {
+                let requests = items
+                    .into_iter()
+                    .map(|i| {
+                        let r = SealRequest::new(key.clone(), ec.clone(), i.bytes);
+                        match i.identity {
+                            Some(id) => r.with_identity(id),
+                            None => r,
+                        }
+                    })
+                    .collect();
+                engine
+                    .seal_batch(credential, requests)
+                    .into_iter()
+                    .map(|r| {
+                        r.map_err(|f| {
+                            let which = fragment_label(f.request.identity.as_ref());
+                            CliError::from(f.error).context(format!("sealing fragment{which}"))
+                        })
+                    })
+                    .collect()
+            }
+            Sealer::Raw {
+                keyring,
+                frame_length,
+            } => items
+                .into_par_iter()
+                .map(|i| {
+                    let mut o = SealOptions::new(ec);
+                    o.frame_length = *frame_length;
+                    o.identity = i.identity.as_ref();
+                    seal_with_raw_key(keyring, &o, &i.bytes)
+                        .map(Bytes::from)
+                        .map_err(|e| {
+                            let which = fragment_label(i.identity.as_ref());
+                            CliError::from(e).context(format!("sealing fragment{which}"))
+                        })
+                })
+                .collect(),
+        };
+        out.into_iter().collect()
+    }
+
+    /// KMS calls made for `credential` so far (0 for a raw key).
+    pub fn kms_calls(&self, credential: &Credential) -> u64 {
+        match self {
+            Sealer::Kms { engine, .. } => {
+                engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
+            }
+            Sealer::Raw { .. } => 0,
+        }
+    }
+
+    /// See [`KmsHandle::check_audit`].
+    pub fn check_audit(&self) -> CliResult<()> {
+        match self {
+            Sealer::Kms { handle, .. } => handle.check_audit(),
+            Sealer::Raw { .. } => Ok(()),
+        }
+    }
+}
+
+/// Opens with the chosen trust.
+pub enum Opener {
+    /// KMS-wrapped data keys, through the engine, strict or discovery.
+    Kms {
+        engine: Box<Engine>,
+        handle: KmsHandle,
+    },
+    /// A raw AES key.
+    Raw(RawAesKeyring),
+}
+
+impl OpenKeyOpts {
+    /// THE trust decision of `open`: strict (`--key`, resolved to key ARNs), discovery
+    /// (`--discovery`, optionally filtered by account), or a raw AES key. There is no default.
+    pub fn opener(
+        &self,
+        discovery: &DiscoveryOpts,
+        kms: &KmsOpts,
+        credential: &Credential,
+    ) -> CliResult<Opener> {
+        if let Some(path) = &self.raw_key_file {
+            return Ok(Opener::Raw(read_raw_key_file(path)?));
+        }
+        let config = if !self.keys.is_empty() {
+            None
+        } else if self.discovery {
+            Some(if discovery.accounts.is_empty() {
+                EngineConfig::default()
+            } else {
+                for a in &discovery.accounts {
+                    if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(CliError::usage(format!(
+                            "--discovery-account {a:?} is not a 12-digit account id"
+                        )));
+                    }
+                }
+                EngineConfig::default().with_discovery_filter(DiscoveryFilter::new(
+                    discovery.partition.clone(),
+                    discovery.accounts.clone(),
+                ))
+            })
+        } else {
+            return Err(CliError::usage(
+                "give --key KEY (repeatable), --discovery or --raw-key-file PATH",
+            ));
+        };
+        let handle = kms.open()?;
+        let config = match config {
+            Some(c) => c,
+            None => {
+                let mut arns = Vec::with_capacity(self.keys.len());
+                for k in &self.keys {
+                    arns.push(resolve_key_arn(handle.kms.as_ref(), credential, k)?);
+                }
+                EngineConfig::default().with_trusted_key_arns(arns)
+            }
+        };
+        let engine = Engine::new(Arc::clone(&handle.kms), config)?;
+        Ok(Opener::Kms {
+            engine: Box::new(engine),
+            handle,
+        })
+    }
+}
+
+/// A key ARN is used as given; a key id, alias name or alias ARN is resolved with DescribeKey.
+fn resolve_key_arn(kms: &dyn Kms, credential: &Credential, key: &str) -> CliResult<String> {
+    let is_key_arn = key.starts_with("arn:")
+        && key.split(':').nth(2) == Some("kms")
+        && key.split(':').nth(5).is_some_and(|r| r.starts_with("key/"));
+    if is_key_arn {
+        return Ok(key.to_owned());
+    }
+    kms.describe_key(credential, key)
+        .map(|d| d.arn)
+        .map_err(|e| {
+            CliError::kms(&e)
+                .context(format!("resolving --key {key} to a key ARN (DescribeKey)"))
+                .with_hint("give the key ARN itself (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        })
+}
+
+impl Opener {
+    /// Opens one message against `identity` (none: `--no-identity`).
+    pub fn open_one(
+        &self,
+        credential: &Credential,
+        message: Bytes,
+        identity: Option<FragmentIdentity>,
+    ) -> CliResult<Bytes> {
+        match self {
+            Opener::Kms { engine, .. } => {
+                Ok(engine.open(credential, &message, identity.as_ref())?)
+            }
+            Opener::Raw(keyring) => {
+                Ok(
+                    open_with_raw_key(keyring, &message, identity.as_ref(), &OpenLimits::default())
+                        .map(Bytes::from)?,
+                )
+            }
+        }
+    }
+
+    /// Opens `items` in parallel, in order, each against its identity (or none with
+    /// `--no-identity`); the first failure is returned, naming its fragment.
+    pub fn open_batch(&self, credential: &Credential, items: Vec<Item>) -> CliResult<Vec<Bytes>> {
+        let out: Vec<CliResult<Bytes>> = match self {
+            Opener::Kms { engine, .. } => {
+                let requests = items
+                    .into_iter()
+                    .map(|i| {
+                        let r = OpenRequest::new(i.bytes);
+                        match i.identity {
+                            Some(id) => r.with_expected_identity(id),
+                            None => r,
+                        }
+                    })
+                    .collect();
+                engine
+                    .open_batch(credential, requests)
+                    .into_iter()
+                    .map(|r| {
+                        r.map_err(|f| {
+                            let which = fragment_label(f.request.expected_identity.as_ref());
+                            CliError::from(f.error).context(format!("opening fragment{which}"))
+                        })
+                    })
+                    .collect()
+            }
+            Opener::Raw(keyring) => items
+                .into_par_iter()
+                .map(|i| {
+                    open_with_raw_key(
+                        keyring,
+                        &i.bytes,
+                        i.identity.as_ref(),
+                        &OpenLimits::default(),
+                    )
+                    .map(Bytes::from)
+                    .map_err(|e| {
+                        let which = fragment_label(i.identity.as_ref());
+                        CliError::from(e).context(format!("opening fragment{which}"))
+                    })
+                })
+                .collect(),
+        };
+        out.into_iter().collect()
+    }
+
+    /// KMS calls made for `credential` so far (0 for a raw key).
+    pub fn kms_calls(&self, credential: &Credential) -> u64 {
+        match self {
+            Opener::Kms { engine, .. } => {
+                engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
+            }
+            Opener::Raw(_) => 0,
+        }
+    }
+
+    /// See [`KmsHandle::check_audit`].
+    pub fn check_audit(&self) -> CliResult<()> {
+        match self {
+            Opener::Kms { handle, .. } => handle.check_audit(),
+            Opener::Raw(_) => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

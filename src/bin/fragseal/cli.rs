@@ -1,12 +1,16 @@
 //! The command line, declared with clap's derive API.
 
-use crate::backend::{CallerOpts, KmsOpts};
+use crate::backend::{CallerOpts, DiscoveryOpts, KmsOpts, OpenKeyOpts, SealKeyOpts};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Default stream ARN (the encryption context's `aws:kinesisvideo:arn`).
 pub const DEFAULT_STREAM_ARN: &str =
     "arn:aws:kinesisvideo:us-east-1:111122223333:stream/fragseal-demo/1700000000000";
+
+/// Default largest sealed message `open` and `inspect` read: 64 MiB (a Kinesis Video Streams
+/// fragment is at most 50 MB; the rest is room for the header and the per-frame overhead).
+pub const DEFAULT_MAX_SEALED_LEN: u64 = 64 << 20;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,9 +77,8 @@ pub struct SealArgs {
     /// Output: a folder for an MKV stream, a file otherwise.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The KMS key: key id, key ARN, alias name (alias/NAME) or alias ARN.
-    #[arg(long)]
-    pub key: String,
+    #[command(flatten)]
+    pub keys: SealKeyOpts,
     /// Seal the input as one message even if it is an MKV stream.
     #[arg(long)]
     pub whole: bool,
@@ -112,10 +115,10 @@ pub struct OpenArgs {
     /// Output: a folder for a sealed folder, a file otherwise.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Expected stream ARN [default: the one in index.json; for a single file, the default
-    /// stream ARN]. Fragments of another stream are refused.
-    #[arg(long)]
-    pub stream_arn: Option<String>,
+    /// Expected stream ARN (never taken from index.json). Fragments of another stream are
+    /// refused.
+    #[arg(long, default_value = DEFAULT_STREAM_ARN)]
+    pub stream_arn: String,
     /// Expected fragment number of a single sealed file.
     #[arg(long, default_value_t = 0)]
     pub fragment_number: u64,
@@ -128,9 +131,13 @@ pub struct OpenArgs {
     /// Do not check the fragment identity of a single sealed file (any ESDK message opens).
     #[arg(long)]
     pub no_identity: bool,
-    /// Only accept data keys of this KMS key ARN (repeatable; default: any aws-kms key).
-    #[arg(long = "trusted-key", value_name = "KEY_ARN")]
-    pub trusted_keys: Vec<String>,
+    #[command(flatten)]
+    pub keys: OpenKeyOpts,
+    #[command(flatten)]
+    pub discovery: DiscoveryOpts,
+    /// Largest sealed message read, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SEALED_LEN)]
+    pub max_size: u64,
     /// Also write the reassembled stream (init data + every cluster) to this file.
     #[arg(long, value_name = "FILE.mkv")]
     pub join: Option<PathBuf>,
@@ -153,6 +160,9 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Largest sealed message read, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SEALED_LEN)]
+    pub max_size: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! `fragseal inspect FILE`: a sealed fragment's header and frame structure, without any key.
 
-use crate::backend::read_file;
 use crate::error::{CliError, CliResult};
+use crate::files;
+use crate::text::escape;
 use fragseal::format::body::{read_frame, read_non_framed, BodyKind};
 use fragseal::format::header::ContentType;
 use fragseal::format::Reader;
@@ -128,8 +129,9 @@ impl Inspection {
             "encryption context:   {} pair(s)",
             h.encryption_context().len()
         );
+        // Untrusted: anyone can write a header, so nothing of it reaches the terminal raw.
         for (k, v) in h.encryption_context().iter() {
-            let _ = writeln!(s, "  {k} = {v}");
+            let _ = writeln!(s, "  {} = {}", escape(k), escape(v));
         }
         let _ = writeln!(s, "encrypted data keys:  {}", h.encrypted_data_keys().len());
         for (i, k) in h.encrypted_data_keys().iter().enumerate() {
@@ -138,8 +140,8 @@ impl Inspection {
             let _ = writeln!(
                 s,
                 "  [{i}] provider {} | {} | {} byte(s) of wrapped key",
-                k.provider_id,
-                info,
+                escape(&k.provider_id),
+                escape(&info),
                 k.ciphertext.len()
             );
         }
@@ -166,8 +168,8 @@ impl Inspection {
     }
 }
 
-pub fn run(path: &Path, json_out: bool) -> CliResult<()> {
-    let bytes = read_file(path)?;
+pub fn run(path: &Path, json_out: bool, max_size: u64) -> CliResult<()> {
+    let bytes = files::read_regular(path, max_size, files::SEALED)?;
     let i = inspect_bytes(&bytes).map_err(|e| {
         let e = e.context(path.display());
         if crate::media::looks_like_mkv(&bytes) {
@@ -179,7 +181,7 @@ pub fn run(path: &Path, json_out: bool) -> CliResult<()> {
         }
     })?;
     if json_out {
-        outln!("{}", i.to_json(path));
+        outln!("{}", crate::text::json(&i.to_json(path), false));
     } else {
         outln!("{}", i.to_text(path));
     }

@@ -1,9 +1,10 @@
 //! `fragseal kms ...`: manage the local KMS (state file) and read its audit trail.
 
-use crate::backend::read_file;
+use crate::backend::check_audit;
 use crate::cli::{KmsArgs, KmsCommand};
 use crate::error::{CliError, CliResult};
 use crate::report::{self, thousands};
+use crate::text::escape;
 use fragseal::kms::Kms;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ fn read_policy(path: &Path) -> CliResult<String> {
             .map_err(|e| CliError::input(format!("cannot read the policy from stdin: {e}")))?;
         return Ok(text);
     }
-    let bytes = read_file(path)?;
+    let bytes = crate::files::read_regular(path, MAX_POLICY_FILE, "a policy file")?;
     String::from_utf8(bytes)
         .map_err(|_| CliError::input(format!("{} is not UTF-8 text", path.display())))
 }
@@ -44,6 +45,7 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
             if let Some(a) = alias {
                 kms.create_alias(&caller, a, &key.arn)?;
             }
+            check_audit(&kms, &args.kms.audit_file())?;
             if *json {
                 outln!(
                     "{:#}",
@@ -59,6 +61,7 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
         KmsCommand::Alias { name, key } => {
             let kms = args.kms.local(false)?;
             kms.create_alias(&caller, name, key)?;
+            check_audit(&kms, &args.kms.audit_file())?;
             outln!("alias {name} → {key}");
         }
         KmsCommand::PutPolicy {
@@ -81,15 +84,17 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
                 };
             let kms = args.kms.local(false)?;
             kms.put_key_policy(&caller, key, &policy)?;
+            check_audit(&kms, &args.kms.audit_file())?;
             outln!("policy of {key} replaced");
         }
         KmsCommand::GetPolicy { key } => {
             let kms = args.kms.local(false)?;
             let p = kms.get_key_policy(&caller, key)?;
+            check_audit(&kms, &args.kms.audit_file())?;
             // Pretty-print when it parses; print as stored otherwise.
             match serde_json::from_str::<Value>(&p) {
-                Ok(v) => outln!("{v:#}"),
-                Err(_) => outln!("{p}"),
+                Ok(v) => outln!("{}", crate::text::json(&v, true)),
+                Err(_) => outln!("{}", escape(&p)),
             }
         }
         KmsCommand::List { json } => {
@@ -106,6 +111,7 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
                     .collect();
                 rows.push((d, names));
             }
+            check_audit(&kms, &args.kms.audit_file())?;
             if *json {
                 let v: Vec<Value> = rows
                     .iter()
@@ -120,7 +126,7 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
                         })
                     })
                     .collect();
-                outln!("{:#}", Value::Array(v));
+                outln!("{}", crate::text::json(&Value::Array(v), true));
             } else if rows.is_empty() {
                 outln!("no keys");
             } else {
@@ -132,9 +138,9 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
                         if names.is_empty() {
                             String::new()
                         } else {
-                            format!("{}  ", names.join(", "))
+                            format!("{}  ", escape(&names.join(", ")))
                         },
-                        d.description
+                        escape(&d.description)
                     );
                 }
             }
@@ -233,12 +239,12 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
         if with_events {
             v["events"] = Value::Array(all);
         }
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
         return Ok(());
     }
     if with_events {
         for e in &all {
-            outln!("{e}");
+            outln!("{}", crate::text::json(e, false));
         }
     }
     if by_caller.is_empty() {
@@ -246,11 +252,23 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
         return Ok(());
     }
     outln!("KMS calls recorded in {}:", path.display());
+    // Every string below comes from the log file: escaped, so that a principal or access key
+    // id holding `\n` or an escape sequence cannot forge or hide lines.
     for ((arn, akid), s) in &by_caller {
-        let calls: Vec<String> = s.calls.iter().map(|(op, n)| format!("{op} ×{n}")).collect();
-        let errors: Vec<String> = s.errors.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+        let calls: Vec<String> = s
+            .calls
+            .iter()
+            .map(|(op, n)| format!("{} ×{n}", escape(op)))
+            .collect();
+        let errors: Vec<String> = s
+            .errors
+            .iter()
+            .map(|(c, n)| format!("{} ×{n}", escape(c)))
+            .collect();
         outln!(
-            "  {arn} ({akid}): {} call(s): {}{}; est. ${:.6}",
+            "  {} ({}): {} call(s): {}{}; est. ${:.6}",
+            escape(arn),
+            escape(akid),
             thousands(s.total),
             calls.join(", "),
             if errors.is_empty() {

@@ -17,11 +17,13 @@ mod backend;
 mod cli;
 mod demo;
 mod error;
+mod files;
 mod inspect;
 mod kms_cmd;
 mod media;
 mod report;
 mod sealing;
+mod text;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -33,7 +35,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => demo::run(&a),
         Command::Seal(a) => sealing::seal(&a),
         Command::Open(a) => sealing::open(&a),
-        Command::Inspect(a) => inspect::run(&a.file, a.json),
+        Command::Inspect(a) => inspect::run(&a.file, a.json, a.max_size),
         Command::Kms(a) => kms_cmd::run(&a),
     }
 }
@@ -54,9 +56,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fragseal: error: {}", e.message);
+            // Messages may quote untrusted text (paths, index fields, KMS messages).
+            eprintln!("fragseal: error: {}", text::escape(&e.message));
             if let Some(h) = &e.hint {
-                eprintln!("  hint: {h}");
+                eprintln!("  hint: {}", text::escape(h));
             }
             ExitCode::from(e.exit.code())
         }

@@ -6,6 +6,7 @@
 //! GetMediaForFragmentList.
 
 use crate::error::{CliError, CliResult};
+use crate::files::Staged;
 use bytes::Bytes;
 use fragseal::identity::FragmentIdentity;
 use fragseal::mkv::{self, MkvStream};
@@ -13,11 +14,46 @@ use fragseal::mkv::{self, MkvStream};
 /// The first bytes of every EBML document.
 pub const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
 
-/// One fragment to seal.
-pub struct Fragment {
+/// Most plaintext a split may produce, as a multiple of the input's length: every fragment
+/// carries its own copy of the init data, so a large init data (say 32 MiB of Void before the
+/// first Cluster) followed by many tiny Clusters would otherwise turn a small input into an
+/// enormous amount of work.
+pub const MAX_PLAINTEXT_FACTOR: u64 = 4;
+/// ... but at least this much is always allowed (256 MiB).
+pub const MIN_PLAINTEXT_BUDGET: u64 = 256 << 20;
+
+/// The plaintext budget of an input of `input_len` bytes:
+/// `max(MAX_PLAINTEXT_FACTOR × input_len, MIN_PLAINTEXT_BUDGET)`.
+pub fn plaintext_budget(input_len: usize) -> u64 {
+    (input_len as u64)
+        .saturating_mul(MAX_PLAINTEXT_FACTOR)
+        .max(MIN_PLAINTEXT_BUDGET)
+}
+
+/// One fragment to seal: the init data (shared by every fragment of its document, never
+/// copied) and one Cluster of the input. Its plaintext is built only when it is sealed.
+pub struct Fragment<'a> {
     pub identity: FragmentIdentity,
-    pub plaintext: Bytes,
-    pub cluster_len: usize,
+    init: Bytes,
+    cluster: &'a [u8],
+}
+
+impl Fragment<'_> {
+    /// Init data + Cluster, built now (one allocation).
+    pub fn plaintext(&self) -> Bytes {
+        let mut p = Vec::with_capacity(self.plaintext_len());
+        p.extend_from_slice(&self.init);
+        p.extend_from_slice(self.cluster);
+        Bytes::from(p)
+    }
+
+    pub fn plaintext_len(&self) -> usize {
+        self.init.len() + self.cluster.len()
+    }
+
+    pub fn cluster_len(&self) -> usize {
+        self.cluster.len()
+    }
 }
 
 /// Whether `bytes` starts like an EBML (Matroska/WebM) document.
@@ -36,25 +72,46 @@ pub fn identity_track(stream: &MkvStream<'_>) -> u64 {
 }
 
 /// Splits `bytes` (one Matroska document, or several back to back as GetMedia returns them)
-/// and builds one self-contained fragment per Cluster, numbered from 0 across documents.
-pub fn fragments(
-    bytes: &[u8],
+/// into one self-contained fragment per Cluster, numbered from 0 across documents.
+///
+/// # Errors
+/// An input error for malformed MKV, and when the fragments' plaintext would exceed
+/// [`plaintext_budget`] (checked before anything is built).
+pub fn fragments<'a>(
+    bytes: &'a [u8],
     stream_arn: &str,
     track: Option<u64>,
-) -> CliResult<(Vec<Fragment>, SplitSummary)> {
+) -> CliResult<(Vec<Fragment<'a>>, SplitSummary)> {
     let docs = mkv::split_documents(bytes)?;
     let first = docs
         .first()
         .ok_or_else(|| CliError::input("no Matroska document"))?;
     let track = track.unwrap_or_else(|| identity_track(first));
+    let budget = plaintext_budget(bytes.len());
+    let mut total = 0u64;
     let mut out = Vec::new();
     for doc in &docs {
         // The Segment size set to unknown, so that init data + one Cluster is a valid stream.
-        let init = doc.live_init_data();
+        let init = Bytes::from(doc.live_init_data());
         for f in doc.fragments() {
-            let mut plaintext = Vec::with_capacity(init.len() + f.bytes().len());
-            plaintext.extend_from_slice(&init);
-            plaintext.extend_from_slice(f.bytes());
+            total = total
+                .saturating_add(init.len() as u64)
+                .saturating_add(f.bytes().len() as u64);
+            if total > budget {
+                return Err(CliError::input(format!(
+                    "the fragments would hold more than {budget} bytes of plaintext, the limit for \
+                     a {}-byte input ({MAX_PLAINTEXT_FACTOR} × its size, at least \
+                     {MIN_PLAINTEXT_BUDGET}): each of its {} Cluster(s) gets its own copy of the \
+                     {}-byte init data (every byte before the first Cluster)",
+                    bytes.len(),
+                    docs.iter().map(|d| d.fragments().len()).sum::<usize>(),
+                    init.len()
+                ))
+                .with_hint(
+                    "the init data is copied into every fragment: a stream with less before \
+                     its first Cluster (no padding), or with fewer and larger Clusters, fits",
+                ));
+            }
             out.push(Fragment {
                 identity: FragmentIdentity {
                     stream_arn: stream_arn.to_owned(),
@@ -62,8 +119,8 @@ pub fn fragments(
                     producer_timestamp_ms: f.producer_timestamp_ms(),
                     track,
                 },
-                plaintext: Bytes::from(plaintext),
-                cluster_len: f.bytes().len(),
+                init: init.clone(),
+                cluster: f.bytes(),
             });
         }
     }
@@ -74,6 +131,7 @@ pub fn fragments(
         timestamp_scale_ns: first.timestamp_scale_ns(),
         codecs: first.tracks().iter().map(|t| t.codec_id.clone()).collect(),
         track,
+        plaintext_bytes: total,
     };
     Ok((out, summary))
 }
@@ -86,32 +144,39 @@ pub struct SplitSummary {
     pub timestamp_scale_ns: u64,
     pub codecs: Vec<String>,
     pub track: u64,
+    /// The plaintext of every fragment, summed.
+    pub plaintext_bytes: u64,
 }
 
-/// Reassembles a stream from opened fragments (each init data + one Cluster): the init data
-/// once (it must be the same in every fragment), then every Cluster in order.
-pub fn join(opened: &[Bytes]) -> CliResult<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut first_init: Option<Vec<u8>> = None;
-    for (i, plaintext) in opened.iter().enumerate() {
+/// Reassembles a stream from opened fragments (each init data + one Cluster), one fragment at
+/// a time: the init data once (it must be the same in every fragment), then every Cluster in
+/// order.
+#[derive(Default)]
+pub struct Joiner {
+    first_init: Option<Vec<u8>>,
+}
+
+impl Joiner {
+    /// Appends fragment `n`'s Clusters to `out` (and, for the first, its init data).
+    pub fn push(&mut self, n: u64, plaintext: &[u8], out: &mut Staged) -> CliResult<()> {
         let s = mkv::split(plaintext)
-            .map_err(|e| CliError::from(e).context(format!("fragment {i}")))?;
-        match &first_init {
+            .map_err(|e| CliError::from(e).context(format!("fragment {n}")))?;
+        match &self.first_init {
             None => {
-                out.extend_from_slice(s.init_data());
-                first_init = Some(s.init_data().to_vec());
+                out.write_all(s.init_data())?;
+                self.first_init = Some(s.init_data().to_vec());
             }
             Some(init) if init.as_slice() == s.init_data() => {}
             Some(_) => {
                 return Err(CliError::input(format!(
-                    "fragment {i} has other init data (EBML header, Info, Tracks) than fragment 0; \
-                     cannot join them into one stream"
+                    "fragment {n} has other init data (EBML header, Info, Tracks) than the first \
+                     fragment; cannot join them into one stream"
                 )))
             }
         }
         for c in s.fragments() {
-            out.extend_from_slice(c.bytes());
+            out.write_all(c.bytes())?;
         }
+        Ok(())
     }
-    Ok(out)
 }

@@ -14,7 +14,15 @@ pub const KMS_PRICE_PER_10K: f64 = 0.03;
 
 /// The key policy of the Kinesis Video Streams documentation's least-privilege setup: the
 /// account root administers the key (which delegates to IAM), the producer may only call
-/// `kms:GenerateDataKey` and the consumer only `kms:Decrypt`, each only for `stream_arn`.
+/// `kms:GenerateDataKey` and the consumer only `kms:Decrypt`, each only for `stream_arn`; the
+/// consumer may also `kms:DescribeKey`, so that `open --key alias/NAME` can resolve the alias.
+///
+/// The data-key statements pin the encryption context's key set to exactly the one key the
+/// CLI writes, `aws:kinesisvideo:arn` (`ForAllValues:StringEquals` on
+/// `kms:EncryptionContextKeys`, which compares case-sensitively): KMS matches
+/// `kms:EncryptionContext:KEY` condition keys case-insensitively, so without the pin an extra
+/// pair `AWS:KINESISVIDEO:ARN = <this stream>` would satisfy the condition for a request whose
+/// `aws:kinesisvideo:arn` names another stream (AWS recommends exactly this pin).
 pub fn least_privilege_policy(
     account: &str,
     producer: &str,
@@ -22,7 +30,8 @@ pub fn least_privilege_policy(
     stream_arn: &str,
 ) -> String {
     let ec_condition = json!({
-        "StringEquals": { "kms:EncryptionContext:aws:kinesisvideo:arn": stream_arn }
+        "StringEquals": { "kms:EncryptionContext:aws:kinesisvideo:arn": stream_arn },
+        "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": [STREAM_CONTEXT_KEY] }
     });
     json!({
         "Version": "2012-10-17",
@@ -50,11 +59,21 @@ pub fn least_privilege_policy(
                 "Action": "kms:Decrypt",
                 "Resource": "*",
                 "Condition": ec_condition
+            },
+            {
+                "Sid": "Consumer may describe the key (to resolve an alias to the key ARN)",
+                "Effect": "Allow",
+                "Principal": { "AWS": consumer },
+                "Action": "kms:DescribeKey",
+                "Resource": "*"
             }
         ]
     })
     .to_string()
 }
+
+/// The encryption context key that names the stream.
+pub const STREAM_CONTEXT_KEY: &str = "aws:kinesisvideo:arn";
 
 /// Counts, cache figures and cost for one credential.
 pub struct CredentialReport {
@@ -236,11 +255,105 @@ mod tests {
     }
 
     #[test]
-    fn policy_is_json_with_three_statements() {
+    fn policy_is_json_with_four_statements() {
         let p = least_privilege_policy("111122223333", "arn:p", "arn:c", "arn:s");
         let v: Value = serde_json::from_str(&p).unwrap_or_default();
-        assert_eq!(v["Statement"].as_array().map(Vec::len), Some(3));
+        assert_eq!(v["Statement"].as_array().map(Vec::len), Some(4));
         assert_eq!(v["Statement"][1]["Action"], "kms:GenerateDataKey");
         assert_eq!(v["Statement"][2]["Action"], "kms:Decrypt");
+        assert_eq!(v["Statement"][3]["Action"], "kms:DescribeKey");
+        for i in [1, 2] {
+            assert_eq!(
+                v["Statement"][i]["Condition"]["ForAllValues:StringEquals"]
+                    ["kms:EncryptionContextKeys"],
+                json!(["aws:kinesisvideo:arn"]),
+                "statement {i} pins the context keys"
+            );
+        }
+    }
+
+    /// Issue 11 #1 against the policy itself: with the least-privilege policy for stream A,
+    /// producer A asks for a data key whose `aws:kinesisvideo:arn` is stream B and adds the
+    /// case variant `AWS:KINESISVIDEO:ARN = A`; the consumer of B asks to decrypt with the same
+    /// context. Both must be denied.
+    #[test]
+    fn case_variant_context_key_is_denied_by_the_least_privilege_policy() {
+        use fragseal::kms::{DataKeySpec, Kms};
+        use fragseal::EncryptionContext;
+        const ACCOUNT: &str = "111122223333";
+        let a = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/a/1";
+        let b = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/b/1";
+        let cred = |name: &str| {
+            Credential::new(
+                ACCOUNT,
+                format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+                "AKIAIOSFODNN7EXAMPLE",
+            )
+        };
+        let (admin, prod_a, cons_b) = (
+            Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAADMIN"),
+            cred("prodA"),
+            cred("consB"),
+        );
+        let kms = LocalKms::new("us-east-1", ACCOUNT);
+        let key = kms
+            .create_key(&admin, None, "shared")
+            .map(|k| k.arn)
+            .unwrap_or_default();
+        // prodA for A and consB for B, in one key policy of the shape above.
+        let pa: Value = serde_json::from_str(&least_privilege_policy(
+            ACCOUNT,
+            prod_a.principal_arn(),
+            "arn:aws:iam::111122223333:role/nobody",
+            a,
+        ))
+        .unwrap_or_default();
+        let pb: Value = serde_json::from_str(&least_privilege_policy(
+            ACCOUNT,
+            "arn:aws:iam::111122223333:role/nobody",
+            cons_b.principal_arn(),
+            b,
+        ))
+        .unwrap_or_default();
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [pa["Statement"][0], pa["Statement"][1], pb["Statement"][2]]
+        });
+        assert!(kms
+            .put_key_policy(&admin, &key, &policy.to_string())
+            .is_ok());
+        let honest = EncryptionContext::new().with(STREAM_CONTEXT_KEY, a);
+        assert!(
+            kms.generate_data_key(&prod_a, &key, DataKeySpec::Aes256, &honest)
+                .is_ok(),
+            "the producer may seal for its own stream"
+        );
+        let forged = EncryptionContext::new()
+            .with(STREAM_CONTEXT_KEY, b)
+            .with("AWS:KINESISVIDEO:ARN", a);
+        assert!(
+            kms.generate_data_key(&prod_a, &key, DataKeySpec::Aes256, &forged)
+                .is_err(),
+            "producer A must not get a data key for stream B"
+        );
+        // And a blob made (by the admin) under the forged context does not open for consB
+        // under a policy that lets it decrypt only B... with exactly B's keys.
+        let admin_policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [pa["Statement"][0], pb["Statement"][2],
+                {"Effect": "Allow", "Principal": {"AWS": prod_a.principal_arn()},
+                 "Action": "kms:GenerateDataKey", "Resource": "*"}]
+        });
+        assert!(kms
+            .put_key_policy(&admin, &key, &admin_policy.to_string())
+            .is_ok());
+        let blob = kms
+            .generate_data_key(&prod_a, &key, DataKeySpec::Aes256, &forged)
+            .map(|g| g.ciphertext_blob.clone())
+            .unwrap_or_default();
+        assert!(
+            kms.decrypt(&cons_b, &blob, &forged, None).is_err(),
+            "the consumer of B must not decrypt a context with extra keys"
+        );
     }
 }

@@ -6,22 +6,24 @@
 //! the fragment number of its position, and each fragment's identity (stream ARN, fragment
 //! number, producer timestamp, track) is verified against the MAC in its message id, so a
 //! fragment moved, reordered, replayed from another stream or altered in the index is refused.
+//! The expected stream is `--stream-arn`, never the index's.
+//!
+//! Fragments are sealed and opened a batch at a time: each batch's outputs go to temporary files
+//! (see [`crate::files`]) and are dropped from memory; only when every fragment has been sealed
+//! or verified are the outputs put in place, so nothing appears for a folder that fails.
 
-use crate::backend::read_file;
-use crate::cli::{OpenArgs, SealArgs, StreamOpts, DEFAULT_STREAM_ARN};
+use crate::backend::{read_file, Item};
+use crate::cli::{OpenArgs, SealArgs, StreamOpts};
 use crate::error::{CliError, CliResult, Exit};
+use crate::files::{self, Mode, Staged};
 use crate::media;
 use crate::report::{self, thousands};
 use bytes::Bytes;
-use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
 use fragseal::identity::FragmentIdentity;
-use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 /// `index.json`'s `format` value.
@@ -102,20 +104,9 @@ impl SealIndex {
     /// Reads and checks `dir/index.json`.
     fn read(dir: &Path) -> CliResult<Self> {
         let path = dir.join(INDEX_FILE);
-        let file = std::fs::File::open(&path).map_err(|e| {
-            CliError::read(&path, &e).with_hint("a sealed folder is written by `fragseal seal`")
-        })?;
-        let mut text = String::new();
-        file.take(MAX_INDEX_LEN + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::read(&path, &e))?;
-        if text.len() as u64 > MAX_INDEX_LEN {
-            return Err(CliError::input(format!(
-                "{} is larger than {MAX_INDEX_LEN} bytes",
-                path.display()
-            )));
-        }
-        let index: SealIndex = serde_json::from_str(&text).map_err(|e| {
+        let text = files::read_regular(&path, MAX_INDEX_LEN, "an index")
+            .map_err(|e| e.with_hint("a sealed folder is written by `fragseal seal`"))?;
+        let index: SealIndex = serde_json::from_slice(&text).map_err(|e| {
             CliError::input(format!("{} is not a valid index: {e}", path.display()))
         })?;
         if index.format != INDEX_FORMAT || index.version != INDEX_VERSION {
@@ -142,139 +133,134 @@ impl SealIndex {
     }
 }
 
-/// Writes the sealed fragments and then the index into `dir`.
-pub fn write_folder(dir: &Path, index: &SealIndex, sealed: &[Bytes], force: bool) -> CliResult<()> {
-    prepare_folder(dir, force)?;
-    for (e, s) in index.fragments.iter().zip(sealed) {
-        let p = dir.join(&e.file);
-        std::fs::write(&p, s).map_err(|err| CliError::write(&p, &err))?;
+/// Puts every staged output in place, in order.
+fn commit_all(staged: Vec<Staged>, force: bool) -> CliResult<()> {
+    for s in staged {
+        s.commit(force)?;
     }
-    let p = dir.join(INDEX_FILE);
-    let text = serde_json::to_string_pretty(index)
-        .map_err(|e| CliError::new(Exit::Internal, e.to_string()))?;
-    std::fs::write(&p, text + "\n").map_err(|err| CliError::write(&p, &err))
+    Ok(())
 }
 
-/// Creates `dir`, refusing to overwrite a previous result unless `force`.
-fn prepare_folder(dir: &Path, force: bool) -> CliResult<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(CliError::new(
-            Exit::Local,
-            format!("{} exists and is not a folder", dir.display()),
-        ));
+/// Writes the sealed fragments, then the index, into `dir` (used by `demo --keep`).
+pub fn write_folder(dir: &Path, index: &SealIndex, sealed: &[Bytes], force: bool) -> CliResult<()> {
+    check_folder_free(
+        dir,
+        Some(INDEX_FILE),
+        index.fragments.len(),
+        fragment_file,
+        force,
+    )?;
+    let dir_guard = files::prepare_dir(dir)?;
+    let mut staged = Vec::with_capacity(sealed.len() + 1);
+    for (e, s) in index.fragments.iter().zip(sealed) {
+        let mut st = Staged::new(&dir.join(&e.file), Mode::Public)?;
+        st.write_all(s)?;
+        st.close(force)?;
+        staged.push(st);
     }
-    if !force && dir.join(INDEX_FILE).exists() {
+    staged.push(stage_index(dir, index)?);
+    commit_all(staged, force)?;
+    dir_guard.keep();
+    Ok(())
+}
+
+fn stage_index(dir: &Path, index: &SealIndex) -> CliResult<Staged> {
+    let text = serde_json::to_string_pretty(index)
+        .map_err(|e| CliError::new(Exit::Internal, e.to_string()))?;
+    let mut st = Staged::new(&dir.join(INDEX_FILE), Mode::Public)?;
+    st.write_all((text + "\n").as_bytes())?;
+    Ok(st)
+}
+
+/// Refuses an output folder that is a symlink or a file, or (without `force`) that already
+/// holds `marker` (a sealed stream's index) or one of the `n` files named by `name`.
+fn check_folder_free(
+    dir: &Path,
+    marker: Option<&str>,
+    n: usize,
+    name: impl Fn(u64) -> String,
+    force: bool,
+) -> CliResult<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CliError::write(dir, &e)),
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(CliError::new(
+                Exit::Local,
+                format!(
+                    "{} is a symlink; give the folder itself as output",
+                    dir.display()
+                ),
+            ))
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(CliError::new(
+                Exit::Local,
+                format!("{} exists and is not a folder", dir.display()),
+            ))
+        }
+        Ok(_) => {}
+    }
+    if !force && marker.is_some_and(|m| std::fs::symlink_metadata(dir.join(m)).is_ok()) {
         return Err(CliError::new(
             Exit::Local,
             format!("{} already holds a sealed stream", dir.display()),
         )
         .with_hint("use --force to replace it, or another --output"));
     }
-    std::fs::create_dir_all(dir).map_err(|e| CliError::write(dir, &e))
-}
-
-fn check_output_file(path: &Path, force: bool) -> CliResult<()> {
-    if path.is_dir() {
-        return Err(CliError::new(
-            Exit::Local,
-            format!("{} is a folder; give a file name", path.display()),
-        ));
-    }
-    if !force && path.exists() {
-        return Err(
-            CliError::new(Exit::Local, format!("{} already exists", path.display()))
-                .with_hint("use --force to replace it"),
-        );
+    for i in 0..n as u64 {
+        files::check_free(&dir.join(name(i)), force)?;
     }
     Ok(())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> CliResult<()> {
-    std::fs::write(path, bytes).map_err(|e| CliError::write(path, &e))
-}
+/// Most bytes (of plaintext to seal, or of sealed messages to open) held in one batch.
+pub const MAX_BATCH_BYTES: u64 = 256 << 20;
 
-/// Seals every request with `engine.seal_batch`: the first alone, then the others in chunks
-/// (to move the progress bar); the first failure aborts, naming its fragment.
-pub fn seal_all(
-    engine: &Engine,
-    credential: &Credential,
-    requests: Vec<SealRequest>,
-    bar: &ProgressBar,
-) -> CliResult<Vec<Bytes>> {
-    run_chunked(requests, bar, |batch| {
-        engine
-            .seal_batch(credential, batch)
-            .into_iter()
-            .map(|r| {
-                r.map_err(|f| {
-                    let which = fragment_label(f.request.identity.as_ref());
-                    CliError::from(f.error).context(format!("sealing fragment{which}"))
-                })
-            })
-            .collect()
-    })
-}
-
-/// Opens every request with `engine.open_batch`, as [`seal_all`] seals; the first failure
-/// aborts, naming its fragment.
-pub fn open_all(
-    engine: &Engine,
-    credential: &Credential,
-    requests: Vec<OpenRequest>,
-    bar: &ProgressBar,
-) -> CliResult<Vec<Bytes>> {
-    run_chunked(requests, bar, |batch| {
-        engine
-            .open_batch(credential, batch)
-            .into_iter()
-            .map(|r| {
-                r.map_err(|f| {
-                    let which = fragment_label(f.request.expected_identity.as_ref());
-                    CliError::from(f.error).context(format!("opening fragment{which}"))
-                })
-            })
-            .collect()
-    })
-}
-
-/// Runs `batch` over `requests`: the first request alone — it fetches the data key (one KMS
-/// call) or fails fast, e.g. on AccessDenied, before the others run in parallel from the
-/// cached key — then the rest in chunks, moving the bar; stops at the first failure.
-fn run_chunked<R>(
-    requests: Vec<R>,
-    bar: &ProgressBar,
-    mut batch: impl FnMut(Vec<R>) -> Vec<CliResult<Bytes>>,
-) -> CliResult<Vec<Bytes>> {
-    let mut out = Vec::with_capacity(requests.len());
-    let chunk = chunk_len(requests.len());
-    let mut rest = requests;
-    let mut size = 1;
-    while !rest.is_empty() {
-        let tail = rest.split_off(size.min(rest.len()));
-        size = chunk;
-        let this = std::mem::replace(&mut rest, tail);
-        let n = this.len() as u64;
-        for r in batch(this) {
-            out.push(r?);
+/// The batches over `total` items whose sizes `len(i)` gives: the first item alone — it
+/// fetches the data key (one KMS call) or fails fast, e.g. on AccessDenied, before the others
+/// run in parallel from the cached key — then batches big enough to keep every thread busy,
+/// small enough to move the bar ~50 times, and never (beyond one item) more than
+/// [`MAX_BATCH_BYTES`] in memory at once.
+pub fn batches(
+    total: usize,
+    len: impl Fn(usize) -> u64,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let chunk = (total / 50)
+        .clamp(4 * rayon::current_num_threads(), 256)
+        .max(1);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= total {
+            return None;
         }
-        bar.inc(n);
-    }
-    Ok(out)
-}
-
-/// `" N"` for a fragment with identity number N, empty otherwise.
-fn fragment_label(identity: Option<&FragmentIdentity>) -> String {
-    identity.map_or_else(String::new, |i| format!(" {}", i.fragment_number))
-}
-
-/// Batches big enough to keep every thread busy, small enough to move the bar ~50 times.
-fn chunk_len(total: usize) -> usize {
-    (total / 50).max(4 * rayon::current_num_threads()).max(1)
+        let mut end = start + 1;
+        let mut bytes = len(start);
+        if start > 0 {
+            while end < total && end - start < chunk {
+                bytes = bytes.saturating_add(len(end));
+                if bytes > MAX_BATCH_BYTES {
+                    break;
+                }
+                end += 1;
+            }
+        }
+        let r = start..end;
+        start = end;
+        Some(r)
+    })
 }
 
 /// The encryption context: `aws:kinesisvideo:arn` = the stream ARN, plus `--context` pairs.
+///
+/// A `--context` key equal to `aws:kinesisvideo:arn` in any case (`AWS:KinesisVideo:ARN`) is
+/// refused: KMS matches condition keys case-insensitively, so such a pair could satisfy a
+/// key policy's `kms:EncryptionContext:aws:kinesisvideo:arn` condition for another stream.
+/// Two keys that differ only in case are refused for the same reason.
 pub fn encryption_context(s: &StreamOpts) -> CliResult<EncryptionContext> {
-    let mut ec = EncryptionContext::new().with("aws:kinesisvideo:arn", s.stream_arn.clone());
+    const STREAM_KEY: &str = "aws:kinesisvideo:arn";
+    let mut ec = EncryptionContext::new().with(STREAM_KEY, s.stream_arn.clone());
+    let mut lower = std::collections::BTreeSet::from([STREAM_KEY.to_owned()]);
     for pair in &s.context {
         let (k, v) = pair
             .split_once('=')
@@ -284,22 +270,23 @@ pub fn encryption_context(s: &StreamOpts) -> CliResult<EncryptionContext> {
                 "--context {pair:?} has an empty key"
             )));
         }
-        if k.starts_with("aws-crypto-") {
+        if k.to_ascii_lowercase().starts_with("aws-crypto-") {
             return Err(CliError::usage(format!(
                 "--context key {k:?} uses the reserved prefix aws-crypto-"
             )));
         }
-        if ec.insert(k, v).is_some() {
+        if k.eq_ignore_ascii_case(STREAM_KEY) {
             return Err(CliError::usage(format!(
-                "--context key {k:?} is given twice (or is aws:kinesisvideo:arn, which is set by --stream-arn)"
+                "--context key {k:?} is {STREAM_KEY} (in any case), which is set by --stream-arn"
+            )));
+        }
+        if !lower.insert(k.to_lowercase()) || ec.insert(k, v).is_some() {
+            return Err(CliError::usage(format!(
+                "--context key {k:?} is given twice (keys may not differ only in case)"
             )));
         }
     }
     Ok(ec)
-}
-
-fn kms_calls(engine: &Engine, credential: &Credential) -> u64 {
-    engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
 }
 
 pub fn seal(args: &SealArgs) -> CliResult<()> {
@@ -307,85 +294,124 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
     let ec = encryption_context(&args.stream)?;
     let stream_arn = &args.stream.stream_arn;
     let as_mkv = !args.whole && media::looks_like_mkv(&input);
-    // Check the output before any KMS call.
-    if as_mkv {
-        if !args.force && args.output.join(INDEX_FILE).exists() {
-            prepare_folder(&args.output, false)?;
-        }
-    } else {
-        check_output_file(&args.output, args.force)?;
+    if !as_mkv {
+        return seal_whole(args, &input, ec);
     }
-    let credential = args.caller.credential(&args.kms)?;
-    let engine = Engine::new(
-        args.kms.open()?,
-        EngineConfig::default().with_frame_length(args.frame_length),
+    // Split (and check the plaintext budget) and check the output before any KMS call.
+    let (fragments, split) = media::fragments(&input, stream_arn, args.track).map_err(|e| {
+        e.context(args.input.display())
+            .with_hint("to seal the file as one opaque message instead, add --whole")
+    })?;
+    check_folder_free(
+        &args.output,
+        Some(INDEX_FILE),
+        fragments.len(),
+        fragment_file,
+        args.force,
     )?;
+    let credential = args.caller.credential(&args.kms)?;
+    let sealer = args.keys.sealer(&args.kms, args.frame_length)?;
+    let dir_guard = files::prepare_dir(&args.output)?;
 
-    if as_mkv {
-        let (fragments, split) = media::fragments(&input, stream_arn, args.track).map_err(|e| {
-            e.context(args.input.display())
-                .with_hint("to seal the file as one opaque message instead, add --whole")
-        })?;
-        let requests = fragments
+    let bar = report::progress(fragments.len() as u64, "seal", args.json);
+    let mut staged = Vec::with_capacity(fragments.len() + 1);
+    let mut entries = Vec::with_capacity(fragments.len());
+    let mut sealed_bytes = 0u64;
+    for range in batches(fragments.len(), |i| {
+        fragments.get(i).map_or(0, |f| f.plaintext_len() as u64)
+    }) {
+        let batch = fragments.get(range).unwrap_or_default();
+        let items = batch
             .iter()
-            .map(|f| {
-                SealRequest::new(args.key.clone(), ec.clone(), f.plaintext.clone())
-                    .with_identity(f.identity.clone())
+            .map(|f| Item {
+                bytes: f.plaintext(),
+                identity: Some(f.identity.clone()),
             })
             .collect();
-        let bar = report::progress(fragments.len() as u64, "seal", args.json);
-        let sealed = seal_all(&engine, &credential, requests, &bar)?;
-        bar.finish_and_clear();
-        let entries = fragments
-            .iter()
-            .zip(&sealed)
-            .map(|(f, s)| IndexEntry::new(&f.identity, f.plaintext.len(), s.len()))
-            .collect();
-        let index = SealIndex::new(stream_arn, &args.key, &ec, args.frame_length, true, entries);
-        write_folder(&args.output, &index, &sealed, args.force)?;
-        let sealed_bytes: u64 = sealed.iter().map(|s| s.len() as u64).sum();
-        let calls = kms_calls(&engine, &credential);
-        if args.json {
-            let v = json!({
-                "input": args.input.display().to_string(),
-                "output": args.output.display().to_string(),
-                "media": "mkv",
-                "fragments": fragments.len(),
-                "input_len": split.input_len,
-                "init_len": split.init_len,
-                "documents": split.documents,
-                "sealed_bytes": sealed_bytes,
-                "stream_arn": stream_arn,
-                "key": args.key,
-                "kms_calls": calls,
-                "index": args.output.join(INDEX_FILE).display().to_string(),
-            });
-            outln!("{v:#}");
-        } else {
-            outln!(
-                "sealed {} fragments of {} ({} bytes) into {} ({} bytes + {INDEX_FILE}); {} KMS call(s) as {}",
-                fragments.len(),
-                args.input.display(),
-                thousands(split.input_len as u64),
-                args.output.display(),
-                thousands(sealed_bytes),
-                calls,
-                credential.principal_arn()
-            );
+        let sealed = sealer.seal_batch(&credential, &ec, items)?;
+        sealer.check_audit()?;
+        for (f, s) in batch.iter().zip(&sealed) {
+            let e = IndexEntry::new(&f.identity, f.plaintext_len(), s.len());
+            let mut st = Staged::new(&args.output.join(&e.file), Mode::Public)?;
+            st.write_all(s)?;
+            st.close(args.force)?;
+            staged.push(st);
+            sealed_bytes += s.len() as u64;
+            entries.push(e);
         }
-        return Ok(());
+        bar.inc(batch.len() as u64);
     }
+    bar.finish_and_clear();
+    let key_label = args.keys.label();
+    let index = SealIndex::new(
+        stream_arn,
+        &key_label,
+        &ec,
+        args.frame_length,
+        true,
+        entries,
+    );
+    staged.push(stage_index(&args.output, &index)?);
+    commit_all(staged, args.force)?;
+    dir_guard.keep();
+    let calls = sealer.kms_calls(&credential);
+    sealer.check_audit()?;
+    if args.json {
+        let v = json!({
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "media": "mkv",
+            "fragments": fragments.len(),
+            "input_len": split.input_len,
+            "init_len": split.init_len,
+            "documents": split.documents,
+            "plaintext_bytes": split.plaintext_bytes,
+            "sealed_bytes": sealed_bytes,
+            "stream_arn": stream_arn,
+            "key": key_label,
+            "kms_calls": calls,
+            "index": args.output.join(INDEX_FILE).display().to_string(),
+        });
+        outln!("{}", crate::text::json(&v, true));
+    } else {
+        outln!(
+            "sealed {} fragments of {} ({} bytes) into {} ({} bytes + {INDEX_FILE}); {} KMS call(s) as {}",
+            fragments.len(),
+            args.input.display(),
+            thousands(split.input_len as u64),
+            args.output.display(),
+            thousands(sealed_bytes),
+            calls,
+            crate::text::escape(credential.principal_arn())
+        );
+    }
+    Ok(())
+}
 
+fn seal_whole(args: &SealArgs, input: &[u8], ec: EncryptionContext) -> CliResult<()> {
+    files::check_free(&args.output, args.force)?;
+    let credential = args.caller.credential(&args.kms)?;
+    let sealer = args.keys.sealer(&args.kms, args.frame_length)?;
     let identity = FragmentIdentity {
-        stream_arn: stream_arn.clone(),
+        stream_arn: args.stream.stream_arn.clone(),
         fragment_number: args.fragment_number,
         producer_timestamp_ms: args.timestamp_ms,
         track: args.track.unwrap_or(1),
     };
     let len = input.len();
-    let request = SealRequest::new(args.key.clone(), ec, input).with_identity(identity.clone());
-    let sealed = engine.seal(&credential, &request)?;
-    write_file(&args.output, &sealed)?;
+    let sealed = sealer
+        .seal_batch(
+            &credential,
+            &ec,
+            vec![Item {
+                bytes: Bytes::copy_from_slice(input),
+                identity: Some(identity.clone()),
+            }],
+        )?
+        .pop()
+        .ok_or_else(|| CliError::new(Exit::Internal, "nothing was sealed"))?;
+    sealer.check_audit()?;
+    files::write_output(&args.output, &sealed, args.force, Mode::Public)?;
     if args.json {
         let v = json!({
             "input": args.input.display().to_string(),
@@ -397,10 +423,10 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
             "fragment_number": identity.fragment_number,
             "producer_timestamp_ms": identity.producer_timestamp_ms,
             "track": identity.track,
-            "key": args.key,
-            "kms_calls": kms_calls(&engine, &credential),
+            "key": args.keys.label(),
+            "kms_calls": sealer.kms_calls(&credential),
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
             "sealed {} ({} bytes) into {} ({} bytes)",
@@ -414,33 +440,26 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
 }
 
 pub fn open(args: &OpenArgs) -> CliResult<()> {
-    let mut config = EngineConfig::default();
-    if !args.trusted_keys.is_empty() {
-        config = config.with_trusted_key_arns(args.trusted_keys.clone());
-    }
     if args.input.is_dir() {
-        return open_folder(args, config);
+        return open_folder(args);
     }
     if args.join.is_some() {
         return Err(CliError::usage("--join needs a sealed folder as input"));
     }
-    let message = read_file(&args.input)?;
-    check_output_file(&args.output, args.force)?;
+    let message = files::read_regular(&args.input, args.max_size, files::SEALED)?;
+    files::check_free(&args.output, args.force)?;
     let credential = args.caller.credential(&args.kms)?;
-    let engine = Engine::new(args.kms.open()?, config)?;
+    let opener = args.keys.opener(&args.discovery, &args.kms, &credential)?;
     let identity = (!args.no_identity).then(|| FragmentIdentity {
-        stream_arn: args
-            .stream_arn
-            .clone()
-            .unwrap_or_else(|| DEFAULT_STREAM_ARN.to_owned()),
+        stream_arn: args.stream_arn.clone(),
         fragment_number: args.fragment_number,
         producer_timestamp_ms: args.timestamp_ms,
         track: args.track,
     });
-    let opened = engine
-        .open(&credential, &message, identity.as_ref())
+    let opened = opener
+        .open_one(&credential, Bytes::from(message), identity.clone())
         .map_err(|e| {
-            let e = CliError::from(e).context(args.input.display());
+            let e = e.context(args.input.display());
             match (&identity, e.exit) {
                 (Some(i), Exit::Authentication) => e.with_hint(format!(
                     "checked as stream {}, fragment {}, timestamp {} ms, track {}: give the \
@@ -451,16 +470,17 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
                 _ => e,
             }
         })?;
-    write_file(&args.output, &opened)?;
+    opener.check_audit()?;
+    files::write_output(&args.output, &opened, args.force, Mode::Private)?;
     if args.json {
         let v = json!({
             "input": args.input.display().to_string(),
             "output": args.output.display().to_string(),
             "plaintext_len": opened.len(),
             "identity_checked": identity.is_some(),
-            "kms_calls": kms_calls(&engine, &credential),
+            "kms_calls": opener.kms_calls(&credential),
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
             "opened {} into {} ({} bytes){}",
@@ -477,97 +497,134 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
     Ok(())
 }
 
-fn open_folder(args: &OpenArgs, config: EngineConfig) -> CliResult<()> {
+fn open_folder(args: &OpenArgs) -> CliResult<()> {
     let index = SealIndex::read(&args.input)?;
-    let stream_arn = match &args.stream_arn {
-        Some(expected) if expected != &index.stream_arn => {
-            return Err(CliError::new(
-                Exit::Authentication,
-                format!(
-                    "{} holds fragments of stream {}, not of {expected}",
-                    args.input.display(),
-                    index.stream_arn
-                ),
-            ))
-        }
-        Some(expected) => expected.clone(),
-        None => index.stream_arn.clone(),
-    };
-    let mut requests = Vec::with_capacity(index.fragments.len());
-    for e in &index.fragments {
-        let p = args.input.join(&e.file);
-        let message = read_file(&p)?;
-        requests.push(
-            OpenRequest::new(message).with_expected_identity(FragmentIdentity {
-                stream_arn: stream_arn.clone(),
-                fragment_number: e.fragment_number,
-                producer_timestamp_ms: e.producer_timestamp_ms,
-                track: e.track,
-            }),
-        );
+    let stream_arn = &args.stream_arn;
+    if &index.stream_arn != stream_arn {
+        return Err(CliError::new(
+            Exit::Authentication,
+            format!(
+                "{} holds fragments of stream {}, not of {stream_arn}",
+                args.input.display(),
+                crate::text::escape(&index.stream_arn)
+            ),
+        )
+        .with_hint("give the stream the fragments were sealed for with --stream-arn"));
     }
     let ext = if index.media == "mkv" { "mkv" } else { "bin" };
-    if !args.force {
-        let first = args.output.join(format!("fragment-{:06}.{ext}", 0));
-        if first.exists() {
-            return Err(
-                CliError::new(Exit::Local, format!("{} already exists", first.display()))
-                    .with_hint("use --force to replace it, or another --output"),
-            );
-        }
-    }
+    let out_name = |n: u64| format!("fragment-{n:06}.{ext}");
+    check_folder_free(
+        &args.output,
+        None,
+        index.fragments.len(),
+        out_name,
+        args.force,
+    )?;
     if let Some(j) = &args.join {
-        check_output_file(j, args.force)?;
+        files::check_free(j, args.force)?;
     }
     let credential = args.caller.credential(&args.kms)?;
-    let engine = Engine::new(args.kms.open()?, config)?;
-    let bar = report::progress(requests.len() as u64, "open", args.json);
-    let opened = open_all(&engine, &credential, requests, &bar)?;
+    let opener = args.keys.opener(&args.discovery, &args.kms, &credential)?;
+    let dir_guard = files::prepare_dir(&args.output)?;
+    let mut join = match &args.join {
+        Some(j) => Some((Staged::new(j, Mode::Private)?, media::Joiner::default())),
+        None => None,
+    };
+
+    // One batch at a time: read (bounded, sizes checked against the index), open, stage.
+    let bar = report::progress(index.fragments.len() as u64, "open", args.json);
+    let mut staged = Vec::with_capacity(index.fragments.len());
+    let mut bytes = 0u64;
+    for range in batches(index.fragments.len(), |i| {
+        index.fragments.get(i).map_or(0, |e| e.sealed_len)
+    }) {
+        let batch = index.fragments.get(range).unwrap_or_default();
+        let mut items = Vec::with_capacity(batch.len());
+        for e in batch {
+            let p = args.input.join(&e.file);
+            let message = files::read_exact_len(&p, e.sealed_len, args.max_size)?;
+            items.push(Item {
+                bytes: Bytes::from(message),
+                identity: Some(FragmentIdentity {
+                    stream_arn: stream_arn.clone(),
+                    fragment_number: e.fragment_number,
+                    producer_timestamp_ms: e.producer_timestamp_ms,
+                    track: e.track,
+                }),
+            });
+        }
+        let opened = opener.open_batch(&credential, items)?;
+        opener.check_audit()?;
+        for (e, o) in batch.iter().zip(&opened) {
+            let mut st = Staged::new(
+                &args.output.join(out_name(e.fragment_number)),
+                Mode::Private,
+            )?;
+            st.write_all(o)?;
+            st.close(args.force)?;
+            staged.push(st);
+            if let Some((j, joiner)) = &mut join {
+                joiner.push(e.fragment_number, o, j)?;
+            }
+            bytes += o.len() as u64;
+        }
+        bar.inc(batch.len() as u64);
+    }
     bar.finish_and_clear();
 
-    // Everything verified: write.
-    let joined = args
-        .join
-        .as_ref()
-        .map(|_| media::join(&opened))
-        .transpose()?;
-    std::fs::create_dir_all(&args.output).map_err(|e| CliError::write(&args.output, &e))?;
-    for (e, o) in index.fragments.iter().zip(&opened) {
-        let p = args
-            .output
-            .join(format!("fragment-{:06}.{ext}", e.fragment_number));
-        write_file(&p, o)?;
+    // Everything verified: put the outputs in place.
+    commit_all(staged, args.force)?;
+    dir_guard.keep();
+    if let Some((j, _)) = join {
+        j.commit(args.force)?;
     }
-    if let (Some(j), Some(joined)) = (&args.join, &joined) {
-        write_file(j, joined)?;
-    }
-    let bytes: u64 = opened.iter().map(|o| o.len() as u64).sum();
-    let calls = kms_calls(&engine, &credential);
+    let calls = opener.kms_calls(&credential);
+    opener.check_audit()?;
+    let n = index.fragments.len();
     if args.json {
         let v = json!({
             "input": args.input.display().to_string(),
             "output": args.output.display().to_string(),
-            "fragments": opened.len(),
+            "fragments": n,
             "plaintext_bytes": bytes,
             "stream_arn": stream_arn,
             "identity_checked": true,
             "joined": args.join.as_ref().map(|j| j.display().to_string()),
             "kms_calls": calls,
         });
-        outln!("{v:#}");
+        outln!("{}", crate::text::json(&v, true));
     } else {
         outln!(
-            "opened {} fragments of {} into {} ({} bytes), every identity verified; {} KMS call(s) as {}",
-            opened.len(),
+            "opened {n} fragments of {} into {} ({} bytes), every identity verified; {} KMS call(s) as {}",
             stream_arn,
             args.output.display(),
             thousands(bytes),
             calls,
-            credential.principal_arn()
+            crate::text::escape(credential.principal_arn())
         );
         if let Some(j) = &args.join {
             outln!("joined stream written to {}", j.display());
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_start_alone_and_hold_a_bounded_number_of_bytes() {
+        let all: Vec<_> = batches(1000, |_| 1).collect();
+        assert_eq!(all.first(), Some(&(0..1)));
+        assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), 1000);
+        assert!(all.windows(2).all(|w| w[0].end == w[1].start));
+        // 100 MiB items: at most two per batch after the first.
+        let big: Vec<_> = batches(7, |_| 100 << 20).collect();
+        assert_eq!(big, vec![0..1, 1..3, 3..5, 5..7]);
+        // One item larger than the bound still forms a batch of its own.
+        let huge: Vec<_> = batches(3, |_| MAX_BATCH_BYTES + 1).collect();
+        assert_eq!(huge, vec![0..1, 1..2, 2..3]);
+        assert_eq!(batches(0, |_| 1).count(), 0);
+    }
 }
