@@ -62,7 +62,7 @@ impl LocalKms {
     /// The policy lockout safety check of AWS is not performed.
     ///
     /// # Errors
-    /// `AccessDenied`; `InvalidRequest` (`MalformedPolicyDocumentException: ...`) for a policy
+    /// `AccessDenied`; `MalformedPolicyDocument` for a policy
     /// that does not parse or is larger than 32 KiB; `Internal` if the state file cannot be
     /// written.
     pub fn create_key(
@@ -111,8 +111,8 @@ impl LocalKms {
     /// Authorized as `kms:CreateAlias` on the target key.
     ///
     /// # Errors
-    /// `InvalidRequest` for a bad or reserved name or one that exists
-    /// (`AlreadyExistsException`); `NotFound`; `AccessDenied`; `InvalidState` when the key is
+    /// `InvalidRequest` for a malformed name, `InvalidAliasName` for a reserved one
+    /// (`alias/aws/...`), `AlreadyExists` for one that exists; `NotFound`; `AccessDenied`; `InvalidState` when the key is
     /// pending deletion.
     pub fn create_alias(
         &self,
@@ -145,9 +145,9 @@ impl LocalKms {
                 }
                 if inner.aliases.contains_key(alias_name) {
                     return Err(KmsError::new(
-                        KmsErrorKind::InvalidRequest,
+                        KmsErrorKind::AlreadyExists,
                         format!(
-                            "AlreadyExistsException: An alias with the name {} already exists",
+                            "An alias with the name {} already exists",
                             self.alias_arn(alias_name)
                         ),
                     ));
@@ -164,7 +164,7 @@ impl LocalKms {
     /// `DeleteAlias`. Authorized as `kms:DeleteAlias` on the key the alias points to.
     ///
     /// # Errors
-    /// `NotFound`, `AccessDenied`, `InvalidRequest` for `alias/aws/...`.
+    /// `NotFound`, `AccessDenied`, `InvalidAliasName` for `alias/aws/...`.
     pub fn delete_alias(&self, caller: &Credential, alias_name: &str) -> Result<(), KmsError> {
         let extra = vec![("aliasName", Value::from(alias_name))];
         self.audited(
@@ -382,7 +382,7 @@ impl LocalKms {
     /// `PutKeyPolicy`: replaces the key policy (authorized by the *current* policy).
     ///
     /// # Errors
-    /// `NotFound`, `AccessDenied`, `InvalidRequest` (`MalformedPolicyDocumentException`).
+    /// `NotFound`, `AccessDenied`, `MalformedPolicyDocument`.
     pub fn put_key_policy(
         &self,
         caller: &Credential,
@@ -403,7 +403,7 @@ impl LocalKms {
     /// caller.
     ///
     /// # Errors
-    /// `InvalidRequest` (`MalformedPolicyDocumentException: PATH: ...`), `Internal` if the
+    /// `MalformedPolicyDocument` (the message names the bad element's path), `Internal` if the
     /// state file cannot be written.
     pub fn attach_identity_policy(
         &self,
@@ -465,7 +465,7 @@ fn validate_alias_name(name: &str) -> Result<(), KmsError> {
     };
     if rest.starts_with("aws/") {
         return Err(KmsError::new(
-            KmsErrorKind::InvalidRequest,
+            KmsErrorKind::InvalidAliasName,
             format!("Alias {name} is reserved for AWS managed keys"),
         ));
     }

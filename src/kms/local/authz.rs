@@ -8,6 +8,7 @@ use super::{audit, AuditEvent, LocalKms, Operation, Policy};
 use crate::format::EncryptionContext;
 use crate::kms::{Credential, KmsError, KmsErrorKind};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 /// Per-call data common to every operation.
@@ -113,13 +114,22 @@ impl LocalKms {
             now,
         };
         let mut resource = None;
-        let result = self.audit.check().and_then(|()| f(&call, &mut resource));
-        self.audit.record(AuditEvent {
+        let identity = refuse_control_characters(caller);
+        let result = identity
+            .clone()
+            .and_then(|()| self.audit.check())
+            .and_then(|()| f(&call, &mut resource));
+        let recorded_caller = match identity {
+            Ok(()) => caller.clone(),
+            // Refused before it reaches a record: the record shows the identity escaped.
+            Err(_) => escaped_credential(caller),
+        };
+        let written = self.audit.record(AuditEvent {
             event_time: now,
             operation: op,
             region: self.region.clone(),
             recipient_account: self.account.clone(),
-            caller: caller.clone(),
+            caller: recorded_caller,
             via_service: via_service.map(str::to_owned),
             key_id: key_id.map(str::to_owned),
             encryption_context: ec.cloned(),
@@ -128,10 +138,75 @@ impl LocalKms {
             error: result
                 .as_ref()
                 .err()
-                .map(|e| (e.kind().code().to_owned(), e.message().to_owned())),
+                .map(|e| (e.code().to_owned(), e.message().to_owned())),
             request_id: audit::random_uuid(),
             event_id: audit::random_uuid(),
         });
-        result
+        match written {
+            Ok(()) => result,
+            // Fail closed: a call whose audit record could not be written has no result (a
+            // data key in `result` is dropped, and zeroized, here).
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// Refuses a caller whose account, principal ARN or access key id holds a control character
+/// (`\n`, `\r`, ESC, ... — [`char::is_control`]): such an identity could forge lines in an
+/// audit trail shown on a terminal.
+fn refuse_control_characters(caller: &Credential) -> Result<(), KmsError> {
+    for (what, value) in [
+        ("account", caller.account()),
+        ("principal ARN", caller.principal_arn()),
+        ("access key id", caller.access_key_id()),
+    ] {
+        if value.chars().any(char::is_control) {
+            return Err(KmsError::new(
+                KmsErrorKind::InvalidRequest,
+                format!(
+                    "the caller's {what} {} contains a control character; the call is refused",
+                    value.escape_debug()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `caller` with every field escaped (`\n` becomes the two characters `\` `n`), for the record
+/// of a refused call.
+fn escaped_credential(caller: &Credential) -> Credential {
+    let esc = |s: &str| s.escape_debug().to_string();
+    Credential::new(
+        esc(caller.account()),
+        esc(caller.principal_arn()),
+        esc(caller.access_key_id()),
+    )
+}
+
+/// Refuses an encryption context with two keys that differ only in ASCII letter case.
+///
+/// AWS KMS matches the KEY of a `kms:EncryptionContext:KEY` condition case-insensitively, so a
+/// policy pinning `aws:kinesisvideo:arn` also sees `AWS:KINESISVIDEO:ARN`; with both present, a
+/// single-valued condition could be satisfied by either value (issue 11, item 1). AWS accepts
+/// such a context; the local KMS refuses it (`ValidationException`), since no key policy can
+/// say which of the two it meant.
+pub(super) fn check_context(ec: &EncryptionContext) -> Result<(), KmsError> {
+    let mut seen: HashMap<String, &str> = HashMap::with_capacity(ec.len());
+    for (key, _) in ec.iter() {
+        if let Some(first) = seen.insert(key.to_ascii_lowercase(), key) {
+            return Err(KmsError::new(
+                KmsErrorKind::InvalidRequest,
+                format!(
+                    "the encryption context has the keys \"{}\" and \"{}\", which differ only in \
+                     letter case: kms:EncryptionContext:KEY conditions compare keys \
+                     case-insensitively, so this context is ambiguous to key policies and is \
+                     refused",
+                    first.escape_debug(),
+                    key.escape_debug()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

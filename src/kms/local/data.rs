@@ -1,13 +1,14 @@
 //! The data plane: `GenerateDataKey`, `Encrypt`, `Decrypt` and `DescribeKey`, for direct calls
 //! and for calls made through a service ([`ViaService`]).
 
+use super::authz::check_context;
 use super::keystore::KeyRef;
 use super::{blob, not_found, secs, LocalKms, Operation};
 use crate::crypto::SecretBytes;
 use crate::format::EncryptionContext;
 use crate::kms::{
-    Credential, DataKeySpec, DecryptedDataKey, GeneratedDataKey, KeyDescription, Kms, KmsError,
-    KmsErrorKind,
+    Credential, DataKeySpec, DecryptedDataKey, EncryptedBlob, GeneratedDataKey, KeyDescription,
+    Kms, KmsError, KmsErrorKind, MAX_ENCRYPT_PLAINTEXT,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ impl LocalKms {
             |call, resource| {
                 self.faults.apply(call.now)?;
                 self.quota.acquire(caller.account(), call.now)?;
+                check_context(ec)?;
                 let n = spec.len();
                 if n == 0 || n > blob::MAX_DATA_KEY_LEN {
                     return Err(KmsError::new(
@@ -66,6 +68,61 @@ impl LocalKms {
         )
     }
 
+    /// `Encrypt`: the same blob format, checks and order as `GenerateDataKey`, authorized as
+    /// `kms:Encrypt`; the plaintext (1..=4096 bytes) is the caller's.
+    pub(super) fn encrypt_impl(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        ec: &EncryptionContext,
+        via: Option<&str>,
+    ) -> Result<EncryptedBlob, KmsError> {
+        let extra = vec![("encryptionAlgorithm", Value::from("SYMMETRIC_DEFAULT"))];
+        self.audited(
+            caller,
+            Operation::Encrypt,
+            via,
+            Some(key_id),
+            Some(ec),
+            extra,
+            |call, resource| {
+                self.faults.apply(call.now)?;
+                self.quota.acquire(caller.account(), call.now)?;
+                check_context(ec)?;
+                if plaintext.is_empty() || plaintext.len() > MAX_ENCRYPT_PLAINTEXT {
+                    return Err(KmsError::new(
+                        KmsErrorKind::InvalidRequest,
+                        format!(
+                            "1 validation error detected: Value at 'plaintext' failed to satisfy \
+                             constraint: Member must have length between 1 and \
+                             {MAX_ENCRYPT_PLAINTEXT} (got {})",
+                            plaintext.len()
+                        ),
+                    ));
+                }
+                let (key, alias) = self.resolve(call, key_id)?;
+                *resource = Some(key.arn.clone());
+                {
+                    let inner = self.read()?;
+                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
+                }
+                key.usable()?;
+                let ciphertext_blob = blob::seal(
+                    &key.id,
+                    &key.arn,
+                    key.material.expose_secret(),
+                    plaintext,
+                    ec,
+                )?;
+                Ok(EncryptedBlob {
+                    key_id: key.arn,
+                    ciphertext_blob,
+                })
+            },
+        )
+    }
+
     pub(super) fn decrypt_impl(
         &self,
         caller: &Credential,
@@ -85,6 +142,7 @@ impl LocalKms {
             |call, resource| {
                 self.faults.apply(call.now)?;
                 self.quota.acquire(caller.account(), call.now)?;
+                check_context(ec)?;
                 let parsed = blob::parse(ciphertext_blob)?;
                 let mut alias = None;
                 if let Some(expected) = expected_key_id {
@@ -177,6 +235,16 @@ impl Kms for LocalKms {
     fn describe_key(&self, caller: &Credential, key_id: &str) -> Result<KeyDescription, KmsError> {
         self.describe_impl(caller, key_id, None)
     }
+
+    fn encrypt(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &EncryptionContext,
+    ) -> Result<EncryptedBlob, KmsError> {
+        self.encrypt_impl(caller, key_id, plaintext, encryption_context, None)
+    }
 }
 
 /// A [`LocalKms`] seen through an AWS service: calls carry `kms:ViaService` (see
@@ -234,5 +302,21 @@ impl Kms for ViaService {
 
     fn describe_key(&self, caller: &Credential, key_id: &str) -> Result<KeyDescription, KmsError> {
         self.kms.describe_impl(caller, key_id, Some(&self.service))
+    }
+
+    fn encrypt(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &EncryptionContext,
+    ) -> Result<EncryptedBlob, KmsError> {
+        self.kms.encrypt_impl(
+            caller,
+            key_id,
+            plaintext,
+            encryption_context,
+            Some(&self.service),
+        )
     }
 }

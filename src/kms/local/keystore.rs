@@ -327,8 +327,11 @@ impl LocalKms {
 pub(super) fn parse_key_policy(json: &str) -> Result<Policy, KmsError> {
     if json.len() > MAX_POLICY_LEN {
         return Err(KmsError::new(
-            KmsErrorKind::InvalidRequest,
-            "MalformedPolicyDocumentException: the policy is larger than 32 KiB",
+            KmsErrorKind::MalformedPolicyDocument,
+            format!(
+                "the policy is {} bytes, larger than the {MAX_POLICY_LEN} KMS accepts",
+                json.len()
+            ),
         ));
     }
     Policy::parse(json, PolicyKind::Key).map_err(malformed)

@@ -24,13 +24,30 @@
 //!   (`arn:aws:iam::ACCOUNT:root`) or hold an identity policy allowing the action on `"*"`.
 //!   Identity policies attached to a role ARN also apply to that role's sessions
 //!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`). Principals of other accounts may only make
-//!   the calls AWS KMS allows across accounts (`GenerateDataKey`, `Decrypt`, `DescribeKey`),
+//!   the calls AWS KMS allows across accounts (`GenerateDataKey`, `Encrypt`, `Decrypt`,
+//!   `DescribeKey`),
 //!   and need both the key policy and an identity policy of their own to allow them.
 //! - Quota: one token bucket per *calling* account (AWS KMS throttles the account that makes
-//!   the request), for `GenerateDataKey` and `Decrypt`.
-//! - Order of checks, as AWS: faults → quota (`GenerateDataKey`, `Decrypt`) → key lookup
+//!   the request), for `GenerateDataKey`, `Encrypt` and `Decrypt`.
+//! - Order of checks, as AWS: faults → quota (`GenerateDataKey`, `Encrypt`, `Decrypt`) →
+//!   parameter validation → key lookup
 //!   (`NotFoundException`) → authorization (`AccessDeniedException`) → key state → the operation.
-//! - Every call is audited ([`LocalKms::audit`]).
+//! - Every call is audited ([`LocalKms::audit`]). With an audit file, a call whose record cannot
+//!   be written fails with [`KmsErrorKind::AuditFailure`] and returns nothing else (fail
+//!   closed); the file is never opened through a symbolic link. A caller whose identity holds a
+//!   control character is refused (`ValidationException`) and recorded escaped.
+//! - Deliberately stricter than AWS: an encryption context with two keys that differ only in
+//!   ASCII case (`aws:kinesisvideo:arn` and `AWS:KINESISVIDEO:ARN`) is refused with
+//!   `ValidationException`, because `kms:EncryptionContext:KEY` conditions match keys
+//!   case-insensitively and such a context is ambiguous to every key policy.
+//! - Bounded memory per caller: call counts are kept apart for at most
+//!   [`audit::DEFAULT_COUNTED_CREDENTIALS`] credentials and quota buckets for at most
+//!   [`quota::MAX_BUCKETS`] accounts, the oldest evicted first, so rotating session credentials
+//!   do not grow memory forever.
+//!
+//! Layout: `keystore` (keys, aliases, states, persistence), `authz` (the per-call pipeline,
+//! authorization, audit), `data` (`GenerateDataKey`, `Encrypt`, `Decrypt`, `DescribeKey`),
+//! `admin` (management calls); the methods are all on [`LocalKms`].
 //!
 //! It provides **no security** beyond what a test needs: keys are generated from the OS RNG
 //! and blobs are real AES-256-GCM, but the key material is in this process (and in the state
@@ -243,11 +260,7 @@ fn not_found(what: &str) -> KmsError {
 }
 
 fn malformed(e: PolicyError) -> KmsError {
-    KmsError::new(
-        KmsErrorKind::InvalidRequest,
-        format!("MalformedPolicyDocumentException: {e}"),
-    )
-    .with_source(e)
+    KmsError::new(KmsErrorKind::MalformedPolicyDocument, e.to_string()).with_source(e)
 }
 
 impl LocalKms {
@@ -300,6 +313,11 @@ impl LocalKms {
     /// `InvalidRequest` for a rate ≤ 0 or a burst of 0.
     pub fn set_quota(&self, config: Option<QuotaConfig>) -> Result<(), KmsError> {
         self.quota.set(config)
+    }
+
+    /// How many accounts have a quota bucket now (at most [`quota::MAX_BUCKETS`]).
+    pub fn quota_accounts(&self) -> usize {
+        self.quota.buckets()
     }
 
     /// The current quota.
