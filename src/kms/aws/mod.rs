@@ -37,7 +37,7 @@
 //! responses in the tests is `tests/support/fake_kms_http.rs`.
 //!
 //! # Plaintext keys
-//! Plaintext data keys are moved from the SDK's response into [`SecretBytes`] (zeroized on drop)
+//! Plaintext data keys are moved from the SDK's response into [`SecretBytes`](crate::crypto::SecretBytes) (zeroized on drop)
 //! without further copies; the SDK's own transient buffers (HTTP body, JSON decoding) are outside
 //! fragseal's control and are not zeroized.
 

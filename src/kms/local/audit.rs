@@ -5,10 +5,12 @@
 //! Events never contain key material: only key ids, the (non-secret) encryption context, the
 //! key spec and error codes.
 
+use super::counts::Counts;
+pub use super::counts::DEFAULT_COUNTED_CREDENTIALS;
 use crate::format::EncryptionContext;
 use crate::kms::{Credential, KmsError, KmsErrorKind};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -247,84 +249,6 @@ struct Ring {
     capacity: usize,
     events: VecDeque<Arc<AuditEvent>>,
     dropped: u64,
-}
-
-/// Default number of credentials whose call counts are kept apart (see
-/// [`AuditLog::set_counted_credentials`]).
-pub const DEFAULT_COUNTED_CREDENTIALS: usize = 10_000;
-
-/// Call counts per credential, bounded: at most `capacity` credentials are counted apart; when
-/// a new one would exceed that, the credential seen longest ago is evicted and its counts move
-/// to `evicted` (so totals per operation stay exact). Rotating session credentials (a new
-/// access key id per session) therefore cannot grow memory without bound.
-struct Counts {
-    capacity: usize,
-    /// A counter that orders the credentials by their last call.
-    tick: u64,
-    by_credential: HashMap<Credential, CredentialCounts>,
-    /// Last call's tick → credential, oldest first.
-    order: BTreeMap<u64, Credential>,
-    evicted: BTreeMap<Operation, u64>,
-    evicted_credentials: u64,
-}
-
-struct CredentialCounts {
-    last: u64,
-    ops: BTreeMap<Operation, u64>,
-}
-
-impl Counts {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            tick: 0,
-            by_credential: HashMap::new(),
-            order: BTreeMap::new(),
-            evicted: BTreeMap::new(),
-            evicted_credentials: 0,
-        }
-    }
-
-    fn add(&mut self, caller: &Credential, op: Operation) {
-        self.tick += 1;
-        let tick = self.tick;
-        match self.by_credential.get_mut(caller) {
-            Some(c) => {
-                self.order.remove(&c.last);
-                c.last = tick;
-                *c.ops.entry(op).or_insert(0) += 1;
-            }
-            None => {
-                let mut ops = BTreeMap::new();
-                ops.insert(op, 1);
-                self.by_credential
-                    .insert(caller.clone(), CredentialCounts { last: tick, ops });
-            }
-        }
-        self.order.insert(tick, caller.clone());
-        self.shrink();
-    }
-
-    fn shrink(&mut self) {
-        while self.by_credential.len() > self.capacity {
-            let Some((_, oldest)) = self.order.pop_first() else {
-                return;
-            };
-            if let Some(c) = self.by_credential.remove(&oldest) {
-                for (op, n) in c.ops {
-                    *self.evicted.entry(op).or_insert(0) += n;
-                }
-                self.evicted_credentials += 1;
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.by_credential.clear();
-        self.order.clear();
-        self.evicted.clear();
-        self.evicted_credentials = 0;
-    }
 }
 
 /// The audit log of a [`super::LocalKms`]. All methods take `&self`.

@@ -15,7 +15,7 @@
 //!   `kinesisvideo.REGION.amazonaws.com`, `kms:CallerAccount` = the account); the account may
 //!   describe it directly if an identity policy allows.
 //! - *Via a service*: a direct call carries no `kms:ViaService`. A caller that acts through a
-//!   service (the KVS emulator) uses [`LocalKms::via_service`], which returns a [`Kms`] whose
+//!   service (the KVS emulator) uses [`LocalKms::via_service`], which returns a [`Kms`](crate::kms::Kms) whose
 //!   calls carry `kms:ViaService` = `SERVICE.REGION.amazonaws.com`.
 //! - Authorization: every call, management calls included, is checked with the IAM rules of
 //!   [`policy`] against the key policy and the identity policies attached to the caller with
@@ -89,6 +89,7 @@ pub mod audit;
 mod authz;
 pub mod blob;
 pub mod clock;
+mod counts;
 mod data;
 pub mod faults;
 mod keystore;
@@ -338,7 +339,7 @@ impl LocalKms {
         self.faults.config()
     }
 
-    /// A [`Kms`] whose calls come through `service` (`kinesisvideo` becomes
+    /// A [`Kms`](crate::kms::Kms) whose calls come through `service` (`kinesisvideo` becomes
     /// `kinesisvideo.REGION.amazonaws.com`; a name containing a dot is taken as is), so that
     /// they carry `kms:ViaService` like calls AWS services make on a caller's behalf.
     pub fn via_service(self: &Arc<Self>, service: &str) -> ViaService {
