@@ -147,3 +147,8 @@ fn engine_pending_deletion() {
 fn engine_batches_on_many_threads() {
     engine_cases::batches_on_many_threads(&Local::new());
 }
+
+#[test]
+fn encrypt_and_decrypt() {
+    kms_cases::encrypt_and_decrypt(&Local::new());
+}

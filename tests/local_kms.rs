@@ -6,7 +6,7 @@ use fragseal::kms::local::{
     audit::Operation, FaultConfig, LocalKms, ManualClock, Outage, QuotaConfig, SetupError,
     KINESIS_VIDEO_ALIAS,
 };
-use fragseal::kms::{Credential, DataKeySpec, KeyState, Kms, KmsErrorKind};
+use fragseal::kms::{Credential, DataKeySpec, KeyState, Kms, KmsErrorKind, MAX_ENCRYPT_PLAINTEXT};
 use fragseal::EncryptionContext;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -201,12 +201,16 @@ fn aliases_and_alias_arns() {
     assert_eq!(list[0].alias_name, "alias/cam");
     assert_eq!(list[0].alias_arn, alias_arn);
     let e = kms.create_alias(&root(), "alias/cam", &arn).unwrap_err();
-    assert_eq!(e.kind(), KmsErrorKind::InvalidRequest);
-    assert!(e.message().contains("AlreadyExists"));
-    for bad in ["cam", "alias/", "alias/aws/mine", "alias/sp ace"] {
+    assert_eq!(e.kind(), KmsErrorKind::AlreadyExists);
+    assert_eq!(e.code(), "AlreadyExistsException");
+    for bad in ["cam", "alias/", "alias/sp ace"] {
         let e = kms.create_alias(&root(), bad, &arn).unwrap_err();
         assert_eq!(e.kind(), KmsErrorKind::InvalidRequest, "{bad}");
     }
+    let e = kms
+        .create_alias(&root(), "alias/aws/mine", &arn)
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::InvalidAliasName);
     let e = kms
         .generate_data_key(&root(), "alias/none", DataKeySpec::Aes256, &ec())
         .unwrap_err();
@@ -388,7 +392,8 @@ fn management_calls_are_authorized() {
             r#"{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*","Resource":"*"}]}"#,
         )
         .unwrap_err();
-    assert_eq!(e.kind(), KmsErrorKind::InvalidRequest);
+    assert_eq!(e.kind(), KmsErrorKind::MalformedPolicyDocument);
+    assert_eq!(e.code(), "MalformedPolicyDocumentException");
     assert!(e.message().contains("Statement[0].Effect"), "{e}");
     let e = kms
         .attach_identity_policy(&role_arn("x"), r#"{"Statement":[]}"#)
@@ -893,4 +898,356 @@ fn other_accounts_may_only_use_the_key() {
     assert_eq!(e.kind(), KmsErrorKind::Throttling);
     kms.generate_data_key(&root(), &arn, DataKeySpec::Aes256, &ec())
         .unwrap();
+}
+
+// ---- Encrypt ----
+
+#[test]
+fn encrypt_wraps_a_data_key_under_a_second_key() {
+    let (kms, first) = setup();
+    let second = kms.create_key(&root(), None, "second key").unwrap().arn;
+    kms.attach_identity_policy(&role_arn("wrapper"), &allow("kms:Encrypt"))
+        .unwrap();
+    let g = kms
+        .generate_data_key(&role("producer"), &first, DataKeySpec::Aes256, &ec())
+        .unwrap();
+    // Encrypt needs kms:Encrypt, not kms:GenerateDataKey.
+    let e = kms
+        .encrypt(
+            &role("producer"),
+            &second,
+            g.plaintext.expose_secret(),
+            &ec(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::AccessDenied);
+    assert!(e.message().contains("kms:Encrypt"), "{e}");
+    let wrapped = kms
+        .encrypt(
+            &role("wrapper"),
+            &second,
+            g.plaintext.expose_secret(),
+            &ec(),
+        )
+        .unwrap();
+    assert_eq!(wrapped.key_id, second);
+    // The same blob format: the consumer decrypts it like a GenerateDataKey blob.
+    let d = kms
+        .decrypt(
+            &role("consumer"),
+            &wrapped.ciphertext_blob,
+            &ec(),
+            Some(&second),
+        )
+        .unwrap();
+    assert_eq!(d.plaintext, g.plaintext);
+    assert_eq!(d.key_id, second);
+    // Bound to the context and the key.
+    let other = EncryptionContext::new().with("aws:kinesisvideo:arn", "other");
+    let e = kms
+        .decrypt(&role("consumer"), &wrapped.ciphertext_blob, &other, None)
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::InvalidCiphertext);
+    let e = kms
+        .decrypt(
+            &role("consumer"),
+            &wrapped.ciphertext_blob,
+            &ec(),
+            Some(&first),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::IncorrectKey);
+    // Plaintext 1..=4096 bytes, else ValidationException; the state of the key applies.
+    for n in [1, MAX_ENCRYPT_PLAINTEXT] {
+        let b = kms.encrypt(&root(), &second, &vec![9; n], &ec()).unwrap();
+        let d = kms
+            .decrypt(&root(), &b.ciphertext_blob, &ec(), None)
+            .unwrap();
+        assert_eq!(d.plaintext.len(), n);
+    }
+    for n in [0, MAX_ENCRYPT_PLAINTEXT + 1] {
+        let e = kms
+            .encrypt(&root(), &second, &vec![9; n], &ec())
+            .unwrap_err();
+        assert_eq!(e.kind(), KmsErrorKind::InvalidRequest, "{n}");
+        assert_eq!(e.code(), "ValidationException");
+    }
+    kms.disable_key(&root(), &second).unwrap();
+    let e = kms.encrypt(&root(), &second, &[1], &ec()).unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::Disabled);
+    // Audited under its own name, without the plaintext.
+    assert_eq!(kms.audit().count(&role("wrapper"), Operation::Encrypt), 1);
+    let events = kms.audit().events_json();
+    let enc: Vec<_> = events
+        .iter()
+        .filter(|e| e["eventName"] == "Encrypt")
+        .collect();
+    assert!(!enc.is_empty());
+    let hex_key = hex::encode(g.plaintext.expose_secret());
+    for e in &events {
+        assert!(!e.to_string().contains(&hex_key));
+    }
+}
+
+// ---- Case-variant context keys (issue 11, item 1) ----
+
+#[test]
+fn case_variant_context_keys_are_refused_by_local_kms() {
+    // The attack: a producer confined to stream A adds "AWS:KINESISVIDEO:ARN" = A next to the
+    // real key naming stream B; a case-insensitive key match lets A's condition pass.
+    let (kms, key) = setup();
+    let stream_a = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-a/1";
+    let stream_b = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-b/1";
+    let forged = EncryptionContext::new()
+        .with("aws:kinesisvideo:arn", stream_b)
+        .with("AWS:KINESISVIDEO:ARN", stream_a);
+    let e = kms
+        .generate_data_key(&role("producer"), &key, DataKeySpec::Aes256, &forged)
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::InvalidRequest, "{e}");
+    assert_eq!(e.code(), "ValidationException");
+    assert!(
+        e.message()
+            .contains("\"AWS:KINESISVIDEO:ARN\" and \"aws:kinesisvideo:arn\""),
+        "{e}"
+    );
+    assert!(e.message().contains("differ only in letter case"), "{e}");
+    let e = kms.encrypt(&root(), &key, &[1; 32], &forged).unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::InvalidRequest, "{e}");
+    // Decrypt refuses it too, before looking at the blob.
+    let g = kms
+        .generate_data_key(&role("producer"), &key, DataKeySpec::Aes256, &ec())
+        .unwrap();
+    let e = kms
+        .decrypt(&role("consumer"), &g.ciphertext_blob, &forged, None)
+        .unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::InvalidRequest, "{e}");
+    // Keys that differ otherwise are fine, and so are values differing only in case.
+    let fine = EncryptionContext::new()
+        .with("aws:kinesisvideo:arn", stream_b)
+        .with("tenant", "A")
+        .with("Tenant2", "a");
+    kms.generate_data_key(&role("producer"), &key, DataKeySpec::Aes256, &fine)
+        .unwrap();
+    // Refused calls are audited with the error.
+    let events = kms.audit().events();
+    assert!(events.iter().filter(|e| e.is_error()).any(|e| e
+        .error
+        .as_ref()
+        .is_some_and(|(c, _)| c == "ValidationException")));
+}
+
+// ---- The audit trail fails closed (issue 11, item 6) ----
+
+#[cfg(target_os = "linux")]
+#[test]
+fn audit_log_on_dev_full_fails() {
+    // The attack (or accident): the audit log cannot be written. Every call must fail, and a
+    // data key must not be handed out unaudited.
+    let kms = LocalKms::builder(REGION, ACCOUNT)
+        .audit_file("/dev/full")
+        .build()
+        .expect("/dev/full opens; writes to it fail");
+    let e = kms.create_key(&root(), None, "k").unwrap_err();
+    assert_eq!(e.kind(), KmsErrorKind::AuditFailure, "{e}");
+    assert_eq!(e.code(), "KMSInternalException");
+    assert!(e.message().contains("could not be written"), "{e}");
+    assert!(!e.is_retryable());
+    // The key was created (management calls take effect before their record), but its data
+    // keys are withheld.
+    kms.audit().set_file(None).unwrap();
+    let key = kms
+        .list_keys(&root())
+        .unwrap()
+        .pop()
+        .expect("the key exists");
+    kms.audit()
+        .set_file(Some(std::path::Path::new("/dev/full")))
+        .unwrap();
+    for r in [
+        kms.generate_data_key(&root(), &key, DataKeySpec::Aes256, &ec())
+            .map(|_| ()),
+        kms.encrypt(&root(), &key, &[1; 32], &ec()).map(|_| ()),
+        kms.describe_key(&root(), &key).map(|_| ()),
+    ] {
+        assert_eq!(r.unwrap_err().kind(), KmsErrorKind::AuditFailure);
+    }
+    assert!(kms.audit().file_errors() >= 4);
+    // The in-memory log still has every event.
+    assert_eq!(kms.audit().count(&root(), Operation::GenerateDataKey), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn audit_log_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let link = dir.path().join("audit.jsonl");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    // Through the builder and through set_file.
+    let e = LocalKms::builder(REGION, ACCOUNT)
+        .audit_file(&link)
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, SetupError::Io { .. }), "{e}");
+    let kms = LocalKms::new(REGION, ACCOUNT);
+    let e = kms.audit().set_file(Some(&link)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    kms.create_key(&root(), None, "k").unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // A dangling link is not followed to create its target either.
+    let target = dir.path().join("created-through-link");
+    let dangling = dir.path().join("dangling.jsonl");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    assert!(kms.audit().set_file(Some(&dangling)).is_err());
+    assert!(!target.exists());
+    // A regular file is appended to, created 0600 when missing.
+    let real = dir.path().join("real.jsonl");
+    kms.audit().set_file(Some(&real)).unwrap();
+    kms.list_keys(&root()).unwrap();
+    kms.audit().set_file(Some(&real)).unwrap();
+    kms.list_keys(&root()).unwrap();
+    assert_eq!(std::fs::read_to_string(&real).unwrap().lines().count(), 2);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn newline_in_principal_cannot_forge_audit_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let kms = LocalKms::builder(REGION, ACCOUNT)
+        .audit_file(&path)
+        .build()
+        .unwrap();
+    let key = kms.create_key(&root(), None, "k").unwrap().arn;
+    let forged_line = r#"{"eventName":"Decrypt","userIdentity":{"arn":"arn:aws:iam::111122223333:role/consumer"}}"#;
+    for (principal, akid) in [
+        (
+            format!("arn:aws:iam::{ACCOUNT}:root\n{forged_line}"),
+            "AKIAROOT".to_owned(),
+        ),
+        (
+            format!("arn:aws:iam::{ACCOUNT}:root"),
+            format!("AKIA\r{forged_line}"),
+        ),
+        (
+            format!("arn:aws:iam::{ACCOUNT}:root\u{1b}[1A\u{1b}[2K"),
+            "AKIAROOT".to_owned(),
+        ),
+    ] {
+        let attacker = Credential::new(ACCOUNT, principal, akid);
+        let e = kms
+            .generate_data_key(&attacker, &key, DataKeySpec::Aes256, &ec())
+            .unwrap_err();
+        assert_eq!(e.kind(), KmsErrorKind::InvalidRequest, "{e}");
+        assert!(e.message().contains("control character"), "{e}");
+        assert!(!e.message().chars().any(char::is_control), "{e}");
+    }
+    // No recorded identity holds a control character; each record is one line.
+    for ev in kms.audit().events() {
+        for field in [
+            ev.caller.account(),
+            ev.caller.principal_arn(),
+            ev.caller.access_key_id(),
+        ] {
+            assert!(!field.chars().any(char::is_control), "{field:?}");
+        }
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 4, "CreateKey + 3 refused calls");
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let arn = v["userIdentity"]["arn"].as_str().unwrap();
+        assert!(!arn.chars().any(char::is_control), "{arn:?}");
+    }
+}
+
+// ---- Per-credential memory is bounded (issue 10 §6) ----
+
+#[test]
+fn rotating_session_credentials_do_not_grow_audit_counts_or_quota_buckets() {
+    let (kms, key) = setup();
+    kms.audit().set_counted_credentials(100);
+    // A burst far above the calls made: nothing here depends on the time.
+    kms.set_quota(Some(QuotaConfig {
+        requests_per_second: 1.0,
+        burst: 100_000,
+    }))
+    .unwrap();
+    let session = |i: u32| {
+        Credential::new(
+            ACCOUNT,
+            format!("arn:aws:sts::{ACCOUNT}:assumed-role/producer/session-{i}"),
+            format!("ASIASESSION{i}"),
+        )
+    };
+    for i in 0..1000 {
+        kms.generate_data_key(&session(i), &key, DataKeySpec::Aes256, &ec())
+            .unwrap();
+        assert!(kms.audit().counted_credentials() <= 100);
+    }
+    // The newest are counted apart, the oldest were evicted into the totals.
+    assert_eq!(
+        kms.audit().count(&session(999), Operation::GenerateDataKey),
+        1
+    );
+    assert_eq!(
+        kms.audit().count(&session(0), Operation::GenerateDataKey),
+        0
+    );
+    assert_eq!(
+        kms.audit().count_operation(Operation::GenerateDataKey),
+        1000
+    );
+    let (evicted, n) = kms.audit().evicted_counts();
+    // The 900 oldest sessions and root (setup's CreateKey).
+    assert_eq!(n, 901);
+    assert_eq!(evicted.get(&Operation::GenerateDataKey), Some(&900));
+    assert_eq!(evicted.get(&Operation::CreateKey), Some(&1));
+    assert_eq!(kms.audit().counts().len(), 100);
+    // A credential that keeps calling stays counted however many others come and go.
+    kms.generate_data_key(&role("producer"), &key, DataKeySpec::Aes256, &ec())
+        .unwrap();
+    for i in 1000..1200 {
+        kms.generate_data_key(&session(i), &key, DataKeySpec::Aes256, &ec())
+            .unwrap();
+        if i % 50 == 0 {
+            kms.generate_data_key(&role("producer"), &key, DataKeySpec::Aes256, &ec())
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        kms.audit()
+            .count(&role("producer"), Operation::GenerateDataKey),
+        5
+    );
+    // Quota buckets are per account: one here, however many sessions.
+    assert_eq!(kms.quota_accounts(), 1);
+}
+
+#[test]
+fn callers_naming_ever_new_accounts_do_not_grow_quota_buckets() {
+    let kms = LocalKms::new(REGION, ACCOUNT);
+    kms.set_quota(Some(QuotaConfig {
+        requests_per_second: 1.0,
+        burst: 5,
+    }))
+    .unwrap();
+    let blob = [0u8; 8];
+    for i in 0..(fragseal::kms::local::quota::MAX_BUCKETS + 500) {
+        let account = format!("{:012}", 100_000_000_000u64 + i as u64);
+        let c = Credential::new(
+            account.clone(),
+            format!("arn:aws:iam::{account}:root"),
+            "AKIAX",
+        );
+        // Garbage ciphertext: quota is taken, then the blob is refused.
+        let e = kms.decrypt(&c, &blob, &ec(), None).unwrap_err();
+        assert_eq!(e.kind(), KmsErrorKind::InvalidCiphertext);
+    }
+    assert!(kms.quota_accounts() <= fragseal::kms::local::quota::MAX_BUCKETS);
 }

@@ -12,6 +12,9 @@ pub mod local;
 
 pub use error::{KmsError, KmsErrorKind};
 
+/// Largest plaintext `Encrypt` accepts (AWS KMS's `PlaintextType` maximum, bytes).
+pub const MAX_ENCRYPT_PLAINTEXT: usize = 4096;
+
 use crate::crypto::SecretBytes;
 use crate::format::EncryptionContext;
 use core::fmt;
@@ -43,6 +46,71 @@ impl Credential {
         }
     }
 
+    /// A credential for `principal_arn` in `account`, checked:
+    /// - `account` is 12 ASCII digits;
+    /// - `principal_arn` is an IAM principal ARN, `arn:PARTITION:iam::ACCOUNT:root|user/...|role/...`,
+    ///   or an STS session ARN, `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION` or
+    ///   `...:federated-user/NAME`, whose ACCOUNT (12 digits, no wildcard) is `account`;
+    /// - no field is empty, and none contains a control character (`\n`, `\r`, ESC, ... —
+    ///   anything [`char::is_control`] says), so an identity cannot forge lines in an audit
+    ///   trail or a terminal.
+    ///
+    /// # Errors
+    /// [`CredentialError`], naming the field and the rule it breaks.
+    pub fn try_new(
+        account: impl Into<String>,
+        principal_arn: impl Into<String>,
+        access_key_id: impl Into<String>,
+    ) -> Result<Self, CredentialError> {
+        let c = Self {
+            account: account.into(),
+            principal_arn: principal_arn.into(),
+            access_key_id: access_key_id.into(),
+        };
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Applies [`Credential::try_new`]'s rules to this credential (one built with
+    /// [`Credential::new`], which does not check).
+    ///
+    /// # Errors
+    /// [`CredentialError`] for the first rule broken.
+    pub fn check(&self) -> Result<(), CredentialError> {
+        for (field, value) in [
+            (CredentialField::Account, &self.account),
+            (CredentialField::PrincipalArn, &self.principal_arn),
+            (CredentialField::AccessKeyId, &self.access_key_id),
+        ] {
+            if value.is_empty() {
+                return Err(CredentialError::Empty { field });
+            }
+            if value.chars().any(char::is_control) {
+                return Err(CredentialError::ControlCharacter {
+                    field,
+                    value: value.clone(),
+                });
+            }
+        }
+        if !is_account_id(&self.account) {
+            return Err(CredentialError::InvalidAccount {
+                account: self.account.clone(),
+            });
+        }
+        let arn_account = principal_account(&self.principal_arn).ok_or_else(|| {
+            CredentialError::NotAPrincipalArn {
+                principal_arn: self.principal_arn.clone(),
+            }
+        })?;
+        if arn_account != self.account {
+            return Err(CredentialError::AccountMismatch {
+                account: self.account.clone(),
+                principal_arn: self.principal_arn.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// The AWS account id of the caller.
     pub fn account(&self) -> &str {
         &self.account
@@ -69,6 +137,144 @@ impl fmt::Debug for Credential {
             .finish()
     }
 }
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account field of an IAM or STS principal ARN, if `arn` is one (see
+/// [`Credential::try_new`]).
+fn principal_account(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let partition_ok = !partition.is_empty()
+        && partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !partition_ok || !region.is_empty() || !is_account_id(account) {
+        return None;
+    }
+    let named = |prefix: &str| {
+        resource
+            .strip_prefix(prefix)
+            .is_some_and(|name| !name.is_empty() && !name.contains('*'))
+    };
+    let shape_ok = match service {
+        "iam" => resource == "root" || named("user/") || named("role/"),
+        "sts" => {
+            named("federated-user/")
+                || resource
+                    .strip_prefix("assumed-role/")
+                    .and_then(|r| r.split_once('/'))
+                    .is_some_and(|(role, session)| {
+                        !role.is_empty()
+                            && !session.is_empty()
+                            && !role.contains('*')
+                            && !session.contains('*')
+                    })
+        }
+        _ => false,
+    };
+    shape_ok.then_some(account)
+}
+
+/// A field of a [`Credential`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialField {
+    /// The account id.
+    Account,
+    /// The principal ARN.
+    PrincipalArn,
+    /// The access-key or session id.
+    AccessKeyId,
+}
+
+impl CredentialField {
+    fn name(self) -> &'static str {
+        match self {
+            CredentialField::Account => "account",
+            CredentialField::PrincipalArn => "principal ARN",
+            CredentialField::AccessKeyId => "access key id",
+        }
+    }
+}
+
+/// Why [`Credential::try_new`] refused a credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// A field is empty.
+    Empty {
+        /// Which one.
+        field: CredentialField,
+    },
+    /// A field contains a control character (newline, carriage return, escape, ...).
+    ControlCharacter {
+        /// Which one.
+        field: CredentialField,
+        /// The value (escaped when displayed).
+        value: String,
+    },
+    /// The account is not 12 ASCII digits.
+    InvalidAccount {
+        /// The account given.
+        account: String,
+    },
+    /// The principal is not an IAM principal ARN (`arn:aws:iam::ACCOUNT:root|user/..|role/..`)
+    /// or an STS session ARN (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`,
+    /// `...:federated-user/NAME`) with a 12-digit account.
+    NotAPrincipalArn {
+        /// The ARN given.
+        principal_arn: String,
+    },
+    /// The account contradicts the account field of the principal ARN.
+    AccountMismatch {
+        /// The account given.
+        account: String,
+        /// The ARN given.
+        principal_arn: String,
+    },
+}
+
+impl fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialError::Empty { field } => write!(f, "credential: the {} is empty", field.name()),
+            CredentialError::ControlCharacter { field, value } => write!(
+                f,
+                "credential: the {} {value:?} contains a control character",
+                field.name()
+            ),
+            CredentialError::InvalidAccount { account } => write!(
+                f,
+                "credential: the account {account:?} is not 12 digits"
+            ),
+            CredentialError::NotAPrincipalArn { principal_arn } => write!(
+                f,
+                "credential: {principal_arn:?} is not an IAM principal ARN \
+                 (arn:aws:iam::ACCOUNT:root|user/NAME|role/NAME) or an STS session ARN \
+                 (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)"
+            ),
+            CredentialError::AccountMismatch {
+                account,
+                principal_arn,
+            } => write!(
+                f,
+                "credential: the account {account:?} contradicts the principal ARN {principal_arn:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CredentialError {}
 
 /// The size of a data key to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,6 +318,15 @@ pub struct DecryptedDataKey {
     pub key_id: String,
     /// The plaintext data key.
     pub plaintext: SecretBytes,
+}
+
+/// The result of `Encrypt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncryptedBlob {
+    /// ARN of the KMS key that encrypted the plaintext.
+    pub key_id: String,
+    /// The ciphertext blob; [`Kms::decrypt`] recovers the plaintext from it.
+    pub ciphertext_blob: Vec<u8>,
 }
 
 /// A KMS key's state, with the names AWS KMS uses.
@@ -199,6 +414,31 @@ pub trait Kms: Send + Sync {
     /// # Errors
     /// `NotFound`, `AccessDenied`, or a transport error.
     fn describe_key(&self, caller: &Credential, key_id: &str) -> Result<KeyDescription, KmsError>;
+
+    /// `Encrypt`: encrypts `plaintext` (1..=[`MAX_ENCRYPT_PLAINTEXT`] bytes, for example a data
+    /// key generated under another KMS key) under `key_id`, bound to the encryption context.
+    /// The blob opens with [`Kms::decrypt`] under the same context. This is how one data key is
+    /// wrapped under several KMS keys.
+    ///
+    /// The default implementation refuses with `UnsupportedOperationException`, so that a
+    /// backend which cannot encrypt says so instead of guessing.
+    ///
+    /// # Errors
+    /// `InvalidRequest` (`ValidationException`) for an empty or oversized plaintext;
+    /// `NotFound`, `Disabled`, `InvalidState`, `AccessDenied`, ... as AWS KMS would answer.
+    fn encrypt(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &EncryptionContext,
+    ) -> Result<EncryptedBlob, KmsError> {
+        let _ = (caller, plaintext, encryption_context);
+        Err(KmsError::new(
+            KmsErrorKind::UnsupportedOperation,
+            format!("this KMS backend does not implement Encrypt (key {key_id})"),
+        ))
+    }
 }
 
 impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
@@ -225,6 +465,16 @@ impl<T: Kms + ?Sized> Kms for std::sync::Arc<T> {
     fn describe_key(&self, caller: &Credential, key_id: &str) -> Result<KeyDescription, KmsError> {
         (**self).describe_key(caller, key_id)
     }
+
+    fn encrypt(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &EncryptionContext,
+    ) -> Result<EncryptedBlob, KmsError> {
+        (**self).encrypt(caller, key_id, plaintext, encryption_context)
+    }
 }
 
 #[cfg(test)]
@@ -238,5 +488,92 @@ mod tests {
         assert_send_sync::<dyn Kms>();
         assert_send_sync::<Credential>();
         assert_send_sync::<KmsError>();
+    }
+
+    #[test]
+    fn mismatched_credential_is_refused() {
+        const A: &str = "111122223333";
+        // The attack: an account that contradicts the principal ARN's.
+        for arn in [
+            "arn:aws:iam::444455556666:role/producer",
+            "arn:aws:iam::444455556666:root",
+            "arn:aws:sts::444455556666:assumed-role/producer/cam-1",
+        ] {
+            let e = Credential::try_new(A, arn, "AKIDX").unwrap_err();
+            assert_eq!(
+                e,
+                CredentialError::AccountMismatch {
+                    account: A.into(),
+                    principal_arn: arn.into()
+                }
+            );
+            assert!(e.to_string().contains("contradicts"), "{e}");
+        }
+        // Well-formed credentials are accepted.
+        for arn in [
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:iam::111122223333:user/alice",
+            "arn:aws:iam::111122223333:role/producer",
+            "arn:aws:sts::111122223333:assumed-role/producer/cam-1",
+            "arn:aws:sts::111122223333:federated-user/bob",
+            "arn:aws-cn:iam::111122223333:role/producer",
+        ] {
+            let c = Credential::try_new(A, arn, "ASIAX").expect(arn);
+            assert_eq!(c.principal_arn(), arn);
+            assert!(c.check().is_ok());
+        }
+        // A wildcard, a missing or malformed account field, a non-principal ARN.
+        for arn in [
+            "arn:aws:iam::*:role/producer",
+            "arn:aws:iam::11112222333:role/producer",
+            "arn:aws:iam:us-east-1:111122223333:role/producer",
+            "arn:aws:iam::111122223333:role/",
+            "arn:aws:iam::111122223333:role/*",
+            "arn:aws:iam::111122223333:group/devs",
+            "arn:aws:sts::111122223333:assumed-role/producer",
+            "arn:aws:sts::111122223333:assumed-role/*/s",
+            "arn:aws:kms:us-east-1:111122223333:key/k",
+            "role/producer",
+            "*",
+        ] {
+            let e = Credential::try_new(A, arn, "AKIDX").unwrap_err();
+            assert!(
+                matches!(e, CredentialError::NotAPrincipalArn { .. }),
+                "{arn}: {e}"
+            );
+        }
+        for account in ["11112222333", "1111222233334", "11112222333x", "*"] {
+            let e = Credential::try_new(account, "arn:aws:iam::111122223333:root", "AKIDX")
+                .unwrap_err();
+            assert!(matches!(e, CredentialError::InvalidAccount { .. }), "{e}");
+        }
+        assert_eq!(
+            Credential::try_new(A, "arn:aws:iam::111122223333:root", "").unwrap_err(),
+            CredentialError::Empty {
+                field: CredentialField::AccessKeyId
+            }
+        );
+        assert_eq!(
+            Credential::try_new("", "arn:aws:iam::111122223333:root", "K").unwrap_err(),
+            CredentialError::Empty {
+                field: CredentialField::Account
+            }
+        );
+        for (arn, key) in [
+            ("arn:aws:iam::111122223333:role/x\n{\"forged\":1}", "AKIDX"),
+            ("arn:aws:iam::111122223333:role/x", "AKID\r\u{1b}[2J"),
+            ("arn:aws:iam::111122223333:role/x\u{85}", "AKIDX"),
+        ] {
+            let e = Credential::try_new(A, arn, key).unwrap_err();
+            assert!(matches!(e, CredentialError::ControlCharacter { .. }), "{e}");
+            // The message escapes the value: it never carries the control character itself.
+            assert!(!e.to_string().chars().any(char::is_control), "{e}");
+        }
+        // `new` does not check (yet); `check` says what is wrong.
+        let unchecked = Credential::new(A, "arn:aws:iam::444455556666:root", "AKIDX");
+        assert!(matches!(
+            unchecked.check(),
+            Err(CredentialError::AccountMismatch { .. })
+        ));
     }
 }

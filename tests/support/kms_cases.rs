@@ -364,3 +364,62 @@ pub fn many_threads(b: &dyn Backend) {
         }
     });
 }
+
+/// `Encrypt` a data key under a second key; the blob opens with `Decrypt` under the same
+/// context only, and names the key that encrypted it.
+pub fn encrypt_and_decrypt(b: &dyn Backend) {
+    let kms = b.kms();
+    let caller = b.caller();
+    let first = b.create_key();
+    let second = b.create_key();
+    let alias = unique_alias("encrypt");
+    b.create_alias(&alias, &second);
+    let ec = stream_context(7);
+    let g = kms
+        .generate_data_key(&caller, &first, DataKeySpec::Aes256, &ec)
+        .unwrap_or_else(|e| panic!("{}: generate: {e}", b.name()));
+    for key_id in [second.as_str(), alias.as_str()] {
+        let wrapped = kms
+            .encrypt(&caller, key_id, g.plaintext.expose_secret(), &ec)
+            .unwrap_or_else(|e| panic!("{}: encrypt under {key_id}: {e}", b.name()));
+        assert_eq!(
+            wrapped.key_id,
+            second,
+            "{}: Encrypt answers the key ARN",
+            b.name()
+        );
+        assert_ne!(wrapped.ciphertext_blob, g.ciphertext_blob);
+        for expected in [None, Some(second.as_str())] {
+            let d = kms
+                .decrypt(&caller, &wrapped.ciphertext_blob, &ec, expected)
+                .unwrap_or_else(|e| panic!("{}: decrypt ({expected:?}): {e}", b.name()));
+            assert_eq!(d.key_id, second);
+            assert_eq!(d.plaintext, g.plaintext, "{}: same data key back", b.name());
+        }
+        let other = stream_context(8);
+        expect_kind(
+            b,
+            "decrypt an Encrypt blob under another context",
+            kms.decrypt(&caller, &wrapped.ciphertext_blob, &other, None)
+                .map(|d| d.key_id),
+            KmsErrorKind::InvalidCiphertext,
+        );
+    }
+    // The largest plaintext KMS takes, and one byte more.
+    let max = vec![0x5a; fragseal::kms::MAX_ENCRYPT_PLAINTEXT];
+    let wrapped = kms
+        .encrypt(&caller, &second, &max, &ec)
+        .unwrap_or_else(|e| panic!("{}: 4096-byte plaintext: {e}", b.name()));
+    let d = kms
+        .decrypt(&caller, &wrapped.ciphertext_blob, &ec, None)
+        .unwrap_or_else(|e| panic!("{}: decrypt 4096 bytes: {e}", b.name()));
+    assert_eq!(d.plaintext.expose_secret(), max.as_slice());
+    for n in [0, max.len() + 1] {
+        expect_kind(
+            b,
+            &format!("encrypt {n} bytes"),
+            kms.encrypt(&caller, &second, &vec![1; n], &ec),
+            KmsErrorKind::InvalidRequest,
+        );
+    }
+}

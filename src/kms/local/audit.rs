@@ -5,10 +5,12 @@
 //! Events never contain key material: only key ids, the (non-secret) encryption context, the
 //! key spec and error codes.
 
+use super::counts::Counts;
+pub use super::counts::DEFAULT_COUNTED_CREDENTIALS;
 use crate::format::EncryptionContext;
-use crate::kms::{Credential, KmsError};
+use crate::kms::{Credential, KmsError, KmsErrorKind};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -27,6 +29,8 @@ pub enum Operation {
     GenerateDataKey,
     /// `Decrypt`.
     Decrypt,
+    /// `Encrypt`.
+    Encrypt,
     /// `DescribeKey`.
     DescribeKey,
     /// `CreateKey`.
@@ -59,6 +63,7 @@ impl Operation {
         match self {
             Self::GenerateDataKey => "GenerateDataKey",
             Self::Decrypt => "Decrypt",
+            Self::Encrypt => "Encrypt",
             Self::DescribeKey => "DescribeKey",
             Self::CreateKey => "CreateKey",
             Self::CreateAlias => "CreateAlias",
@@ -79,6 +84,7 @@ impl Operation {
         match self {
             Self::GenerateDataKey => "kms:GenerateDataKey",
             Self::Decrypt => "kms:Decrypt",
+            Self::Encrypt => "kms:Encrypt",
             Self::DescribeKey => "kms:DescribeKey",
             Self::CreateKey => "kms:CreateKey",
             Self::CreateAlias => "kms:CreateAlias",
@@ -100,7 +106,7 @@ impl Operation {
     pub fn cross_account(self) -> bool {
         matches!(
             self,
-            Self::GenerateDataKey | Self::Decrypt | Self::DescribeKey
+            Self::GenerateDataKey | Self::Decrypt | Self::Encrypt | Self::DescribeKey
         )
     }
 
@@ -246,9 +252,14 @@ struct Ring {
 }
 
 /// The audit log of a [`super::LocalKms`]. All methods take `&self`.
+///
+/// With a file ([`AuditLog::set_file`]) the log fails closed: a record that cannot be written
+/// makes the KMS call fail with [`KmsErrorKind::AuditFailure`], and its result (a data key, a
+/// blob) is not returned. A management call (CreateKey, PutKeyPolicy, ...) may then have taken
+/// effect although it reports the failure; the in-memory log still holds its event.
 pub struct AuditLog {
     ring: Mutex<Ring>,
-    counts: Mutex<HashMap<(Credential, Operation), u64>>,
+    counts: Mutex<Counts>,
     file: Mutex<Option<File>>,
     file_errors: AtomicU64,
 }
@@ -266,10 +277,65 @@ impl Default for AuditLog {
 }
 
 fn poisoned() -> KmsError {
-    KmsError::new(
-        crate::kms::KmsErrorKind::Internal,
-        "local KMS audit lock poisoned",
-    )
+    KmsError::new(KmsErrorKind::Internal, "local KMS audit lock poisoned")
+}
+
+/// Opens `path` for appending without following a symbolic link at its last component.
+///
+/// Without `O_NOFOLLOW` in safe `std`: a missing file is created with `create_new` (which, as
+/// `O_CREAT | O_EXCL`, never follows a link, dangling or not); an existing path is refused if
+/// `symlink_metadata` says it is a link, then opened, and the opened file's device and inode
+/// must be those `symlink_metadata` saw, so a link swapped in between is detected.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use std::io::{Error, ErrorKind};
+    let refuse_link = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "audit log {} is a symbolic link; refusing to follow it",
+                path.display()
+            ),
+        )
+    };
+    for _ in 0..2 {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let mut o = std::fs::OpenOptions::new();
+                o.append(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    o.mode(0o600);
+                }
+                match o.open(path) {
+                    Ok(f) => return Ok(f),
+                    // Created (or linked) by someone else meanwhile: look again.
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+            Ok(meta) if meta.file_type().is_symlink() => return Err(refuse_link()),
+            Ok(meta) => {
+                let f = std::fs::OpenOptions::new().append(true).open(path)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::MetadataExt;
+                    let opened = f.metadata()?;
+                    if opened.dev() != meta.dev() || opened.ino() != meta.ino() {
+                        return Err(refuse_link());
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = meta;
+                return Ok(f);
+            }
+        }
+    }
+    Err(Error::other(format!(
+        "audit log {} keeps changing; not opened",
+        path.display()
+    )))
 }
 
 impl AuditLog {
@@ -281,39 +347,90 @@ impl AuditLog {
                 events: VecDeque::with_capacity(capacity.min(1024)),
                 dropped: 0,
             }),
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(Counts::new(DEFAULT_COUNTED_CREDENTIALS)),
             file: Mutex::new(None),
             file_errors: AtomicU64::new(0),
         }
     }
 
     /// Records an event: counts it, keeps it in memory, appends it to the file if any.
-    pub(crate) fn record(&self, event: AuditEvent) {
-        if let Ok(mut c) = self.counts.lock() {
-            *c.entry((event.caller.clone(), event.operation))
-                .or_insert(0) += 1;
+    ///
+    /// # Errors
+    /// [`KmsErrorKind::AuditFailure`] when the file write (or its flush) fails, or a lock is
+    /// poisoned; the event is still counted and kept in memory.
+    pub(crate) fn record(&self, event: AuditEvent) -> Result<(), KmsError> {
+        match self.counts.lock() {
+            Ok(mut c) => c.add(&event.caller, event.operation),
+            Err(_) => return Err(poisoned()),
         }
         let event = Arc::new(event);
-        if let Ok(mut guard) = self.file.lock() {
-            if let Some(f) = guard.as_mut() {
-                let mut line = event.to_json().to_string();
-                line.push('\n');
-                if f.write_all(line.as_bytes()).is_err() {
-                    self.file_errors.fetch_add(1, Ordering::Relaxed);
+        let written = match self.file.lock() {
+            Ok(mut guard) => match guard.as_mut() {
+                Some(f) => {
+                    let mut line = event.to_json().to_string();
+                    line.push('\n');
+                    f.write_all(line.as_bytes())
+                        .and_then(|()| f.flush())
+                        .map_err(|e| {
+                            self.file_errors.fetch_add(1, Ordering::Relaxed);
+                            KmsError::new(
+                                KmsErrorKind::AuditFailure,
+                                format!(
+                                    "the audit record of this {} call could not be written ({e}); \
+                                 the call's result is withheld",
+                                    event.operation.name()
+                                ),
+                            )
+                            .with_source(e)
+                        })
                 }
-            }
-        }
+                None => Ok(()),
+            },
+            Err(_) => Err(KmsError::new(
+                KmsErrorKind::AuditFailure,
+                "audit file lock poisoned",
+            )),
+        };
         if let Ok(mut r) = self.ring.lock() {
             if r.capacity == 0 {
                 r.dropped += 1;
-                return;
+            } else {
+                while r.events.len() >= r.capacity {
+                    r.events.pop_front();
+                    r.dropped += 1;
+                }
+                r.events.push_back(event);
             }
-            while r.events.len() >= r.capacity {
-                r.events.pop_front();
-                r.dropped += 1;
-            }
-            r.events.push_back(event);
         }
+        written
+    }
+
+    /// Counts calls apart for at most `credentials` credentials (default
+    /// [`DEFAULT_COUNTED_CREDENTIALS`]); beyond that the credential whose last call is oldest is
+    /// evicted, and its counts are kept only in the totals ([`AuditLog::count_operation`],
+    /// [`AuditLog::evicted_counts`]). Shrinking evicts at once.
+    pub fn set_counted_credentials(&self, credentials: usize) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.capacity = credentials;
+            c.shrink();
+        }
+    }
+
+    /// How many credentials are counted apart now.
+    pub fn counted_credentials(&self) -> usize {
+        self.counts
+            .lock()
+            .map(|c| c.by_credential.len())
+            .unwrap_or(0)
+    }
+
+    /// Counts of the credentials evicted from the per-credential table, by operation, and how
+    /// many credentials were evicted.
+    pub fn evicted_counts(&self) -> (BTreeMap<Operation, u64>, u64) {
+        self.counts
+            .lock()
+            .map(|c| (c.evicted.clone(), c.evicted_credentials))
+            .unwrap_or_default()
     }
 
     /// Changes how many events are kept in memory (dropping the oldest if needed).
@@ -327,23 +444,17 @@ impl AuditLog {
         }
     }
 
-    /// Appends every following event as one JSON line to `path` (created if missing, mode
-    /// 0600). `None` stops writing.
+    /// Appends every following event as one JSON line to `path`; `None` stops writing.
+    ///
+    /// The file is created if missing (mode 0600) and never through a symbolic link: a path
+    /// that is a link (even a dangling one) is refused. Once a file is set, a record that cannot
+    /// be written fails the call it records (see [`AuditLog`]).
     ///
     /// # Errors
-    /// The I/O error opening the file.
+    /// The I/O error opening the file; `InvalidInput` for a symbolic link.
     pub fn set_file(&self, path: Option<&Path>) -> std::io::Result<()> {
         let file = match path {
-            Some(p) => {
-                let mut o = std::fs::OpenOptions::new();
-                o.create(true).append(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    o.mode(0o600);
-                }
-                Some(o.open(p)?)
-            }
+            Some(p) => Some(open_no_follow(p)?),
             None => None,
         };
         let mut g = self
@@ -381,37 +492,46 @@ impl AuditLog {
     }
 
     /// Number of calls of `operation` made by `caller` (allowed or not), since creation or the
-    /// last [`AuditLog::clear`]. Counts are not bounded by the in-memory capacity.
+    /// last [`AuditLog::clear`]. Counts are not bounded by the in-memory event capacity, but a
+    /// credential evicted from the per-credential table (see
+    /// [`AuditLog::set_counted_credentials`]) starts again from 0.
     pub fn count(&self, caller: &Credential, operation: Operation) -> u64 {
         self.counts
             .lock()
             .ok()
-            .and_then(|c| c.get(&(caller.clone(), operation)).copied())
-            .unwrap_or(0)
-    }
-
-    /// Number of calls of `operation` by every caller.
-    pub fn count_operation(&self, operation: Operation) -> u64 {
-        self.counts
-            .lock()
-            .map(|c| {
-                c.iter()
-                    .filter(|((_, op), _)| *op == operation)
-                    .map(|(_, n)| *n)
-                    .sum()
+            .and_then(|c| {
+                c.by_credential
+                    .get(caller)
+                    .and_then(|cc| cc.ops.get(&operation).copied())
             })
             .unwrap_or(0)
     }
 
-    /// All counts, by credential then operation.
+    /// Number of calls of `operation` by every caller, evicted credentials included.
+    pub fn count_operation(&self, operation: Operation) -> u64 {
+        self.counts
+            .lock()
+            .map(|c| {
+                c.by_credential
+                    .values()
+                    .filter_map(|cc| cc.ops.get(&operation))
+                    .sum::<u64>()
+                    + c.evicted.get(&operation).copied().unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    /// The counts of the credentials counted apart, by credential then operation.
     pub fn counts(&self) -> BTreeMap<Credential, BTreeMap<Operation, u64>> {
-        let mut out: BTreeMap<Credential, BTreeMap<Operation, u64>> = BTreeMap::new();
-        if let Ok(c) = self.counts.lock() {
-            for ((cred, op), n) in c.iter() {
-                out.entry(cred.clone()).or_default().insert(*op, *n);
-            }
-        }
-        out
+        self.counts
+            .lock()
+            .map(|c| {
+                c.by_credential
+                    .iter()
+                    .map(|(cred, cc)| (cred.clone(), cc.ops.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Estimated request cost per credential at `price_per_10k_requests` (AWS KMS charges per

@@ -4,7 +4,7 @@
 //! blob = version:u8 (0x01)
 //!      ‖ key_id_len:u8 ‖ key_id           (the key's UUID, 1..=MAX_KEY_ID_LEN ASCII bytes)
 //!      ‖ nonce:[u8; 12]
-//!      ‖ ciphertext ‖ tag:[u8; 16]         (AES-256-GCM; ciphertext 1..=MAX_DATA_KEY_LEN bytes)
+//!      ‖ ciphertext ‖ tag:[u8; 16]         (AES-256-GCM; ciphertext 1..=MAX_PLAINTEXT_LEN bytes)
 //! ```
 //!
 //! The AES-GCM additional authenticated data binds the version, the key's full ARN and the
@@ -19,6 +19,10 @@
 //! so a blob decrypts only under the key that made it and with exactly the encryption context
 //! it was made with. Any failure to parse or to authenticate is `InvalidCiphertextException`
 //! (opaque; never a panic).
+//!
+//! The nonce is 12 bytes from the operating system's generator (`getrandom`), drawn for each
+//! blob: a KMS key may seal many blobs over its life, and a userspace generator (reseeded from
+//! the OS, but copied across a `fork`) could repeat a nonce under the same key.
 
 use crate::crypto::SecretBytes;
 use crate::format::EncryptionContext;
@@ -32,6 +36,8 @@ pub const VERSION: u8 = 0x01;
 pub const MAX_KEY_ID_LEN: usize = 64;
 /// Longest data key (AWS KMS's `NumberOfBytes` maximum).
 pub const MAX_DATA_KEY_LEN: usize = 1024;
+/// Longest plaintext a blob carries (AWS KMS's `Encrypt` maximum).
+pub const MAX_PLAINTEXT_LEN: usize = crate::kms::MAX_ENCRYPT_PLAINTEXT;
 const TAG_LEN: usize = 16;
 const AAD_LABEL: &[u8] = b"fragseal-localkms-blob";
 
@@ -98,7 +104,7 @@ pub fn parse(blob: &[u8]) -> Result<ParsedBlob<'_>, KmsError> {
         .try_into()
         .map_err(|_| invalid())?;
     let sealed = r.rest;
-    if sealed.len() <= TAG_LEN || sealed.len() > MAX_DATA_KEY_LEN + TAG_LEN {
+    if sealed.len() <= TAG_LEN || sealed.len() > MAX_PLAINTEXT_LEN + TAG_LEN {
         return Err(invalid());
     }
     Ok(ParsedBlob {
@@ -149,15 +155,20 @@ pub fn seal(
         .ok()
         .filter(|&n| n > 0 && usize::from(n) <= MAX_KEY_ID_LEN)
         .ok_or_else(|| KmsError::new(KmsErrorKind::Internal, "key id too long for a blob"))?;
-    if plaintext.is_empty() || plaintext.len() > MAX_DATA_KEY_LEN {
+    if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT_LEN {
         return Err(KmsError::new(
             KmsErrorKind::InvalidRequest,
-            "the plaintext must be 1 to 1024 bytes",
+            format!("the plaintext must be 1 to {MAX_PLAINTEXT_LEN} bytes"),
         ));
     }
     let aad = aad(key_arn, ec)?;
     let mut nonce = [0u8; NONCE_LEN];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
+    getrandom::getrandom(&mut nonce).map_err(|e| {
+        KmsError::new(
+            KmsErrorKind::Internal,
+            format!("the operating system's random generator failed: {e}"),
+        )
+    })?;
     let mut out = Vec::with_capacity(2 + key_id.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
     out.push(VERSION);
     out.push(id_len);
@@ -235,6 +246,44 @@ mod tests {
             let e = open(&p, arn, &mat, &ec2).unwrap_err();
             assert_eq!(e.kind(), KmsErrorKind::InvalidCiphertext);
         }
+    }
+
+    #[test]
+    fn plaintext_sizes_up_to_encrypt_maximum() {
+        let m = [7u8; 32];
+        let ec = EncryptionContext::new();
+        let big = vec![3u8; MAX_PLAINTEXT_LEN];
+        let blob = seal(ID, ARN, &m, &big, &ec).unwrap();
+        let p = parse(&blob).unwrap();
+        assert_eq!(
+            open(&p, ARN, &m, &ec).unwrap().expose_secret(),
+            big.as_slice()
+        );
+        for n in [0, MAX_PLAINTEXT_LEN + 1] {
+            let e = seal(ID, ARN, &m, &vec![1; n], &ec).unwrap_err();
+            assert_eq!(e.kind(), KmsErrorKind::InvalidRequest);
+        }
+        // A blob longer than the largest plaintext is not parsed.
+        let mut long = seal(ID, ARN, &m, &big, &ec).unwrap();
+        long.push(0);
+        assert_eq!(
+            parse(&long).unwrap_err().kind(),
+            KmsErrorKind::InvalidCiphertext
+        );
+    }
+
+    #[test]
+    fn nonces_differ_between_blobs() {
+        let m = [7u8; 32];
+        let ec = EncryptionContext::new();
+        let nonces: std::collections::HashSet<[u8; NONCE_LEN]> = (0..64)
+            .map(|_| {
+                parse(&seal(ID, ARN, &m, &[1; 32], &ec).unwrap())
+                    .unwrap()
+                    .nonce
+            })
+            .collect();
+        assert_eq!(nonces.len(), 64);
     }
 
     #[test]

@@ -1,0 +1,322 @@
+//! The data plane: `GenerateDataKey`, `Encrypt`, `Decrypt` and `DescribeKey`, for direct calls
+//! and for calls made through a service ([`ViaService`]).
+
+use super::authz::check_context;
+use super::keystore::KeyRef;
+use super::{blob, not_found, secs, LocalKms, Operation};
+use crate::crypto::SecretBytes;
+use crate::format::EncryptionContext;
+use crate::kms::{
+    Credential, DataKeySpec, DecryptedDataKey, EncryptedBlob, GeneratedDataKey, KeyDescription,
+    Kms, KmsError, KmsErrorKind, MAX_ENCRYPT_PLAINTEXT,
+};
+use serde_json::Value;
+use std::sync::Arc;
+
+impl LocalKms {
+    pub(super) fn generate_impl(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        spec: DataKeySpec,
+        ec: &EncryptionContext,
+        via: Option<&str>,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        let extra = match spec {
+            DataKeySpec::Aes256 => vec![("keySpec", Value::from("AES_256"))],
+            DataKeySpec::Bytes(n) => vec![("numberOfBytes", Value::from(n))],
+        };
+        self.audited(
+            caller,
+            Operation::GenerateDataKey,
+            via,
+            Some(key_id),
+            Some(ec),
+            extra,
+            |call, resource| {
+                self.faults.apply(call.now)?;
+                self.quota.acquire(caller.account(), call.now)?;
+                check_context(ec)?;
+                let n = spec.len();
+                if n == 0 || n > blob::MAX_DATA_KEY_LEN {
+                    return Err(KmsError::new(
+                        KmsErrorKind::InvalidRequest,
+                        "NumberOfBytes must be between 1 and 1024",
+                    ));
+                }
+                let (key, alias) = self.resolve(call, key_id)?;
+                *resource = Some(key.arn.clone());
+                {
+                    let inner = self.read()?;
+                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
+                }
+                key.usable()?;
+                let plaintext = SecretBytes::random(n);
+                let ciphertext_blob = blob::seal(
+                    &key.id,
+                    &key.arn,
+                    key.material.expose_secret(),
+                    plaintext.expose_secret(),
+                    ec,
+                )?;
+                Ok(GeneratedDataKey {
+                    key_id: key.arn,
+                    plaintext,
+                    ciphertext_blob,
+                })
+            },
+        )
+    }
+
+    /// `Encrypt`: the same blob format, checks and order as `GenerateDataKey`, authorized as
+    /// `kms:Encrypt`; the plaintext (1..=4096 bytes) is the caller's.
+    pub(super) fn encrypt_impl(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        ec: &EncryptionContext,
+        via: Option<&str>,
+    ) -> Result<EncryptedBlob, KmsError> {
+        let extra = vec![("encryptionAlgorithm", Value::from("SYMMETRIC_DEFAULT"))];
+        self.audited(
+            caller,
+            Operation::Encrypt,
+            via,
+            Some(key_id),
+            Some(ec),
+            extra,
+            |call, resource| {
+                self.faults.apply(call.now)?;
+                self.quota.acquire(caller.account(), call.now)?;
+                check_context(ec)?;
+                if plaintext.is_empty() || plaintext.len() > MAX_ENCRYPT_PLAINTEXT {
+                    return Err(KmsError::new(
+                        KmsErrorKind::InvalidRequest,
+                        format!(
+                            "1 validation error detected: Value at 'plaintext' failed to satisfy \
+                             constraint: Member must have length between 1 and \
+                             {MAX_ENCRYPT_PLAINTEXT} (got {})",
+                            plaintext.len()
+                        ),
+                    ));
+                }
+                let (key, alias) = self.resolve(call, key_id)?;
+                *resource = Some(key.arn.clone());
+                {
+                    let inner = self.read()?;
+                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
+                }
+                key.usable()?;
+                let ciphertext_blob = blob::seal(
+                    &key.id,
+                    &key.arn,
+                    key.material.expose_secret(),
+                    plaintext,
+                    ec,
+                )?;
+                Ok(EncryptedBlob {
+                    key_id: key.arn,
+                    ciphertext_blob,
+                })
+            },
+        )
+    }
+
+    pub(super) fn decrypt_impl(
+        &self,
+        caller: &Credential,
+        ciphertext_blob: &[u8],
+        ec: &EncryptionContext,
+        expected_key_id: Option<&str>,
+        via: Option<&str>,
+    ) -> Result<DecryptedDataKey, KmsError> {
+        let extra = vec![("encryptionAlgorithm", Value::from("SYMMETRIC_DEFAULT"))];
+        self.audited(
+            caller,
+            Operation::Decrypt,
+            via,
+            expected_key_id,
+            Some(ec),
+            extra,
+            |call, resource| {
+                self.faults.apply(call.now)?;
+                self.quota.acquire(caller.account(), call.now)?;
+                check_context(ec)?;
+                let parsed = blob::parse(ciphertext_blob)?;
+                let mut alias = None;
+                if let Some(expected) = expected_key_id {
+                    let (want, a) = self.resolve(call, expected)?;
+                    if want.id != parsed.key_id {
+                        *resource = Some(want.arn.clone());
+                        return Err(KmsError::new(
+                            KmsErrorKind::IncorrectKey,
+                            format!(
+                                "The key ID in the request does not identify the KMS key that encrypted the ciphertext ({})",
+                                want.arn
+                            ),
+                        ));
+                    }
+                    alias = a;
+                }
+                let key = {
+                    let inner = self.read()?;
+                    Self::lookup(&inner, &KeyRef::Id(parsed.key_id), secs(call.now))
+                        .map(|(k, _)| k)
+                        .ok_or_else(|| not_found(&format!("Key '{}'", self.key_arn(parsed.key_id))))?
+                };
+                *resource = Some(key.arn.clone());
+                {
+                    let inner = self.read()?;
+                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
+                }
+                key.usable()?;
+                let plaintext = blob::open(&parsed, &key.arn, key.material.expose_secret(), ec)?;
+                Ok(DecryptedDataKey {
+                    key_id: key.arn,
+                    plaintext,
+                })
+            },
+        )
+    }
+
+    pub(super) fn describe_impl(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        via: Option<&str>,
+    ) -> Result<KeyDescription, KmsError> {
+        self.audited(
+            caller,
+            Operation::DescribeKey,
+            via,
+            Some(key_id),
+            None,
+            Vec::new(),
+            |call, resource| {
+                self.faults.apply(call.now)?;
+                let (key, alias) = self.resolve(call, key_id)?;
+                *resource = Some(key.arn.clone());
+                let inner = self.read()?;
+                self.authorize(&inner, call, Some(&key), None, alias.as_deref())?;
+                Ok(key.describe(&self.account))
+            },
+        )
+    }
+}
+
+impl Kms for LocalKms {
+    fn generate_data_key(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        spec: DataKeySpec,
+        encryption_context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        self.generate_impl(caller, key_id, spec, encryption_context, None)
+    }
+
+    fn decrypt(
+        &self,
+        caller: &Credential,
+        ciphertext_blob: &[u8],
+        encryption_context: &EncryptionContext,
+        expected_key_id: Option<&str>,
+    ) -> Result<DecryptedDataKey, KmsError> {
+        self.decrypt_impl(
+            caller,
+            ciphertext_blob,
+            encryption_context,
+            expected_key_id,
+            None,
+        )
+    }
+
+    fn describe_key(&self, caller: &Credential, key_id: &str) -> Result<KeyDescription, KmsError> {
+        self.describe_impl(caller, key_id, None)
+    }
+
+    fn encrypt(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &EncryptionContext,
+    ) -> Result<EncryptedBlob, KmsError> {
+        self.encrypt_impl(caller, key_id, plaintext, encryption_context, None)
+    }
+}
+
+/// A [`LocalKms`] seen through an AWS service: calls carry `kms:ViaService` (see
+/// [`LocalKms::via_service`]).
+#[derive(Clone, Debug)]
+pub struct ViaService {
+    pub(super) kms: Arc<LocalKms>,
+    pub(super) service: String,
+}
+
+impl ViaService {
+    /// The service endpoint name, e.g. `kinesisvideo.us-east-1.amazonaws.com`.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The underlying KMS.
+    pub fn kms(&self) -> &Arc<LocalKms> {
+        &self.kms
+    }
+}
+
+impl Kms for ViaService {
+    fn generate_data_key(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        spec: DataKeySpec,
+        encryption_context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        self.kms.generate_impl(
+            caller,
+            key_id,
+            spec,
+            encryption_context,
+            Some(&self.service),
+        )
+    }
+
+    fn decrypt(
+        &self,
+        caller: &Credential,
+        ciphertext_blob: &[u8],
+        encryption_context: &EncryptionContext,
+        expected_key_id: Option<&str>,
+    ) -> Result<DecryptedDataKey, KmsError> {
+        self.kms.decrypt_impl(
+            caller,
+            ciphertext_blob,
+            encryption_context,
+            expected_key_id,
+            Some(&self.service),
+        )
+    }
+
+    fn describe_key(&self, caller: &Credential, key_id: &str) -> Result<KeyDescription, KmsError> {
+        self.kms.describe_impl(caller, key_id, Some(&self.service))
+    }
+
+    fn encrypt(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &EncryptionContext,
+    ) -> Result<EncryptedBlob, KmsError> {
+        self.kms.encrypt_impl(
+            caller,
+            key_id,
+            plaintext,
+            encryption_context,
+            Some(&self.service),
+        )
+    }
+}
