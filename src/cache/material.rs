@@ -3,55 +3,36 @@
 use super::CredentialCounters;
 use crate::crypto::DataKey;
 use crate::format::EncryptedDataKey;
-use crate::kms::{DecryptedDataKey, GeneratedDataKey, KmsError, KmsErrorKind};
 use core::fmt;
 use std::sync::Arc;
 
-/// The key provider id of encrypted data keys made by AWS KMS (and any [`crate::kms::Kms`]).
-pub const AWS_KMS_PROVIDER_ID: &str = "aws-kms";
-
-/// A data key as KMS returned it: the plaintext key, the ARN of the KMS key, and the `aws-kms`
-/// encrypted data key (provider info = the key ARN, ciphertext = the KMS ciphertext blob), ready
-/// to be written into a message header.
+/// A data key as a keyring returned it: the plaintext key, the encrypted data keys that carry
+/// it (one per key of the keyring when sealing; the one that was opened when opening), and the
+/// id of the key that generated or opened it (a KMS key ARN, a raw key's namespace and name...).
 ///
-/// The plaintext key is zeroized when this is dropped. `Debug` shows the key ARN only.
+/// The cache stores it as it is and never looks inside an encrypted data key: what an EDK
+/// contains and which EDKs to trust is the keyring's business.
+///
+/// The plaintext key is zeroized when this is dropped. `Debug` shows the key id and the number
+/// of encrypted data keys only.
 pub struct DataKeyMaterial {
     data_key: DataKey,
-    key_arn: String,
-    edk: EncryptedDataKey,
+    encrypted_data_keys: Vec<EncryptedDataKey>,
+    key_id: String,
 }
 
 impl DataKeyMaterial {
-    /// Bundles a data key with the KMS key ARN and ciphertext blob it came with.
-    pub fn new(data_key: DataKey, key_arn: String, ciphertext_blob: Vec<u8>) -> Self {
-        let edk = EncryptedDataKey {
-            provider_id: AWS_KMS_PROVIDER_ID.to_owned(),
-            provider_info: key_arn.as_bytes().to_vec(),
-            ciphertext: ciphertext_blob,
-        };
+    /// Bundles a data key with its encrypted data keys and the id of the key that produced it.
+    pub fn new(
+        data_key: DataKey,
+        encrypted_data_keys: Vec<EncryptedDataKey>,
+        key_id: String,
+    ) -> Self {
         Self {
             data_key,
-            key_arn,
-            edk,
+            encrypted_data_keys,
+            key_id,
         }
-    }
-
-    /// From a `GenerateDataKey` answer.
-    ///
-    /// # Errors
-    /// [`KmsErrorKind::Internal`] when the plaintext key is not 32 bytes long.
-    pub fn from_generated(g: GeneratedDataKey) -> Result<Self, KmsError> {
-        let data_key = data_key_from_kms(g.plaintext)?;
-        Ok(Self::new(data_key, g.key_id, g.ciphertext_blob))
-    }
-
-    /// From a `Decrypt` answer for `ciphertext_blob`.
-    ///
-    /// # Errors
-    /// [`KmsErrorKind::Internal`] when the plaintext key is not 32 bytes long.
-    pub fn from_decrypted(d: DecryptedDataKey, ciphertext_blob: Vec<u8>) -> Result<Self, KmsError> {
-        let data_key = data_key_from_kms(d.plaintext)?;
-        Ok(Self::new(data_key, d.key_id, ciphertext_blob))
     }
 
     /// The plaintext data key.
@@ -59,35 +40,22 @@ impl DataKeyMaterial {
         &self.data_key
     }
 
-    /// ARN of the KMS key that generated or decrypted the data key.
-    pub fn key_arn(&self) -> &str {
-        &self.key_arn
+    /// The encrypted data keys, in the order the keyring produced them (for a message header).
+    pub fn encrypted_data_keys(&self) -> &[EncryptedDataKey] {
+        &self.encrypted_data_keys
     }
 
-    /// The KMS ciphertext blob of the data key.
-    pub fn ciphertext_blob(&self) -> &[u8] {
-        &self.edk.ciphertext
+    /// The id of the key that generated or opened the data key.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
-
-    /// The `aws-kms` encrypted data key for a message header.
-    pub fn encrypted_data_key(&self) -> &EncryptedDataKey {
-        &self.edk
-    }
-}
-
-fn data_key_from_kms(plaintext: crate::crypto::SecretBytes) -> Result<DataKey, KmsError> {
-    DataKey::try_from(plaintext).map_err(|len| {
-        KmsError::new(
-            KmsErrorKind::Internal,
-            format!("KMS returned a data key of {len} bytes, expected 32"),
-        )
-    })
 }
 
 impl fmt::Debug for DataKeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DataKeyMaterial")
-            .field("key_arn", &self.key_arn)
+            .field("key_id", &self.key_id)
+            .field("encrypted_data_keys", &self.encrypted_data_keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +83,7 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The data key and its KMS details.
+    /// The data key, its encrypted data keys and key id.
     pub fn material(&self) -> &Arc<DataKeyMaterial> {
         &self.material
     }

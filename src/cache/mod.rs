@@ -80,7 +80,7 @@ pub use limits::{
     CacheLimits, DEFAULT_CAPACITY, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAGMENTS,
     DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_RETRY_INTERVAL, SWEEP_INTERVAL,
 };
-pub use material::{DataKeyMaterial, Lease, LeaseSource, AWS_KMS_PROVIDER_ID};
+pub use material::{DataKeyMaterial, Lease, LeaseSource};
 pub use stats::{CredentialCounters, CredentialStats};
 
 use crate::kms::{Credential, KmsError, KmsErrorKind};
@@ -495,6 +495,15 @@ mod tests {
 
     fn assert_send_sync<T: Send + Sync>() {}
 
+    fn material() -> DataKeyMaterial {
+        let edk = crate::format::EncryptedDataKey {
+            provider_id: "test".into(),
+            provider_info: b"k".to_vec(),
+            ciphertext: vec![1],
+        };
+        DataKeyMaterial::new(DataKey::from_bytes([1; 32]), vec![edk], "k".into())
+    }
+
     #[test]
     fn cache_types_are_send_sync() {
         assert_send_sync::<DataKeyCache>();
@@ -508,13 +517,7 @@ mod tests {
         let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A");
         let ec = crate::EncryptionContext::new();
         let key = CacheKey::for_sealing(&a, "k", 1, &ec);
-        let fetch = || {
-            Ok(DataKeyMaterial::new(
-                DataKey::from_bytes([1; 32]),
-                "k".into(),
-                vec![1],
-            ))
-        };
+        let fetch = || Ok(material());
         assert!(cache.get_or_fetch(&key, 1, fetch).is_ok());
         let _ = std::thread::scope(|s| {
             s.spawn(|| {
@@ -553,13 +556,7 @@ mod tests {
             .iter()
             .map(|c| CacheKey::for_sealing(c, "k", 1, &ec))
             .collect();
-        let fetch = || {
-            Ok(DataKeyMaterial::new(
-                DataKey::from_bytes([1; 32]),
-                "k".into(),
-                vec![1],
-            ))
-        };
+        let fetch = || Ok(material());
         // t = 0: the first lookup sweeps (nothing to retire); the next sweep is due at 1 s.
         cache.get_or_fetch(&keys[0], 1, fetch).unwrap();
         clock.advance(Duration::from_millis(100));
