@@ -163,6 +163,11 @@ enum OwnedKind {
 }
 
 impl OwnedKey {
+    /// The credential the entry belongs to.
+    pub(crate) fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
     /// The stored key as a borrowed key.
     pub(crate) fn as_key(&self) -> CacheKey<'_> {
         let kind = match &self.kind {

@@ -18,6 +18,12 @@ pub const DEFAULT_REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Lookups and installs sweep the whole cache for expired entries at most once per this
 /// interval (or per `max_age`, when shorter).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// By default one credential may hold at most `capacity / DEFAULT_CREDENTIAL_SHARE` entries
+/// (rounded up): a quarter of the cache.
+pub const DEFAULT_CREDENTIAL_SHARE: usize = 4;
+/// The counters of at most this many credentials without an entry or a fetch in the cache are
+/// kept (the most recently seen); see [`crate::cache::DataKeyCache::stats`].
+pub const MAX_IDLE_CREDENTIALS: usize = 1024;
 
 /// Limits of the data-key cache.
 ///
@@ -34,6 +40,13 @@ pub struct CacheLimits {
     pub max_bytes: u64,
     /// Maximum number of entries; 0 disables caching.
     pub capacity: usize,
+    /// Maximum number of entries of one credential, so that one credential cannot evict the
+    /// others' keys: a credential at its share that installs a new entry evicts its own least
+    /// recently used entry, never another credential's. `None` (the default) means
+    /// `capacity / `[`DEFAULT_CREDENTIAL_SHARE`] rounded up; a value above `capacity` counts as
+    /// `capacity`. A process whose one credential seals for many streams (one entry per stream
+    /// and context) should raise it. See [`Self::entries_per_credential`].
+    pub max_entries_per_credential: Option<usize>,
     /// Fraction of the age, fragment or byte budget after which the entry is refreshed ahead,
     /// in `(0, 1]`; 1 disables refresh-ahead.
     pub refresh_ahead: f64,
@@ -48,6 +61,7 @@ impl Default for CacheLimits {
             max_fragments: DEFAULT_MAX_FRAGMENTS,
             max_bytes: DEFAULT_MAX_BYTES,
             capacity: DEFAULT_CAPACITY,
+            max_entries_per_credential: None,
             refresh_ahead: DEFAULT_REFRESH_AHEAD,
             refresh_retry_interval: DEFAULT_REFRESH_RETRY_INTERVAL,
         }
@@ -87,6 +101,20 @@ impl CacheLimits {
         self
     }
 
+    /// Sets [`Self::max_entries_per_credential`].
+    pub fn with_max_entries_per_credential(mut self, max: usize) -> Self {
+        self.max_entries_per_credential = Some(max);
+        self
+    }
+
+    /// The number of entries one credential may hold: [`Self::max_entries_per_credential`],
+    /// or `capacity / `[`DEFAULT_CREDENTIAL_SHARE`] rounded up, at most `capacity`.
+    pub fn entries_per_credential(&self) -> usize {
+        self.max_entries_per_credential
+            .unwrap_or_else(|| self.capacity.div_ceil(DEFAULT_CREDENTIAL_SHARE))
+            .min(self.capacity)
+    }
+
     /// Sets [`Self::refresh_ahead`].
     pub fn with_refresh_ahead(mut self, fraction: f64) -> Self {
         self.refresh_ahead = fraction;
@@ -108,9 +136,14 @@ impl CacheLimits {
         if self.capacity == 0 {
             return Ok(());
         }
-        if self.max_age.is_zero() || self.max_fragments == 0 || self.max_bytes == 0 {
+        if self.max_age.is_zero()
+            || self.max_fragments == 0
+            || self.max_bytes == 0
+            || self.max_entries_per_credential == Some(0)
+        {
             return Err(Error::InvalidArgument(
-                "cache limits max_age, max_fragments and max_bytes must be non-zero \
+                "cache limits max_age, max_fragments, max_bytes and max_entries_per_credential \
+                 must be non-zero \
                  (use CacheLimits::disabled() to turn caching off)"
                     .into(),
             ));
@@ -186,6 +219,7 @@ mod tests {
             CacheLimits::default().with_max_age(Duration::ZERO),
             CacheLimits::default().with_max_fragments(0),
             CacheLimits::default().with_max_bytes(0),
+            CacheLimits::default().with_max_entries_per_credential(0),
             CacheLimits::default().with_refresh_ahead(0.0),
             CacheLimits::default().with_refresh_ahead(1.5),
             CacheLimits::default().with_refresh_ahead(f64::NAN),

@@ -77,8 +77,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use flight::Refresh;
 pub use key::CacheKey;
 pub use limits::{
-    CacheLimits, DEFAULT_CAPACITY, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAGMENTS,
-    DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_RETRY_INTERVAL, SWEEP_INTERVAL,
+    CacheLimits, DEFAULT_CAPACITY, DEFAULT_CREDENTIAL_SHARE, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_FRAGMENTS, DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_RETRY_INTERVAL,
+    MAX_IDLE_CREDENTIALS, SWEEP_INTERVAL,
 };
 pub use material::{DataKeyMaterial, Lease, LeaseSource};
 pub use stats::{CredentialCounters, CredentialStats};
@@ -341,7 +342,7 @@ impl DataKeyCache {
             }
         };
         if retired {
-            st.entries -= 1;
+            st.entry_removed(key.credential());
         }
         Ok(decision)
     }
@@ -429,7 +430,7 @@ impl DataKeyCache {
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn clear(&self) -> Result<(), Error> {
-        self.inner.lock()?.retire_where(|_| true, drop);
+        self.inner.lock()?.retire_where(|_, _| true, drop);
         Ok(())
     }
 
@@ -449,7 +450,8 @@ impl DataKeyCache {
         Ok(self.len()? == 0)
     }
 
-    /// The live counters of `credential` (created empty on first use).
+    /// The live counters of `credential` (tracked from now on if they were not; see
+    /// [`Self::stats`] for how long).
     ///
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
@@ -457,7 +459,15 @@ impl DataKeyCache {
         Ok(self.inner.lock()?.counters_for(credential))
     }
 
-    /// A snapshot of `credential`'s counters (all zero for a credential never seen).
+    /// A snapshot of `credential`'s counters.
+    ///
+    /// A credential's counters are tracked while it has an entry or a fetch in the cache, and
+    /// afterwards as one of the at most [`MAX_IDLE_CREDENTIALS`] most recently seen
+    /// credentials without one. Past that they are dropped (so that rotating session
+    /// credentials cannot grow the cache's memory forever): the snapshot of a credential never
+    /// seen, or whose counters were dropped, is all zero, and counting starts again from zero
+    /// when it comes back. Counters kept elsewhere (a [`Lease`], [`Self::counters`]) stay
+    /// valid but are no longer the credential's.
     ///
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
@@ -465,25 +475,33 @@ impl DataKeyCache {
         Ok(self
             .inner
             .lock()?
-            .counters
-            .get(credential)
-            .map(|c| c.snapshot())
+            .tracked_counters(credential)
+            .map(CredentialCounters::snapshot)
             .unwrap_or_default())
     }
 
-    /// Snapshots of every credential's counters, ordered by credential.
+    /// Snapshots of every tracked credential's counters (see [`Self::stats`]), ordered by
+    /// credential.
     ///
     /// # Errors
     /// [`Error::Internal`] when the lock was poisoned.
     pub fn all_stats(&self) -> Result<Vec<(Credential, CredentialStats)>, Error> {
         let st = self.inner.lock()?;
         let mut v: Vec<_> = st
-            .counters
-            .iter()
+            .all_counters()
             .map(|(c, k)| (c.clone(), k.snapshot()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(v)
+    }
+
+    /// How many credentials have their counters tracked: those with an entry or a fetch in the
+    /// cache, plus at most [`MAX_IDLE_CREDENTIALS`] others (see [`Self::stats`]).
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the lock was poisoned.
+    pub fn tracked_credentials(&self) -> Result<usize, Error> {
+        Ok(self.inner.lock()?.tracked_credentials())
     }
 }
 

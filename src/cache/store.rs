@@ -2,7 +2,7 @@
 
 use super::flight::{Flight, POISONED};
 use super::key::{CacheKey, OwnedKey};
-use super::limits::{RefreshAt, SWEEP_INTERVAL};
+use super::limits::{RefreshAt, MAX_IDLE_CREDENTIALS, SWEEP_INTERVAL};
 use super::{CacheLimits, Clock, CredentialCounters, DataKeyMaterial, Lease, LeaseSource};
 use crate::kms::{Credential, KmsError};
 use crate::Error;
@@ -59,6 +59,28 @@ impl BuildHasher for PassThrough {
 /// Slots by key hash; keys with the same hash share a bucket (almost always of one).
 type Buckets = HashMap<u64, Vec<(OwnedKey, Slot)>, PassThrough>;
 
+/// What the cache tracks for one credential.
+struct Tenant {
+    counters: Arc<CredentialCounters>,
+    /// Slots (entries or flights) of this credential in the map.
+    slots: usize,
+    /// Entries of this credential.
+    entries: usize,
+    /// The tick of the last time the credential was seen.
+    last_seen: u64,
+}
+
+impl Tenant {
+    fn new(tick: u64) -> Self {
+        Self {
+            counters: Arc::new(CredentialCounters::default()),
+            slots: 0,
+            entries: 0,
+            last_seen: tick,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct State {
     slots: Buckets,
@@ -66,7 +88,10 @@ pub(super) struct State {
     pub(super) tick: u64,
     /// No sweep of expired entries runs before this clock reading.
     pub(super) next_sweep: Duration,
-    pub(super) counters: HashMap<Credential, Arc<CredentialCounters>>,
+    /// Every credential with a slot, plus at most [`MAX_IDLE_CREDENTIALS`] without one.
+    tenants: HashMap<Credential, Tenant>,
+    /// How many tenants have no slot.
+    idle: usize,
 }
 
 impl State {
@@ -79,24 +104,79 @@ impl State {
     }
 
     pub(super) fn slot_or_insert(&mut self, hash: u64, key: &CacheKey<'_>) -> &mut Slot {
-        let bucket = self.slots.entry(hash).or_default();
-        let i = match bucket.iter().position(|(k, _)| k.matches(key)) {
-            Some(i) => i,
-            None => {
-                bucket.push((key.to_owned_key(), Slot::default()));
-                bucket.len() - 1
+        let found = self
+            .slots
+            .get(&hash)
+            .and_then(|b| b.iter().position(|(k, _)| k.matches(key)));
+        let tick = self.tick;
+        let idle = &mut self.idle;
+        if found.is_none() {
+            let tenant = self
+                .tenants
+                .entry(key.credential().clone())
+                .or_insert_with(|| {
+                    *idle += 1;
+                    Tenant::new(tick)
+                });
+            if tenant.slots == 0 {
+                *idle -= 1;
             }
-        };
+            tenant.slots += 1;
+            tenant.last_seen = tick;
+        }
+        let bucket = self.slots.entry(hash).or_default();
+        let i = found.unwrap_or_else(|| {
+            bucket.push((key.to_owned_key(), Slot::default()));
+            bucket.len() - 1
+        });
         &mut bucket[i].1
     }
 
     /// Removes the slot of `key` if it holds neither an entry nor a flight.
     pub(super) fn drop_if_empty(&mut self, hash: u64, key: &CacheKey<'_>) {
-        if let Some(bucket) = self.slots.get_mut(&hash) {
-            bucket.retain(|(k, s)| !(s.entry.is_none() && s.flight.is_none() && k.matches(key)));
-            if bucket.is_empty() {
-                self.slots.remove(&hash);
+        let Some(bucket) = self.slots.get_mut(&hash) else {
+            return;
+        };
+        let before = bucket.len();
+        bucket.retain(|(k, s)| !(s.entry.is_none() && s.flight.is_none() && k.matches(key)));
+        let removed = before - bucket.len();
+        if bucket.is_empty() {
+            self.slots.remove(&hash);
+        }
+        if removed > 0 {
+            Self::slots_removed(&mut self.tenants, &mut self.idle, key.credential(), removed);
+            self.trim_idle();
+        }
+    }
+
+    /// Records that `n` slots of `credential` left the map.
+    fn slots_removed(
+        tenants: &mut HashMap<Credential, Tenant>,
+        idle: &mut usize,
+        credential: &Credential,
+        n: usize,
+    ) {
+        if let Some(t) = tenants.get_mut(credential) {
+            t.slots = t.slots.saturating_sub(n);
+            if t.slots == 0 {
+                *idle += 1;
             }
+        }
+    }
+
+    /// Records a new entry of `credential` (its slot is in the map).
+    pub(super) fn entry_added(&mut self, credential: &Credential) {
+        self.entries += 1;
+        if let Some(t) = self.tenants.get_mut(credential) {
+            t.entries += 1;
+        }
+    }
+
+    /// Records an entry of `credential` taken out of its slot (the slot stays, with a flight).
+    pub(super) fn entry_removed(&mut self, credential: &Credential) {
+        self.entries -= 1;
+        if let Some(t) = self.tenants.get_mut(credential) {
+            t.entries = t.entries.saturating_sub(1);
         }
     }
 
@@ -104,33 +184,152 @@ impl State {
     /// the slots left empty; returns how many entries were removed.
     pub(super) fn retire_where(
         &mut self,
-        mut retire: impl FnMut(&Entry) -> bool,
+        mut retire: impl FnMut(&OwnedKey, &Entry) -> bool,
         mut on_retired: impl FnMut(Entry),
     ) -> usize {
         let mut removed = 0;
-        self.slots.retain(|_, bucket| {
-            bucket.retain_mut(|(_, slot)| {
-                if slot.entry.as_ref().is_some_and(&mut retire) {
+        let Self {
+            slots,
+            tenants,
+            idle,
+            ..
+        } = self;
+        slots.retain(|_, bucket| {
+            bucket.retain_mut(|(key, slot)| {
+                if slot.entry.as_ref().is_some_and(|e| retire(key, e)) {
                     if let Some(e) = slot.entry.take() {
                         on_retired(e);
                         removed += 1;
+                        if let Some(t) = tenants.get_mut(key.credential()) {
+                            t.entries = t.entries.saturating_sub(1);
+                        }
                     }
                 }
-                slot.entry.is_some() || slot.flight.is_some()
+                let keep = slot.entry.is_some() || slot.flight.is_some();
+                if !keep {
+                    Self::slots_removed(tenants, idle, key.credential(), 1);
+                }
+                keep
             });
             !bucket.is_empty()
         });
         self.entries -= removed;
+        self.trim_idle();
         removed
     }
 
+    /// The counters of `credential`, tracked from now on if they were not.
     pub(super) fn counters_for(&mut self, credential: &Credential) -> Arc<CredentialCounters> {
-        if let Some(c) = self.counters.get(credential) {
-            return Arc::clone(c);
+        let tick = self.next_tick();
+        let counters = match self.tenants.get_mut(credential) {
+            Some(t) => {
+                t.last_seen = tick;
+                return Arc::clone(&t.counters);
+            }
+            None => {
+                let t = Tenant::new(tick);
+                let c = Arc::clone(&t.counters);
+                self.tenants.insert(credential.clone(), t);
+                self.idle += 1;
+                c
+            }
+        };
+        self.trim_idle();
+        counters
+    }
+
+    /// The tracked counters of `credential`, if any.
+    pub(super) fn tracked_counters(&self, credential: &Credential) -> Option<&CredentialCounters> {
+        self.tenants.get(credential).map(|t| &*t.counters)
+    }
+
+    /// Every tracked credential with its counters.
+    pub(super) fn all_counters(
+        &self,
+    ) -> impl Iterator<Item = (&Credential, &CredentialCounters)> + '_ {
+        self.tenants.iter().map(|(c, t)| (c, &*t.counters))
+    }
+
+    /// How many credentials have counters tracked.
+    pub(super) fn tracked_credentials(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// How many entries `credential` has.
+    fn entries_of(&self, credential: &Credential) -> usize {
+        self.tenants.get(credential).map_or(0, |t| t.entries)
+    }
+
+    /// Once more than [`MAX_IDLE_CREDENTIALS`] credentials without a slot are tracked, drops the
+    /// counters of the least recently seen of them, down to 7/8 of that number (one scan per
+    /// `MAX_IDLE_CREDENTIALS / 8` new credentials, not one per credential).
+    fn trim_idle(&mut self) {
+        if self.idle <= MAX_IDLE_CREDENTIALS {
+            return;
         }
-        let c = Arc::new(CredentialCounters::default());
-        self.counters.insert(credential.clone(), Arc::clone(&c));
-        c
+        let mut idle: Vec<(u64, &Credential)> = self
+            .tenants
+            .iter()
+            .filter(|(_, t)| t.slots == 0)
+            .map(|(c, t)| (t.last_seen, c))
+            .collect();
+        let keep = MAX_IDLE_CREDENTIALS - MAX_IDLE_CREDENTIALS / 8;
+        let drop = idle.len().saturating_sub(keep);
+        if drop > 0 && drop < idle.len() {
+            idle.select_nth_unstable(drop);
+        }
+        let gone: Vec<Credential> = idle.iter().take(drop).map(|(_, c)| (*c).clone()).collect();
+        for c in &gone {
+            self.tenants.remove(c);
+        }
+        self.idle = self.tenants.values().filter(|t| t.slots == 0).count();
+    }
+
+    /// The bucket and tick of the least recently used entry, other than `keep_tick`, among the
+    /// entries whose key `pick` selects.
+    fn least_recently_used(
+        &self,
+        keep_tick: u64,
+        mut pick: impl FnMut(&OwnedKey) -> bool,
+    ) -> Option<(u64, u64)> {
+        self.slots
+            .iter()
+            .flat_map(|(hash, bucket)| bucket.iter().map(move |(k, s)| (*hash, k, s)))
+            .filter_map(|(hash, k, s)| s.entry.as_ref().map(|e| (hash, k, e.last_used)))
+            .filter(|&(_, k, tick)| tick != keep_tick && pick(k))
+            .min_by_key(|&(_, _, tick)| tick)
+            .map(|(hash, _, tick)| (hash, tick))
+    }
+
+    /// Evicts the entry of bucket `hash` last used at `tick`; returns whether there was one.
+    fn evict(&mut self, (hash, tick): (u64, u64)) -> bool {
+        let Some(bucket) = self.slots.get_mut(&hash) else {
+            return false;
+        };
+        let Some(i) = bucket
+            .iter()
+            .position(|(_, s)| s.entry.as_ref().is_some_and(|e| e.last_used == tick))
+        else {
+            return false;
+        };
+        let (key, slot) = &mut bucket[i];
+        if let Some(e) = slot.entry.take() {
+            e.counters.evicted();
+        }
+        let credential = key.credential().clone();
+        let empty = slot.flight.is_none();
+        if empty {
+            bucket.swap_remove(i);
+            if bucket.is_empty() {
+                self.slots.remove(&hash);
+            }
+        }
+        self.entry_removed(&credential);
+        if empty {
+            Self::slots_removed(&mut self.tenants, &mut self.idle, &credential, 1);
+            self.trim_idle();
+        }
+        true
     }
 
     pub(super) fn next_tick(&mut self) -> u64 {
@@ -195,12 +394,12 @@ impl Inner {
             counters: Arc::clone(&counters),
         };
         if slot.entry.replace(entry).is_none() {
-            st.entries += 1;
+            st.entry_added(key.credential());
         }
         if refresh {
             counters.refreshed();
         }
-        self.make_room(&mut st, tick, now);
+        self.make_room(&mut st, key.credential(), tick, now);
         Ok((!refresh).then_some(Lease {
             material,
             counters,
@@ -208,23 +407,45 @@ impl Inner {
         }))
     }
 
-    /// Retires expired entries, then evicts least recently used entries (other than the one
-    /// just installed at `keep_tick`) until the cache is within its capacity.
-    pub(super) fn make_room(&self, state: &mut State, keep_tick: u64, now: Duration) {
-        if state.entries > self.limits.capacity {
+    /// Makes room after `credential` installed the entry used at `keep_tick` (which is never
+    /// evicted): expired entries are retired first; then, while `credential` holds more than
+    /// its share ([`CacheLimits::entries_per_credential`]), its own least recently used entry
+    /// is evicted, never another credential's; then, while the cache holds more than
+    /// `capacity` entries, the least recently used entry of the credential holding the most
+    /// entries is evicted (of the least recently used one among those tied for the most).
+    pub(super) fn make_room(
+        &self,
+        state: &mut State,
+        credential: &Credential,
+        keep_tick: u64,
+        now: Duration,
+    ) {
+        let share = self.limits.entries_per_credential();
+        if state.entries > self.limits.capacity || state.entries_of(credential) > share {
             self.retire_expired(state, now);
         }
+        while state.entries_of(credential) > share {
+            let victim = state.least_recently_used(keep_tick, |k| k.credential() == credential);
+            if !victim.is_some_and(|t| state.evict(t)) {
+                break;
+            }
+        }
         while state.entries > self.limits.capacity {
-            let victim = state
-                .slots
-                .values()
-                .flatten()
-                .filter_map(|(_, s)| s.entry.as_ref().map(|e| e.last_used))
-                .filter(|t| *t != keep_tick)
-                .min();
-            let Some(victim) = victim else { break };
-            let evicted = state.retire_where(|e| e.last_used == victim, |e| e.counters.evicted());
-            if evicted == 0 {
+            let most = state.tenants.values().map(|t| t.entries).max().unwrap_or(0);
+            let victim = if most <= 1 {
+                // Every credential holding an entry holds the most: no need to look them up.
+                state.least_recently_used(keep_tick, |_| true)
+            } else {
+                let tenants = &state.tenants;
+                state
+                    .least_recently_used(keep_tick, |k| {
+                        tenants
+                            .get(k.credential())
+                            .is_some_and(|t| t.entries == most)
+                    })
+                    .or_else(|| state.least_recently_used(keep_tick, |_| true))
+            };
+            if !victim.is_some_and(|v| state.evict(v)) {
                 break;
             }
         }
@@ -247,7 +468,7 @@ impl Inner {
     pub(super) fn retire_expired(&self, state: &mut State, now: Duration) -> usize {
         let max_age = self.limits.max_age;
         state.retire_where(
-            |e| now.saturating_sub(e.created) >= max_age,
+            |_, e| now.saturating_sub(e.created) >= max_age,
             |e| e.counters.expired(),
         )
     }
