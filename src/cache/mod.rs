@@ -138,6 +138,8 @@ impl DataKeyCache {
         Ok(Self {
             inner: Arc::new(Inner {
                 hasher: RandomState::new(),
+                #[cfg(test)]
+                colliding: false,
                 limits,
                 refresh_at: RefreshAt::new(&limits),
                 clock,
@@ -225,7 +227,7 @@ impl DataKeyCache {
                 source: LeaseSource::Uncached,
             });
         }
-        let hash = key.hash_with(&self.inner.hasher);
+        let hash = self.inner.hash(key);
         let mut fetch = Some(fetch);
         let mut waited = false;
         loop {
@@ -400,7 +402,7 @@ impl DataKeyCache {
         if lease.source == LeaseSource::Uncached {
             return Ok(());
         }
-        let hash = key.hash_with(&self.inner.hasher);
+        let hash = self.inner.hash(key);
         let mut st = self.inner.lock()?;
         if let Some(e) = st.slot_mut(hash, key).and_then(|s| s.entry.as_mut()) {
             if Arc::ptr_eq(&e.material, &lease.material) {
@@ -527,6 +529,69 @@ mod tests {
         assert_send_sync::<DataKeyCache>();
         assert_send_sync::<Lease>();
         assert_send_sync::<DataKeyMaterial>();
+    }
+
+    /// Issue 11 #8 with every hash colliding (a test-only seam): the stored keys alone keep
+    /// credentials, kinds and contexts apart, through lookups, eviction and give-backs.
+    #[test]
+    fn colliding_hashes_never_serve_another_credentials_key() {
+        let limits = CacheLimits::default()
+            .with_capacity(5)
+            .with_max_entries_per_credential(2);
+        let mut cache = DataKeyCache::new(limits).unwrap();
+        match Arc::get_mut(&mut cache.inner) {
+            Some(inner) => inner.colliding = true,
+            None => panic!("a new cache's core is not shared"),
+        }
+        let creds = [
+            Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIA"),
+            Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIA"),
+            Credential::new("444455556666", "arn:aws:iam::444455556666:role/a", "AKIA"),
+            Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIB"),
+        ];
+        let ec = crate::EncryptionContext::new();
+        let ec2 = crate::EncryptionContext::new().with("k", "v");
+        let edk = crate::format::EncryptedDataKey {
+            provider_id: "test".into(),
+            provider_info: b"k".to_vec(),
+            ciphertext: vec![9],
+        };
+        let mut keys = Vec::new();
+        for c in &creds {
+            keys.push(CacheKey::for_sealing(c, "k", 1, &ec));
+            keys.push(CacheKey::for_opening(c, &edk, &ec2));
+        }
+        let mut n = 0u8;
+        let mut fetch = || {
+            n += 1;
+            let edk = crate::format::EncryptedDataKey {
+                provider_id: "test".into(),
+                provider_info: b"k".to_vec(),
+                ciphertext: vec![n],
+            };
+            Ok(DataKeyMaterial::new(
+                DataKey::from_bytes([n; 32]),
+                vec![edk],
+                "k".into(),
+            ))
+        };
+        // Each key gets its own data key, in one bucket; the cache then holds 5 of the 8.
+        let mut ids = Vec::new();
+        for k in &keys {
+            let lease = cache.get_or_fetch(k, 1, &mut fetch).unwrap();
+            assert_eq!(lease.source(), LeaseSource::Fetched, "{k:?}");
+            ids.push(lease.material().encrypted_data_keys()[0].ciphertext.clone());
+        }
+        assert_eq!(cache.len().unwrap(), 5);
+        // Whatever is still cached is served to its own key only.
+        for (k, id) in keys.iter().zip(&ids) {
+            let lease = cache.get_or_fetch(k, 1, &mut fetch).unwrap();
+            if lease.source() == LeaseSource::Hit {
+                assert_eq!(&lease.material().encrypted_data_keys()[0].ciphertext, id);
+            }
+            cache.release_unused(k, lease, 1).unwrap();
+        }
+        assert!(cache.len().unwrap() <= 5);
     }
 
     #[test]

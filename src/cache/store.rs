@@ -341,6 +341,9 @@ impl State {
 /// The cache proper, shared with [`Refresh`] tickets that may complete on other threads.
 pub(super) struct Inner {
     pub(super) hasher: RandomState,
+    /// Test seam: every key hashes to 0, so that every lookup goes through `OwnedKey::matches`.
+    #[cfg(test)]
+    pub(super) colliding: bool,
     pub(super) limits: CacheLimits,
     pub(super) refresh_at: RefreshAt,
     pub(super) clock: Arc<dyn Clock>,
@@ -348,6 +351,15 @@ pub(super) struct Inner {
 }
 
 impl Inner {
+    /// The hash of `key` under this cache's random keys.
+    pub(super) fn hash(&self, key: &CacheKey<'_>) -> u64 {
+        #[cfg(test)]
+        if self.colliding {
+            return 0;
+        }
+        key.hash_with(&self.hasher)
+    }
+
     pub(super) fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
         self.state.lock().map_err(|_| Error::Internal(POISONED))
     }
