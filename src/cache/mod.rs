@@ -1,13 +1,20 @@
 //! The data-key cache, per credential.
 //!
-//! One KMS call per credential per key age instead of one per fragment: a data key generated (for
-//! sealing) or decrypted (for opening) by KMS is kept and reused for further fragments, within
-//! limits. Reusing a data key across messages is safe in the ESDK v2 format because every message
-//! derives its own AES key from the data key and a fresh 32-byte message id.
+//! One keyring call (for KMS, one KMS call) per credential per key age instead of one per
+//! fragment: a data key generated (for sealing) or unwrapped (for opening) is kept and reused for
+//! further fragments, within limits. Reusing a data key across messages is safe in the ESDK v2
+//! format because every message derives its own AES key from the data key and a fresh 32-byte
+//! message id.
 //!
-//! - **Keys.** Sealing: (credential, KMS key, suite, canonical encryption context). Opening:
+//! - **What is cached.** A [`DataKeyMaterial`]: the plaintext data key, the encrypted data keys
+//!   that carry it and the id of the key that produced it, as the caller's fetch (a keyring)
+//!   returned them. The cache never looks inside an encrypted data key: building EDKs and
+//!   deciding which ones to trust is the keyring's job, and one cache serves one keyring.
+//! - **Keys.** Sealing: (credential, key id, suite, canonical encryption context). Opening:
 //!   (credential, encrypted data key, canonical encryption context). See [`CacheKey`]. A
-//!   credential is never served a data key that KMS did not hand to that credential.
+//!   credential is never served a data key that was not fetched for that same credential: a
+//!   stored key compares the whole credential (account, principal ARN and access key id), not
+//!   only the access key id that its hash covers.
 //! - **Limits per entry** ([`CacheLimits`]): a maximum age, a maximum number of fragments and a
 //!   maximum number of plaintext bytes. Usage is *reserved* under the cache lock before the key is
 //!   handed out, so a limit is never exceeded: an entry is usable while its age is strictly below
@@ -18,18 +25,28 @@
 //!   output (a message that failed to authenticate) may give its reservation back with
 //!   [`DataKeyCache::release_unused`], so the limits count the fragments a key actually
 //!   sealed or opened, plus those in progress.
-//! - **Capacity**: at most `capacity` entries; inserting past it evicts the least recently used.
-//! - **Erasure**: a retired or evicted entry drops its [`DataKeyMaterial`], whose [`DataKey`] is
+//! - **Capacity, shared out per credential**: at most `capacity` entries, and at most
+//!   [`CacheLimits::entries_per_credential`] of them (by default a quarter of the capacity) for
+//!   one credential. A credential at its share that installs a new entry evicts its own least
+//!   recently used entry, never another credential's; a full cache evicts the least recently
+//!   used entry of the credential holding the most entries. So a co-tenant sealing under many
+//!   throw-away contexts cannot push other credentials' keys out (and a KMS outage then does not
+//!   break them); only credentials with as many entries as the largest user compete for the
+//!   last slots. (Each new access key id is a new credential: a co-tenant that can mint
+//!   credentials at will can still fill the cache, one entry each.)
+//! - **Erasure**: a retired or evicted entry drops its [`DataKeyMaterial`], whose
+//!   [`DataKey`](crate::crypto::DataKey) is
 //!   zeroized on drop. Expired entries are retired even when nobody looks them up again (an
 //!   idle stream): every lookup and install sweeps the cache for expired entries, at most once
 //!   per `min(max_age, `[`SWEEP_INTERVAL`]`)` of the cache's clock — one clock comparison
 //!   under the lock already held otherwise — so a cache operation made at least `max_age` plus
 //!   that interval after a key was fetched finds it gone. A process that stops using the cache
-//!   altogether can call [`DataKeyCache::purge_expired`] from a timer. The cache holds the only copy of a key; callers get a shared reference
+//!   altogether can call [`DataKeyCache::purge_expired`] from a timer. The cache holds the only
+//!   copy of a key; callers get a shared reference
 //!   ([`Lease`]) rather than a copy, so once the last lease of a retired key is dropped, no
 //!   plaintext copy of it remains.
 //! - **Single flight**: when many threads miss the same key at once, one of them (the leader)
-//!   calls KMS; the others wait on a condition variable and get its result — or its error.
+//!   fetches; the others wait on a condition variable and get its result — or its error.
 //! - **Refresh ahead**: once an entry has used `refresh_ahead` of its age, fragment or byte
 //!   budget, the next caller starts fetching a replacement after reserving its own use of the
 //!   current entry — itself ([`DataKeyCache::get_or_fetch`]) or through a [`Refresh`] ticket
@@ -41,6 +58,11 @@
 //!   flight) instead of calling KMS again.
 //! - **Clock**: injectable ([`Clock`], [`ManualClock`]), so tests move time instead of sleeping.
 //! - **Counters** per credential ([`CredentialStats`]): hits, misses, KMS calls, evictions, ...
+//!   They are bounded: a credential's counters are tracked while it has an entry or a fetch in
+//!   the cache, and afterwards among at most [`MAX_IDLE_CREDENTIALS`] most recently seen
+//!   credentials without one; older ones are dropped and read zero again
+//!   ([`DataKeyCache::stats`]). Rotating session credentials therefore cannot grow the cache's
+//!   memory forever ([`DataKeyCache::tracked_credentials`]).
 //! - **Poisoned locks fail closed** with [`Error::Internal`]; the cache never panics on them.
 //!
 //! # Why not `moka` or `quick_cache`
@@ -62,8 +84,9 @@
 //! (held for a hash lookup and a few integer updates, never during a KMS call). A lookup borrows
 //! its key from the request ([`CacheKey`]) and allocates nothing; keys are hashed with SipHash
 //! under per-cache random keys, because opening keys contain encrypted data keys taken from
-//! untrusted messages. The least recently used entry is found by a linear scan, which runs only
-//! when inserting into a full cache, i.e. right after a KMS call that costs far more.
+//! untrusted messages. The entry to evict is found by a linear scan, which runs only when
+//! inserting into a full cache or a full share, i.e. right after a fetch that costs far more.
+//! The fetch closures return [`KmsError`] for now; a keyring error type may replace it.
 
 mod clock;
 mod flight;
@@ -160,7 +183,7 @@ impl DataKeyCache {
 
     /// A data key for one fragment of `bytes` plaintext bytes under `key`: a cached one when an
     /// entry can take the fragment within its limits, otherwise one obtained by calling
-    /// `fetch` (which should call KMS, retries included). `fetch` is called at most once, and
+    /// `fetch` (which should call the keyring or KMS, retries included). `fetch` is called at most once, and
     /// only when this caller leads the fetch for `key`: callers that miss while another fetch
     /// for the same key is under way wait for it and share its result or its error.
     ///
@@ -508,157 +531,4 @@ impl DataKeyCache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-mod tests {
-    use super::*;
-    use crate::crypto::DataKey;
-
-    fn assert_send_sync<T: Send + Sync>() {}
-
-    fn material() -> DataKeyMaterial {
-        let edk = crate::format::EncryptedDataKey {
-            provider_id: "test".into(),
-            provider_info: b"k".to_vec(),
-            ciphertext: vec![1],
-        };
-        DataKeyMaterial::new(DataKey::from_bytes([1; 32]), vec![edk], "k".into())
-    }
-
-    #[test]
-    fn cache_types_are_send_sync() {
-        assert_send_sync::<DataKeyCache>();
-        assert_send_sync::<Lease>();
-        assert_send_sync::<DataKeyMaterial>();
-    }
-
-    /// Issue 11 #8 with every hash colliding (a test-only seam): the stored keys alone keep
-    /// credentials, kinds and contexts apart, through lookups, eviction and give-backs.
-    #[test]
-    fn colliding_hashes_never_serve_another_credentials_key() {
-        let limits = CacheLimits::default()
-            .with_capacity(5)
-            .with_max_entries_per_credential(2);
-        let mut cache = DataKeyCache::new(limits).unwrap();
-        match Arc::get_mut(&mut cache.inner) {
-            Some(inner) => inner.colliding = true,
-            None => panic!("a new cache's core is not shared"),
-        }
-        let creds = [
-            Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIA"),
-            Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIA"),
-            Credential::new("444455556666", "arn:aws:iam::444455556666:role/a", "AKIA"),
-            Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIB"),
-        ];
-        let ec = crate::EncryptionContext::new();
-        let ec2 = crate::EncryptionContext::new().with("k", "v");
-        let edk = crate::format::EncryptedDataKey {
-            provider_id: "test".into(),
-            provider_info: b"k".to_vec(),
-            ciphertext: vec![9],
-        };
-        let mut keys = Vec::new();
-        for c in &creds {
-            keys.push(CacheKey::for_sealing(c, "k", 1, &ec));
-            keys.push(CacheKey::for_opening(c, &edk, &ec2));
-        }
-        let mut n = 0u8;
-        let mut fetch = || {
-            n += 1;
-            let edk = crate::format::EncryptedDataKey {
-                provider_id: "test".into(),
-                provider_info: b"k".to_vec(),
-                ciphertext: vec![n],
-            };
-            Ok(DataKeyMaterial::new(
-                DataKey::from_bytes([n; 32]),
-                vec![edk],
-                "k".into(),
-            ))
-        };
-        // Each key gets its own data key, in one bucket; the cache then holds 5 of the 8.
-        let mut ids = Vec::new();
-        for k in &keys {
-            let lease = cache.get_or_fetch(k, 1, &mut fetch).unwrap();
-            assert_eq!(lease.source(), LeaseSource::Fetched, "{k:?}");
-            ids.push(lease.material().encrypted_data_keys()[0].ciphertext.clone());
-        }
-        assert_eq!(cache.len().unwrap(), 5);
-        // Whatever is still cached is served to its own key only.
-        for (k, id) in keys.iter().zip(&ids) {
-            let lease = cache.get_or_fetch(k, 1, &mut fetch).unwrap();
-            if lease.source() == LeaseSource::Hit {
-                assert_eq!(&lease.material().encrypted_data_keys()[0].ciphertext, id);
-            }
-            cache.release_unused(k, lease, 1).unwrap();
-        }
-        assert!(cache.len().unwrap() <= 5);
-    }
-
-    #[test]
-    fn a_poisoned_lock_fails_closed() {
-        let cache = DataKeyCache::new(CacheLimits::default()).unwrap();
-        let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A");
-        let ec = crate::EncryptionContext::new();
-        let key = CacheKey::for_sealing(&a, "k", 1, &ec);
-        let fetch = || Ok(material());
-        assert!(cache.get_or_fetch(&key, 1, fetch).is_ok());
-        let _ = std::thread::scope(|s| {
-            s.spawn(|| {
-                let _guard = cache.inner.state.lock();
-                panic!("poison the cache lock");
-            })
-            .join()
-        });
-        assert!(matches!(
-            cache.get_or_fetch(&key, 1, fetch),
-            Err(Error::Internal(_))
-        ));
-        assert!(matches!(cache.len(), Err(Error::Internal(_))));
-        assert!(matches!(cache.stats(&a), Err(Error::Internal(_))));
-    }
-
-    #[test]
-    fn sweeps_run_at_most_once_per_interval() {
-        let clock = Arc::new(ManualClock::new());
-        let max_age = Duration::from_secs(10);
-        let limits = CacheLimits::default()
-            .with_max_age(max_age)
-            .with_refresh_ahead(1.0);
-        let cache = DataKeyCache::with_clock(limits, clock.clone()).unwrap();
-        let ec = crate::EncryptionContext::new();
-        let creds: Vec<Credential> = (0..3)
-            .map(|i| {
-                Credential::new(
-                    "111122223333",
-                    format!("arn:aws:iam::111122223333:role/{i}"),
-                    format!("K{i}"),
-                )
-            })
-            .collect();
-        let keys: Vec<CacheKey<'_>> = creds
-            .iter()
-            .map(|c| CacheKey::for_sealing(c, "k", 1, &ec))
-            .collect();
-        let fetch = || Ok(material());
-        // t = 0: the first lookup sweeps (nothing to retire); the next sweep is due at 1 s.
-        cache.get_or_fetch(&keys[0], 1, fetch).unwrap();
-        clock.advance(Duration::from_millis(100));
-        cache.get_or_fetch(&keys[1], 1, fetch).unwrap();
-        // t = 10 s: key 0 expired; this lookup sweeps it and the next sweep is due at 11 s.
-        clock.advance(max_age - Duration::from_millis(100));
-        cache.get_or_fetch(&keys[2], 1, fetch).unwrap();
-        assert_eq!(cache.len().unwrap(), 2, "key 0 swept");
-        // t = 10.5 s: key 1 expired at 10.1 s, but no sweep is due: the lookup scans nothing.
-        clock.advance(Duration::from_millis(500));
-        cache.get_or_fetch(&keys[2], 1, fetch).unwrap();
-        assert_eq!(cache.len().unwrap(), 2, "no sweep before its interval");
-        // t = 11 s: the sweep is due and retires key 1.
-        clock.advance(Duration::from_millis(500));
-        cache.get_or_fetch(&keys[2], 1, fetch).unwrap();
-        assert_eq!(cache.len().unwrap(), 1, "key 1 swept");
-        assert_eq!(cache.inner.sweep_interval(), SWEEP_INTERVAL);
-        let short = CacheLimits::default().with_max_age(Duration::from_millis(20));
-        let cache = DataKeyCache::with_clock(short, clock).unwrap();
-        assert_eq!(cache.inner.sweep_interval(), Duration::from_millis(20));
-    }
-}
+mod tests;
