@@ -119,7 +119,7 @@ impl State {
                     Tenant::new(tick)
                 });
             if tenant.slots == 0 {
-                *idle -= 1;
+                *idle = idle.saturating_sub(1);
             }
             tenant.slots += 1;
             tenant.last_seen = tick;
@@ -174,7 +174,7 @@ impl State {
 
     /// Records an entry of `credential` taken out of its slot (the slot stays, with a flight).
     pub(super) fn entry_removed(&mut self, credential: &Credential) {
-        self.entries -= 1;
+        self.entries = self.entries.saturating_sub(1);
         if let Some(t) = self.tenants.get_mut(credential) {
             t.entries = t.entries.saturating_sub(1);
         }
@@ -213,7 +213,7 @@ impl State {
             });
             !bucket.is_empty()
         });
-        self.entries -= removed;
+        self.entries = self.entries.saturating_sub(removed);
         self.trim_idle();
         removed
     }
@@ -505,5 +505,29 @@ mod tests {
         st.drop_if_empty(7, &kb);
         assert_eq!(st.slots.get(&7).map(Vec::len), Some(1));
         assert!(st.slot_mut(7, &ka).is_some_and(|s| s.flight.is_some()));
+    }
+
+    impl State {
+        /// Panics unless the per-credential bookkeeping matches the map.
+        pub(crate) fn assert_consistent(&self) {
+            let mut slots: HashMap<&Credential, (usize, usize)> = HashMap::new();
+            for (k, s) in self.slots.values().flatten() {
+                let c = slots.entry(k.credential()).or_default();
+                c.0 += 1;
+                c.1 += usize::from(s.entry.is_some());
+            }
+            let entries: usize = slots.values().map(|c| c.1).sum();
+            assert_eq!(self.entries, entries, "entry count");
+            for (c, t) in &self.tenants {
+                let (n, e) = slots.get(c).copied().unwrap_or_default();
+                assert_eq!((t.slots, t.entries), (n, e), "{c:?}");
+            }
+            for c in slots.keys() {
+                assert!(self.tenants.contains_key(*c), "untracked {c:?}");
+            }
+            let idle = self.tenants.values().filter(|t| t.slots == 0).count();
+            assert_eq!(self.idle, idle, "idle count");
+            assert!(self.idle <= MAX_IDLE_CREDENTIALS);
+        }
     }
 }

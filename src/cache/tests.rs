@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::crypto::DataKey;
+use crate::kms::KmsErrorKind;
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -106,6 +107,12 @@ fn a_poisoned_lock_fails_closed() {
     ));
     assert!(matches!(cache.len(), Err(Error::Internal(_))));
     assert!(matches!(cache.stats(&a), Err(Error::Internal(_))));
+    assert!(matches!(
+        cache.tracked_credentials(),
+        Err(Error::Internal(_))
+    ));
+    assert!(matches!(cache.all_stats(), Err(Error::Internal(_))));
+    assert!(matches!(cache.counters(&a), Err(Error::Internal(_))));
 }
 
 #[test]
@@ -151,4 +158,58 @@ fn sweeps_run_at_most_once_per_interval() {
     let short = CacheLimits::default().with_max_age(Duration::from_millis(20));
     let cache = DataKeyCache::with_clock(short, clock).unwrap();
     assert_eq!(cache.inner.sweep_interval(), Duration::from_millis(20));
+}
+
+/// The per-credential bookkeeping (entries, slots, idle credentials) stays exact through
+/// installs, hits, share and capacity evictions, expiry, uncached fetches, failed fetches,
+/// give-backs, idle trimming and `clear`.
+#[test]
+fn per_credential_bookkeeping_stays_exact() {
+    let clock = Arc::new(ManualClock::new());
+    let limits = CacheLimits::default()
+        .with_capacity(6)
+        .with_max_entries_per_credential(2)
+        .with_max_bytes(50)
+        .with_max_age(Duration::from_secs(10));
+    let cache = DataKeyCache::with_clock(limits, clock.clone()).unwrap();
+    let creds: Vec<Credential> = (0..1500)
+        .map(|i| {
+            Credential::new(
+                "111122223333",
+                format!("arn:aws:iam::111122223333:role/r{}", i % 7),
+                format!("K{i}"),
+            )
+        })
+        .collect();
+    let ecs: Vec<crate::EncryptionContext> = (0..3)
+        .map(|i| crate::EncryptionContext::new().with("s", i.to_string()))
+        .collect();
+    let check = || cache.inner.lock().unwrap().assert_consistent();
+    for (n, c) in creds.iter().enumerate() {
+        for (j, ec) in ecs.iter().enumerate() {
+            let key = CacheKey::for_sealing(c, "k", 1, ec);
+            let bytes = if (n + j) % 11 == 0 { 60 } else { 1 };
+            if (n + j) % 13 == 0 {
+                let failed = cache.get_or_fetch(&key, bytes, || {
+                    Err(KmsError::new(KmsErrorKind::Transport, "down"))
+                });
+                if let Err(e) = failed {
+                    assert!(matches!(e, Error::Kms(_)), "{e:?}");
+                }
+            } else if let Ok(lease) = cache.get_or_fetch(&key, bytes, || Ok(material())) {
+                if n % 5 == 0 {
+                    cache.release_unused(&key, lease, bytes).unwrap();
+                }
+            }
+            check();
+        }
+        if n % 100 == 0 {
+            clock.advance(Duration::from_secs(4));
+        }
+        if n % 499 == 0 {
+            cache.clear().unwrap();
+            check();
+        }
+    }
+    assert!(cache.tracked_credentials().unwrap() <= 6 + MAX_IDLE_CREDENTIALS);
 }
