@@ -5,7 +5,8 @@
 use fragseal::cache::{
     CacheKey, CacheLimits, DataKeyCache, DataKeyMaterial, LeaseSource, ManualClock, Refresh,
 };
-use fragseal::crypto::SecretBytes;
+use fragseal::crypto::{DataKey, SecretBytes};
+use fragseal::format::EncryptedDataKey;
 use fragseal::kms::{
     Credential, DataKeySpec, DecryptedDataKey, GeneratedDataKey, KeyDescription, Kms, KmsError,
     KmsErrorKind,
@@ -105,8 +106,25 @@ fn fetcher<'a>(
 ) -> impl FnOnce() -> Result<DataKeyMaterial, KmsError> + 'a {
     move || {
         let g = kms.generate_data_key(c, KEY, DataKeySpec::Aes256, &ec())?;
-        DataKeyMaterial::from_generated(g)
+        Ok(material(g))
     }
+}
+
+/// Cache material for a generated key, with one EDK whose ciphertext is the KMS blob (the
+/// cache never looks inside it).
+fn material(g: GeneratedDataKey) -> DataKeyMaterial {
+    let data_key = DataKey::try_from(g.plaintext).unwrap();
+    let edk = EncryptedDataKey {
+        provider_id: "aws-kms".into(),
+        provider_info: g.key_id.as_bytes().to_vec(),
+        ciphertext: g.ciphertext_blob,
+    };
+    DataKeyMaterial::new(data_key, vec![edk], g.key_id)
+}
+
+/// The ciphertext that identifies a cached key.
+fn blob(m: &DataKeyMaterial) -> &[u8] {
+    &m.encrypted_data_keys()[0].ciphertext
 }
 
 fn setup(limits: CacheLimits) -> (DataKeyCache, Arc<ManualClock>, CountingKms) {
@@ -125,7 +143,7 @@ fn take(
     let lease = cache
         .get_or_fetch(&seal_key(c), bytes, fetcher(kms, c))
         .unwrap();
-    (lease.source(), lease.material().ciphertext_blob().to_vec())
+    (lease.source(), blob(lease.material()).to_vec())
 }
 
 #[test]
@@ -433,7 +451,7 @@ fn refresh_ahead_replaces_the_key_while_others_keep_using_it() {
                     fetcher(kms_ref, a_ref)()
                 })
                 .unwrap();
-            (l.source(), l.material().ciphertext_blob().to_vec())
+            (l.source(), blob(l.material()).to_vec())
         });
         started_rx.recv().unwrap();
         // While the refresh is in flight, others are served the old key at once, without KMS.
@@ -442,7 +460,7 @@ fn refresh_ahead_replaces_the_key_while_others_keep_using_it() {
                 .get_or_fetch(&key, 1, || panic!("a second fetch during refresh"))
                 .unwrap();
             assert_eq!(l.source(), LeaseSource::Hit);
-            assert_eq!(l.material().ciphertext_blob(), &k1[..]);
+            assert_eq!(blob(l.material()), &k1[..]);
         }
         go_tx.send(()).unwrap();
         let (s, k) = refresher.join().unwrap();
@@ -528,17 +546,6 @@ fn disabled_cache_calls_kms_for_every_fragment() {
 }
 
 #[test]
-fn wrong_length_data_key_from_kms_is_refused() {
-    let g = GeneratedDataKey {
-        key_id: KEY.into(),
-        plaintext: SecretBytes::random(16),
-        ciphertext_blob: vec![1],
-    };
-    let e = DataKeyMaterial::from_generated(g).unwrap_err();
-    assert_eq!(e.kind(), KmsErrorKind::Internal);
-}
-
-#[test]
 fn concurrent_mixed_use_never_exceeds_the_fragment_limit() {
     // 8 threads × 200 lookups on 2 credentials with 7 fragments per key: every key must serve
     // at most 7 fragments, counted by the ciphertext blob that identifies it.
@@ -610,7 +617,7 @@ fn a_refresh_ticket_completes_elsewhere_while_the_entry_keeps_serving() {
         .unwrap();
     // The caller got the valid key at once; the refresh is pending in the ticket.
     assert_eq!(
-        (lease.source(), lease.material().ciphertext_blob()),
+        (lease.source(), blob(lease.material())),
         (LeaseSource::Hit, &k1[..])
     );
     assert_eq!(tickets.len(), 1);
@@ -624,7 +631,7 @@ fn a_refresh_ticket_completes_elsewhere_while_the_entry_keeps_serving() {
                 |_t: Refresh| panic!("a second refresh while one is pending"),
             )
             .unwrap();
-        assert_eq!(l.material().ciphertext_blob(), &k1[..]);
+        assert_eq!(blob(l.material()), &k1[..]);
     }
     // Completed from another thread.
     let ticket = tickets.pop().unwrap();
@@ -663,7 +670,7 @@ fn a_dropped_refresh_ticket_is_retried_after_the_interval() {
             )
             .unwrap()
     };
-    assert_eq!(lookup().material().ciphertext_blob(), &k1[..]);
+    assert_eq!(blob(lookup().material()), &k1[..]);
     assert_eq!(started.load(Ordering::SeqCst), 1);
     clock.advance(Duration::from_secs(9));
     lookup();
@@ -673,7 +680,7 @@ fn a_dropped_refresh_ticket_is_retried_after_the_interval() {
         "not before the retry interval"
     );
     clock.advance(Duration::from_secs(1));
-    assert_eq!(lookup().material().ciphertext_blob(), &k1[..]);
+    assert_eq!(blob(lookup().material()), &k1[..]);
     assert_eq!(started.load(Ordering::SeqCst), 2);
 }
 
@@ -751,12 +758,12 @@ fn released_unused_usage_goes_back_to_the_entry_it_was_reserved_on() {
     let a = cred("A");
     let key = seal_key(&a);
     let first = cache.get_or_fetch(&key, 60, fetcher(&kms, &a)).unwrap();
-    let blob = first.material().ciphertext_blob().to_vec();
+    let first_key = blob(first.material()).to_vec();
     // Given back, the 60 bytes and the fragment can be used again: two more fragments of 50.
     cache.release_unused(&key, first, 60).unwrap();
     for _ in 0..2 {
         let (s, k) = take(&cache, &kms, &a, 50);
-        assert_eq!((s, k), (LeaseSource::Hit, blob.clone()));
+        assert_eq!((s, k), (LeaseSource::Hit, first_key.clone()));
     }
     assert_eq!(take(&cache, &kms, &a, 1).0, LeaseSource::Fetched, "used up");
     assert_eq!(kms.calls(), 2);
@@ -778,4 +785,196 @@ fn released_unused_usage_goes_back_to_the_entry_it_was_reserved_on() {
     assert_eq!(big.source(), LeaseSource::Uncached);
     cache.release_unused(&kb, big, 101).unwrap();
     assert_eq!(cache.len().unwrap(), 2);
+}
+
+/// Seals one fragment for `c` under each of `contexts` (throw-away contexts: one entry each).
+fn seal_contexts(
+    cache: &DataKeyCache,
+    kms: &CountingKms,
+    c: &Credential,
+    contexts: &[EncryptionContext],
+) {
+    for ec in contexts {
+        let key = CacheKey::for_sealing(c, KEY, SUITE, ec);
+        cache.get_or_fetch(&key, 1, fetcher(kms, c)).unwrap();
+    }
+}
+
+fn throwaway_contexts(n: usize) -> Vec<EncryptionContext> {
+    (0..n)
+        .map(|i| ec().with("throwaway", i.to_string()))
+        .collect()
+}
+
+/// Issue 11 #7: a co-tenant sealing `capacity` throw-away contexts used to push the victim's
+/// entry out of the global LRU.
+#[test]
+fn noisy_neighbour_cannot_evict_victim_key() {
+    let (cache, _clock, kms) = setup(CacheLimits::default());
+    let (victim, noisy) = (cred("victim"), cred("noisy"));
+    let (_, kv) = take(&cache, &kms, &victim, 1);
+    seal_contexts(&cache, &kms, &noisy, &throwaway_contexts(1024));
+    assert_eq!(take(&cache, &kms, &victim, 1), (LeaseSource::Hit, kv));
+    assert_eq!(cache.stats(&victim).unwrap().evictions, 0);
+}
+
+/// Issue 11 #7, the outage promise: the victim's cached key keeps serving through a KMS outage
+/// after a noisy neighbour filled the cache.
+#[test]
+fn victim_survives_kms_outage_under_noisy_neighbour() {
+    let (cache, _clock, kms) = setup(CacheLimits::default());
+    let (victim, noisy) = (cred("victim"), cred("noisy"));
+    let (_, kv) = take(&cache, &kms, &victim, 1);
+    seal_contexts(&cache, &kms, &noisy, &throwaway_contexts(1024));
+    kms.set_failure(Some(KmsErrorKind::Transport));
+    let calls = kms.calls();
+    for _ in 0..3 {
+        let lease = cache
+            .get_or_fetch(&seal_key(&victim), 1, fetcher(&kms, &victim))
+            .expect("the victim's cached key serves through the outage");
+        assert_eq!(
+            (lease.source(), blob(lease.material())),
+            (LeaseSource::Hit, &kv[..])
+        );
+    }
+    assert_eq!(kms.calls(), calls, "no KMS call for the victim");
+    // The outage is real: a key that is not cached cannot be had.
+    let fresh = ec().with("throwaway", "new");
+    let key = CacheKey::for_sealing(&noisy, KEY, SUITE, &fresh);
+    assert!(matches!(
+        cache.get_or_fetch(&key, 1, fetcher(&kms, &noisy)),
+        Err(Error::Kms(e)) if e.kind() == KmsErrorKind::Transport
+    ));
+}
+
+#[test]
+fn a_credential_at_its_share_evicts_its_own_least_recently_used_entry() {
+    // Capacity 8: a quarter, 2 entries per credential.
+    let limits = CacheLimits::default().with_capacity(8);
+    assert_eq!(limits.entries_per_credential(), 2);
+    let (cache, _clock, kms) = setup(limits);
+    let (a, b) = (cred("A"), cred("B"));
+    let (_, kb) = take(&cache, &kms, &b, 1);
+    let contexts = throwaway_contexts(3);
+    seal_contexts(&cache, &kms, &a, &contexts);
+    assert_eq!(cache.len().unwrap(), 3, "A holds 2, B 1");
+    assert_eq!(cache.stats(&a).unwrap().evictions, 1);
+    assert_eq!(cache.stats(&b).unwrap().evictions, 0);
+    assert_eq!(take(&cache, &kms, &b, 1), (LeaseSource::Hit, kb));
+    // A's oldest entry went; its two newest are still cached.
+    let lookup = |ec: &EncryptionContext| {
+        let key = CacheKey::for_sealing(&a, KEY, SUITE, ec);
+        cache
+            .get_or_fetch(&key, 1, fetcher(&kms, &a))
+            .unwrap()
+            .source()
+    };
+    assert_eq!(lookup(&contexts[2]), LeaseSource::Hit);
+    assert_eq!(lookup(&contexts[1]), LeaseSource::Hit);
+    assert_eq!(lookup(&contexts[0]), LeaseSource::Fetched);
+    // An explicit share above the capacity counts as the capacity.
+    let l = CacheLimits::default()
+        .with_capacity(8)
+        .with_max_entries_per_credential(100);
+    assert_eq!(l.entries_per_credential(), 8);
+}
+
+#[test]
+fn a_full_cache_evicts_from_the_credential_with_the_most_entries() {
+    let limits = CacheLimits::default()
+        .with_capacity(4)
+        .with_max_entries_per_credential(4);
+    let (cache, _clock, kms) = setup(limits);
+    let (a, b, c) = (cred("A"), cred("B"), cred("C"));
+    // B's entry is the least recently used of all, but A holds the most.
+    let (_, kb) = take(&cache, &kms, &b, 1);
+    let contexts = throwaway_contexts(3);
+    seal_contexts(&cache, &kms, &a, &contexts);
+    take(&cache, &kms, &c, 1);
+    assert_eq!(cache.len().unwrap(), 4);
+    assert_eq!(cache.stats(&a).unwrap().evictions, 1);
+    assert_eq!(take(&cache, &kms, &b, 1), (LeaseSource::Hit, kb));
+    let key = CacheKey::for_sealing(&a, KEY, SUITE, &contexts[0]);
+    let lease = cache.get_or_fetch(&key, 1, fetcher(&kms, &a)).unwrap();
+    assert_eq!(
+        lease.source(),
+        LeaseSource::Fetched,
+        "A's oldest was evicted"
+    );
+}
+
+/// Issue 11 #8: the cache key's hash covers the access key id only, so two credentials that
+/// share it collide; the stored key must then compare the whole credential.
+#[test]
+fn same_access_key_id_different_principal_gets_no_cached_key() {
+    let producer = Credential::new(
+        "111122223333",
+        "arn:aws:iam::111122223333:role/producer",
+        "AKIASHARED",
+    );
+    let attacker = Credential::new(
+        "111122223333",
+        "arn:aws:iam::111122223333:role/attacker",
+        "AKIASHARED",
+    );
+    let other_account = Credential::new(
+        "444455556666",
+        "arn:aws:iam::444455556666:role/producer",
+        "AKIASHARED",
+    );
+    let (cache, _clock, kms) = setup(CacheLimits::default());
+    let (s, kp) = take(&cache, &kms, &producer, 1);
+    assert_eq!(s, LeaseSource::Fetched);
+    for c in [&attacker, &other_account] {
+        let (s, k) = take(&cache, &kms, c, 1);
+        assert_eq!(s, LeaseSource::Fetched, "{c:?} was served another's key");
+        assert_ne!(k, kp);
+    }
+    assert_eq!(take(&cache, &kms, &producer, 1), (LeaseSource::Hit, kp));
+    // Opening keys: the same encrypted data key and context, another principal.
+    let edk = EncryptedDataKey {
+        provider_id: "aws-kms".into(),
+        provider_info: KEY.as_bytes().to_vec(),
+        ciphertext: vec![7; 16],
+    };
+    let open = |c: &Credential| {
+        let key = CacheKey::for_opening(c, &edk, &EC);
+        cache.get_or_fetch(&key, 1, fetcher(&kms, c)).unwrap()
+    };
+    let first = open(&producer);
+    let second = open(&attacker);
+    assert_eq!(second.source(), LeaseSource::Fetched);
+    assert_ne!(blob(first.material()), blob(second.material()));
+    assert_eq!(kms.calls(), 5);
+}
+
+/// Issue 10 §6: session credentials rotating (a new access key id every few fragments) must
+/// not grow the cache's memory forever; the counters of credentials long gone are dropped.
+#[test]
+fn rotating_credentials_keep_the_tracked_counters_bounded() {
+    for limits in [
+        CacheLimits::default(),
+        CacheLimits::default().with_capacity(16),
+        CacheLimits::disabled(),
+    ] {
+        let (cache, _clock, kms) = setup(limits);
+        let creds: Vec<Credential> = (0..10_000).map(|i| cred(&format!("S{i}"))).collect();
+        for c in &creds {
+            for _ in 0..3 {
+                take(&cache, &kms, c, 1);
+            }
+        }
+        let tracked = cache.tracked_credentials().unwrap();
+        let bound = limits.capacity + fragseal::cache::MAX_IDLE_CREDENTIALS;
+        assert!(tracked <= bound, "{tracked} > {bound} for {limits:?}");
+        assert_eq!(cache.all_stats().unwrap().len(), tracked);
+        // The newest credential's counters are intact; the first one's were dropped and read
+        // zero (documented in DataKeyCache::stats).
+        let last = cache.stats(&creds[9_999]).unwrap();
+        assert_eq!(last.hits + last.misses, 3);
+        assert_eq!(
+            cache.stats(&creds[0]).unwrap(),
+            fragseal::cache::CredentialStats::default()
+        );
+    }
 }

@@ -13,16 +13,23 @@
 //! either evicted, retired at its limit, or is still cached (`Σ kms_calls = Σ evictions +
 //! Σ expirations + len`); the cache really was evicting all the time. (`tests/engine_stress.rs`
 //! is the throughput variant: 80,000 fragments, a larger cache, fewer KMS calls.)
+//!
+//! Also through the cache alone: a noisy neighbour's 8 threads churning throw-away contexts
+//! never evict the victim's keys, which then serve it through a KMS outage (issue 11 #7).
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use bytes::Bytes;
-use fragseal::cache::CacheLimits;
+use fragseal::cache::{CacheKey, CacheLimits, DataKeyCache, DataKeyMaterial, LeaseSource};
+use fragseal::crypto::DataKey;
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest};
+use fragseal::format::EncryptedDataKey;
 use fragseal::identity::FragmentIdentity;
 use fragseal::kms::local::{audit::Operation, LocalKms};
 use fragseal::kms::Credential;
+use fragseal::kms::{KmsError, KmsErrorKind};
 use fragseal::EncryptionContext;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -203,4 +210,87 @@ fn eight_threads_constant_eviction_counters_reconcile() {
     );
     assert!(expirations > 0, "no entry reached its fragment limit");
     assert!(hits > lookups / 10, "hits {hits} of {lookups} lookups");
+}
+
+/// Issue 11 #7 under contention: 8 threads of a noisy neighbour seal throw-away contexts (many
+/// times the capacity) while the victim keeps sealing on its 2 streams; then KMS goes down.
+/// The victim's entries are never evicted, so it is served through the outage.
+#[test]
+fn noisy_neighbour_threads_never_evict_the_victims_keys() {
+    const CAPACITY: usize = 64;
+    let cache = DataKeyCache::new(CacheLimits::default().with_capacity(CAPACITY)).unwrap();
+    let victim = Credential::new(
+        ACCOUNT,
+        format!("arn:aws:iam::{ACCOUNT}:role/victim"),
+        "AKIAVICTIM",
+    );
+    let noisy = Credential::new(
+        ACCOUNT,
+        format!("arn:aws:iam::{ACCOUNT}:role/noisy"),
+        "AKIANOISY",
+    );
+    let victim_ecs: Vec<EncryptionContext> = (0..2)
+        .map(|s| EncryptionContext::new().with("aws:kinesisvideo:arn", stream_arn(s)))
+        .collect();
+    let next = AtomicU64::new(0);
+    let down = AtomicBool::new(false);
+    let fetch = || -> Result<DataKeyMaterial, KmsError> {
+        if down.load(Ordering::SeqCst) {
+            return Err(KmsError::new(KmsErrorKind::Transport, "outage"));
+        }
+        let n = next.fetch_add(1, Ordering::SeqCst);
+        let edk = EncryptedDataKey {
+            provider_id: "test".into(),
+            provider_info: b"k".to_vec(),
+            ciphertext: n.to_be_bytes().to_vec(),
+        };
+        Ok(DataKeyMaterial::new(
+            DataKey::from_bytes([7; 32]),
+            vec![edk],
+            "k".into(),
+        ))
+    };
+    let id = |l: &fragseal::cache::Lease| l.material().encrypted_data_keys()[0].ciphertext.clone();
+    let victim_keys: Vec<Vec<u8>> = victim_ecs
+        .iter()
+        .map(|ec| {
+            let key = CacheKey::for_sealing(&victim, "k", 1, ec);
+            id(&cache.get_or_fetch(&key, 1, fetch).unwrap())
+        })
+        .collect();
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let (cache, noisy, fetch) = (&cache, &noisy, &fetch);
+            s.spawn(move || {
+                for i in 0..CAPACITY * 8 {
+                    let ec = EncryptionContext::new().with("throwaway", format!("{t}-{i}"));
+                    let key = CacheKey::for_sealing(noisy, "k", 1, &ec);
+                    cache.get_or_fetch(&key, 1, fetch).unwrap();
+                }
+            });
+        }
+        let (cache, victim, fetch) = (&cache, &victim, &fetch);
+        let (victim_ecs, victim_keys) = (&victim_ecs, &victim_keys);
+        s.spawn(move || {
+            for i in 0..2_000 {
+                let key = CacheKey::for_sealing(victim, "k", 1, &victim_ecs[i % 2]);
+                let lease = cache.get_or_fetch(&key, 1, fetch).unwrap();
+                assert_eq!(lease.source(), LeaseSource::Hit, "lookup {i}");
+                assert_eq!(id(&lease), victim_keys[i % 2]);
+            }
+        });
+    });
+    down.store(true, Ordering::SeqCst);
+    for (ec, k) in victim_ecs.iter().zip(&victim_keys) {
+        let key = CacheKey::for_sealing(&victim, "k", 1, ec);
+        let lease = cache.get_or_fetch(&key, 1, fetch).unwrap();
+        assert_eq!((lease.source(), &id(&lease)), (LeaseSource::Hit, k));
+    }
+    let noisy_stats = cache.stats(&noisy).unwrap();
+    assert_eq!(cache.stats(&victim).unwrap().evictions, 0);
+    assert!(
+        noisy_stats.evictions >= (THREADS * CAPACITY * 8 - CAPACITY) as u64,
+        "{noisy_stats:?}"
+    );
+    assert!(cache.len().unwrap() <= CAPACITY / 4 + 2);
 }

@@ -17,7 +17,8 @@ pub struct CredentialStats {
     pub kms_failures: u64,
     /// Entries replaced ahead of their limits by refresh-ahead.
     pub refreshes: u64,
-    /// Entries evicted to make room (least recently used first).
+    /// Entries evicted to make room (within the credential's share, or from the largest user
+    /// of a full cache; least recently used first).
     pub evictions: u64,
     /// Entries retired because they reached their age, fragment or byte limit.
     pub expirations: u64,

@@ -59,12 +59,14 @@ pub use retry::RetryPolicy;
 
 use crate::cache::{
     CacheKey, CacheLimits, Clock, CredentialCounters, CredentialStats, DataKeyCache,
-    DataKeyMaterial, Lease, Refresh, SystemClock, AWS_KMS_PROVIDER_ID,
+    DataKeyMaterial, Lease, Refresh, SystemClock,
 };
 use crate::crypto::aead::AeadBackend;
 use crate::format::{EncryptedDataKey, MessageHeader, OpenLimits};
 use crate::identity::FragmentIdentity;
-use crate::kms::{Credential, DataKeySpec, Kms, KmsError};
+use crate::kms::{
+    Credential, DataKeySpec, DecryptedDataKey, GeneratedDataKey, Kms, KmsError, KmsErrorKind,
+};
 use crate::message::{self, OpenStream, SealParams, SealedStream, SUITE_ID};
 use crate::{EncryptionContext, Error};
 use bytes::Bytes;
@@ -457,7 +459,7 @@ impl Engine {
                     &request.encryption_context,
                 )
             })?;
-            DataKeyMaterial::from_generated(g)
+            material_from_generated(g)
         };
         self.cache.get_or_fetch_with_refresh(
             &key,
@@ -475,7 +477,7 @@ impl Engine {
                     let g = with_retry(&retry, Some(counters), || {
                         kms.generate_data_key(&credential, &key_id, DataKeySpec::Aes256, &ec)
                     })?;
-                    DataKeyMaterial::from_generated(g)
+                    material_from_generated(g)
                 });
             },
         )
@@ -522,7 +524,7 @@ impl Engine {
             let params = SealParams {
                 frame_length: self.config.frame_length,
                 encryption_context: &request.encryption_context,
-                encrypted_data_keys: core::slice::from_ref(material.encrypted_data_key()),
+                encrypted_data_keys: material.encrypted_data_keys(),
                 identity: request.identity.as_ref(),
                 backend: self.config.backend,
             };
@@ -560,7 +562,7 @@ impl Engine {
                 let d = with_retry(&self.config.retry, counters, || {
                     kms.decrypt(credential, &edk.ciphertext, ec, Some(key_arn))
                 })?;
-                DataKeyMaterial::from_decrypted(d, edk.ciphertext.clone())
+                material_from_decrypted(d, edk.ciphertext.clone())
             };
             let lease = self.cache.get_or_fetch_with_refresh(
                 &key,
@@ -578,7 +580,7 @@ impl Engine {
                         let d = with_retry(&retry, Some(counters), || {
                             kms.decrypt(&credential, &blob, &ec, Some(&key_arn))
                         })?;
-                        DataKeyMaterial::from_decrypted(d, blob)
+                        material_from_decrypted(d, blob)
                     });
                 },
             );
@@ -908,6 +910,46 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// The key provider id of encrypted data keys made by AWS KMS (and any [`Kms`]).
+pub const AWS_KMS_PROVIDER_ID: &str = "aws-kms";
+
+/// The `aws-kms` encrypted data key for `ciphertext_blob` under the KMS key `key_arn`.
+fn kms_edk(key_arn: &str, ciphertext_blob: Vec<u8>) -> EncryptedDataKey {
+    EncryptedDataKey {
+        provider_id: AWS_KMS_PROVIDER_ID.to_owned(),
+        provider_info: key_arn.as_bytes().to_vec(),
+        ciphertext: ciphertext_blob,
+    }
+}
+
+fn data_key_from_kms(
+    plaintext: crate::crypto::SecretBytes,
+) -> Result<crate::crypto::DataKey, KmsError> {
+    crate::crypto::DataKey::try_from(plaintext).map_err(|len| {
+        KmsError::new(
+            KmsErrorKind::Internal,
+            format!("KMS returned a data key of {len} bytes, expected 32"),
+        )
+    })
+}
+
+/// Cache material from a `GenerateDataKey` answer: its `aws-kms` EDK and key ARN.
+fn material_from_generated(g: GeneratedDataKey) -> Result<DataKeyMaterial, KmsError> {
+    let data_key = data_key_from_kms(g.plaintext)?;
+    let edk = kms_edk(&g.key_id, g.ciphertext_blob);
+    Ok(DataKeyMaterial::new(data_key, vec![edk], g.key_id))
+}
+
+/// Cache material from a `Decrypt` answer for `ciphertext_blob`.
+fn material_from_decrypted(
+    d: DecryptedDataKey,
+    ciphertext_blob: Vec<u8>,
+) -> Result<DataKeyMaterial, KmsError> {
+    let data_key = data_key_from_kms(d.plaintext)?;
+    let edk = kms_edk(&d.key_id, ciphertext_blob);
+    Ok(DataKeyMaterial::new(data_key, vec![edk], d.key_id))
 }
 
 /// Calls KMS through `retry`, counting every attempt in `counters`.
