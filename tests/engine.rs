@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use bytes::Bytes;
-use fragseal::cache::{CacheLimits, ManualClock as CacheClock, AWS_KMS_PROVIDER_ID};
+use fragseal::cache::{CacheLimits, ManualClock as CacheClock};
+use fragseal::engine::AWS_KMS_PROVIDER_ID;
 use fragseal::engine::{
     DiscoveryFilter, Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest,
 };

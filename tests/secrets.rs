@@ -365,7 +365,15 @@ fn local_kms_its_keys_results_audit_cache_and_engine() {
     let context = ec();
     let key = CacheKey::for_sealing(&admin, &arn, SUITE_ID, &context);
     let lease = cache
-        .get_or_fetch(&key, 10, || DataKeyMaterial::from_generated(generated))
+        .get_or_fetch(&key, 10, || {
+            let edk = EncryptedDataKey {
+                provider_id: "aws-kms".into(),
+                provider_info: generated.key_id.as_bytes().to_vec(),
+                ciphertext: generated.ciphertext_blob,
+            };
+            let data_key = DataKey::try_from(generated.plaintext).unwrap();
+            Ok(DataKeyMaterial::new(data_key, vec![edk], generated.key_id))
+        })
         .unwrap();
     for (what, text) in [
         ("DataKeyMaterial", debug_and_alt(lease.material())),

@@ -189,7 +189,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     };
     let producer_refusal = match &producer_open {
         fragseal::Error::Kms(k) => {
-            json!({"refused": true, "error": k.kind().code(), "message": k.message()})
+            json!({"refused": true, "error": k.code(), "message": k.message()})
         }
         other => json!({"refused": true, "error": "other", "message": other.to_string()}),
     };

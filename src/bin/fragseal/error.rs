@@ -82,12 +82,14 @@ impl CliError {
     }
 
     pub fn kms(e: &KmsError) -> Self {
-        let exit = if e.kind().is_retryable() {
+        let exit = if e.kind() == KmsErrorKind::AuditFailure {
+            Exit::Local
+        } else if e.kind().is_retryable() {
             Exit::KmsUnavailable
         } else {
             Exit::KmsRefused
         };
-        let err = Self::new(exit, format!("KMS {}: {}", e.kind().code(), e.message()));
+        let err = Self::new(exit, format!("KMS {}: {}", e.code(), e.message()));
         match e.kind() {
             KmsErrorKind::AccessDenied => err.with_hint(
                 "the credential (--principal) is not allowed this call by the key policy; \
@@ -96,6 +98,9 @@ impl CliError {
             KmsErrorKind::NotFound => {
                 err.with_hint("list the keys and aliases with `fragseal kms list`")
             }
+            KmsErrorKind::AuditFailure => err.with_hint(
+                "the audit log could not be written; the call's result was withheld",
+            ),
             _ => err,
         }
     }
