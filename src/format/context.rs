@@ -15,6 +15,58 @@ pub const RESERVED_PREFIX: &str = "aws-crypto-";
 /// Largest serialized encryption context (the header field's length is a `u16`).
 pub const MAX_SERIALIZED_LEN: usize = u16::MAX as usize;
 
+/// Why an encryption context cannot be sealed ([`EncryptionContext::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// A key uses the prefix `aws-crypto-`, reserved by the AWS Encryption SDK.
+    ReservedKey(String),
+    /// Two keys differ only in ASCII case. KMS condition keys on the encryption context
+    /// (`kms:EncryptionContext:KEY`) match key names case-insensitively, so such a pair would
+    /// let a policy see one value while the message also carries the other.
+    CaseVariantKeys {
+        /// The first of the two keys in canonical (byte) order.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// The context does not fit the header field (65535 bytes serialized at most, each key
+    /// and value 65535 bytes at most).
+    TooLarge,
+}
+
+impl core::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ContextError::ReservedKey(k) => write!(
+                f,
+                "encryption context key {k:?} uses the reserved prefix {RESERVED_PREFIX}"
+            ),
+            ContextError::CaseVariantKeys { first, second } => write!(
+                f,
+                "encryption context keys {first:?} and {second:?} differ only in ASCII case"
+            ),
+            ContextError::TooLarge => write!(
+                f,
+                "encryption context too large to serialize ({MAX_SERIALIZED_LEN} bytes at most)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+/// Finds two keys that are equal ignoring ASCII case, in the order the iterator gives them.
+fn find_case_variant<'a>(keys: impl Iterator<Item = &'a str>) -> Option<(&'a str, &'a str)> {
+    let mut folded: BTreeMap<String, &'a str> = BTreeMap::new();
+    for key in keys {
+        if let Some(prev) = folded.insert(key.to_ascii_lowercase(), key) {
+            return Some((prev, key));
+        }
+    }
+    None
+}
+
 /// An encryption context: an ordered map of UTF-8 key/value pairs.
 ///
 /// `BTreeMap<String, String>` orders keys by their UTF-8 bytes, which is exactly the canonical
@@ -72,6 +124,33 @@ impl EncryptionContext {
             .map(String::as_str)
     }
 
+    /// The first two keys (in canonical order) that differ only in ASCII case, if any.
+    pub fn case_variant_keys(&self) -> Option<(&str, &str)> {
+        find_case_variant(self.0.keys().map(String::as_str))
+    }
+
+    /// Checks that this context can be sealed: no reserved key, no two keys that differ only
+    /// in ASCII case, and a serialization that fits the header. Sealing calls this; building
+    /// a context ([`Self::with`], [`Self::insert`]) does not, so that a context can be
+    /// assembled in any order and checked once.
+    ///
+    /// # Errors
+    /// The first [`ContextError`] found, in the order above.
+    pub fn validate(&self) -> Result<(), ContextError> {
+        if let Some(k) = self.reserved_key() {
+            return Err(ContextError::ReservedKey(k.to_owned()));
+        }
+        if let Some((first, second)) = self.case_variant_keys() {
+            return Err(ContextError::CaseVariantKeys {
+                first: first.to_owned(),
+                second: second.to_owned(),
+            });
+        }
+        self.serialized_len()
+            .map(|_| ())
+            .ok_or(ContextError::TooLarge)
+    }
+
     /// Canonical serialization: empty for an empty context, otherwise
     /// `count:u16 ‖ (key_len:u16 ‖ key ‖ value_len:u16 ‖ value)*` in key order.
     ///
@@ -122,6 +201,10 @@ impl EncryptionContext {
     ///
     /// Only the canonical encoding is accepted: a present-but-empty pair list, unsorted or
     /// duplicated keys, invalid UTF-8, or a length that disagrees with the pairs are errors.
+    /// fragseal also refuses two keys that differ only in ASCII case
+    /// ([`FormatErrorKind::CaseVariantEncryptionContextKeys`], at the second key's offset):
+    /// KMS matches context keys in policy conditions case-insensitively, so such a context
+    /// could satisfy a condition on one key while carrying another value under its variant.
     /// Reserved keys (`aws-crypto-`) are *not* checked here; the header parser does that.
     ///
     /// # Errors
@@ -143,6 +226,7 @@ impl EncryptionContext {
             ));
         }
         let mut map = BTreeMap::new();
+        let mut folded: BTreeMap<String, &str> = BTreeMap::new();
         let mut last: Option<&[u8]> = None;
         for _ in 0..count {
             let key_at = pairs.offset();
@@ -157,6 +241,16 @@ impl EncryptionContext {
                 ));
             }
             last = Some(key.as_bytes());
+            if let Some(prev) = folded.insert(key.to_ascii_lowercase(), key) {
+                return Err(Reader::error_at(
+                    key_at,
+                    f,
+                    FormatErrorKind::CaseVariantEncryptionContextKeys {
+                        first: prev.to_owned(),
+                        second: key.to_owned(),
+                    },
+                ));
+            }
             map.insert(key.to_owned(), value.to_owned());
         }
         if !pairs.is_empty() {
@@ -262,6 +356,40 @@ mod tests {
                 &[0, 2, 0xC3, 0xA9, 0, 1, b'3']
             ]
             .concat()
+        );
+    }
+
+    #[test]
+    fn validate_refuses_case_variants_reserved_keys_and_oversize() {
+        let ok = EncryptionContext::new()
+            .with("aws:kinesisvideo:arn", "A")
+            .with("purpose", "x");
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = ok.clone().with("AWS:KinesisVideo:ARN", "B");
+        assert_eq!(
+            bad.validate(),
+            Err(ContextError::CaseVariantKeys {
+                first: "AWS:KinesisVideo:ARN".into(),
+                second: "aws:kinesisvideo:arn".into(),
+            })
+        );
+        // Non-ASCII case is not folded (KMS folds ASCII only).
+        assert_eq!(
+            EncryptionContext::new()
+                .with("é", "1")
+                .with("É", "2")
+                .validate(),
+            Ok(())
+        );
+        assert!(matches!(
+            ok.clone().with("aws-crypto-public-key", "k").validate(),
+            Err(ContextError::ReservedKey(_))
+        ));
+        assert_eq!(
+            EncryptionContext::new()
+                .with("k", "v".repeat(70_000))
+                .validate(),
+            Err(ContextError::TooLarge)
         );
     }
 

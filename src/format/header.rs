@@ -118,6 +118,9 @@ pub struct HeaderBody {
 pub enum WriteError {
     /// The encryption context serializes to more than 65535 bytes (or has an over-long entry).
     EncryptionContextTooLarge,
+    /// Two encryption context keys differ only in ASCII case (see
+    /// [`EncryptionContext::validate`]); such a context is never written.
+    CaseVariantEncryptionContextKeys,
     /// No encrypted data keys, or more than 65535.
     EncryptedDataKeyCount,
     /// An encrypted data key field is longer than 65535 bytes.
@@ -129,6 +132,9 @@ impl core::fmt::Display for WriteError {
         f.write_str(match self {
             WriteError::EncryptionContextTooLarge => {
                 "encryption context too large to serialize (65535 bytes at most)"
+            }
+            WriteError::CaseVariantEncryptionContextKeys => {
+                "two encryption context keys differ only in ASCII case"
             }
             WriteError::EncryptedDataKeyCount => "between 1 and 65535 encrypted data keys needed",
             WriteError::EncryptedDataKeyTooLarge => {
@@ -164,6 +170,9 @@ impl HeaderFields<'_> {
     /// # Errors
     /// As [`HeaderFields::write`].
     pub fn serialized_len(&self) -> Result<usize, WriteError> {
+        if self.encryption_context.case_variant_keys().is_some() {
+            return Err(WriteError::CaseVariantEncryptionContextKeys);
+        }
         let ec = self
             .encryption_context
             .serialized_len()

@@ -14,7 +14,7 @@ pub mod error;
 pub mod header;
 pub mod reader;
 
-pub use context::EncryptionContext;
+pub use context::{ContextError, EncryptionContext};
 pub use edk::EncryptedDataKey;
 pub use error::{Field, FormatError, FormatErrorKind};
 pub use header::{ContentType, HeaderBody, MessageHeader, OpenLimits};
