@@ -4,6 +4,9 @@
 //! - `derive_message_keys/{ring-hkdf,hkdf-crate}`: one extract + two expands + AES key setup
 //!   (the per-message fixed cost of suite 0x0478), with each HKDF implementation.
 //! - `random_16/{fill_random,getrandom}`: userspace CSPRNG vs one OS call.
+//! - `rng_seal_16k/{fill/chacha,fill/getrandom,seal/chacha,seal/getrandom}`: the 32-byte message
+//!   id from each generator, alone and followed by sealing a 16 KiB fragment (issue 10 §6: keep
+//!   the userspace generator only if it saves >= 10 % of a 16 KiB seal).
 //!
 //! Run: `cargo bench --bench primitives -- --warm-up-time 1 --measurement-time 2`.
 
@@ -16,6 +19,9 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use fragseal::crypto::aead::{AeadBackend, Aes256GcmKey};
 use fragseal::crypto::kdf::{derive_message_keys_with, KdfBackend};
 use fragseal::crypto::{fill_random, DataKey};
+use fragseal::format::EncryptedDataKey;
+use fragseal::message::{self, SealParams};
+use fragseal::EncryptionContext;
 
 const KIB: usize = 1024;
 
@@ -80,5 +86,56 @@ fn random(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, aead_seal, derive, random);
+fn getrandom_fill(buf: &mut [u8]) {
+    getrandom::getrandom(buf).ok();
+}
+
+fn rng_seal_16k(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rng_seal_16k");
+    let dk = DataKey::from_bytes([0x33; 32]);
+    let ec = EncryptionContext::new().with(
+        "aws:kinesisvideo:arn",
+        "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam1/1",
+    );
+    let edks = [EncryptedDataKey {
+        provider_id: "aws-kms".into(),
+        provider_info: b"arn:aws:kms:us-east-1:111122223333:key/k".to_vec(),
+        ciphertext: vec![0x55; 184],
+    }];
+    let params = SealParams::new(&ec, &edks);
+    let fragment = vec![0x17u8; 16 * KIB];
+    let fills: [(&str, fn(&mut [u8])); 2] =
+        [("chacha", fill_random), ("getrandom", getrandom_fill)];
+    for (name, fill) in fills {
+        g.bench_function(format!("fill/{name}"), |b| {
+            b.iter(|| {
+                let mut id = [0u8; 32];
+                fill(&mut id);
+                black_box(id)
+            })
+        });
+    }
+    g.throughput(Throughput::Bytes(fragment.len() as u64));
+    for (name, fill) in fills {
+        g.bench_function(format!("seal/{name}"), |b| {
+            b.iter(|| {
+                // What `message::seal` does per message: a 32-byte id from the generator, then
+                // the seal with that id (through the vector-only entry that takes the id).
+                let mut id = [0u8; 32];
+                fill(&mut id);
+                let mut half = [0u8; 16];
+                half.copy_from_slice(&id[..16]);
+                black_box(
+                    message::danger_seal_with_fixed_message_id_for_vectors(
+                        &dk, &params, &half, &fragment,
+                    )
+                    .ok(),
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, aead_seal, derive, random, rng_seal_16k);
 criterion_main!(benches);
