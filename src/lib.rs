@@ -20,6 +20,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Declares an item (module, re-export, function, type, constant) `pub` with the `internal`
+/// feature and `pub(crate)` without it: the codec, raw-IV AEAD, HKDF and RNG pieces that fuzz
+/// targets and the vector generator need, and that are not part of the stable API.
+macro_rules! internal_pub {
+    ($(#[$m:meta])* $kw:ident $($rest:tt)*) => {
+        #[cfg(feature = "internal")]
+        $(#[$m])*
+        pub $kw $($rest)*
+        #[cfg(not(feature = "internal"))]
+        #[allow(dead_code, unused_imports, reason = "parts are used only through the `internal` feature")]
+        $(#[$m])*
+        pub(crate) $kw $($rest)*
+    };
+}
+
 pub mod cache;
 pub mod crypto;
 pub mod engine;
@@ -33,6 +48,29 @@ pub mod mkv;
 
 pub use error::{Error, OpenError};
 pub use format::EncryptionContext;
+
+/// UNSTABLE: the codec and danger APIs, for fuzz targets, the vector generator and the tests
+/// that build malformed messages. Only with the `internal` cargo feature.
+///
+/// Nothing here is part of the stable interface: it changes without notice, in any release.
+/// The raw-IV AEAD calls and the `danger` builders check nothing and must never seal real
+/// data.
+#[cfg(feature = "internal")]
+pub mod internal {
+    /// The wire-format codec: bounded reader, header, body, encrypted data keys, errors.
+    pub mod format {
+        pub use crate::format::{body, context, edk, error, header, reader};
+    }
+    /// AES-256-GCM with caller-chosen IVs, HKDF-SHA512 and the random source.
+    pub mod crypto {
+        pub use crate::crypto::{aead, kdf, keys, rng};
+    }
+    /// Writing deliberately malformed messages, and sealing with a fixed message id.
+    pub mod danger {
+        pub use crate::message::danger::*;
+        pub use crate::message::danger_seal_with_fixed_message_id_for_vectors;
+    }
+}
 
 /// The README's code examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

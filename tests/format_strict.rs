@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey};
-use fragseal::format::body::{frame_iv, BodyKind};
-use fragseal::format::header::HeaderFields;
 use fragseal::format::{ContentType, ContextError, EncryptedDataKey, Field, FormatErrorKind};
-use fragseal::message::danger::{FrameSpec, MessageBuilder};
+use fragseal::internal::danger::{FrameSpec, MessageBuilder};
+use fragseal::internal::format::body::{frame_iv, BodyKind};
+use fragseal::internal::format::header::HeaderFields;
 use fragseal::message::{open, parse_header, seal, OpenLimits, SealParams, SealedStream};
 use fragseal::{EncryptionContext, Error};
 use std::io::Read;

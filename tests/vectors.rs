@@ -9,13 +9,14 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey, SecretBytes};
-use fragseal::format::body::{frame_iv, BodyKind};
-use fragseal::format::header::HeaderFields;
 use fragseal::format::{ContentType, EncryptedDataKey, FormatErrorKind, OpenLimits};
 use fragseal::identity::FragmentIdentity;
+use fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors;
+use fragseal::internal::danger::{FrameSpec, MessageBuilder};
+use fragseal::internal::format::body::{frame_iv, BodyKind};
+use fragseal::internal::format::header::HeaderFields;
 use fragseal::keyring::RawAesKeyring;
-use fragseal::message::danger::{FrameSpec, MessageBuilder};
-use fragseal::message::{self, danger_seal_with_fixed_message_id_for_vectors, SealParams};
+use fragseal::message::{self, SealParams};
 use fragseal::{EncryptionContext, Error};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -191,92 +191,96 @@ impl EncryptionContext {
 
 /// Reading and writing the header's AAD field (`data-format/message-header.md`, "AAD").
 impl EncryptionContext {
-    /// Parses the header's AAD field.
-    ///
-    /// Spec: "Key Value Pairs Length: The length of the Key Value Pairs field in bytes. When the
-    /// encryption context is empty, the value of this field MUST be 0." — "Key Value Pair Count
-    /// ... MUST be greater than 0." — "This sequence MUST not contain duplicate entries. These
-    /// entries MUST have entries sorted, by key, in ascending order according to UTF-8 encoded
-    /// binary value." Keys and values are UTF-8.
-    ///
-    /// Only the canonical encoding is accepted: a present-but-empty pair list, unsorted or
-    /// duplicated keys, invalid UTF-8, or a length that disagrees with the pairs are errors.
-    /// fragseal also refuses two keys that differ only in ASCII case
-    /// ([`FormatErrorKind::CaseVariantEncryptionContextKeys`], at the second key's offset):
-    /// KMS matches context keys in policy conditions case-insensitively, so such a context
-    /// could satisfy a condition on one key while carrying another value under its variant.
-    /// Reserved keys (`aws-crypto-`) are *not* checked here; the header parser does that.
-    ///
-    /// # Errors
-    /// A [`FormatError`] on [`Field::EncryptionContext`].
-    pub fn read_header_field(r: &mut Reader<'_>) -> Result<Self, FormatError> {
-        let f = Field::EncryptionContext;
-        let len = usize::from(r.u16(f)?);
-        if len == 0 {
-            return Ok(Self::new());
-        }
-        let mut pairs = r.sub(len, f)?;
-        let count_at = pairs.offset();
-        let count = pairs.u16(f)?;
-        if count == 0 {
-            return Err(Reader::error_at(
-                count_at,
-                f,
-                FormatErrorKind::NonCanonicalEncryptionContext,
-            ));
-        }
-        let mut map = BTreeMap::new();
-        let mut folded: BTreeMap<String, &str> = BTreeMap::new();
-        let mut last: Option<&[u8]> = None;
-        for _ in 0..count {
-            let key_at = pairs.offset();
-            let key = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
-            let value = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
-            // Strictly increasing keys: sorted and without duplicates.
-            if last.is_some_and(|prev| prev >= key.as_bytes()) {
+    internal_pub! {
+        /// Parses the header's AAD field.
+        ///
+        /// Spec: "Key Value Pairs Length: The length of the Key Value Pairs field in bytes. When the
+        /// encryption context is empty, the value of this field MUST be 0." — "Key Value Pair Count
+        /// ... MUST be greater than 0." — "This sequence MUST not contain duplicate entries. These
+        /// entries MUST have entries sorted, by key, in ascending order according to UTF-8 encoded
+        /// binary value." Keys and values are UTF-8.
+        ///
+        /// Only the canonical encoding is accepted: a present-but-empty pair list, unsorted or
+        /// duplicated keys, invalid UTF-8, or a length that disagrees with the pairs are errors.
+        /// fragseal also refuses two keys that differ only in ASCII case
+        /// ([`FormatErrorKind::CaseVariantEncryptionContextKeys`], at the second key's offset):
+        /// KMS matches context keys in policy conditions case-insensitively, so such a context
+        /// could satisfy a condition on one key while carrying another value under its variant.
+        /// Reserved keys (`aws-crypto-`) are *not* checked here; the header parser does that.
+        ///
+        /// # Errors
+        /// A [`FormatError`] on [`Field::EncryptionContext`].
+        fn read_header_field(r: &mut Reader<'_>) -> Result<Self, FormatError> {
+            let f = Field::EncryptionContext;
+            let len = usize::from(r.u16(f)?);
+            if len == 0 {
+                return Ok(Self::new());
+            }
+            let mut pairs = r.sub(len, f)?;
+            let count_at = pairs.offset();
+            let count = pairs.u16(f)?;
+            if count == 0 {
                 return Err(Reader::error_at(
-                    key_at,
+                    count_at,
                     f,
                     FormatErrorKind::NonCanonicalEncryptionContext,
                 ));
             }
-            last = Some(key.as_bytes());
-            if let Some(prev) = folded.insert(key.to_ascii_lowercase(), key) {
-                return Err(Reader::error_at(
-                    key_at,
-                    f,
-                    FormatErrorKind::CaseVariantEncryptionContextKeys {
-                        first: prev.to_owned(),
-                        second: key.to_owned(),
-                    },
-                ));
+            let mut map = BTreeMap::new();
+            let mut folded: BTreeMap<String, &str> = BTreeMap::new();
+            let mut last: Option<&[u8]> = None;
+            for _ in 0..count {
+                let key_at = pairs.offset();
+                let key = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
+                let value = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
+                // Strictly increasing keys: sorted and without duplicates.
+                if last.is_some_and(|prev| prev >= key.as_bytes()) {
+                    return Err(Reader::error_at(
+                        key_at,
+                        f,
+                        FormatErrorKind::NonCanonicalEncryptionContext,
+                    ));
+                }
+                last = Some(key.as_bytes());
+                if let Some(prev) = folded.insert(key.to_ascii_lowercase(), key) {
+                    return Err(Reader::error_at(
+                        key_at,
+                        f,
+                        FormatErrorKind::CaseVariantEncryptionContextKeys {
+                            first: prev.to_owned(),
+                            second: key.to_owned(),
+                        },
+                    ));
+                }
+                map.insert(key.to_owned(), value.to_owned());
             }
-            map.insert(key.to_owned(), value.to_owned());
+            if !pairs.is_empty() {
+                return Err(pairs.error(f, FormatErrorKind::EncryptionContextLengthMismatch));
+            }
+            Ok(Self(map))
         }
-        if !pairs.is_empty() {
-            return Err(pairs.error(f, FormatErrorKind::EncryptionContextLengthMismatch));
-        }
-        Ok(Self(map))
     }
 
-    /// Writes the header's AAD field: `len:u16 ‖ serialization` (`00 00` when empty). The
-    /// inverse of [`Self::read_header_field`]; `None` (and `out` unchanged) when the context
-    /// cannot be serialized.
-    pub fn write_header_field(&self, out: &mut Vec<u8>) -> Option<()> {
-        let start = out.len();
-        out.extend_from_slice(&[0, 0]);
-        if self.serialize_into(out).is_none() {
-            out.truncate(start);
-            return None;
+    internal_pub! {
+        /// Writes the header's AAD field: `len:u16 ‖ serialization` (`00 00` when empty). The
+        /// inverse of [`Self::read_header_field`]; `None` (and `out` unchanged) when the context
+        /// cannot be serialized.
+        fn write_header_field(&self, out: &mut Vec<u8>) -> Option<()> {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0]);
+            if self.serialize_into(out).is_none() {
+                out.truncate(start);
+                return None;
+            }
+            let len = out.len() - start - 2;
+            let Ok(len) = u16::try_from(len) else {
+                out.truncate(start);
+                return None;
+            };
+            let be = len.to_be_bytes();
+            out.splice(start..start + 2, be);
+            Some(())
         }
-        let len = out.len() - start - 2;
-        let Ok(len) = u16::try_from(len) else {
-            out.truncate(start);
-            return None;
-        };
-        let be = len.to_be_bytes();
-        out.splice(start..start + 2, be);
-        Some(())
     }
 
     /// Length in bytes of [`Self::serialize`]'s output, without allocating; `None` when the

@@ -15,26 +15,40 @@ use super::error::{Field, FormatError, FormatErrorKind};
 use super::reader::Reader;
 use crate::crypto::kdf::{COMMIT_KEY_LEN, MESSAGE_ID_LEN};
 
-/// Message format version 2.
-pub const FORMAT_VERSION: u8 = 0x02;
+internal_pub! {
+    /// Message format version 2.
+    const FORMAT_VERSION: u8 = 0x02;
+}
 /// AES-256-GCM, HKDF-SHA512 key derivation, key commitment, no signature. The only suite
 /// fragseal writes or opens.
 pub const SUITE_ID: u16 = 0x0478;
-/// The same with an ECDSA P-384 signature: not supported (fragseal does not verify signatures).
-pub const SUITE_ID_SIGNED: u16 = 0x0578;
-/// Length of the header authentication tag.
-pub const HEADER_TAG_LEN: usize = 16;
-/// The IV of the header authentication tag in format version 2: all zero.
-pub const HEADER_IV: [u8; 12] = [0; 12];
-/// Suites of format version 1, none of which commits to its key.
-pub const NON_COMMITTING_SUITES: [u16; 9] = [
-    0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
-];
-/// Default [`OpenLimits::max_encrypted_data_keys`].
-pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
-/// Default [`OpenLimits::max_frame_length`]: 64 MiB, far above any media frame length, and a
-/// bound on what the streaming reader buffers.
-pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
+internal_pub! {
+    /// The same with an ECDSA P-384 signature: not supported (fragseal does not verify signatures).
+    const SUITE_ID_SIGNED: u16 = 0x0578;
+}
+internal_pub! {
+    /// Length of the header authentication tag.
+    const HEADER_TAG_LEN: usize = 16;
+}
+internal_pub! {
+    /// The IV of the header authentication tag in format version 2: all zero.
+    const HEADER_IV: [u8; 12] = [0; 12];
+}
+internal_pub! {
+    /// Suites of format version 1, none of which commits to its key.
+    const NON_COMMITTING_SUITES: [u16; 9] = [
+        0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
+    ];
+}
+internal_pub! {
+    /// Default [`OpenLimits::max_encrypted_data_keys`].
+    const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
+}
+internal_pub! {
+    /// Default [`OpenLimits::max_frame_length`]: 64 MiB, far above any media frame length, and a
+    /// bound on what the streaming reader buffers.
+    const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
+}
 
 /// The body's content type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,16 +236,18 @@ impl HeaderFields<'_> {
 }
 
 impl HeaderBody {
-    /// The fields, borrowed.
-    pub fn fields(&self) -> HeaderFields<'_> {
-        HeaderFields {
-            suite_id: self.suite_id,
-            message_id: &self.message_id,
-            encryption_context: &self.encryption_context,
-            encrypted_data_keys: &self.encrypted_data_keys,
-            content_type: self.content_type,
-            frame_length: self.frame_length,
-            commit_key: &self.commit_key,
+    internal_pub! {
+        /// The fields, borrowed.
+        fn fields(&self) -> HeaderFields<'_> {
+            HeaderFields {
+                suite_id: self.suite_id,
+                message_id: &self.message_id,
+                encryption_context: &self.encryption_context,
+                encrypted_data_keys: &self.encrypted_data_keys,
+                content_type: self.content_type,
+                frame_length: self.frame_length,
+                commit_key: &self.commit_key,
+            }
         }
     }
 
@@ -252,127 +268,129 @@ impl HeaderBody {
         self.fields().write(out)
     }
 
-    /// Parses and validates a header body.
-    ///
-    /// Spec (message-header.md, "Header Body Version 2.0"): "Version | 1; Algorithm Suite ID |
-    /// 2; Message ID | 32; AAD | Variable. Self-describing; Encrypted Data Keys | Variable;
-    /// Content Type | 1; Frame Length | 4 | UInt32; Algorithm Suite Data | Variable. Determined
-    /// by the Algorithm Suite ID". "The value of the `Version` field MUST be `02` in the Version
-    /// 2.0 header body." "Encrypted Data Key Count: ... This value MUST be greater than 0."
-    /// "When the content type is non-framed, the value of this field [frame length] MUST be 0."
-    /// decrypt.md: "If the number of encrypted data keys ... is greater than the maximum number
-    /// of encrypted data keys configured ..., then as soon as that can be determined during
-    /// deserializing decrypt MUST process no more bytes and yield an error."
-    ///
-    /// fragseal additionally rejects: any suite other than `0x0478` (non-committing suites with
-    /// [`FormatErrorKind::NonCommittingSuite`]), encryption context keys starting with
-    /// `aws-crypto-`, a frame length of 0 or above [`OpenLimits::max_frame_length`] in a framed
-    /// message.
-    ///
-    /// # Errors
-    /// A [`FormatError`] naming the field and offset.
-    pub fn read(r: &mut Reader<'_>, limits: &OpenLimits) -> Result<Self, FormatError> {
-        let version_at = r.offset();
-        let version = r.u8(Field::Version)?;
-        if version != FORMAT_VERSION {
-            if version == 0x01 {
-                // Version 1: type byte, then the suite id. Every version-1 suite is
-                // non-committing.
-                let _type = r.u8(Field::Version)?;
-                let suite_at = r.offset();
-                let suite = r.u16(Field::AlgorithmSuite)?;
-                if !limits.allow_non_committing {
-                    return Err(Reader::error_at(
-                        suite_at,
-                        Field::AlgorithmSuite,
-                        FormatErrorKind::NonCommittingSuite(suite),
-                    ));
+    internal_pub! {
+        /// Parses and validates a header body.
+        ///
+        /// Spec (message-header.md, "Header Body Version 2.0"): "Version | 1; Algorithm Suite ID |
+        /// 2; Message ID | 32; AAD | Variable. Self-describing; Encrypted Data Keys | Variable;
+        /// Content Type | 1; Frame Length | 4 | UInt32; Algorithm Suite Data | Variable. Determined
+        /// by the Algorithm Suite ID". "The value of the `Version` field MUST be `02` in the Version
+        /// 2.0 header body." "Encrypted Data Key Count: ... This value MUST be greater than 0."
+        /// "When the content type is non-framed, the value of this field [frame length] MUST be 0."
+        /// decrypt.md: "If the number of encrypted data keys ... is greater than the maximum number
+        /// of encrypted data keys configured ..., then as soon as that can be determined during
+        /// deserializing decrypt MUST process no more bytes and yield an error."
+        ///
+        /// fragseal additionally rejects: any suite other than `0x0478` (non-committing suites with
+        /// [`FormatErrorKind::NonCommittingSuite`]), encryption context keys starting with
+        /// `aws-crypto-`, a frame length of 0 or above [`OpenLimits::max_frame_length`] in a framed
+        /// message.
+        ///
+        /// # Errors
+        /// A [`FormatError`] naming the field and offset.
+        fn read(r: &mut Reader<'_>, limits: &OpenLimits) -> Result<Self, FormatError> {
+            let version_at = r.offset();
+            let version = r.u8(Field::Version)?;
+            if version != FORMAT_VERSION {
+                if version == 0x01 {
+                    // Version 1: type byte, then the suite id. Every version-1 suite is
+                    // non-committing.
+                    let _type = r.u8(Field::Version)?;
+                    let suite_at = r.offset();
+                    let suite = r.u16(Field::AlgorithmSuite)?;
+                    if !limits.allow_non_committing {
+                        return Err(Reader::error_at(
+                            suite_at,
+                            Field::AlgorithmSuite,
+                            FormatErrorKind::NonCommittingSuite(suite),
+                        ));
+                    }
                 }
-            }
-            return Err(Reader::error_at(
-                version_at,
-                Field::Version,
-                FormatErrorKind::UnsupportedVersion(version),
-            ));
-        }
-        let suite_at = r.offset();
-        let suite_id = r.u16(Field::AlgorithmSuite)?;
-        if suite_id != SUITE_ID {
-            let kind = if NON_COMMITTING_SUITES.contains(&suite_id) {
-                FormatErrorKind::NonCommittingSuite(suite_id)
-            } else {
-                FormatErrorKind::UnsupportedSuite(suite_id)
-            };
-            return Err(Reader::error_at(suite_at, Field::AlgorithmSuite, kind));
-        }
-        let message_id = *r.array::<MESSAGE_ID_LEN>(Field::MessageId)?;
-        let ec_at = r.offset();
-        let encryption_context = EncryptionContext::read_header_field(r)?;
-        if let Some(k) = encryption_context.reserved_key() {
-            return Err(Reader::error_at(
-                ec_at,
-                Field::EncryptionContext,
-                FormatErrorKind::ReservedEncryptionContextKey(k.to_owned()),
-            ));
-        }
-        let count_at = r.offset();
-        let count = r.u16(Field::EncryptedDataKeys)?;
-        if count == 0 {
-            return Err(Reader::error_at(
-                count_at,
-                Field::EncryptedDataKeys,
-                FormatErrorKind::NoEncryptedDataKeys,
-            ));
-        }
-        if count > limits.max_encrypted_data_keys {
-            return Err(Reader::error_at(
-                count_at,
-                Field::EncryptedDataKeys,
-                FormatErrorKind::TooManyEncryptedDataKeys {
-                    count,
-                    max: limits.max_encrypted_data_keys,
-                },
-            ));
-        }
-        let mut encrypted_data_keys = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            encrypted_data_keys.push(EncryptedDataKey::read(r)?);
-        }
-        let ct_at = r.offset();
-        let content_type = match r.u8(Field::ContentType)? {
-            0x01 => ContentType::NonFramed,
-            0x02 => ContentType::Framed,
-            other => {
                 return Err(Reader::error_at(
-                    ct_at,
-                    Field::ContentType,
-                    FormatErrorKind::InvalidContentType(other),
-                ))
+                    version_at,
+                    Field::Version,
+                    FormatErrorKind::UnsupportedVersion(version),
+                ));
             }
-        };
-        let fl_at = r.offset();
-        let frame_length = r.u32(Field::FrameLength)?;
-        let frame_length_ok = match content_type {
-            ContentType::NonFramed => frame_length == 0,
-            ContentType::Framed => frame_length > 0 && frame_length <= limits.max_frame_length,
-        };
-        if !frame_length_ok {
-            return Err(Reader::error_at(
-                fl_at,
-                Field::FrameLength,
-                FormatErrorKind::InvalidFrameLength(frame_length),
-            ));
+            let suite_at = r.offset();
+            let suite_id = r.u16(Field::AlgorithmSuite)?;
+            if suite_id != SUITE_ID {
+                let kind = if NON_COMMITTING_SUITES.contains(&suite_id) {
+                    FormatErrorKind::NonCommittingSuite(suite_id)
+                } else {
+                    FormatErrorKind::UnsupportedSuite(suite_id)
+                };
+                return Err(Reader::error_at(suite_at, Field::AlgorithmSuite, kind));
+            }
+            let message_id = *r.array::<MESSAGE_ID_LEN>(Field::MessageId)?;
+            let ec_at = r.offset();
+            let encryption_context = EncryptionContext::read_header_field(r)?;
+            if let Some(k) = encryption_context.reserved_key() {
+                return Err(Reader::error_at(
+                    ec_at,
+                    Field::EncryptionContext,
+                    FormatErrorKind::ReservedEncryptionContextKey(k.to_owned()),
+                ));
+            }
+            let count_at = r.offset();
+            let count = r.u16(Field::EncryptedDataKeys)?;
+            if count == 0 {
+                return Err(Reader::error_at(
+                    count_at,
+                    Field::EncryptedDataKeys,
+                    FormatErrorKind::NoEncryptedDataKeys,
+                ));
+            }
+            if count > limits.max_encrypted_data_keys {
+                return Err(Reader::error_at(
+                    count_at,
+                    Field::EncryptedDataKeys,
+                    FormatErrorKind::TooManyEncryptedDataKeys {
+                        count,
+                        max: limits.max_encrypted_data_keys,
+                    },
+                ));
+            }
+            let mut encrypted_data_keys = Vec::with_capacity(usize::from(count));
+            for _ in 0..count {
+                encrypted_data_keys.push(EncryptedDataKey::read(r)?);
+            }
+            let ct_at = r.offset();
+            let content_type = match r.u8(Field::ContentType)? {
+                0x01 => ContentType::NonFramed,
+                0x02 => ContentType::Framed,
+                other => {
+                    return Err(Reader::error_at(
+                        ct_at,
+                        Field::ContentType,
+                        FormatErrorKind::InvalidContentType(other),
+                    ))
+                }
+            };
+            let fl_at = r.offset();
+            let frame_length = r.u32(Field::FrameLength)?;
+            let frame_length_ok = match content_type {
+                ContentType::NonFramed => frame_length == 0,
+                ContentType::Framed => frame_length > 0 && frame_length <= limits.max_frame_length,
+            };
+            if !frame_length_ok {
+                return Err(Reader::error_at(
+                    fl_at,
+                    Field::FrameLength,
+                    FormatErrorKind::InvalidFrameLength(frame_length),
+                ));
+            }
+            let commit_key = *r.array::<COMMIT_KEY_LEN>(Field::SuiteData)?;
+            Ok(Self {
+                suite_id,
+                message_id,
+                encryption_context,
+                encrypted_data_keys,
+                content_type,
+                frame_length,
+                commit_key,
+            })
         }
-        let commit_key = *r.array::<COMMIT_KEY_LEN>(Field::SuiteData)?;
-        Ok(Self {
-            suite_id,
-            message_id,
-            encryption_context,
-            encrypted_data_keys,
-            content_type,
-            frame_length,
-            commit_key,
-        })
     }
 }
 
@@ -411,24 +429,26 @@ impl MessageHeader {
         })
     }
 
-    /// Builds a header from its body (serialized once here) and tag. Used by sealing.
-    ///
-    /// # Errors
-    /// A [`WriteError`] when the body cannot be serialized.
-    pub fn from_parts(
-        body: HeaderBody,
-        auth_tag: [u8; HEADER_TAG_LEN],
-    ) -> Result<Self, WriteError> {
-        let mut raw = Vec::with_capacity(body.serialized_len()? + HEADER_TAG_LEN);
-        body.write(&mut raw)?;
-        let body_len = raw.len();
-        raw.extend_from_slice(&auth_tag);
-        Ok(Self {
-            body,
-            auth_tag,
-            raw,
-            body_len,
-        })
+    internal_pub! {
+        /// Builds a header from its body (serialized once here) and tag. Used by sealing.
+        ///
+        /// # Errors
+        /// A [`WriteError`] when the body cannot be serialized.
+        fn from_parts(
+            body: HeaderBody,
+            auth_tag: [u8; HEADER_TAG_LEN],
+        ) -> Result<Self, WriteError> {
+            let mut raw = Vec::with_capacity(body.serialized_len()? + HEADER_TAG_LEN);
+            body.write(&mut raw)?;
+            let body_len = raw.len();
+            raw.extend_from_slice(&auth_tag);
+            Ok(Self {
+                body,
+                auth_tag,
+                raw,
+                body_len,
+            })
+        }
     }
 
     /// The parsed header body fields.
