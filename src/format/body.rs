@@ -175,7 +175,7 @@ pub struct FrameRef<'a> {
     pub kind: BodyKind,
     /// Sequence number.
     pub seq: u32,
-    /// The IV (equal to [`frame_iv`]`(seq)`).
+    /// The IV (equal to `frame_iv(seq)`).
     pub iv: &'a [u8; IV_LEN],
     /// Encrypted content.
     pub ciphertext: &'a [u8],

@@ -205,7 +205,7 @@ impl HeaderFields<'_> {
         Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
     }
 
-    /// Appends the header body (the writer side of [`HeaderBody::read`]). On error `out` is
+    /// Appends the header body (the writer side of `HeaderBody::read`). On error `out` is
     /// unchanged.
     ///
     /// # Errors
@@ -259,7 +259,7 @@ impl HeaderBody {
         self.fields().serialized_len()
     }
 
-    /// Appends the header body. The inverse of [`HeaderBody::read`]. On error `out` is
+    /// Appends the header body. The inverse of `HeaderBody::read`. On error `out` is
     /// unchanged.
     ///
     /// # Errors
@@ -414,7 +414,7 @@ impl MessageHeader {
     /// — 16 bytes for `0x0478`; version 2 stores no header IV.
     ///
     /// # Errors
-    /// A [`FormatError`] (see [`HeaderBody::read`]).
+    /// A [`FormatError`] (see `HeaderBody::read`).
     pub fn parse(message: &[u8], limits: &OpenLimits) -> Result<Self, FormatError> {
         let mut r = Reader::new(message);
         let body = HeaderBody::read(&mut r, limits)?;
