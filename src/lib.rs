@@ -4,12 +4,13 @@
 //! `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment, no signature), framed. See `SPEC.md`.
 //!
 //! Layout (one module per part of the architecture):
-//! - [`format`](mod@format): the wire format — bounded reader, header and body codecs,
-//!   encryption context, encrypted data keys.
+//! - [`format`](mod@format): the wire format's values — encryption context, encrypted data
+//!   keys, the parsed header, open limits and precise format errors.
 //! - [`message`]: sealing and opening one message (one-shot, into a buffer, streaming, by range).
 //! - [`identity`]: binding a fragment's identity (stream, number, timestamp, track) into the
 //!   message id.
-//! - [`crypto`]: AES-256-GCM backends (`ring`, `aes-gcm`), HKDF-SHA512 derivations, secret types.
+//! - [`crypto`]: the AES-256-GCM provider choice ([`crypto::AeadBackend`]) and the secret
+//!   types ([`crypto::DataKey`], [`crypto::SecretBytes`]).
 //! - [`keyring`]: the ESDK raw AES keyring, for local keys and offline interop.
 //! - [`kms`]: the [`kms::Kms`] trait, credentials and KMS errors, and the backends
 //!   ([`kms::local::LocalKms`], and `kms::aws::AwsKms` behind the `aws` feature).
@@ -17,6 +18,12 @@
 //! - [`engine`]: the engine — KMS + cache + message, single fragments and rayon batches.
 //! - [`mkv`]: a bounded EBML reader that splits Matroska streams into fragments.
 //! - [`error`]: the crate's error types.
+//!
+//! The codec, the raw-IV AEAD calls, HKDF and the random source are crate-private, and so are
+//! the vector-only `danger` builders (for now still also at their old hidden path in
+//! `message`). Fuzz targets, the vector generator and the tests that forge messages reach
+//! them through the unstable `internal` cargo feature, as `fragseal::internal`; it is not part
+//! of the stable interface.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
