@@ -179,59 +179,63 @@ pub struct HeaderFields<'a> {
 }
 
 impl HeaderFields<'_> {
-    /// Serialized length of the header body (without the tag).
-    ///
-    /// # Errors
-    /// As [`HeaderFields::write`].
-    pub fn serialized_len(&self) -> Result<usize, WriteError> {
-        if self.encryption_context.case_variant_keys().is_some() {
-            return Err(WriteError::CaseVariantEncryptionContextKeys);
-        }
-        let ec = self
-            .encryption_context
-            .serialized_len()
-            .ok_or(WriteError::EncryptionContextTooLarge)?;
-        if self.encrypted_data_keys.is_empty()
-            || self.encrypted_data_keys.len() > usize::from(u16::MAX)
-        {
-            return Err(WriteError::EncryptedDataKeyCount);
-        }
-        let mut edks = 2usize;
-        for edk in self.encrypted_data_keys {
-            edks += edk
+    internal_pub! {
+        /// Serialized length of the header body (without the tag).
+        ///
+        /// # Errors
+        /// As [`HeaderFields::write`].
+        fn serialized_len(&self) -> Result<usize, WriteError> {
+            if self.encryption_context.case_variant_keys().is_some() {
+                return Err(WriteError::CaseVariantEncryptionContextKeys);
+            }
+            let ec = self
+                .encryption_context
                 .serialized_len()
-                .ok_or(WriteError::EncryptedDataKeyTooLarge)?;
+                .ok_or(WriteError::EncryptionContextTooLarge)?;
+            if self.encrypted_data_keys.is_empty()
+                || self.encrypted_data_keys.len() > usize::from(u16::MAX)
+            {
+                return Err(WriteError::EncryptedDataKeyCount);
+            }
+            let mut edks = 2usize;
+            for edk in self.encrypted_data_keys {
+                edks += edk
+                    .serialized_len()
+                    .ok_or(WriteError::EncryptedDataKeyTooLarge)?;
+            }
+            Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
         }
-        Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
     }
 
-    /// Appends the header body (the writer side of `HeaderBody::read`). On error `out` is
-    /// unchanged.
-    ///
-    /// # Errors
-    /// A [`WriteError`] when a field cannot be represented.
-    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
-        self.serialized_len()?;
-        let start = out.len();
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.suite_id.to_be_bytes());
-        out.extend_from_slice(self.message_id);
-        if self.encryption_context.write_header_field(out).is_none() {
-            out.truncate(start);
-            return Err(WriteError::EncryptionContextTooLarge);
-        }
-        let count = u16::try_from(self.encrypted_data_keys.len()).unwrap_or(0);
-        out.extend_from_slice(&count.to_be_bytes());
-        for edk in self.encrypted_data_keys {
-            if edk.write(out).is_none() {
+    internal_pub! {
+        /// Appends the header body (the writer side of `HeaderBody::read`). On error `out` is
+        /// unchanged.
+        ///
+        /// # Errors
+        /// A [`WriteError`] when a field cannot be represented.
+        fn write(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
+            self.serialized_len()?;
+            let start = out.len();
+            out.push(FORMAT_VERSION);
+            out.extend_from_slice(&self.suite_id.to_be_bytes());
+            out.extend_from_slice(self.message_id);
+            if self.encryption_context.write_header_field(out).is_none() {
                 out.truncate(start);
-                return Err(WriteError::EncryptedDataKeyTooLarge);
+                return Err(WriteError::EncryptionContextTooLarge);
             }
+            let count = u16::try_from(self.encrypted_data_keys.len()).unwrap_or(0);
+            out.extend_from_slice(&count.to_be_bytes());
+            for edk in self.encrypted_data_keys {
+                if edk.write(out).is_none() {
+                    out.truncate(start);
+                    return Err(WriteError::EncryptedDataKeyTooLarge);
+                }
+            }
+            out.push(self.content_type.to_u8());
+            out.extend_from_slice(&self.frame_length.to_be_bytes());
+            out.extend_from_slice(self.commit_key);
+            Ok(())
         }
-        out.push(self.content_type.to_u8());
-        out.extend_from_slice(&self.frame_length.to_be_bytes());
-        out.extend_from_slice(self.commit_key);
-        Ok(())
     }
 }
 
@@ -251,12 +255,14 @@ impl HeaderBody {
         }
     }
 
-    /// Serialized length of the header body (without the tag).
-    ///
-    /// # Errors
-    /// As [`HeaderFields::write`].
-    pub fn serialized_len(&self) -> Result<usize, WriteError> {
-        self.fields().serialized_len()
+    internal_pub! {
+        /// Serialized length of the header body (without the tag).
+        ///
+        /// # Errors
+        /// As [`HeaderFields::write`].
+        fn serialized_len(&self) -> Result<usize, WriteError> {
+            self.fields().serialized_len()
+        }
     }
 
     /// Appends the header body. The inverse of `HeaderBody::read`. On error `out` is

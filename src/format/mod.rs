@@ -19,7 +19,7 @@
 //! `message::danger`).
 
 pub mod body;
-pub mod context;
+internal_pub! { mod context; }
 internal_pub! { mod edk; }
 internal_pub! { mod error; }
 pub mod header;
