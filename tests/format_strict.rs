@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey};
-use fragseal::format::body::{frame_iv, BodyKind};
-use fragseal::format::header::HeaderFields;
-use fragseal::format::{ContentType, EncryptedDataKey, Field, FormatErrorKind};
-use fragseal::message::danger::{FrameSpec, MessageBuilder};
+use fragseal::format::{ContentType, ContextError, EncryptedDataKey, Field, FormatErrorKind};
+use fragseal::internal::danger::{FrameSpec, MessageBuilder};
+use fragseal::internal::format::body::{frame_iv, BodyKind};
+use fragseal::internal::format::header::HeaderFields;
 use fragseal::message::{open, parse_header, seal, OpenLimits, SealParams, SealedStream};
 use fragseal::{EncryptionContext, Error};
 use std::io::Read;
@@ -483,6 +483,85 @@ fn encryption_context_must_be_canonical() {
         let (field, k) = format_kind(try_open(&header_with_raw_ec(&f)));
         assert_eq!((field, k), (Field::EncryptionContext, kind));
     }
+}
+
+const STREAM_A: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-a/1";
+const STREAM_B: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-b/1";
+
+/// One serialized encryption-context pair.
+fn ec_pair(k: &str, v: &str) -> Vec<u8> {
+    let mut p = (k.len() as u16).to_be_bytes().to_vec();
+    p.extend_from_slice(k.as_bytes());
+    p.extend_from_slice(&(v.len() as u16).to_be_bytes());
+    p.extend_from_slice(v.as_bytes());
+    p
+}
+
+/// Issue 11 #1. A producer that KMS lets seal only for stream A (its policy condition on
+/// `kms:EncryptionContext:aws:kinesisvideo:arn`, which KMS matches case-insensitively) writes
+/// a message whose context holds `AWS:KINESISVIDEO:ARN = A` next to
+/// `aws:kinesisvideo:arn = B`. The header is canonical (keys sorted by bytes, no duplicate),
+/// so only the case rule can refuse it, naming the field and the second key's offset.
+#[test]
+fn case_variant_context_keys_are_refused_when_parsing() {
+    let first = ec_pair("AWS:KINESISVIDEO:ARN", STREAM_A);
+    let second = ec_pair("aws:kinesisvideo:arn", STREAM_B);
+    let mut inner = 2u16.to_be_bytes().to_vec();
+    inner.extend_from_slice(&first);
+    inner.extend_from_slice(&second);
+    let mut field = (inner.len() as u16).to_be_bytes().to_vec();
+    field.extend_from_slice(&inner);
+    let m = header_with_raw_ec(&field);
+    // version, suite, message id, the field's length, the pair count, then the first pair.
+    let second_at = 1 + 2 + 32 + 2 + 2 + first.len();
+    let want = FormatErrorKind::CaseVariantEncryptionContextKeys {
+        first: "AWS:KINESISVIDEO:ARN".into(),
+        second: "aws:kinesisvideo:arn".into(),
+    };
+    match parse_header(&m, &OpenLimits::default()) {
+        Err(Error::Format(e)) => {
+            assert_eq!(
+                (e.field, e.kind, e.offset),
+                (Field::EncryptionContext, want.clone(), second_at)
+            );
+        }
+        other => panic!("a case-variant context must not parse: {other:?}"),
+    }
+    // The streaming parser refuses it the same way.
+    match SealedStream::new(&m[..], &OpenLimits::default()) {
+        Err(Error::Format(e)) => assert_eq!((e.field, e.kind), (Field::EncryptionContext, want)),
+        Err(other) => panic!("expected a format error, got {other:?}"),
+        Ok(_) => panic!("a case-variant context must not parse (streaming)"),
+    }
+    // Keys that differ in more than case still parse.
+    let mut inner = 2u16.to_be_bytes().to_vec();
+    inner.extend_from_slice(&ec_pair("AWS:KINESISVIDEO:ARN2", STREAM_A));
+    inner.extend_from_slice(&second);
+    let mut field = (inner.len() as u16).to_be_bytes().to_vec();
+    field.extend_from_slice(&inner);
+    assert!(try_open(&header_with_raw_ec(&field)).is_ok());
+}
+
+/// Issue 11 #1, the sealing side: a context whose keys differ only in ASCII case is refused
+/// by `validate` (typed, naming both keys) and sealing never writes it.
+#[test]
+fn case_variant_context_keys_are_refused_when_building() {
+    let ec = EncryptionContext::new()
+        .with("aws:kinesisvideo:arn", STREAM_B)
+        .with("AWS:KINESISVIDEO:ARN", STREAM_A);
+    assert_eq!(
+        ec.validate(),
+        Err(ContextError::CaseVariantKeys {
+            first: "AWS:KINESISVIDEO:ARN".into(),
+            second: "aws:kinesisvideo:arn".into(),
+        })
+    );
+    let sealed = seal(&dk(), &SealParams::new(&ec, &[edk()]), b"forged fragment");
+    assert!(sealed.is_err(), "sealed a case-variant context: {sealed:?}");
+    // One key per case-folded name is fine.
+    let ok = EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM_B);
+    assert_eq!(ok.validate(), Ok(()));
+    assert!(seal(&dk(), &SealParams::new(&ok, &[edk()]), b"fragment").is_ok());
 }
 
 fn patched(at: usize, bytes: &[u8]) -> Vec<u8> {

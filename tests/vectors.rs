@@ -9,13 +9,14 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey, SecretBytes};
-use fragseal::format::body::{frame_iv, BodyKind};
-use fragseal::format::header::HeaderFields;
 use fragseal::format::{ContentType, EncryptedDataKey, FormatErrorKind, OpenLimits};
 use fragseal::identity::FragmentIdentity;
+use fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors;
+use fragseal::internal::danger::{FrameSpec, MessageBuilder};
+use fragseal::internal::format::body::{frame_iv, BodyKind};
+use fragseal::internal::format::header::HeaderFields;
 use fragseal::keyring::RawAesKeyring;
-use fragseal::message::danger::{FrameSpec, MessageBuilder};
-use fragseal::message::{self, danger_seal_with_fixed_message_id_for_vectors, SealParams};
+use fragseal::message::{self, SealParams};
 use fragseal::{EncryptionContext, Error};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -552,6 +553,15 @@ fn generate() -> Vec<Vector> {
         "NonCanonicalEncryptionContext",
     ));
     v.push(Vector::err(
+        "case_variant_context_key_forges_stream",
+        "issue 11 #1: a producer confined by key policy to stream A adds AWS:KINESISVIDEO:ARN = A \
+         (KMS matches the condition key case-insensitively) next to aws:kinesisvideo:arn = B; \
+         canonical header, valid tags and an EDK wrapped under this very context",
+        seal_case_variant_forgery(20, 0x61),
+        fmt,
+        "CaseVariantEncryptionContextKeys",
+    ));
+    v.push(Vector::err(
         "edk_count_zero",
         "encrypted data key count 0 (valid header tag)",
         reheader(&valid, |h| {
@@ -722,6 +732,32 @@ fn generate() -> Vec<Vector> {
 /// A valid message whose context holds a reserved key (seal refuses; built by hand).
 fn seal_fixed_unchecked(n: usize, id_byte: u8, ec: &EncryptionContext) -> Vec<u8> {
     let mut b = builder(id_byte, ec, ContentType::Framed, FRAME);
+    b.framed_body(&plaintext(n), FRAME as usize, false);
+    b.finish()
+}
+
+/// The case-variant forgery, written field by field: sealing (and `HeaderFields::write`) refuse
+/// such a context, so the header body is assembled here from the context's canonical
+/// serialization. Everything else is valid: the EDK is wrapped under this context and the
+/// commit key and tags are correct, so only the case rule refuses the message.
+fn seal_case_variant_forgery(n: usize, id_byte: u8) -> Vec<u8> {
+    let ec = EncryptionContext::new()
+        .with("aws:kinesisvideo:arn", STREAM_B)
+        .with("AWS:KINESISVIDEO:ARN", STREAM_A);
+    let id = [id_byte; 32];
+    let commit_key =
+        MessageBuilder::with_header_body(&data_key(), AeadBackend::Ring, &id, &[]).commit_key();
+    let pairs = ec.serialize().unwrap();
+    let mut hb = vec![2, 0x04, 0x78];
+    hb.extend_from_slice(&id);
+    hb.extend_from_slice(&(pairs.len() as u16).to_be_bytes());
+    hb.extend_from_slice(&pairs);
+    hb.extend_from_slice(&1u16.to_be_bytes());
+    wrap(&ec, id_byte).write(&mut hb).unwrap();
+    hb.push(ContentType::Framed.to_u8());
+    hb.extend_from_slice(&FRAME.to_be_bytes());
+    hb.extend_from_slice(&commit_key);
+    let mut b = MessageBuilder::with_header_body(&data_key(), AeadBackend::Ring, &id, &hb);
     b.framed_body(&plaintext(n), FRAME as usize, false);
     b.finish()
 }

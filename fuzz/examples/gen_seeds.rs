@@ -5,15 +5,16 @@
 //! `open_fixed_key` needs valid messages under its fixed key so that mutations get past header
 //! authentication; the other message targets start from the same messages.
 
-use fragseal::crypto::aead::AeadBackend;
-use fragseal::crypto::kdf::derive_message_keys;
+use fragseal::crypto::AeadBackend;
+use fragseal::internal::crypto::kdf::derive_message_keys;
 use fragseal::crypto::DataKey;
-use fragseal::format::body::BodyKind;
-use fragseal::format::header::HeaderFields;
+use fragseal::internal::format::body::BodyKind;
+use fragseal::internal::format::header::HeaderFields;
 use fragseal::format::{ContentType, EncryptedDataKey, EncryptionContext};
 use fragseal::identity::FragmentIdentity;
-use fragseal::message::danger::{FrameSpec, MessageBuilder};
-use fragseal::message::{danger_seal_with_fixed_message_id_for_vectors, SealParams, SUITE_ID};
+use fragseal::internal::danger::{FrameSpec, MessageBuilder};
+use fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors;
+use fragseal::message::{SealParams, SUITE_ID};
 use std::path::Path;
 
 /// The key `open_fixed_key` opens with (must match the target).

@@ -3,7 +3,7 @@
 //! context and encrypted data keys on their own as well).
 #![no_main]
 
-use fragseal::format::header::{HeaderBody, MessageHeader};
+use fragseal::format::{HeaderBody, MessageHeader};
 use fragseal::format::{EncryptedDataKey, EncryptionContext, Reader};
 use fragseal::message::OpenLimits;
 use libfuzzer_sys::fuzz_target;

@@ -7,7 +7,7 @@
 //! - opening with the expected identity never succeeds where opening without it fails.
 #![no_main]
 
-use fragseal::crypto::aead::AeadBackend;
+use fragseal::crypto::AeadBackend;
 use fragseal::crypto::DataKey;
 use fragseal::format::ContentType;
 use fragseal::identity::FragmentIdentity;

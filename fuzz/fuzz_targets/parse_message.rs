@@ -4,9 +4,9 @@
 //! return plaintext).
 #![no_main]
 
-use fragseal::crypto::aead::AeadBackend;
+use fragseal::crypto::AeadBackend;
 use fragseal::crypto::DataKey;
-use fragseal::format::body::{read_frame, read_non_framed, BodyKind};
+use fragseal::internal::format::body::{read_frame, read_non_framed, BodyKind};
 use fragseal::format::{ContentType, Reader};
 use fragseal::message::{self, OpenLimits, SealedStream};
 use libfuzzer_sys::fuzz_target;

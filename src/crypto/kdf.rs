@@ -333,7 +333,7 @@ mod tests {
     fn implementations_agree_on_random_inputs() {
         use rand::{Rng, RngCore, SeedableRng};
         let mut seed = [0u8; 8];
-        crate::crypto::fill_random(&mut seed);
+        crate::crypto::rng::fill_random(&mut seed);
         let seed = u64::from_le_bytes(seed);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         for _ in 0..200 {

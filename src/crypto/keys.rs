@@ -13,28 +13,43 @@ pub const DATA_KEY_LEN: usize = 32;
 
 /// A plaintext AES-256 data key, as returned by a KMS `GenerateDataKey` or `Decrypt`.
 ///
-/// Zeroized on drop. `Debug` shows only that it is a data key. Not `Clone` on purpose:
-/// copies of key material are made explicitly with [`DataKey::duplicate`].
+/// The 32 bytes live in one heap allocation that never moves: moving a `DataKey` moves only the
+/// pointer, so no copy of the key is left behind in the frames it passed through. Zeroized on
+/// drop. `Debug` shows only that it is a data key. Not `Clone` on purpose.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct DataKey([u8; DATA_KEY_LEN]);
+pub struct DataKey(Box<[u8; DATA_KEY_LEN]>);
 
 impl DataKey {
-    /// Wraps 32 key bytes. The caller should zeroize its own copy.
+    /// Takes 32 key bytes. The array argument is a copy on the caller's stack: the caller
+    /// should zeroize its own copy (or use [`DataKey::from_slice`] on a buffer it erases).
     pub fn from_bytes(bytes: [u8; DATA_KEY_LEN]) -> Self {
-        Self(bytes)
+        let bytes = Zeroizing::new(bytes);
+        let mut key = Self::zeroed();
+        key.0.copy_from_slice(&bytes[..]);
+        key
     }
 
-    /// Copies a key from a slice; `None` unless the slice is exactly 32 bytes long.
+    /// Copies a key from a slice straight into its heap allocation; `None` unless the slice is
+    /// exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        let arr: [u8; DATA_KEY_LEN] = bytes.try_into().ok()?;
-        Some(Self(arr))
+        if bytes.len() != DATA_KEY_LEN {
+            return None;
+        }
+        let mut key = Self::zeroed();
+        key.0.copy_from_slice(bytes);
+        Some(key)
     }
 
-    /// Generates a fresh random data key from the operating system's CSPRNG.
+    /// Generates a fresh random data key from the operating system's CSPRNG, written directly
+    /// into its heap allocation.
     pub fn generate() -> Self {
-        let mut k = [0u8; DATA_KEY_LEN];
-        crate::crypto::keys::fill_os_random(&mut k);
-        Self(k)
+        let mut key = Self::zeroed();
+        fill_os_random(&mut key.0[..]);
+        key
+    }
+
+    fn zeroed() -> Self {
+        Self(Box::new([0u8; DATA_KEY_LEN]))
     }
 
     /// The key bytes. Named so that every use is visible in review.
@@ -42,9 +57,16 @@ impl DataKey {
         &self.0
     }
 
-    /// An explicit copy of the key (for example to hand a cached key to a caller).
-    pub fn duplicate(&self) -> Self {
-        Self(self.0)
+    /// An explicit copy of the key, for the few places in the crate that must hand out a key
+    /// they also keep. Not public: a caller that needs two owners shares one `DataKey`.
+    #[allow(
+        dead_code,
+        reason = "kept for the cache and keyrings; exercised by the unit tests"
+    )]
+    pub(crate) fn duplicate(&self) -> Self {
+        let mut key = Self::zeroed();
+        key.0.copy_from_slice(&self.0[..]);
+        key
     }
 }
 
@@ -56,7 +78,7 @@ impl fmt::Debug for DataKey {
 
 impl PartialEq for DataKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        self.0[..].ct_eq(&other.0[..]).into()
     }
 }
 impl Eq for DataKey {}
@@ -71,7 +93,11 @@ impl TryFrom<SecretBytes> for DataKey {
 
 /// Variable-length secret bytes (a data key of a byte count other than 32, a wrapping key).
 ///
-/// Zeroized on drop; `Debug` shows only the length; compares in constant time.
+/// The bytes live on the heap (moves copy only the pointer). Zeroized on drop; `Debug` shows
+/// only the length; compares in constant time.
+///
+/// `Clone` is still derived only because `keyring::RawAesKeyring` derives `Clone` over its
+/// wrapping key; it goes when that keyring shares its key instead (issue 10 §6).
 #[derive(Clone)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
 
@@ -131,8 +157,7 @@ impl From<DataKey> for SecretBytes {
     }
 }
 
-/// Fills `buf` from the operating system's CSPRNG. Key generation uses this directly; the
-/// per-message random values of the hot path may use a faster userspace generator.
+/// Fills `buf` from the operating system's CSPRNG.
 pub(crate) fn fill_os_random(buf: &mut [u8]) {
     // The OS RNG failing is not recoverable and must never yield predictable keys.
     #[allow(clippy::expect_used)]
@@ -165,5 +190,21 @@ mod tests {
             SecretBytes::from_slice(&[1, 2, 3])
         );
         assert!(DataKey::from_slice(&[0; 31]).is_none());
+        assert!(DataKey::from_slice(&[0; 33]).is_none());
+        let k = DataKey::from_slice(&[3; 32]).expect("32 bytes");
+        assert_eq!(k.duplicate(), k);
+        assert_eq!(k.expose_secret(), &[3; 32]);
+        assert_ne!(DataKey::generate(), DataKey::generate());
+    }
+
+    #[test]
+    fn key_bytes_do_not_move_with_the_key() {
+        // The bytes are boxed: moving the key (into a Vec, out of a function) keeps their
+        // address, so no stale copy is left where the key used to be.
+        let k = DataKey::generate();
+        let at = k.expose_secret().as_ptr();
+        let moved = vec![k];
+        let back = moved.into_iter().next().expect("one key");
+        assert_eq!(back.expose_secret().as_ptr(), at);
     }
 }

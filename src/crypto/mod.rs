@@ -1,19 +1,24 @@
-//! Cryptographic primitives behind one internal interface.
+//! Cryptographic primitives.
 //!
-//! - [`aead`]: AES-256-GCM on `ring` (default) or the pure-Rust `aes-gcm` crate.
-//! - [`kdf`]: HKDF-SHA512 and the per-message key derivation of ESDK suite `0x0478`.
-//! - [`rng`]: fast, fork-safe randomness for per-message public values (message ids).
-//! - [`keys`]: secret key material types (zeroized on drop, no `Debug` of bytes, constant-time
-//!   comparison).
+//! Public: [`AeadBackend`] (which AES-256-GCM implementation an engine or keyring uses, chosen
+//! once in its configuration) and the secret types [`DataKey`] and [`SecretBytes`] (zeroized
+//! on drop, no `Debug` of bytes, constant-time comparison, bytes exposed only through
+//! `expose_secret`).
+//!
+//! Crate-private (reachable only with the unstable `internal` feature, as
+//! `fragseal::internal::crypto`): `aead` (AES-256-GCM with caller-chosen IVs on `ring` or
+//! `aes-gcm`), `kdf` (HKDF-SHA512 and the key derivation of suite `0x0478`) and `rng` (the
+//! operating system's generator, for message ids, IVs and nonces).
 
-pub mod aead;
-pub mod kdf;
+internal_pub! { mod aead; }
+internal_pub! { mod kdf; }
 pub mod keys;
-pub mod rng;
+internal_pub! { mod rng; }
 
-pub use aead::{AeadBackend, Aes256GcmKey, IV_LEN, KEY_LEN, TAG_LEN};
-pub use kdf::{
-    derive_message_keys, hkdf_sha512, CommitKey, KdfBackend, MessageKeys, MESSAGE_ID_LEN,
-};
+pub use aead::AeadBackend;
+internal_pub! { use aead::{Aes256GcmKey, IV_LEN, KEY_LEN, TAG_LEN}; }
+internal_pub! {
+    use kdf::{derive_message_keys, hkdf_sha512, CommitKey, KdfBackend, MessageKeys, MESSAGE_ID_LEN};
+}
+internal_pub! { use rng::fill_random; }
 pub use keys::{DataKey, SecretBytes};
-pub use rng::fill_random;

@@ -15,23 +15,39 @@ use super::reader::Reader;
 use crate::crypto::aead::{IV_LEN, MAX_PLAINTEXT_LEN, TAG_LEN};
 use crate::crypto::kdf::MESSAGE_ID_LEN;
 
-/// The 4 bytes that start a final frame.
-pub const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;
-/// Bytes a regular frame adds to its content: sequence number, IV, tag.
-pub const REGULAR_FRAME_OVERHEAD: usize = 4 + IV_LEN + TAG_LEN;
-/// Bytes a final frame adds to its content: marker, sequence number, IV, length, tag.
-pub const FINAL_FRAME_OVERHEAD: usize = 4 + 4 + IV_LEN + 4 + TAG_LEN;
-/// Bytes a non-framed body adds to its content: IV, length, tag.
-pub const NON_FRAMED_OVERHEAD: usize = IV_LEN + 8 + TAG_LEN;
-/// Largest non-framed content: "MUST NOT be greater than `2^36 - 32`".
-pub const MAX_NON_FRAMED_LEN: u64 = MAX_PLAINTEXT_LEN;
+internal_pub! {
+    /// The 4 bytes that start a final frame.
+    const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;
+}
+internal_pub! {
+    /// Bytes a regular frame adds to its content: sequence number, IV, tag.
+    const REGULAR_FRAME_OVERHEAD: usize = 4 + IV_LEN + TAG_LEN;
+}
+internal_pub! {
+    /// Bytes a final frame adds to its content: marker, sequence number, IV, length, tag.
+    const FINAL_FRAME_OVERHEAD: usize = 4 + 4 + IV_LEN + 4 + TAG_LEN;
+}
+internal_pub! {
+    /// Bytes a non-framed body adds to its content: IV, length, tag.
+    const NON_FRAMED_OVERHEAD: usize = IV_LEN + 8 + TAG_LEN;
+}
+internal_pub! {
+    /// Largest non-framed content: "MUST NOT be greater than `2^36 - 32`".
+    const MAX_NON_FRAMED_LEN: u64 = MAX_PLAINTEXT_LEN;
+}
 
-/// Body AAD content string of a regular frame.
-pub const CONTENT_FRAME: &[u8] = b"AWSKMSEncryptionClient Frame";
-/// Body AAD content string of the final frame.
-pub const CONTENT_FINAL_FRAME: &[u8] = b"AWSKMSEncryptionClient Final Frame";
-/// Body AAD content string of a non-framed body.
-pub const CONTENT_SINGLE_BLOCK: &[u8] = b"AWSKMSEncryptionClient Single Block";
+internal_pub! {
+    /// Body AAD content string of a regular frame.
+    const CONTENT_FRAME: &[u8] = b"AWSKMSEncryptionClient Frame";
+}
+internal_pub! {
+    /// Body AAD content string of the final frame.
+    const CONTENT_FINAL_FRAME: &[u8] = b"AWSKMSEncryptionClient Final Frame";
+}
+internal_pub! {
+    /// Body AAD content string of a non-framed body.
+    const CONTENT_SINGLE_BLOCK: &[u8] = b"AWSKMSEncryptionClient Single Block";
+}
 
 /// What a piece of body content is, for its AAD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +72,12 @@ impl BodyKind {
 
 const AAD_MAX: usize = MESSAGE_ID_LEN + CONTENT_SINGLE_BLOCK.len() + 4 + 8;
 
-/// A reusable body-AAD buffer on the stack (no allocation per frame).
-#[derive(Clone)]
-pub struct BodyAad {
-    buf: [u8; AAD_MAX],
+internal_pub! {
+    /// A reusable body-AAD buffer on the stack (no allocation per frame).
+    #[derive(Clone)]
+    struct BodyAad {
+        buf: [u8; AAD_MAX],
+    }
 }
 
 impl BodyAad {
@@ -89,26 +107,30 @@ impl BodyAad {
     }
 }
 
-/// The IV of frame `seq`: "The IV is the sequence number ... padded to the IV length".
-pub fn frame_iv(seq: u32) -> [u8; IV_LEN] {
-    let mut iv = [0u8; IV_LEN];
-    let (_, low) = iv.split_at_mut(IV_LEN - 4);
-    low.copy_from_slice(&seq.to_be_bytes());
-    iv
+internal_pub! {
+    /// The IV of frame `seq`: "The IV is the sequence number ... padded to the IV length".
+    fn frame_iv(seq: u32) -> [u8; IV_LEN] {
+        let mut iv = [0u8; IV_LEN];
+        let (_, low) = iv.split_at_mut(IV_LEN - 4);
+        low.copy_from_slice(&seq.to_be_bytes());
+        iv
+    }
 }
 
-/// How a plaintext of `plaintext_len` bytes is cut into frames of `frame_length` bytes when
-/// fragseal seals: full regular frames and a final frame holding the rest. A plaintext that is
-/// an exact non-zero multiple of the frame length ends with a *full* final frame (the spec's
-/// SHOULD); an empty plaintext is one empty final frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameLayout {
-    /// Number of regular frames.
-    pub regular_frames: u64,
-    /// Content length of the final frame.
-    pub final_len: u32,
-    /// Frame length.
-    pub frame_length: u32,
+internal_pub! {
+    /// How a plaintext of `plaintext_len` bytes is cut into frames of `frame_length` bytes when
+    /// fragseal seals: full regular frames and a final frame holding the rest. A plaintext that is
+    /// an exact non-zero multiple of the frame length ends with a *full* final frame (the spec's
+    /// SHOULD); an empty plaintext is one empty final frame.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct FrameLayout {
+        /// Number of regular frames.
+        pub regular_frames: u64,
+        /// Content length of the final frame.
+        pub final_len: u32,
+        /// Frame length.
+        pub frame_length: u32,
+    }
 }
 
 impl FrameLayout {
@@ -153,7 +175,7 @@ pub struct FrameRef<'a> {
     pub kind: BodyKind,
     /// Sequence number.
     pub seq: u32,
-    /// The IV (equal to [`frame_iv`]`(seq)`).
+    /// The IV (equal to `frame_iv(seq)`).
     pub iv: &'a [u8; IV_LEN],
     /// Encrypted content.
     pub ciphertext: &'a [u8],
@@ -276,16 +298,18 @@ pub fn read_non_framed<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatErr
     })
 }
 
-/// Appends a regular or final frame's fields before its content (the writer side of
-/// [`read_frame`]).
-pub fn write_frame_prefix(out: &mut Vec<u8>, kind: BodyKind, seq: u32, content_len: u32) {
-    if kind == BodyKind::Final {
-        out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
-    }
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&frame_iv(seq));
-    if kind == BodyKind::Final {
-        out.extend_from_slice(&content_len.to_be_bytes());
+internal_pub! {
+    /// Appends a regular or final frame's fields before its content (the writer side of
+    /// [`read_frame`]).
+    fn write_frame_prefix(out: &mut Vec<u8>, kind: BodyKind, seq: u32, content_len: u32) {
+        if kind == BodyKind::Final {
+            out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+        }
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&frame_iv(seq));
+        if kind == BodyKind::Final {
+            out.extend_from_slice(&content_len.to_be_bytes());
+        }
     }
 }
 

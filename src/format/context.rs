@@ -15,6 +15,58 @@ pub const RESERVED_PREFIX: &str = "aws-crypto-";
 /// Largest serialized encryption context (the header field's length is a `u16`).
 pub const MAX_SERIALIZED_LEN: usize = u16::MAX as usize;
 
+/// Why an encryption context cannot be sealed ([`EncryptionContext::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// A key uses the prefix `aws-crypto-`, reserved by the AWS Encryption SDK.
+    ReservedKey(String),
+    /// Two keys differ only in ASCII case. KMS condition keys on the encryption context
+    /// (`kms:EncryptionContext:KEY`) match key names case-insensitively, so such a pair would
+    /// let a policy see one value while the message also carries the other.
+    CaseVariantKeys {
+        /// The first of the two keys in canonical (byte) order.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// The context does not fit the header field (65535 bytes serialized at most, each key
+    /// and value 65535 bytes at most).
+    TooLarge,
+}
+
+impl core::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ContextError::ReservedKey(k) => write!(
+                f,
+                "encryption context key {k:?} uses the reserved prefix {RESERVED_PREFIX}"
+            ),
+            ContextError::CaseVariantKeys { first, second } => write!(
+                f,
+                "encryption context keys {first:?} and {second:?} differ only in ASCII case"
+            ),
+            ContextError::TooLarge => write!(
+                f,
+                "encryption context too large to serialize ({MAX_SERIALIZED_LEN} bytes at most)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+/// Finds two keys that are equal ignoring ASCII case, in the order the iterator gives them.
+fn find_case_variant<'a>(keys: impl Iterator<Item = &'a str>) -> Option<(&'a str, &'a str)> {
+    let mut folded: BTreeMap<String, &'a str> = BTreeMap::new();
+    for key in keys {
+        if let Some(prev) = folded.insert(key.to_ascii_lowercase(), key) {
+            return Some((prev, key));
+        }
+    }
+    None
+}
+
 /// An encryption context: an ordered map of UTF-8 key/value pairs.
 ///
 /// `BTreeMap<String, String>` orders keys by their UTF-8 bytes, which is exactly the canonical
@@ -72,6 +124,33 @@ impl EncryptionContext {
             .map(String::as_str)
     }
 
+    /// The first two keys (in canonical order) that differ only in ASCII case, if any.
+    pub fn case_variant_keys(&self) -> Option<(&str, &str)> {
+        find_case_variant(self.0.keys().map(String::as_str))
+    }
+
+    /// Checks that this context can be sealed: no reserved key, no two keys that differ only
+    /// in ASCII case, and a serialization that fits the header. Sealing calls this; building
+    /// a context ([`Self::with`], [`Self::insert`]) does not, so that a context can be
+    /// assembled in any order and checked once.
+    ///
+    /// # Errors
+    /// The first [`ContextError`] found, in the order above.
+    pub fn validate(&self) -> Result<(), ContextError> {
+        if let Some(k) = self.reserved_key() {
+            return Err(ContextError::ReservedKey(k.to_owned()));
+        }
+        if let Some((first, second)) = self.case_variant_keys() {
+            return Err(ContextError::CaseVariantKeys {
+                first: first.to_owned(),
+                second: second.to_owned(),
+            });
+        }
+        self.serialized_len()
+            .map(|_| ())
+            .ok_or(ContextError::TooLarge)
+    }
+
     /// Canonical serialization: empty for an empty context, otherwise
     /// `count:u16 ‖ (key_len:u16 ‖ key ‖ value_len:u16 ‖ value)*` in key order.
     ///
@@ -112,77 +191,96 @@ impl EncryptionContext {
 
 /// Reading and writing the header's AAD field (`data-format/message-header.md`, "AAD").
 impl EncryptionContext {
-    /// Parses the header's AAD field.
-    ///
-    /// Spec: "Key Value Pairs Length: The length of the Key Value Pairs field in bytes. When the
-    /// encryption context is empty, the value of this field MUST be 0." — "Key Value Pair Count
-    /// ... MUST be greater than 0." — "This sequence MUST not contain duplicate entries. These
-    /// entries MUST have entries sorted, by key, in ascending order according to UTF-8 encoded
-    /// binary value." Keys and values are UTF-8.
-    ///
-    /// Only the canonical encoding is accepted: a present-but-empty pair list, unsorted or
-    /// duplicated keys, invalid UTF-8, or a length that disagrees with the pairs are errors.
-    /// Reserved keys (`aws-crypto-`) are *not* checked here; the header parser does that.
-    ///
-    /// # Errors
-    /// A [`FormatError`] on [`Field::EncryptionContext`].
-    pub fn read_header_field(r: &mut Reader<'_>) -> Result<Self, FormatError> {
-        let f = Field::EncryptionContext;
-        let len = usize::from(r.u16(f)?);
-        if len == 0 {
-            return Ok(Self::new());
-        }
-        let mut pairs = r.sub(len, f)?;
-        let count_at = pairs.offset();
-        let count = pairs.u16(f)?;
-        if count == 0 {
-            return Err(Reader::error_at(
-                count_at,
-                f,
-                FormatErrorKind::NonCanonicalEncryptionContext,
-            ));
-        }
-        let mut map = BTreeMap::new();
-        let mut last: Option<&[u8]> = None;
-        for _ in 0..count {
-            let key_at = pairs.offset();
-            let key = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
-            let value = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
-            // Strictly increasing keys: sorted and without duplicates.
-            if last.is_some_and(|prev| prev >= key.as_bytes()) {
+    internal_pub! {
+        /// Parses the header's AAD field.
+        ///
+        /// Spec: "Key Value Pairs Length: The length of the Key Value Pairs field in bytes. When the
+        /// encryption context is empty, the value of this field MUST be 0." — "Key Value Pair Count
+        /// ... MUST be greater than 0." — "This sequence MUST not contain duplicate entries. These
+        /// entries MUST have entries sorted, by key, in ascending order according to UTF-8 encoded
+        /// binary value." Keys and values are UTF-8.
+        ///
+        /// Only the canonical encoding is accepted: a present-but-empty pair list, unsorted or
+        /// duplicated keys, invalid UTF-8, or a length that disagrees with the pairs are errors.
+        /// fragseal also refuses two keys that differ only in ASCII case
+        /// ([`FormatErrorKind::CaseVariantEncryptionContextKeys`], at the second key's offset):
+        /// KMS matches context keys in policy conditions case-insensitively, so such a context
+        /// could satisfy a condition on one key while carrying another value under its variant.
+        /// Reserved keys (`aws-crypto-`) are *not* checked here; the header parser does that.
+        ///
+        /// # Errors
+        /// A [`FormatError`] on [`Field::EncryptionContext`].
+        fn read_header_field(r: &mut Reader<'_>) -> Result<Self, FormatError> {
+            let f = Field::EncryptionContext;
+            let len = usize::from(r.u16(f)?);
+            if len == 0 {
+                return Ok(Self::new());
+            }
+            let mut pairs = r.sub(len, f)?;
+            let count_at = pairs.offset();
+            let count = pairs.u16(f)?;
+            if count == 0 {
                 return Err(Reader::error_at(
-                    key_at,
+                    count_at,
                     f,
                     FormatErrorKind::NonCanonicalEncryptionContext,
                 ));
             }
-            last = Some(key.as_bytes());
-            map.insert(key.to_owned(), value.to_owned());
+            let mut map = BTreeMap::new();
+            let mut folded: BTreeMap<String, &str> = BTreeMap::new();
+            let mut last: Option<&[u8]> = None;
+            for _ in 0..count {
+                let key_at = pairs.offset();
+                let key = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
+                let value = pairs.str_u16(f, u16::MAX).map_err(length_mismatch)?;
+                // Strictly increasing keys: sorted and without duplicates.
+                if last.is_some_and(|prev| prev >= key.as_bytes()) {
+                    return Err(Reader::error_at(
+                        key_at,
+                        f,
+                        FormatErrorKind::NonCanonicalEncryptionContext,
+                    ));
+                }
+                last = Some(key.as_bytes());
+                if let Some(prev) = folded.insert(key.to_ascii_lowercase(), key) {
+                    return Err(Reader::error_at(
+                        key_at,
+                        f,
+                        FormatErrorKind::CaseVariantEncryptionContextKeys {
+                            first: prev.to_owned(),
+                            second: key.to_owned(),
+                        },
+                    ));
+                }
+                map.insert(key.to_owned(), value.to_owned());
+            }
+            if !pairs.is_empty() {
+                return Err(pairs.error(f, FormatErrorKind::EncryptionContextLengthMismatch));
+            }
+            Ok(Self(map))
         }
-        if !pairs.is_empty() {
-            return Err(pairs.error(f, FormatErrorKind::EncryptionContextLengthMismatch));
-        }
-        Ok(Self(map))
     }
 
-    /// Writes the header's AAD field: `len:u16 ‖ serialization` (`00 00` when empty). The
-    /// inverse of [`Self::read_header_field`]; `None` (and `out` unchanged) when the context
-    /// cannot be serialized.
-    pub fn write_header_field(&self, out: &mut Vec<u8>) -> Option<()> {
-        let start = out.len();
-        out.extend_from_slice(&[0, 0]);
-        if self.serialize_into(out).is_none() {
-            out.truncate(start);
-            return None;
+    internal_pub! {
+        /// Writes the header's AAD field: `len:u16 ‖ serialization` (`00 00` when empty). The
+        /// inverse of [`Self::read_header_field`]; `None` (and `out` unchanged) when the context
+        /// cannot be serialized.
+        fn write_header_field(&self, out: &mut Vec<u8>) -> Option<()> {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0]);
+            if self.serialize_into(out).is_none() {
+                out.truncate(start);
+                return None;
+            }
+            let len = out.len() - start - 2;
+            let Ok(len) = u16::try_from(len) else {
+                out.truncate(start);
+                return None;
+            };
+            let be = len.to_be_bytes();
+            out.splice(start..start + 2, be);
+            Some(())
         }
-        let len = out.len() - start - 2;
-        let Ok(len) = u16::try_from(len) else {
-            out.truncate(start);
-            return None;
-        };
-        let be = len.to_be_bytes();
-        out.splice(start..start + 2, be);
-        Some(())
     }
 
     /// Length in bytes of [`Self::serialize`]'s output, without allocating; `None` when the
@@ -262,6 +360,40 @@ mod tests {
                 &[0, 2, 0xC3, 0xA9, 0, 1, b'3']
             ]
             .concat()
+        );
+    }
+
+    #[test]
+    fn validate_refuses_case_variants_reserved_keys_and_oversize() {
+        let ok = EncryptionContext::new()
+            .with("aws:kinesisvideo:arn", "A")
+            .with("purpose", "x");
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = ok.clone().with("AWS:KinesisVideo:ARN", "B");
+        assert_eq!(
+            bad.validate(),
+            Err(ContextError::CaseVariantKeys {
+                first: "AWS:KinesisVideo:ARN".into(),
+                second: "aws:kinesisvideo:arn".into(),
+            })
+        );
+        // Non-ASCII case is not folded (KMS folds ASCII only).
+        assert_eq!(
+            EncryptionContext::new()
+                .with("é", "1")
+                .with("É", "2")
+                .validate(),
+            Ok(())
+        );
+        assert!(matches!(
+            ok.clone().with("aws-crypto-public-key", "k").validate(),
+            Err(ContextError::ReservedKey(_))
+        ));
+        assert_eq!(
+            EncryptionContext::new()
+                .with("k", "v".repeat(70_000))
+                .validate(),
+            Err(ContextError::TooLarge)
         );
     }
 

@@ -73,6 +73,13 @@ pub enum FormatErrorKind {
     NonCanonicalEncryptionContext,
     /// The encryption context's declared length disagrees with its pairs.
     EncryptionContextLengthMismatch,
+    /// Two encryption context keys differ only in ASCII case.
+    CaseVariantEncryptionContextKeys {
+        /// The earlier key (canonical order).
+        first: String,
+        /// The later key, at whose offset the error is reported.
+        second: String,
+    },
     /// An encryption context key uses the reserved prefix `aws-crypto-`.
     ReservedEncryptionContextKey(String),
     /// The encryption context cannot be serialized (too many pairs or bytes).
@@ -156,6 +163,10 @@ impl fmt::Display for FormatErrorKind {
             EncryptionContextLengthMismatch => {
                 write!(f, "encryption context length disagrees with its contents")
             }
+            CaseVariantEncryptionContextKeys { first, second } => write!(
+                f,
+                "encryption context keys {first:?} and {second:?} differ only in ASCII case"
+            ),
             ReservedEncryptionContextKey(k) => {
                 write!(
                     f,

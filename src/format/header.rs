@@ -15,26 +15,40 @@ use super::error::{Field, FormatError, FormatErrorKind};
 use super::reader::Reader;
 use crate::crypto::kdf::{COMMIT_KEY_LEN, MESSAGE_ID_LEN};
 
-/// Message format version 2.
-pub const FORMAT_VERSION: u8 = 0x02;
+internal_pub! {
+    /// Message format version 2.
+    const FORMAT_VERSION: u8 = 0x02;
+}
 /// AES-256-GCM, HKDF-SHA512 key derivation, key commitment, no signature. The only suite
 /// fragseal writes or opens.
 pub const SUITE_ID: u16 = 0x0478;
-/// The same with an ECDSA P-384 signature: not supported (fragseal does not verify signatures).
-pub const SUITE_ID_SIGNED: u16 = 0x0578;
-/// Length of the header authentication tag.
-pub const HEADER_TAG_LEN: usize = 16;
-/// The IV of the header authentication tag in format version 2: all zero.
-pub const HEADER_IV: [u8; 12] = [0; 12];
-/// Suites of format version 1, none of which commits to its key.
-pub const NON_COMMITTING_SUITES: [u16; 9] = [
-    0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
-];
-/// Default [`OpenLimits::max_encrypted_data_keys`].
-pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
-/// Default [`OpenLimits::max_frame_length`]: 64 MiB, far above any media frame length, and a
-/// bound on what the streaming reader buffers.
-pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
+internal_pub! {
+    /// The same with an ECDSA P-384 signature: not supported (fragseal does not verify signatures).
+    const SUITE_ID_SIGNED: u16 = 0x0578;
+}
+internal_pub! {
+    /// Length of the header authentication tag.
+    const HEADER_TAG_LEN: usize = 16;
+}
+internal_pub! {
+    /// The IV of the header authentication tag in format version 2: all zero.
+    const HEADER_IV: [u8; 12] = [0; 12];
+}
+internal_pub! {
+    /// Suites of format version 1, none of which commits to its key.
+    const NON_COMMITTING_SUITES: [u16; 9] = [
+        0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
+    ];
+}
+internal_pub! {
+    /// Default [`OpenLimits::max_encrypted_data_keys`].
+    const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
+}
+internal_pub! {
+    /// Default [`OpenLimits::max_frame_length`]: 64 MiB, far above any media frame length, and a
+    /// bound on what the streaming reader buffers.
+    const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
+}
 
 /// The body's content type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,6 +132,9 @@ pub struct HeaderBody {
 pub enum WriteError {
     /// The encryption context serializes to more than 65535 bytes (or has an over-long entry).
     EncryptionContextTooLarge,
+    /// Two encryption context keys differ only in ASCII case (see
+    /// [`EncryptionContext::validate`]); such a context is never written.
+    CaseVariantEncryptionContextKeys,
     /// No encrypted data keys, or more than 65535.
     EncryptedDataKeyCount,
     /// An encrypted data key field is longer than 65535 bytes.
@@ -129,6 +146,9 @@ impl core::fmt::Display for WriteError {
         f.write_str(match self {
             WriteError::EncryptionContextTooLarge => {
                 "encryption context too large to serialize (65535 bytes at most)"
+            }
+            WriteError::CaseVariantEncryptionContextKeys => {
+                "two encryption context keys differ only in ASCII case"
             }
             WriteError::EncryptedDataKeyCount => "between 1 and 65535 encrypted data keys needed",
             WriteError::EncryptedDataKeyTooLarge => {
@@ -159,82 +179,93 @@ pub struct HeaderFields<'a> {
 }
 
 impl HeaderFields<'_> {
-    /// Serialized length of the header body (without the tag).
-    ///
-    /// # Errors
-    /// As [`HeaderFields::write`].
-    pub fn serialized_len(&self) -> Result<usize, WriteError> {
-        let ec = self
-            .encryption_context
-            .serialized_len()
-            .ok_or(WriteError::EncryptionContextTooLarge)?;
-        if self.encrypted_data_keys.is_empty()
-            || self.encrypted_data_keys.len() > usize::from(u16::MAX)
-        {
-            return Err(WriteError::EncryptedDataKeyCount);
-        }
-        let mut edks = 2usize;
-        for edk in self.encrypted_data_keys {
-            edks += edk
+    internal_pub! {
+        /// Serialized length of the header body (without the tag).
+        ///
+        /// # Errors
+        /// As [`HeaderFields::write`].
+        fn serialized_len(&self) -> Result<usize, WriteError> {
+            if self.encryption_context.case_variant_keys().is_some() {
+                return Err(WriteError::CaseVariantEncryptionContextKeys);
+            }
+            let ec = self
+                .encryption_context
                 .serialized_len()
-                .ok_or(WriteError::EncryptedDataKeyTooLarge)?;
+                .ok_or(WriteError::EncryptionContextTooLarge)?;
+            if self.encrypted_data_keys.is_empty()
+                || self.encrypted_data_keys.len() > usize::from(u16::MAX)
+            {
+                return Err(WriteError::EncryptedDataKeyCount);
+            }
+            let mut edks = 2usize;
+            for edk in self.encrypted_data_keys {
+                edks += edk
+                    .serialized_len()
+                    .ok_or(WriteError::EncryptedDataKeyTooLarge)?;
+            }
+            Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
         }
-        Ok(1 + 2 + MESSAGE_ID_LEN + 2 + ec + edks + 1 + 4 + COMMIT_KEY_LEN)
     }
 
-    /// Appends the header body (the writer side of [`HeaderBody::read`]). On error `out` is
-    /// unchanged.
-    ///
-    /// # Errors
-    /// A [`WriteError`] when a field cannot be represented.
-    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
-        self.serialized_len()?;
-        let start = out.len();
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.suite_id.to_be_bytes());
-        out.extend_from_slice(self.message_id);
-        if self.encryption_context.write_header_field(out).is_none() {
-            out.truncate(start);
-            return Err(WriteError::EncryptionContextTooLarge);
-        }
-        let count = u16::try_from(self.encrypted_data_keys.len()).unwrap_or(0);
-        out.extend_from_slice(&count.to_be_bytes());
-        for edk in self.encrypted_data_keys {
-            if edk.write(out).is_none() {
+    internal_pub! {
+        /// Appends the header body (the writer side of `HeaderBody::read`). On error `out` is
+        /// unchanged.
+        ///
+        /// # Errors
+        /// A [`WriteError`] when a field cannot be represented.
+        fn write(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
+            self.serialized_len()?;
+            let start = out.len();
+            out.push(FORMAT_VERSION);
+            out.extend_from_slice(&self.suite_id.to_be_bytes());
+            out.extend_from_slice(self.message_id);
+            if self.encryption_context.write_header_field(out).is_none() {
                 out.truncate(start);
-                return Err(WriteError::EncryptedDataKeyTooLarge);
+                return Err(WriteError::EncryptionContextTooLarge);
             }
+            let count = u16::try_from(self.encrypted_data_keys.len()).unwrap_or(0);
+            out.extend_from_slice(&count.to_be_bytes());
+            for edk in self.encrypted_data_keys {
+                if edk.write(out).is_none() {
+                    out.truncate(start);
+                    return Err(WriteError::EncryptedDataKeyTooLarge);
+                }
+            }
+            out.push(self.content_type.to_u8());
+            out.extend_from_slice(&self.frame_length.to_be_bytes());
+            out.extend_from_slice(self.commit_key);
+            Ok(())
         }
-        out.push(self.content_type.to_u8());
-        out.extend_from_slice(&self.frame_length.to_be_bytes());
-        out.extend_from_slice(self.commit_key);
-        Ok(())
     }
 }
 
 impl HeaderBody {
-    /// The fields, borrowed.
-    pub fn fields(&self) -> HeaderFields<'_> {
-        HeaderFields {
-            suite_id: self.suite_id,
-            message_id: &self.message_id,
-            encryption_context: &self.encryption_context,
-            encrypted_data_keys: &self.encrypted_data_keys,
-            content_type: self.content_type,
-            frame_length: self.frame_length,
-            commit_key: &self.commit_key,
+    internal_pub! {
+        /// The fields, borrowed.
+        fn fields(&self) -> HeaderFields<'_> {
+            HeaderFields {
+                suite_id: self.suite_id,
+                message_id: &self.message_id,
+                encryption_context: &self.encryption_context,
+                encrypted_data_keys: &self.encrypted_data_keys,
+                content_type: self.content_type,
+                frame_length: self.frame_length,
+                commit_key: &self.commit_key,
+            }
         }
     }
 
-    /// Serialized length of the header body (without the tag).
-    ///
-    /// # Errors
-    /// As [`HeaderFields::write`].
-    pub fn serialized_len(&self) -> Result<usize, WriteError> {
-        self.fields().serialized_len()
+    internal_pub! {
+        /// Serialized length of the header body (without the tag).
+        ///
+        /// # Errors
+        /// As [`HeaderFields::write`].
+        fn serialized_len(&self) -> Result<usize, WriteError> {
+            self.fields().serialized_len()
+        }
     }
 
-    /// Appends the header body. The inverse of [`HeaderBody::read`]. On error `out` is
+    /// Appends the header body. The inverse of `HeaderBody::read`. On error `out` is
     /// unchanged.
     ///
     /// # Errors
@@ -243,127 +274,129 @@ impl HeaderBody {
         self.fields().write(out)
     }
 
-    /// Parses and validates a header body.
-    ///
-    /// Spec (message-header.md, "Header Body Version 2.0"): "Version | 1; Algorithm Suite ID |
-    /// 2; Message ID | 32; AAD | Variable. Self-describing; Encrypted Data Keys | Variable;
-    /// Content Type | 1; Frame Length | 4 | UInt32; Algorithm Suite Data | Variable. Determined
-    /// by the Algorithm Suite ID". "The value of the `Version` field MUST be `02` in the Version
-    /// 2.0 header body." "Encrypted Data Key Count: ... This value MUST be greater than 0."
-    /// "When the content type is non-framed, the value of this field [frame length] MUST be 0."
-    /// decrypt.md: "If the number of encrypted data keys ... is greater than the maximum number
-    /// of encrypted data keys configured ..., then as soon as that can be determined during
-    /// deserializing decrypt MUST process no more bytes and yield an error."
-    ///
-    /// fragseal additionally rejects: any suite other than `0x0478` (non-committing suites with
-    /// [`FormatErrorKind::NonCommittingSuite`]), encryption context keys starting with
-    /// `aws-crypto-`, a frame length of 0 or above [`OpenLimits::max_frame_length`] in a framed
-    /// message.
-    ///
-    /// # Errors
-    /// A [`FormatError`] naming the field and offset.
-    pub fn read(r: &mut Reader<'_>, limits: &OpenLimits) -> Result<Self, FormatError> {
-        let version_at = r.offset();
-        let version = r.u8(Field::Version)?;
-        if version != FORMAT_VERSION {
-            if version == 0x01 {
-                // Version 1: type byte, then the suite id. Every version-1 suite is
-                // non-committing.
-                let _type = r.u8(Field::Version)?;
-                let suite_at = r.offset();
-                let suite = r.u16(Field::AlgorithmSuite)?;
-                if !limits.allow_non_committing {
-                    return Err(Reader::error_at(
-                        suite_at,
-                        Field::AlgorithmSuite,
-                        FormatErrorKind::NonCommittingSuite(suite),
-                    ));
+    internal_pub! {
+        /// Parses and validates a header body.
+        ///
+        /// Spec (message-header.md, "Header Body Version 2.0"): "Version | 1; Algorithm Suite ID |
+        /// 2; Message ID | 32; AAD | Variable. Self-describing; Encrypted Data Keys | Variable;
+        /// Content Type | 1; Frame Length | 4 | UInt32; Algorithm Suite Data | Variable. Determined
+        /// by the Algorithm Suite ID". "The value of the `Version` field MUST be `02` in the Version
+        /// 2.0 header body." "Encrypted Data Key Count: ... This value MUST be greater than 0."
+        /// "When the content type is non-framed, the value of this field [frame length] MUST be 0."
+        /// decrypt.md: "If the number of encrypted data keys ... is greater than the maximum number
+        /// of encrypted data keys configured ..., then as soon as that can be determined during
+        /// deserializing decrypt MUST process no more bytes and yield an error."
+        ///
+        /// fragseal additionally rejects: any suite other than `0x0478` (non-committing suites with
+        /// [`FormatErrorKind::NonCommittingSuite`]), encryption context keys starting with
+        /// `aws-crypto-`, a frame length of 0 or above [`OpenLimits::max_frame_length`] in a framed
+        /// message.
+        ///
+        /// # Errors
+        /// A [`FormatError`] naming the field and offset.
+        fn read(r: &mut Reader<'_>, limits: &OpenLimits) -> Result<Self, FormatError> {
+            let version_at = r.offset();
+            let version = r.u8(Field::Version)?;
+            if version != FORMAT_VERSION {
+                if version == 0x01 {
+                    // Version 1: type byte, then the suite id. Every version-1 suite is
+                    // non-committing.
+                    let _type = r.u8(Field::Version)?;
+                    let suite_at = r.offset();
+                    let suite = r.u16(Field::AlgorithmSuite)?;
+                    if !limits.allow_non_committing {
+                        return Err(Reader::error_at(
+                            suite_at,
+                            Field::AlgorithmSuite,
+                            FormatErrorKind::NonCommittingSuite(suite),
+                        ));
+                    }
                 }
-            }
-            return Err(Reader::error_at(
-                version_at,
-                Field::Version,
-                FormatErrorKind::UnsupportedVersion(version),
-            ));
-        }
-        let suite_at = r.offset();
-        let suite_id = r.u16(Field::AlgorithmSuite)?;
-        if suite_id != SUITE_ID {
-            let kind = if NON_COMMITTING_SUITES.contains(&suite_id) {
-                FormatErrorKind::NonCommittingSuite(suite_id)
-            } else {
-                FormatErrorKind::UnsupportedSuite(suite_id)
-            };
-            return Err(Reader::error_at(suite_at, Field::AlgorithmSuite, kind));
-        }
-        let message_id = *r.array::<MESSAGE_ID_LEN>(Field::MessageId)?;
-        let ec_at = r.offset();
-        let encryption_context = EncryptionContext::read_header_field(r)?;
-        if let Some(k) = encryption_context.reserved_key() {
-            return Err(Reader::error_at(
-                ec_at,
-                Field::EncryptionContext,
-                FormatErrorKind::ReservedEncryptionContextKey(k.to_owned()),
-            ));
-        }
-        let count_at = r.offset();
-        let count = r.u16(Field::EncryptedDataKeys)?;
-        if count == 0 {
-            return Err(Reader::error_at(
-                count_at,
-                Field::EncryptedDataKeys,
-                FormatErrorKind::NoEncryptedDataKeys,
-            ));
-        }
-        if count > limits.max_encrypted_data_keys {
-            return Err(Reader::error_at(
-                count_at,
-                Field::EncryptedDataKeys,
-                FormatErrorKind::TooManyEncryptedDataKeys {
-                    count,
-                    max: limits.max_encrypted_data_keys,
-                },
-            ));
-        }
-        let mut encrypted_data_keys = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            encrypted_data_keys.push(EncryptedDataKey::read(r)?);
-        }
-        let ct_at = r.offset();
-        let content_type = match r.u8(Field::ContentType)? {
-            0x01 => ContentType::NonFramed,
-            0x02 => ContentType::Framed,
-            other => {
                 return Err(Reader::error_at(
-                    ct_at,
-                    Field::ContentType,
-                    FormatErrorKind::InvalidContentType(other),
-                ))
+                    version_at,
+                    Field::Version,
+                    FormatErrorKind::UnsupportedVersion(version),
+                ));
             }
-        };
-        let fl_at = r.offset();
-        let frame_length = r.u32(Field::FrameLength)?;
-        let frame_length_ok = match content_type {
-            ContentType::NonFramed => frame_length == 0,
-            ContentType::Framed => frame_length > 0 && frame_length <= limits.max_frame_length,
-        };
-        if !frame_length_ok {
-            return Err(Reader::error_at(
-                fl_at,
-                Field::FrameLength,
-                FormatErrorKind::InvalidFrameLength(frame_length),
-            ));
+            let suite_at = r.offset();
+            let suite_id = r.u16(Field::AlgorithmSuite)?;
+            if suite_id != SUITE_ID {
+                let kind = if NON_COMMITTING_SUITES.contains(&suite_id) {
+                    FormatErrorKind::NonCommittingSuite(suite_id)
+                } else {
+                    FormatErrorKind::UnsupportedSuite(suite_id)
+                };
+                return Err(Reader::error_at(suite_at, Field::AlgorithmSuite, kind));
+            }
+            let message_id = *r.array::<MESSAGE_ID_LEN>(Field::MessageId)?;
+            let ec_at = r.offset();
+            let encryption_context = EncryptionContext::read_header_field(r)?;
+            if let Some(k) = encryption_context.reserved_key() {
+                return Err(Reader::error_at(
+                    ec_at,
+                    Field::EncryptionContext,
+                    FormatErrorKind::ReservedEncryptionContextKey(k.to_owned()),
+                ));
+            }
+            let count_at = r.offset();
+            let count = r.u16(Field::EncryptedDataKeys)?;
+            if count == 0 {
+                return Err(Reader::error_at(
+                    count_at,
+                    Field::EncryptedDataKeys,
+                    FormatErrorKind::NoEncryptedDataKeys,
+                ));
+            }
+            if count > limits.max_encrypted_data_keys {
+                return Err(Reader::error_at(
+                    count_at,
+                    Field::EncryptedDataKeys,
+                    FormatErrorKind::TooManyEncryptedDataKeys {
+                        count,
+                        max: limits.max_encrypted_data_keys,
+                    },
+                ));
+            }
+            let mut encrypted_data_keys = Vec::with_capacity(usize::from(count));
+            for _ in 0..count {
+                encrypted_data_keys.push(EncryptedDataKey::read(r)?);
+            }
+            let ct_at = r.offset();
+            let content_type = match r.u8(Field::ContentType)? {
+                0x01 => ContentType::NonFramed,
+                0x02 => ContentType::Framed,
+                other => {
+                    return Err(Reader::error_at(
+                        ct_at,
+                        Field::ContentType,
+                        FormatErrorKind::InvalidContentType(other),
+                    ))
+                }
+            };
+            let fl_at = r.offset();
+            let frame_length = r.u32(Field::FrameLength)?;
+            let frame_length_ok = match content_type {
+                ContentType::NonFramed => frame_length == 0,
+                ContentType::Framed => frame_length > 0 && frame_length <= limits.max_frame_length,
+            };
+            if !frame_length_ok {
+                return Err(Reader::error_at(
+                    fl_at,
+                    Field::FrameLength,
+                    FormatErrorKind::InvalidFrameLength(frame_length),
+                ));
+            }
+            let commit_key = *r.array::<COMMIT_KEY_LEN>(Field::SuiteData)?;
+            Ok(Self {
+                suite_id,
+                message_id,
+                encryption_context,
+                encrypted_data_keys,
+                content_type,
+                frame_length,
+                commit_key,
+            })
         }
-        let commit_key = *r.array::<COMMIT_KEY_LEN>(Field::SuiteData)?;
-        Ok(Self {
-            suite_id,
-            message_id,
-            encryption_context,
-            encrypted_data_keys,
-            content_type,
-            frame_length,
-            commit_key,
-        })
     }
 }
 
@@ -387,7 +420,7 @@ impl MessageHeader {
     /// — 16 bytes for `0x0478`; version 2 stores no header IV.
     ///
     /// # Errors
-    /// A [`FormatError`] (see [`HeaderBody::read`]).
+    /// A [`FormatError`] (see `HeaderBody::read`).
     pub fn parse(message: &[u8], limits: &OpenLimits) -> Result<Self, FormatError> {
         let mut r = Reader::new(message);
         let body = HeaderBody::read(&mut r, limits)?;
@@ -402,24 +435,26 @@ impl MessageHeader {
         })
     }
 
-    /// Builds a header from its body (serialized once here) and tag. Used by sealing.
-    ///
-    /// # Errors
-    /// A [`WriteError`] when the body cannot be serialized.
-    pub fn from_parts(
-        body: HeaderBody,
-        auth_tag: [u8; HEADER_TAG_LEN],
-    ) -> Result<Self, WriteError> {
-        let mut raw = Vec::with_capacity(body.serialized_len()? + HEADER_TAG_LEN);
-        body.write(&mut raw)?;
-        let body_len = raw.len();
-        raw.extend_from_slice(&auth_tag);
-        Ok(Self {
-            body,
-            auth_tag,
-            raw,
-            body_len,
-        })
+    internal_pub! {
+        /// Builds a header from its body (serialized once here) and tag. Used by sealing.
+        ///
+        /// # Errors
+        /// A [`WriteError`] when the body cannot be serialized.
+        fn from_parts(
+            body: HeaderBody,
+            auth_tag: [u8; HEADER_TAG_LEN],
+        ) -> Result<Self, WriteError> {
+            let mut raw = Vec::with_capacity(body.serialized_len()? + HEADER_TAG_LEN);
+            body.write(&mut raw)?;
+            let body_len = raw.len();
+            raw.extend_from_slice(&auth_tag);
+            Ok(Self {
+                body,
+                auth_tag,
+                raw,
+                body_len,
+            })
+        }
     }
 
     /// The parsed header body fields.
