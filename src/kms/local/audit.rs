@@ -226,7 +226,7 @@ impl AuditEvent {
 /// A random UUID (version 4 layout) for request and event ids; not secret.
 pub(crate) fn random_uuid() -> String {
     let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    crate::crypto::fill_random(&mut b);
     format_uuid(b)
 }
 

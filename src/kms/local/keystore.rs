@@ -276,7 +276,7 @@ impl LocalKms {
     ) -> Result<KeyRecord, KmsError> {
         let policy = parse_key_policy(policy_json)?;
         let mut b = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+        crate::crypto::fill_random(&mut b);
         let id = audit::format_uuid(b);
         Ok(KeyRecord {
             arn: self.key_arn(&id),

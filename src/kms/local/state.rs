@@ -190,7 +190,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
         .file_name()
         .ok_or_else(|| std::io::Error::other("the state file path has no file name"))?;
     let mut suffix = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut suffix);
+    crate::crypto::fill_random(&mut suffix);
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         name.to_string_lossy(),
