@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod arn;
 pub mod cache;
 pub mod crypto;
 pub mod engine;
