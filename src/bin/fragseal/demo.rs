@@ -7,6 +7,7 @@ use crate::media::{self, Fragment};
 use crate::report::{self, human_duration, mib_per_s, thousands, CredentialReport};
 use crate::sealing::{self, IndexEntry, SealIndex};
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::IdentityCheck;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
@@ -94,8 +95,13 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     kms.create_alias(&admin, "alias/fragseal-demo", &key.arn)?;
     kms.audit().clear(); // count only the data-path calls below
 
-    let engine = Engine::new(
+    let keyring = fragseal::keyring::KmsKeyring::strict(
         Arc::clone(&kms) as Arc<dyn fragseal::kms::Kms>,
+        &admin,
+        &[&key.arn],
+    )?;
+    let engine = Engine::new(
+        Arc::new(keyring),
         EngineConfig::default().with_frame_length(args.frame_length),
     )?;
     let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", stream_arn);
@@ -106,8 +112,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     let requests: Vec<SealRequest> = fragments
         .iter()
         .map(|f: &Fragment| {
-            SealRequest::new(key.arn.clone(), ec.clone(), f.plaintext.clone())
-                .with_identity(f.identity.clone())
+            SealRequest::new(ec.clone(), f.plaintext.clone()).with_identity(f.identity.clone())
         })
         .collect();
     let bar = report::progress(n, "seal", args.json);
@@ -124,7 +129,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     let open_requests: Vec<OpenRequest> = sealed
         .iter()
         .zip(&fragments)
-        .map(|(s, f)| OpenRequest::new(s.clone()).with_expected_identity(f.identity.clone()))
+        .map(|(s, f)| OpenRequest::new(s.clone(), IdentityCheck::Expect(f.identity.clone())))
         .collect();
     let bar = report::progress(n, "open", args.json);
     let started = Instant::now();
@@ -151,7 +156,10 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
         .first()
         .ok_or_else(|| CliError::new(Exit::Internal, "no fragment"))?
         .identity;
-    let producer_open = match engine.open(&producer, first, Some(first_identity)) {
+    let producer_open = match engine.open(
+        &producer,
+        &OpenRequest::new(first.clone(), IdentityCheck::Expect(first_identity.clone())),
+    ) {
         Ok(_) => {
             return Err(CliError::new(
                 Exit::Internal,
@@ -160,16 +168,21 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
         }
         Err(e) => e,
     };
-    let producer_refusal = match &producer_open {
-        fragseal::Error::Kms(k) => {
-            json!({"refused": true, "error": k.kind().code(), "message": k.message()})
-        }
-        other => json!({"refused": true, "error": "other", "message": other.to_string()}),
+    let producer_kms = match &producer_open {
+        fragseal::error::OpenError::AllKeysFailed(errors) => errors.first().and_then(|e| e.kms()),
+        _ => None,
+    };
+    let producer_refusal = match producer_kms {
+        Some(k) => json!({"refused": true, "error": k.kind().code(), "message": k.message()}),
+        None => json!({"refused": true, "error": "other", "message": producer_open.to_string()}),
     };
 
     // A fragment presented at another position (moved / reordered) is refused.
     let moved = match (sealed.get(1), fragments.first()) {
-        (Some(second), Some(f0)) => match engine.open(&consumer, second, Some(&f0.identity)) {
+        (Some(second), Some(f0)) => match engine.open(
+            &consumer,
+            &OpenRequest::new(second.clone(), IdentityCheck::Expect(f0.identity.clone())),
+        ) {
             Ok(_) => {
                 return Err(CliError::new(
                     Exit::Internal,

@@ -115,20 +115,77 @@ impl fmt::Display for CliError {
     }
 }
 
+fn authentication_failed() -> CliError {
+    CliError::new(
+        Exit::Authentication,
+        "authentication failed: the sealed fragment was modified, sealed under another \
+         key or encryption context, or moved, reordered or replayed",
+    )
+}
+
+impl From<fragseal::error::KeyringError> for CliError {
+    fn from(e: fragseal::error::KeyringError) -> Self {
+        use fragseal::error::KeyringError as K;
+        match e {
+            K::Kms(k) => CliError::kms(&k),
+            K::Authentication(_) => authentication_failed(),
+            other => CliError::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<fragseal::error::SealError> for CliError {
+    fn from(e: fragseal::error::SealError) -> Self {
+        use fragseal::error::SealError as S;
+        match e {
+            S::Keyring(k) => CliError::from(k),
+            S::Internal(_) => CliError::new(Exit::Internal, e.to_string()),
+            other => CliError::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<fragseal::error::OpenError> for CliError {
+    fn from(e: fragseal::error::OpenError) -> Self {
+        use fragseal::error::OpenError as O;
+        match e {
+            O::Authentication(_) => authentication_failed(),
+            O::Format(f) => CliError::input(format!("not a valid sealed fragment: {f}")),
+            O::AllKeysFailed(mut errors) if errors.len() == 1 => {
+                CliError::from(errors.swap_remove(0))
+            }
+            O::AllKeysFailed(errors) => match errors.into_iter().next() {
+                Some(first) => CliError::from(first),
+                None => CliError::new(Exit::Internal, "no key was tried"),
+            },
+            O::NoTrustedKey => CliError::input(
+                "no encrypted data key in the message is trusted (give the key with \
+                 --trusted-key)",
+            ),
+            O::Io(io) => CliError::new(Exit::Local, format!("I/O error: {io}")),
+            O::Internal(_) => CliError::new(Exit::Internal, e.to_string()),
+            other => CliError::input(other.to_string()),
+        }
+    }
+}
+
+impl From<fragseal::error::ConfigError> for CliError {
+    fn from(e: fragseal::error::ConfigError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
 impl From<fragseal::Error> for CliError {
     fn from(e: fragseal::Error) -> Self {
         use fragseal::Error as E;
         match e {
-            E::Authentication(_) => CliError::new(
-                Exit::Authentication,
-                "authentication failed: the sealed fragment was modified, sealed under another \
-                 key or encryption context, or moved, reordered or replayed",
-            ),
+            E::Seal(e) => e.into(),
+            E::Open(e) => e.into(),
+            E::Config(e) => e.into(),
+            E::Keyring(e) => e.into(),
+            E::Authentication(_) => authentication_failed(),
             E::Format(f) => CliError::input(format!("not a valid sealed fragment: {f}")),
             E::Kms(k) => CliError::kms(&k),
-            E::NoMatchingKeyProvider => CliError::input(
-                "no encrypted data key in the message can be opened with KMS (aws-kms)",
-            ),
             E::InvalidArgument(s) => CliError::usage(s),
             E::Io(io) => CliError::new(Exit::Local, format!("I/O error: {io}")),
             other => CliError::new(Exit::Internal, other.to_string()),

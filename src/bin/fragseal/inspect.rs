@@ -5,7 +5,7 @@ use crate::error::{CliError, CliResult};
 use fragseal::format::body::{read_frame, read_non_framed, BodyKind};
 use fragseal::format::header::ContentType;
 use fragseal::format::Reader;
-use fragseal::message::{parse_header, MessageHeader, OpenLimits};
+use fragseal::message::{self, MessageHeader, OpenLimits};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -19,7 +19,9 @@ pub struct Inspection {
 
 /// Parses the header and walks the frames (lengths, sequence numbers, IVs; no tag is checked).
 pub fn inspect_bytes(bytes: &[u8]) -> CliResult<Inspection> {
-    let header = parse_header(bytes, &OpenLimits::default())?;
+    let header = message::parse(bytes, &OpenLimits::default())?
+        .header()
+        .clone();
     let body = bytes.get(header.header_len()..).unwrap_or_default();
     let mut r = Reader::at(body, header.header_len());
     let mut frames = 0u64;

@@ -15,7 +15,10 @@ use crate::report::{self, thousands};
 use bytes::Bytes;
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
 use fragseal::identity::FragmentIdentity;
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::{DiscoveryFilter, Keyring, KmsKeyring};
 use fragseal::kms::Credential;
+use fragseal::kms::Kms;
 use fragseal::EncryptionContext;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// `index.json`'s `format` value.
 pub const INDEX_FORMAT: &str = "fragseal-sealed-stream";
@@ -228,8 +232,8 @@ pub fn open_all(
             .open_batch(credential, batch)
             .into_iter()
             .map(|r| {
-                r.map_err(|f| {
-                    let which = fragment_label(f.request.expected_identity.as_ref());
+                r.map(|o| o.plaintext).map_err(|f| {
+                    let which = fragment_label(f.request.options.identity.expected());
                     CliError::from(f.error).context(format!("opening fragment{which}"))
                 })
             })
@@ -316,8 +320,9 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
         check_output_file(&args.output, args.force)?;
     }
     let credential = args.caller.credential(&args.kms)?;
+    let keyring = KmsKeyring::strict(args.kms.open()?, &credential, &[&args.key])?;
     let engine = Engine::new(
-        args.kms.open()?,
+        Arc::new(keyring),
         EngineConfig::default().with_frame_length(args.frame_length),
     )?;
 
@@ -329,8 +334,7 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
         let requests = fragments
             .iter()
             .map(|f| {
-                SealRequest::new(args.key.clone(), ec.clone(), f.plaintext.clone())
-                    .with_identity(f.identity.clone())
+                SealRequest::new(ec.clone(), f.plaintext.clone()).with_identity(f.identity.clone())
             })
             .collect();
         let bar = report::progress(fragments.len() as u64, "seal", args.json);
@@ -383,7 +387,7 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
         track: args.track.unwrap_or(1),
     };
     let len = input.len();
-    let request = SealRequest::new(args.key.clone(), ec, input).with_identity(identity.clone());
+    let request = SealRequest::new(ec, input).with_identity(identity.clone());
     let sealed = engine.seal(&credential, &request)?;
     write_file(&args.output, &sealed)?;
     if args.json {
@@ -413,11 +417,32 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
     Ok(())
 }
 
-pub fn open(args: &OpenArgs) -> CliResult<()> {
-    let mut config = EngineConfig::default();
+/// The keyring `open` uses: strict over `--trusted-key` when given, else discovery limited to
+/// the caller's own partition and account (the 0.2 API has no unfiltered discovery).
+fn open_keyring(
+    args: &OpenArgs,
+    kms: Arc<dyn Kms>,
+    credential: &Credential,
+) -> CliResult<Arc<dyn Keyring>> {
     if !args.trusted_keys.is_empty() {
-        config = config.with_trusted_key_arns(args.trusted_keys.clone());
+        return Ok(Arc::new(KmsKeyring::strict(
+            kms,
+            credential,
+            &args.trusted_keys,
+        )?));
     }
+    let partition = credential
+        .principal_arn()
+        .split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws");
+    let filter = DiscoveryFilter::new(partition, vec![credential.account().to_owned()]);
+    Ok(Arc::new(KmsKeyring::discovery(kms, filter)))
+}
+
+pub fn open(args: &OpenArgs) -> CliResult<()> {
+    let config = EngineConfig::default();
     if args.input.is_dir() {
         return open_folder(args, config);
     }
@@ -427,7 +452,7 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
     let message = read_file(&args.input)?;
     check_output_file(&args.output, args.force)?;
     let credential = args.caller.credential(&args.kms)?;
-    let engine = Engine::new(args.kms.open()?, config)?;
+    let engine = Engine::new(open_keyring(args, args.kms.open()?, &credential)?, config)?;
     let identity = (!args.no_identity).then(|| FragmentIdentity {
         stream_arn: args
             .stream_arn
@@ -437,8 +462,13 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
         producer_timestamp_ms: args.timestamp_ms,
         track: args.track,
     });
+    let check = match &identity {
+        Some(i) => IdentityCheck::Expect(i.clone()),
+        None => IdentityCheck::Skip,
+    };
     let opened = engine
-        .open(&credential, &message, identity.as_ref())
+        .open(&credential, &OpenRequest::new(message, check))
+        .map(|o| o.plaintext)
         .map_err(|e| {
             let e = CliError::from(e).context(args.input.display());
             match (&identity, e.exit) {
@@ -497,14 +527,15 @@ fn open_folder(args: &OpenArgs, config: EngineConfig) -> CliResult<()> {
     for e in &index.fragments {
         let p = args.input.join(&e.file);
         let message = read_file(&p)?;
-        requests.push(
-            OpenRequest::new(message).with_expected_identity(FragmentIdentity {
+        requests.push(OpenRequest::new(
+            message,
+            IdentityCheck::Expect(FragmentIdentity {
                 stream_arn: stream_arn.clone(),
                 fragment_number: e.fragment_number,
                 producer_timestamp_ms: e.producer_timestamp_ms,
                 track: e.track,
             }),
-        );
+        ));
     }
     let ext = if index.media == "mkv" { "mkv" } else { "bin" };
     if !args.force {
@@ -520,7 +551,7 @@ fn open_folder(args: &OpenArgs, config: EngineConfig) -> CliResult<()> {
         check_output_file(j, args.force)?;
     }
     let credential = args.caller.credential(&args.kms)?;
-    let engine = Engine::new(args.kms.open()?, config)?;
+    let engine = Engine::new(open_keyring(args, args.kms.open()?, &credential)?, config)?;
     let bar = report::progress(requests.len() as u64, "open", args.json);
     let opened = open_all(&engine, &credential, requests, &bar)?;
     bar.finish_and_clear();
