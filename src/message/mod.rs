@@ -573,6 +573,15 @@ fn open_frame_into(
     Ok(r?)
 }
 
+impl core::ops::Deref for ParsedMessage<'_> {
+    type Target = MessageHeader;
+
+    /// The parsed header (not yet authenticated).
+    fn deref(&self) -> &MessageHeader {
+        &self.header
+    }
+}
+
 impl<'m> ParsedMessage<'m> {
     /// The parsed header (not yet authenticated).
     pub fn header(&self) -> &MessageHeader {
