@@ -7,7 +7,7 @@
 //! (`FRAGSEAL_DIFF_SEED=<n>`).
 
 use fragseal::crypto::aead::{AeadBackend, Aes256GcmKey};
-use fragseal::OpenError;
+use fragseal::error::AuthenticationError as OpenError;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
