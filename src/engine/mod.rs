@@ -415,7 +415,7 @@ impl Engine {
         )
         .map_err(fail)?;
         let ec = union(stored, &options.supplied);
-        let body_len = parsed.body().len() as u64;
+        let body_len = parsed.body_bytes().len() as u64;
         let edks = header.encrypted_data_keys();
         let (lease, key, used): (Lease, CacheKey<'_>, usize) = self
             .opening_lease(credential, edks, &ec, body_len)

@@ -593,8 +593,9 @@ impl<'m> ParsedMessage<'m> {
         self.message
     }
 
-    /// The body: the bytes after the header.
-    pub fn body(&self) -> &'m [u8] {
+    /// The message body: the bytes after the header (not the header's
+    /// [`body`](MessageHeader::body)).
+    pub fn body_bytes(&self) -> &'m [u8] {
         self.message.get(self.header.header_len()..).unwrap_or(&[])
     }
 
@@ -628,7 +629,7 @@ impl<'m> ParsedMessage<'m> {
         out: &mut Vec<u8>,
     ) -> Result<(), OpenError> {
         let header = &self.header;
-        let body = self.body();
+        let body = self.body_bytes();
         let keys = authenticate_header(data_key, header, params)?;
         let key = &keys.encryption_key;
         let mut aad = BodyAad::new(header.message_id());
@@ -715,7 +716,7 @@ impl ParsedMessage<'_> {
             });
         }
         let header = &self.header;
-        let body = self.body();
+        let body = self.body_bytes();
         if header.content_type() == ContentType::NonFramed {
             let mut all = self.open(data_key, params)?;
             let r = slice_range(&all, &range).map(<[u8]>::to_vec);
