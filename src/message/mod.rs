@@ -130,13 +130,14 @@ fn check_params(params: &SealParams<'_>, plaintext_len: usize) -> Result<FrameLa
     })
 }
 
-/// Two keys of `keys` (in canonical order) that differ only in ASCII case, if any.
+/// Two keys of `keys` (in canonical order) that differ only in ASCII case, if any (equal keys,
+/// one stored and one authenticated only, are the caller's other check).
 pub(crate) fn case_variant_keys<'k>(
     keys: impl Iterator<Item = &'k str> + Clone,
 ) -> Option<CaseVariantKeys> {
     for (i, a) in keys.clone().enumerate() {
         for b in keys.clone().skip(i + 1) {
-            if a.eq_ignore_ascii_case(b) {
+            if a != b && a.eq_ignore_ascii_case(b) {
                 return Some(CaseVariantKeys {
                     first: a.to_owned(),
                     second: b.to_owned(),
