@@ -26,11 +26,12 @@
 //! [`crate::OpenError`] (use `get_ref()` and `downcast_ref`); after an error the stream keeps
 //! failing.
 
+use super::frame::{is_final, read_prefix, FINAL_PREFIX_LEN, REGULAR_PREFIX_LEN};
 use super::{authenticate_header, OpenParams};
 use crate::crypto::aead::{Aes256GcmKey, IV_LEN, TAG_LEN};
 use crate::crypto::DataKey;
-use crate::error::OpenError;
-use crate::format::body::{frame_iv, BodyAad, BodyKind, FINAL_FRAME_MARKER, MAX_NON_FRAMED_LEN};
+use crate::error::{AuthenticationError, OpenError};
+use crate::format::body::{frame_iv, BodyAad, BodyKind, MAX_NON_FRAMED_LEN};
 use crate::format::error::FormatErrorKind;
 use crate::format::{ContentType, Field, FormatError, MessageHeader, OpenLimits, Reader};
 use std::io::{self, Read};
@@ -210,12 +211,6 @@ impl<R: Read> OpenStream<R> {
         Ok(())
     }
 
-    fn read_u32(&mut self, field: Field) -> Result<u32, OpenError> {
-        let mut b = [0u8; 4];
-        self.read_exact_field(&mut b, field)?;
-        Ok(u32::from_be_bytes(b))
-    }
-
     /// Reads `len` content bytes into `self.frame` (reusing its allocation).
     fn read_content(&mut self, len: usize, field: Field) -> Result<(), OpenError> {
         let mut frame = core::mem::take(&mut self.frame);
@@ -266,50 +261,23 @@ impl<R: Read> OpenStream<R> {
             let len = Reader::check_len(len_at, field, u64::from_be_bytes(l), max)?;
             (kind, 1, len)
         } else {
-            let first = self.read_u32(field)?;
-            let (kind, seq_at, seq) = if first == FINAL_FRAME_MARKER {
-                let at = self.offset;
-                (BodyKind::Final, at, self.read_u32(field)?)
+            // The prefix is read as it arrives (its length depends on its first four bytes),
+            // then parsed by the same parser as the one-shot open.
+            let mut prefix = [0u8; FINAL_PREFIX_LEN];
+            let (first, rest) = prefix.split_at_mut(4);
+            self.read_exact_field(first, field)?;
+            let first: [u8; 4] = first.try_into().map_err(|_| AuthenticationError)?;
+            let n = if is_final(first) {
+                FINAL_PREFIX_LEN
             } else {
-                (BodyKind::Regular, frame_at, first)
+                REGULAR_PREFIX_LEN
             };
-            if seq != self.seq {
-                return Err(FormatError::new(
-                    seq_at,
-                    field,
-                    FormatErrorKind::SequenceNumber {
-                        expected: self.seq,
-                        found: seq,
-                    },
-                )
-                .into());
+            if let Some(rest) = rest.get_mut(..n - 4) {
+                self.read_exact_field(rest, field)?;
             }
-            let iv_at = self.offset;
-            let mut iv = [0u8; IV_LEN];
-            self.read_exact_field(&mut iv, field)?;
-            if iv != frame_iv(seq) {
-                return Err(FormatError::new(iv_at, field, FormatErrorKind::InvalidIv).into());
-            }
-            let len = if kind == BodyKind::Final {
-                let len_at = self.offset;
-                let length = self.read_u32(field)?;
-                if length > self.frame_length {
-                    return Err(FormatError::new(
-                        len_at,
-                        field,
-                        FormatErrorKind::FinalFrameTooLong {
-                            length,
-                            frame_length: self.frame_length,
-                        },
-                    )
-                    .into());
-                }
-                length
-            } else {
-                self.frame_length
-            };
-            let len = Reader::check_len(self.offset, field, u64::from(len), u64::from(u32::MAX))?;
-            (kind, seq, len)
+            let mut r = Reader::at(prefix.get(..n).unwrap_or(&[]), frame_at);
+            let p = read_prefix(&mut r, self.frame_length, self.seq)?;
+            (p.kind, p.seq, p.content_len)
         };
         self.read_content(len, field)?;
         let mut tag = [0u8; TAG_LEN];
