@@ -412,6 +412,11 @@ impl fmt::Display for OpenError {
             OpenError::NoTrustedKey => {
                 f.write_str("no encrypted data key in the message is trusted by the keyring")
             }
+            // One key tried: its failure says it all.
+            OpenError::AllKeysFailed(errors) if errors.len() == 1 => match errors.first() {
+                Some(only) => only.fmt(f),
+                None => f.write_str("no encrypted data key opened"),
+            },
             OpenError::AllKeysFailed(errors) => {
                 write!(f, "no encrypted data key opened ({} tried)", errors.len())?;
                 if let Some(first) = errors.first() {
