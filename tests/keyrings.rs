@@ -701,3 +701,23 @@ fn when_every_key_fails_each_failure_is_reported() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_alias_the_caller_may_not_describe_seals_but_trusts_nothing() {
+    let (kms, cam1, _) = attacker_setup();
+    let producer = role(ACCOUNT, "producer");
+    let consumer = role(ACCOUNT, "consumer"); // Decrypt only: no DescribeKey
+    let sealed = engine(Arc::new(
+        KmsKeyring::strict(kms.clone(), &producer, &[&cam1]).unwrap(),
+    ))
+    .seal(&producer, &SealRequest::new(ec(CAM1), &b"x"[..]))
+    .unwrap();
+    let unresolved = KmsKeyring::strict(kms.clone(), &consumer, &["alias/cam1"]).unwrap();
+    assert_eq!(unresolved.key_arns(), ["alias/cam1".to_owned()]);
+    assert!(matches!(
+        engine(Arc::new(unresolved))
+            .open(&consumer, &OpenRequest::new(sealed, IdentityCheck::Skip)),
+        Err(OpenError::NoTrustedKey)
+    ));
+    assert_eq!(kms.audit().count(&consumer, Operation::Decrypt), 0);
+}

@@ -16,7 +16,7 @@ use crate::arn::KmsKeyArn;
 use crate::crypto::{DataKey, SecretBytes};
 use crate::error::KeyringError;
 use crate::format::{EncryptedDataKey, EncryptionContext};
-use crate::kms::{Credential, DataKeySpec, Kms};
+use crate::kms::{Credential, DataKeySpec, Kms, KmsErrorKind};
 use core::fmt;
 use std::sync::Arc;
 
@@ -75,10 +75,15 @@ impl KmsKeyring {
     /// is not already a key ARN is resolved once, now, with `DescribeKey` as `caller`. Seals
     /// under the first; opens only encrypted data keys of these keys.
     ///
+    /// A caller that may not call `DescribeKey` (`AccessDenied`; least-privilege producers)
+    /// keeps the id unresolved: it still names the key for `GenerateDataKey`, whose answer's
+    /// key ARN becomes the provider info (as the ESDK's KMS keyring does), but it trusts no
+    /// encrypted data key for opening — an unresolved id never equals a key ARN.
+    ///
     /// # Errors
     /// [`KeyringError::NoKeyIds`] for an empty list; [`KeyringError::Kms`] when `DescribeKey`
-    /// fails; [`KeyringError::NotAKeyArn`] when KMS answers with something that is not a key
-    /// ARN.
+    /// fails otherwise (for example `NotFound`); [`KeyringError::NotAKeyArn`] when KMS answers
+    /// with something that is not a key ARN.
     pub fn strict<S: AsRef<str>>(
         kms: Arc<dyn Kms>,
         caller: &Credential,
@@ -93,11 +98,12 @@ impl KmsKeyring {
             let arn = if KmsKeyArn::parse(id).is_some() {
                 id.to_owned()
             } else {
-                let arn = kms.describe_key(caller, id)?.arn;
-                if KmsKeyArn::parse(&arn).is_none() {
-                    return Err(KeyringError::NotAKeyArn { value: arn });
+                match kms.describe_key(caller, id) {
+                    Ok(d) if KmsKeyArn::parse(&d.arn).is_some() => d.arn,
+                    Ok(d) => return Err(KeyringError::NotAKeyArn { value: d.arn }),
+                    Err(e) if e.kind() == KmsErrorKind::AccessDenied => id.to_owned(),
+                    Err(e) => return Err(e.into()),
                 }
-                arn
             };
             if !arns.contains(&arn) {
                 arns.push(arn);
@@ -118,7 +124,8 @@ impl KmsKeyring {
         }
     }
 
-    /// The resolved key ARNs of a strict keyring (empty for discovery).
+    /// The key ARNs of a strict keyring, as resolved (an id the caller could not resolve stays
+    /// as given); empty for discovery.
     pub fn key_arns(&self) -> &[String] {
         match &self.mode {
             Mode::Strict(arns) => arns,
@@ -172,7 +179,13 @@ impl Keyring for KmsKeyring {
         let g = self
             .kms
             .generate_data_key(caller, first, DataKeySpec::Aes256, ec)?;
-        if &g.key_id != first {
+        // A resolved key must answer as itself; an unresolved id with some key ARN.
+        let answered_as_configured = if KmsKeyArn::parse(first).is_some() {
+            &g.key_id == first
+        } else {
+            KmsKeyArn::parse(&g.key_id).is_some()
+        };
+        if !answered_as_configured {
             return Err(KeyringError::UnexpectedKey {
                 expected: first.clone(),
                 returned: g.key_id,
