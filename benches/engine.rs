@@ -20,6 +20,8 @@
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
@@ -37,7 +39,8 @@ fn setup() -> (Engine, Credential, String, EncryptionContext) {
         .create_key(&root, None, "bench")
         .expect("create key")
         .arn;
-    let engine = Engine::new(kms, EngineConfig::default()).expect("engine");
+    let keyring = KmsKeyring::strict(kms, &root, &[&key]).expect("keyring");
+    let engine = Engine::new(Arc::new(keyring), EngineConfig::default()).expect("engine");
     let ec = EncryptionContext::new().with(
         "aws:kinesisvideo:arn",
         "arn:aws:kinesisvideo:us-east-1:123456789012:stream/bench/1700000000000",
@@ -57,7 +60,7 @@ fn raw_seal(raw: &LessSafeKey, buf: &mut [u8]) {
 }
 
 fn warm_seal(c: &mut Criterion) {
-    let (engine, cred, key, ec) = setup();
+    let (engine, cred, _key, ec) = setup();
     let raw = raw_key();
     for (size, label) in [(16usize << 10, "16KiB"), (1 << 20, "1MiB")] {
         let mut g = c.benchmark_group(format!("engine_seal/{label}"));
@@ -67,7 +70,7 @@ fn warm_seal(c: &mut Criterion) {
         g.bench_function(BenchmarkId::from_parameter("raw_ring_seal"), |b| {
             b.iter(|| raw_seal(&raw, black_box(&mut buf[..])))
         });
-        let request = SealRequest::new(&key, ec.clone(), Bytes::from(plaintext));
+        let request = SealRequest::new(ec.clone(), Bytes::from(plaintext));
         engine.seal(&cred, &request).expect("warm the cache");
         g.bench_function(BenchmarkId::from_parameter("engine_seal"), |b| {
             b.iter(|| black_box(engine.seal(&cred, black_box(&request)).expect("seal")))
@@ -89,18 +92,18 @@ fn warm_seal(c: &mut Criterion) {
 fn batches(c: &mut Criterion) {
     const N: usize = 64;
     const SIZE: usize = 1 << 20;
-    let (engine, cred, key, ec) = setup();
+    let (engine, cred, _key, ec) = setup();
     let raw = raw_key();
     let requests: Vec<SealRequest> = (0..N)
         .map(|n| {
             let p: Vec<u8> = (0..SIZE).map(|i| (i ^ n) as u8).collect();
-            SealRequest::new(&key, ec.clone(), p)
+            SealRequest::new(ec.clone(), p)
         })
         .collect();
     let opens: Vec<OpenRequest> = engine
         .seal_batch(&cred, requests.clone())
         .into_iter()
-        .map(|r| OpenRequest::new(r.expect("seal")))
+        .map(|r| OpenRequest::new(r.expect("seal"), IdentityCheck::Skip))
         .collect();
     let mut raw_bufs: Vec<Vec<u8>> = requests.iter().map(|r| r.plaintext.to_vec()).collect();
 

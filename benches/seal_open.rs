@@ -12,9 +12,9 @@
 //!   of any non-destructive seal or open: this is the structural floor.
 //! - `seal`: `message::seal_into` into a reused buffer (header, HKDF, frames; 64 KiB frames).
 //! - `seal_alloc`: `message::seal` (one fresh output allocation per message).
-//! - `open`: `message::open_into` a reused buffer (header already parsed, as the engine does
+//! - `open`: `ParsedMessage::open_into` a reused buffer (header already parsed, as the engine does
 //!   after the data key lookup).
-//! - `open_alloc`: `message::open` (one fresh output allocation per message).
+//! - `open_alloc`: `ParsedMessage::open` (one fresh output allocation per message).
 
 #![allow(
     missing_docs,
@@ -26,7 +26,8 @@ use criterion::{
 };
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::format::EncryptedDataKey;
-use fragseal::message::{self, OpenLimits, SealParams};
+use fragseal::identity::IdentityCheck;
+use fragseal::message::{self, OpenLimits, OpenParams, SealParams};
 use fragseal::EncryptionContext;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
@@ -147,30 +148,21 @@ fn bench(c: &mut Criterion) {
         });
 
         let sealed = message::seal(&dk, &params, &plaintext).expect("seal");
-        let header = message::parse_header(&sealed, &OpenLimits::default()).expect("header");
+        let header = message::parse(&sealed, &OpenLimits::default()).expect("header");
+        let skip = IdentityCheck::Skip;
+        let open_params = OpenParams::new(&skip).with_backend(AeadBackend::Ring);
         let mut plain = Vec::with_capacity(size);
         g.bench_function(BenchmarkId::from_parameter("open"), |b| {
             b.iter(|| {
                 plain.clear();
-                message::open_into(
-                    &dk,
-                    &header,
-                    black_box(&sealed),
-                    None,
-                    AeadBackend::Ring,
-                    &mut plain,
-                )
-                .expect("open");
+                black_box(&header)
+                    .open_into(&dk, &open_params, &mut plain)
+                    .expect("open");
                 black_box(plain.len());
             })
         });
         g.bench_function(BenchmarkId::from_parameter("open_alloc"), |b| {
-            b.iter(|| {
-                black_box(
-                    message::open(&dk, &header, black_box(&sealed), None, AeadBackend::Ring)
-                        .expect("open"),
-                )
-            })
+            b.iter(|| black_box(black_box(&header).open(&dk, &open_params).expect("open")))
         });
         g.finish();
     }
@@ -202,29 +194,20 @@ fn fixed_cost(c: &mut Criterion) {
         })
     });
     let sealed = message::seal(&dk, &params, &[]).expect("seal");
-    let header = message::parse_header(&sealed, &OpenLimits::default()).expect("header");
+    let header = message::parse(&sealed, &OpenLimits::default()).expect("header");
+    let skip = IdentityCheck::Skip;
+    let open_params = OpenParams::new(&skip).with_backend(AeadBackend::Ring);
     let mut plain = Vec::new();
     g.bench_function("open_empty", |b| {
         b.iter(|| {
             plain.clear();
-            message::open_into(
-                &dk,
-                &header,
-                black_box(&sealed),
-                None,
-                AeadBackend::Ring,
-                &mut plain,
-            )
-            .expect("open");
+            black_box(&header)
+                .open_into(&dk, &open_params, &mut plain)
+                .expect("open");
         })
     });
     g.bench_function("parse_header", |b| {
-        b.iter(|| {
-            black_box(message::parse_header(
-                black_box(&sealed),
-                &OpenLimits::default(),
-            ))
-        })
+        b.iter(|| black_box(message::parse(black_box(&sealed), &OpenLimits::default())))
     });
     g.finish();
 }

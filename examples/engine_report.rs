@@ -17,6 +17,8 @@
 use bytes::Bytes;
 use fragseal::cache::{CacheLimits, ManualClock};
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::{Keyring, KmsKeyring};
 use fragseal::kms::local::{audit::Operation, LocalKms};
 use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
@@ -37,8 +39,8 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 struct Setup {
     kms: Arc<LocalKms>,
+    keyring: Arc<dyn Keyring>,
     cred: Credential,
-    key: String,
     ec: EncryptionContext,
 }
 
@@ -50,14 +52,20 @@ fn setup() -> Result<Setup> {
         "aws:kinesisvideo:arn",
         "arn:aws:kinesisvideo:us-east-1:123456789012:stream/report/1700000000000",
     );
-    Ok(Setup { kms, cred, key, ec })
+    let keyring = Arc::new(KmsKeyring::strict(kms.clone(), &cred, &[&key])?);
+    Ok(Setup {
+        kms,
+        keyring,
+        cred,
+        ec,
+    })
 }
 
 fn batch_requests(s: &Setup) -> Vec<SealRequest> {
     (0..BATCH)
         .map(|n| {
             let p: Vec<u8> = (0..BATCH_SIZE).map(|i| (i ^ n) as u8).collect();
-            SealRequest::new(&s.key, s.ec.clone(), p)
+            SealRequest::new(s.ec.clone(), p)
         })
         .collect()
 }
@@ -107,11 +115,11 @@ fn cpu_time() -> Result<Duration> {
 
 fn batch_speedup(s: &Setup) -> Result<()> {
     const ROUNDS: usize = 7;
-    let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
+    let engine = Engine::new(s.keyring.clone(), EngineConfig::default())?;
     let requests = batch_requests(s);
     let opens: Vec<OpenRequest> = all_ok(engine.seal_batch(&s.cred, requests.clone()))?
         .into_iter()
-        .map(OpenRequest::new)
+        .map(|m| OpenRequest::new(m, IdentityCheck::Skip))
         .collect();
     let raw = raw_key()?;
     let mut bufs: Vec<Vec<u8>> = requests.iter().map(|r| r.plaintext.to_vec()).collect();
@@ -202,7 +210,7 @@ fn batch_speedup(s: &Setup) -> Result<()> {
 }
 
 fn warm_seal(s: &Setup) -> Result<()> {
-    let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
+    let engine = Engine::new(s.keyring.clone(), EngineConfig::default())?;
     let raw = raw_key()?;
     println!(
         "## 2. Warm-cache seal vs raw ring AES-256-GCM in place, one thread \
@@ -220,10 +228,10 @@ fn warm_seal(s: &Setup) -> Result<()> {
     for (size, label, reps) in [(16usize << 10, "16 KiB", 2000), (1 << 20, "1 MiB", 40)] {
         let plaintext: Vec<u8> = (0..size).map(|i| i as u8).collect();
         let mut buf = plaintext.clone();
-        let request = SealRequest::new(&s.key, s.ec.clone(), Bytes::from(plaintext));
+        let request = SealRequest::new(s.ec.clone(), Bytes::from(plaintext));
         let lease_holder = engine.seal(&s.cred, &request)?;
         // The same header as the engine writes: take the EDK from a sealed message.
-        let header = fragseal::message::parse_header(&lease_holder, &Default::default())?;
+        let header = fragseal::message::parse(&lease_holder, &Default::default())?;
         let edks = header.encrypted_data_keys().to_vec();
         let dk = fragseal::crypto::DataKey::generate();
         let params = fragseal::message::SealParams::new(&s.ec, &edks);
@@ -295,16 +303,13 @@ fn simulated_hour(limits: CacheLimits) -> Result<u64> {
     let s = setup()?;
     let clock = Arc::new(ManualClock::new());
     let engine = Engine::with_clock(
-        s.kms.clone(),
+        s.keyring.clone(),
         EngineConfig::default().with_cache(limits),
         clock.clone(),
     )?;
     let fragment = Bytes::from_static(&[0u8; 256]);
     for _ in 0..5 * 3600 {
-        engine.seal(
-            &s.cred,
-            &SealRequest::new(&s.key, s.ec.clone(), fragment.clone()),
-        )?;
+        engine.seal(&s.cred, &SealRequest::new(s.ec.clone(), fragment.clone()))?;
         clock.advance(Duration::from_millis(200));
     }
     Ok(s.kms.audit().count(&s.cred, Operation::GenerateDataKey))
@@ -354,13 +359,13 @@ fn status_kib(field: &str) -> Result<u64> {
 /// hands them over and each input is freed as soon as its fragment is sealed.
 fn memory_probe(keep: bool) -> Result<()> {
     let s = setup()?;
-    let engine = Engine::new(s.kms.clone(), EngineConfig::default())?;
+    let engine = Engine::new(s.keyring.clone(), EngineConfig::default())?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     // Start the pool's threads and fetch the data key before the baseline.
     all_ok(pool.install(|| {
         engine.seal_batch(
             &s.cred,
-            vec![SealRequest::new(&s.key, s.ec.clone(), vec![0u8; 16]); 4],
+            vec![SealRequest::new(s.ec.clone(), vec![0u8; 16]); 4],
         )
     }))?;
     let before = status_kib("VmRSS:")? * 1024;

@@ -9,9 +9,9 @@
 //! (`tests/interop_python.rs`) show the same messages opening in the Python ESDK.
 
 use fragseal::crypto::SecretBytes;
-use fragseal::identity::FragmentIdentity;
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::keyring::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, SealOptions};
-use fragseal::message::{parse_header, OpenLimits};
+use fragseal::message::{self, OpenLimits};
 use fragseal::EncryptionContext;
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seal_time = t.elapsed();
     let out = format!("{input}.sealed");
     std::fs::write(&out, &sealed)?;
-    let header = parse_header(&sealed, &OpenLimits::default())?;
+    let header = message::parse(&sealed, &OpenLimits::default())?;
     println!(
         "sealed {} bytes into {out}: {} bytes (header {} bytes, frame length {}, {} frame(s)) in {:?}",
         plaintext.len(),
@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opened = open_with_raw_key(
         &keyring,
         &std::fs::read(&out)?,
-        Some(&identity),
+        &IdentityCheck::Expect(identity.clone()),
         &OpenLimits::default(),
     )?;
     println!(
@@ -78,7 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fragment_number: 2,
         ..identity
     };
-    match open_with_raw_key(&keyring, &sealed, Some(&moved), &OpenLimits::default()) {
+    match open_with_raw_key(
+        &keyring,
+        &sealed,
+        &IdentityCheck::Expect(moved),
+        &OpenLimits::default(),
+    ) {
         Err(e) => println!("opening it as fragment 2 fails as it should: {e}"),
         Ok(_) => return Err("a moved fragment opened".into()),
     }

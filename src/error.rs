@@ -1,9 +1,17 @@
-//! fragseal's errors.
+//! fragseal's errors, one type per direction.
 //!
-//! Authentication failures — a bad tag, a wrong key, a wrong encryption context, a commit key
-//! mismatch, a fragment identity mismatch — are one opaque [`OpenError`]: they say nothing about
-//! which check failed. Every other failure is precise about what is wrong.
+//! - [`SealError`]: sealing failed (the request is invalid, or no data key could be had).
+//! - [`OpenError`]: opening failed. Authentication failures — a bad tag, a wrong key, a wrong
+//!   encryption context, a commit key mismatch, a fragment identity mismatch — are its one
+//!   opaque variant, [`OpenError::Authentication`]: it says nothing about which check failed.
+//! - [`ConfigError`]: an engine or keyring could not be built from its configuration.
+//! - [`KeyringError`]: a keyring could not wrap, generate or unwrap a data key.
+//! - [`Error`]: an umbrella with `From` impls, for callers who use `?` across directions.
+//!
+//! Every variant other than authentication is precise: it carries typed fields, never a
+//! string for the caller to parse.
 
+use crate::format::header::WriteError;
 use crate::format::FormatError;
 use crate::kms::KmsError;
 use core::fmt;
@@ -11,29 +19,487 @@ use core::fmt;
 /// The message failed authentication. Deliberately opaque: it does not tell a bad tag from a
 /// wrong key, a wrong context or a moved fragment, so that it leaks nothing to an attacker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OpenError;
+pub struct AuthenticationError;
 
-impl fmt::Display for OpenError {
+impl fmt::Display for AuthenticationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("message authentication failed")
     }
 }
 
-impl std::error::Error for OpenError {}
+impl std::error::Error for AuthenticationError {}
 
-/// Everything that can go wrong in fragseal.
+/// Two keys of one encryption context that differ only in ASCII case (for example
+/// `aws:kinesisvideo:arn` and `AWS:KINESISVIDEO:ARN`). Such contexts are refused in both
+/// directions: a policy engine that compares keys case-insensitively could read the wrong one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseVariantKeys {
+    /// The first key, in canonical (byte) order.
+    pub first: String,
+    /// The key that differs from it only in case.
+    pub second: String,
+}
+
+/// A keyring could not generate, wrap or unwrap a data key, or could not be built.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// A KMS call failed.
+    Kms(KmsError),
+    /// A discovery keyring was asked to seal: it has no key to seal under.
+    DiscoveryCannotSeal,
+    /// A strict KMS keyring was built without key ids.
+    NoKeyIds,
+    /// The KMS key id resolved (or returned by KMS) is not a well-formed KMS key ARN.
+    NotAKeyArn {
+        /// What KMS returned.
+        value: String,
+    },
+    /// KMS answered for another key than the one the keyring asked for.
+    UnexpectedKey {
+        /// The key the keyring asked for.
+        expected: String,
+        /// The key KMS named in its answer.
+        returned: String,
+    },
+    /// KMS returned a plaintext data key of the wrong length.
+    DataKeyLength {
+        /// Its length in bytes (32 expected).
+        len: usize,
+    },
+    /// A raw AES wrapping key that is not 32 bytes long.
+    WrappingKeyLength {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A raw AES key namespace starting with the reserved `aws-kms`.
+    ReservedNamespace,
+    /// A raw AES key namespace or name too long for an encrypted data key.
+    NameTooLong {
+        /// The namespace's or name's length in bytes.
+        len: usize,
+    },
+    /// The encryption context cannot be serialized (more than 65535 pairs or bytes).
+    ContextTooLarge,
+    /// The encrypted data key is not this keyring's (see [`crate::keyring::Keyring::accepts`]).
+    NotMine,
+    /// The encrypted data key is this keyring's but does not decrypt (opaque).
+    Authentication(AuthenticationError),
+    /// A multi-keyring's generator failed, or a child failed to wrap.
+    Child(Box<KeyringError>),
+}
+
+impl KeyringError {
+    /// Whether the same call may succeed if retried (a retryable KMS failure).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            KeyringError::Kms(e) => e.is_retryable(),
+            KeyringError::Child(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The KMS failure behind this error, if any.
+    pub fn kms(&self) -> Option<&KmsError> {
+        match self {
+            KeyringError::Kms(e) => Some(e),
+            KeyringError::Child(e) => e.kms(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyringError::Kms(e) => write!(f, "KMS call failed: {e}"),
+            KeyringError::DiscoveryCannotSeal => {
+                f.write_str("a discovery keyring cannot seal: it names no key")
+            }
+            KeyringError::NoKeyIds => f.write_str("a strict KMS keyring needs at least one key id"),
+            KeyringError::NotAKeyArn { value } => {
+                write!(f, "{value:?} is not a well-formed KMS key ARN")
+            }
+            KeyringError::UnexpectedKey { expected, returned } => {
+                write!(f, "KMS answered for key {returned}, not {expected}")
+            }
+            KeyringError::DataKeyLength { len } => {
+                write!(f, "KMS returned a data key of {len} bytes, expected 32")
+            }
+            KeyringError::WrappingKeyLength { len } => {
+                write!(f, "raw AES wrapping key must be 32 bytes, not {len}")
+            }
+            KeyringError::ReservedNamespace => {
+                f.write_str("raw AES keyring namespace must not start with aws-kms")
+            }
+            KeyringError::NameTooLong { len } => {
+                write!(
+                    f,
+                    "raw AES keyring namespace or name of {len} bytes is too long"
+                )
+            }
+            KeyringError::ContextTooLarge => f.write_str("encryption context too large"),
+            KeyringError::NotMine => f.write_str("the encrypted data key is not this keyring's"),
+            KeyringError::Authentication(e) => e.fmt(f),
+            KeyringError::Child(e) => write!(f, "keyring failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyringError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyringError::Kms(e) => Some(e),
+            KeyringError::Authentication(e) => Some(e),
+            KeyringError::Child(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KmsError> for KeyringError {
+    fn from(e: KmsError) -> Self {
+        KeyringError::Kms(e)
+    }
+}
+
+impl From<AuthenticationError> for KeyringError {
+    fn from(e: AuthenticationError) -> Self {
+        KeyringError::Authentication(e)
+    }
+}
+
+/// An engine could not be built from its configuration.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A frame length of 0.
+    ZeroFrameLength,
+    /// A retry policy with no attempt.
+    ZeroRetryAttempts,
+    /// A retry policy whose initial backoff exceeds its maximum backoff.
+    BackoffOrder,
+    /// The cache limits are invalid (the cache's own error).
+    Cache(Box<Error>),
+    /// The keyring could not be built.
+    Keyring(KeyringError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroFrameLength => f.write_str("frame length must be at least 1"),
+            ConfigError::ZeroRetryAttempts => f.write_str("retry max_attempts must be at least 1"),
+            ConfigError::BackoffOrder => {
+                f.write_str("retry initial_backoff must not exceed max_backoff")
+            }
+            ConfigError::Cache(e) => write!(f, "invalid cache limits: {e}"),
+            ConfigError::Keyring(e) => write!(f, "invalid keyring: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Cache(e) => Some(&**e),
+            ConfigError::Keyring(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KeyringError> for ConfigError {
+    fn from(e: KeyringError) -> Self {
+        ConfigError::Keyring(e)
+    }
+}
+
+/// Sealing failed. The request is left untouched.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SealError {
+    /// No data key could be had from the keyring (after retries).
+    Keyring(KeyringError),
+    /// An encryption context key uses the reserved prefix `aws-crypto-`.
+    ReservedContextKey {
+        /// The key.
+        key: String,
+    },
+    /// Two encryption context keys differ only in case.
+    CaseVariantKeys(CaseVariantKeys),
+    /// A key is both stored and to be authenticated only.
+    ContextKeyInBoth {
+        /// The key.
+        key: String,
+    },
+    /// The fragment identity's stream differs from the context's `aws:kinesisvideo:arn`.
+    IdentityStreamMismatch {
+        /// The context's `aws:kinesisvideo:arn`.
+        context: String,
+        /// The identity's stream ARN.
+        identity: String,
+    },
+    /// The fragment identity's stream ARN is longer than 65535 bytes.
+    IdentityTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A frame length of 0.
+    ZeroFrameLength,
+    /// The plaintext needs more than 2^32 − 1 frames of this length.
+    TooManyFrames {
+        /// The plaintext's length in bytes.
+        plaintext_len: u64,
+        /// The frame length.
+        frame_length: u32,
+    },
+    /// The sealed message would not fit in memory.
+    MessageTooLarge,
+    /// The header cannot be written (a field too long or too many entries).
+    Header(WriteError),
+    /// A batch was given a different number of output buffers than requests.
+    BufferCount {
+        /// The number of requests.
+        requests: usize,
+        /// The number of output buffers.
+        outputs: usize,
+    },
+    /// An internal failure that is not the caller's (a poisoned lock, a panicking fetch).
+    Internal(&'static str),
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealError::Keyring(e) => write!(f, "no data key: {e}"),
+            SealError::ReservedContextKey { key } => write!(
+                f,
+                "encryption context key {key:?} uses the reserved prefix aws-crypto-"
+            ),
+            SealError::CaseVariantKeys(k) => write!(
+                f,
+                "encryption context keys {:?} and {:?} differ only in case",
+                k.first, k.second
+            ),
+            SealError::ContextKeyInBoth { key } => write!(
+                f,
+                "encryption context key {key:?} is both stored and authenticated only"
+            ),
+            SealError::IdentityStreamMismatch { context, identity } => write!(
+                f,
+                "the context's aws:kinesisvideo:arn {context:?} is not the identity's stream \
+                 {identity:?}"
+            ),
+            SealError::IdentityTooLong { len } => write!(
+                f,
+                "fragment identity: stream ARN of {len} bytes is longer than 65535 bytes"
+            ),
+            SealError::ZeroFrameLength => f.write_str("frame length must be at least 1"),
+            SealError::TooManyFrames {
+                plaintext_len,
+                frame_length,
+            } => write!(
+                f,
+                "a plaintext of {plaintext_len} bytes needs more than 2^32 - 1 frames of \
+                 {frame_length} bytes"
+            ),
+            SealError::MessageTooLarge => f.write_str("sealed message too large"),
+            SealError::Header(e) => write!(f, "header cannot be written: {e}"),
+            SealError::BufferCount { requests, outputs } => {
+                write!(f, "{requests} requests but {outputs} output buffers")
+            }
+            SealError::Internal(s) => write!(f, "internal failure: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for SealError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SealError::Keyring(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KeyringError> for SealError {
+    fn from(e: KeyringError) -> Self {
+        SealError::Keyring(e)
+    }
+}
+
+impl From<WriteError> for SealError {
+    fn from(e: WriteError) -> Self {
+        SealError::Header(e)
+    }
+}
+
+/// Why a caller's required encryption-context pair was not satisfied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextMismatch {
+    /// A required pair's key is not in the stored context.
+    Missing {
+        /// The key.
+        key: String,
+    },
+    /// A required pair's key is stored with another value.
+    WrongValue {
+        /// The key.
+        key: String,
+    },
+    /// A supplied (authenticated, not stored) pair's key is also stored in the message.
+    SuppliedKeyStored {
+        /// The key.
+        key: String,
+    },
+}
+
+/// Opening failed. Nothing of the plaintext is released.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Authentication failed (opaque; see [`AuthenticationError`]).
+    Authentication(AuthenticationError),
+    /// The message is malformed: which field, at which byte, and what is wrong.
+    Format(FormatError),
+    /// No encrypted data key of the message is accepted by the keyring (none is trusted).
+    NoTrustedKey,
+    /// Every trusted encrypted data key failed to unwrap; one error per key tried, in the
+    /// message's order (KMS refusals, raw AES authentication failures, ...).
+    AllKeysFailed(Vec<KeyringError>),
+    /// The stored or supplied context does not satisfy the caller's expectations.
+    Context(ContextMismatch),
+    /// Two encryption context keys differ only in case.
+    CaseVariantKeys(CaseVariantKeys),
+    /// A range whose start is after its end.
+    RangeReversed {
+        /// Start.
+        start: u64,
+        /// End.
+        end: u64,
+    },
+    /// A range that ends beyond the plaintext.
+    RangeBeyondEnd {
+        /// End of the range.
+        end: u64,
+        /// The plaintext length.
+        plaintext_len: u64,
+    },
+    /// Reading a streamed message failed.
+    Io(std::io::Error),
+    /// An internal failure that is not the caller's (a poisoned lock, a panicking fetch).
+    Internal(&'static str),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Authentication(e) => e.fmt(f),
+            OpenError::Format(e) => e.fmt(f),
+            OpenError::NoTrustedKey => {
+                f.write_str("no encrypted data key in the message is trusted by the keyring")
+            }
+            // One key tried: its failure says it all.
+            OpenError::AllKeysFailed(errors) if errors.len() == 1 => match errors.first() {
+                Some(only) => only.fmt(f),
+                None => f.write_str("no encrypted data key opened"),
+            },
+            OpenError::AllKeysFailed(errors) => {
+                write!(f, "no encrypted data key opened ({} tried)", errors.len())?;
+                if let Some(first) = errors.first() {
+                    write!(f, "; first: {first}")?;
+                }
+                Ok(())
+            }
+            OpenError::Context(ContextMismatch::Missing { key }) => {
+                write!(f, "required encryption context key {key:?} is missing")
+            }
+            OpenError::Context(ContextMismatch::WrongValue { key }) => write!(
+                f,
+                "encryption context key {key:?} does not have the required value"
+            ),
+            OpenError::Context(ContextMismatch::SuppliedKeyStored { key }) => write!(
+                f,
+                "supplied encryption context key {key:?} is also stored in the message"
+            ),
+            OpenError::CaseVariantKeys(k) => write!(
+                f,
+                "encryption context keys {:?} and {:?} differ only in case",
+                k.first, k.second
+            ),
+            OpenError::RangeReversed { start, end } => write!(f, "reversed range {start}..{end}"),
+            OpenError::RangeBeyondEnd { end, plaintext_len } => write!(
+                f,
+                "range ends at {end}, beyond the plaintext length {plaintext_len}"
+            ),
+            OpenError::Io(e) => write!(f, "I/O error: {e}"),
+            OpenError::Internal(s) => write!(f, "internal failure: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Authentication(e) => Some(e),
+            OpenError::Format(e) => Some(e),
+            OpenError::AllKeysFailed(errors) => errors
+                .first()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            OpenError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl OpenError {
+    /// Whether this is the opaque authentication failure.
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, OpenError::Authentication(_))
+    }
+}
+
+impl From<AuthenticationError> for OpenError {
+    fn from(e: AuthenticationError) -> Self {
+        OpenError::Authentication(e)
+    }
+}
+
+impl From<FormatError> for OpenError {
+    fn from(e: FormatError) -> Self {
+        OpenError::Format(e)
+    }
+}
+
+impl From<std::io::Error> for OpenError {
+    fn from(e: std::io::Error) -> Self {
+        OpenError::Io(e)
+    }
+}
+
+/// Everything that can go wrong in fragseal, for callers who use `?` across directions.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Authentication failed (opaque; see [`OpenError`]).
-    Authentication(OpenError),
-    /// The message is malformed: which field, at which byte, and what is wrong.
+    /// Sealing failed.
+    Seal(SealError),
+    /// Opening failed.
+    Open(OpenError),
+    /// A configuration was refused.
+    Config(ConfigError),
+    /// A keyring failed outside sealing or opening (for example while being built).
+    Keyring(KeyringError),
+    /// Authentication failed (opaque), in a lower-level primitive.
+    Authentication(AuthenticationError),
+    /// The message is malformed.
     Format(FormatError),
-    /// A KMS call failed.
+    /// A KMS call failed (outside a keyring: for example a key administration call).
     Kms(KmsError),
-    /// None of the message's encrypted data keys belongs to a key provider we were given.
-    NoMatchingKeyProvider,
-    /// A parameter or configuration value is invalid; the text says which and why.
+    /// A parameter of a lower-level primitive (AEAD, HKDF, cache limits) is invalid. Kept for
+    /// the crypto and cache modules until they return typed errors of their own; nothing in
+    /// the keyring, message or engine layers builds it.
     InvalidArgument(String),
     /// Reading or writing failed.
     Io(std::io::Error),
@@ -45,12 +511,13 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Seal(e) => e.fmt(f),
+            Error::Open(e) => e.fmt(f),
+            Error::Config(e) => e.fmt(f),
+            Error::Keyring(e) => e.fmt(f),
             Error::Authentication(e) => e.fmt(f),
             Error::Format(e) => e.fmt(f),
             Error::Kms(e) => write!(f, "KMS call failed: {e}"),
-            Error::NoMatchingKeyProvider => f.write_str(
-                "no encrypted data key in the message belongs to a configured key provider",
-            ),
             Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Internal(s) => write!(f, "internal failure: {s}"),
@@ -61,35 +528,36 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Error::Seal(e) => Some(e),
+            Error::Open(e) => Some(e),
+            Error::Config(e) => Some(e),
+            Error::Keyring(e) => Some(e),
             Error::Authentication(e) => Some(e),
             Error::Format(e) => Some(e),
             Error::Kms(e) => Some(e),
             Error::Io(e) => Some(e),
-            Error::NoMatchingKeyProvider | Error::InvalidArgument(_) | Error::Internal(_) => None,
+            Error::InvalidArgument(_) | Error::Internal(_) => None,
         }
     }
 }
 
-impl From<OpenError> for Error {
-    fn from(e: OpenError) -> Self {
-        Error::Authentication(e)
-    }
+macro_rules! from_impls {
+    ($($t:ty => $v:ident),* $(,)?) => {
+        $(impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::$v(e)
+            }
+        })*
+    };
 }
 
-impl From<FormatError> for Error {
-    fn from(e: FormatError) -> Self {
-        Error::Format(e)
-    }
-}
-
-impl From<KmsError> for Error {
-    fn from(e: KmsError) -> Self {
-        Error::Kms(e)
-    }
-}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Self {
-        Error::Io(e)
-    }
-}
+from_impls!(
+    SealError => Seal,
+    OpenError => Open,
+    ConfigError => Config,
+    KeyringError => Keyring,
+    AuthenticationError => Authentication,
+    FormatError => Format,
+    KmsError => Kms,
+    std::io::Error => Io,
+);

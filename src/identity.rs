@@ -24,7 +24,7 @@
 
 use crate::crypto::kdf::{hkdf_sha512, MESSAGE_ID_LEN};
 use crate::crypto::DataKey;
-use crate::error::{Error, OpenError};
+use crate::error::{AuthenticationError, OpenError, SealError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -51,13 +51,46 @@ pub struct FragmentIdentity {
     pub track: u64,
 }
 
+/// What [`open`](crate::message::ParsedMessage::open) checks about a fragment's identity —
+/// always an explicit choice, never an `Option`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IdentityCheck {
+    /// The fragment must carry exactly this identity (bound into its message id), and the
+    /// authenticated encryption context's `aws:kinesisvideo:arn`, when present, must equal
+    /// the identity's stream ARN, byte for byte.
+    Expect(FragmentIdentity),
+    /// Do not check the identity (messages sealed without one, or by other ESDKs).
+    Skip,
+}
+
+impl IdentityCheck {
+    /// The expected identity, if any.
+    pub fn expected(&self) -> Option<&FragmentIdentity> {
+        match self {
+            IdentityCheck::Expect(identity) => Some(identity),
+            IdentityCheck::Skip => None,
+        }
+    }
+}
+
+impl From<FragmentIdentity> for IdentityCheck {
+    fn from(identity: FragmentIdentity) -> Self {
+        IdentityCheck::Expect(identity)
+    }
+}
+
+/// The encryption context key that names a Kinesis Video stream.
+pub const STREAM_ARN_CONTEXT_KEY: &str = "aws:kinesisvideo:arn";
+
 impl FragmentIdentity {
     /// The canonical encoding (see the module documentation).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the stream ARN is longer than 65535 bytes.
-    pub fn canonical_encoding(&self) -> Result<Vec<u8>, Error> {
-        let len = self.arn_len()?;
+    /// [`SealError::IdentityTooLong`] when the stream ARN is longer than 65535 bytes.
+    pub fn canonical_encoding(&self) -> Result<Vec<u8>, SealError> {
+        let len = self.arn_len().ok_or(SealError::IdentityTooLong {
+            len: self.stream_arn.len(),
+        })?;
         let mut v = Vec::with_capacity(2 + self.stream_arn.len() + 24);
         v.extend_from_slice(&len.to_be_bytes());
         v.extend_from_slice(self.stream_arn.as_bytes());
@@ -67,13 +100,13 @@ impl FragmentIdentity {
         Ok(v)
     }
 
-    fn arn_len(&self) -> Result<u16, Error> {
-        u16::try_from(self.stream_arn.len()).map_err(|_| {
-            Error::InvalidArgument("fragment identity: stream ARN longer than 65535 bytes".into())
-        })
+    fn arn_len(&self) -> Option<u16> {
+        u16::try_from(self.stream_arn.len()).ok()
     }
 
-    fn mac(&self, data_key: &DataKey, random: &[u8; RANDOM_LEN]) -> Result<[u8; MAC_LEN], Error> {
+    /// The MAC, or `None` when the identity cannot be encoded (stream ARN too long) or the
+    /// MAC key cannot be derived.
+    fn mac(&self, data_key: &DataKey, random: &[u8; RANDOM_LEN]) -> Option<[u8; MAC_LEN]> {
         let len = self.arn_len()?;
         let mut k = Zeroizing::new([0u8; 32]);
         hkdf_sha512(
@@ -81,7 +114,8 @@ impl FragmentIdentity {
             data_key.expose_secret(),
             IDENTITY_KEY_LABEL,
             &mut k[..],
-        )?;
+        )
+        .ok()?;
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &k[..]);
         let mut ctx = ring::hmac::Context::with_key(&key);
         ctx.update(IDENTITY_MAC_LABEL);
@@ -97,7 +131,7 @@ impl FragmentIdentity {
         for (m, t) in mac.iter_mut().zip(full) {
             *m = *t;
         }
-        Ok(mac)
+        Some(mac)
     }
 
     /// The message id `random ‖ MAC` that binds this identity under `data_key`.
@@ -108,8 +142,12 @@ impl FragmentIdentity {
         &self,
         data_key: &DataKey,
         random: &[u8; RANDOM_LEN],
-    ) -> Result<[u8; MESSAGE_ID_LEN], Error> {
-        let mac = self.mac(data_key, random)?;
+    ) -> Result<[u8; MESSAGE_ID_LEN], SealError> {
+        let mac = self
+            .mac(data_key, random)
+            .ok_or(SealError::IdentityTooLong {
+                len: self.stream_arn.len(),
+            })?;
         let mut id = [0u8; MESSAGE_ID_LEN];
         let (r, m) = id.split_at_mut(RANDOM_LEN);
         r.copy_from_slice(random);
@@ -121,20 +159,20 @@ impl FragmentIdentity {
     /// time).
     ///
     /// # Errors
-    /// [`Error::Authentication`] (opaque) when it does not; [`Error::InvalidArgument`] when the
-    /// identity cannot be encoded.
+    /// [`OpenError::Authentication`] (opaque) when it does not, or when the identity cannot be
+    /// encoded (no message can bind it).
     pub fn verify(
         &self,
         data_key: &DataKey,
         message_id: &[u8; MESSAGE_ID_LEN],
-    ) -> Result<(), Error> {
+    ) -> Result<(), OpenError> {
         let (r, m) = message_id.split_at(RANDOM_LEN);
-        let random: &[u8; RANDOM_LEN] = r.try_into().map_err(|_| OpenError)?;
-        let expected = self.mac(data_key, random)?;
+        let random: &[u8; RANDOM_LEN] = r.try_into().map_err(|_| AuthenticationError)?;
+        let expected = self.mac(data_key, random).ok_or(AuthenticationError)?;
         if bool::from(expected.ct_eq(m)) {
             Ok(())
         } else {
-            Err(Error::Authentication(OpenError))
+            Err(OpenError::Authentication(AuthenticationError))
         }
     }
 }

@@ -42,6 +42,7 @@ macro_rules! internal_pub {
     };
 }
 
+pub mod arn;
 pub mod cache;
 pub mod crypto;
 pub mod engine;
@@ -53,7 +54,7 @@ pub mod kms;
 pub mod message;
 pub mod mkv;
 
-pub use error::{Error, OpenError};
+pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;
 
 /// UNSTABLE: the codec and danger APIs, for fuzz targets, the vector generator and the tests

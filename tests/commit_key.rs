@@ -12,13 +12,19 @@
 //! refuse that message.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
-use fragseal::crypto::{AeadBackend, DataKey};
-use fragseal::engine::{Engine, EngineConfig};
+use fragseal::crypto::DataKey;
+use fragseal::engine::{Engine, EngineConfig, OpenOptions, OpenRequest};
 use fragseal::format::EncryptedDataKey;
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::{Credential, DataKeySpec, Kms};
-use fragseal::message::{self, parse_header, OpenLimits, SealParams};
-use fragseal::{EncryptionContext, Error};
+use fragseal::message::{self, OpenLimits, OpenParams, ParsedMessage, SealParams};
+use fragseal::{EncryptionContext, OpenError as Error};
+
+fn parse_header<'a>(m: &'a [u8], limits: &OpenLimits) -> Result<ParsedMessage<'a>, Error> {
+    message::parse(m, limits)
+}
 use std::io::Read;
 use std::sync::Arc;
 
@@ -79,8 +85,9 @@ fn open_every_way(
     message: &[u8],
 ) -> Vec<Outcome> {
     let mut into = Vec::new();
+    let request = OpenRequest::new(message.to_vec(), IdentityCheck::Skip);
     let stream = engine
-        .open_stream(credential, message, None)
+        .open_stream(credential, message, &OpenOptions::new(IdentityCheck::Skip))
         .and_then(|mut s| {
             let mut out = Vec::new();
             s.read_to_end(&mut out).map_err(|e| {
@@ -91,23 +98,25 @@ fn open_every_way(
             Ok(out)
         });
     let direct = parse_header(message, &OpenLimits::default())
-        .and_then(|h| message::open(data_key, &h, message, None, AeadBackend::default()));
+        .and_then(|h| h.open(data_key, &OpenParams::new(&IdentityCheck::Skip)));
     vec![
         (
             "Engine::open",
-            engine.open(credential, message, None).map(|b| b.to_vec()),
+            engine
+                .open(credential, &request)
+                .map(|o| o.plaintext.to_vec()),
         ),
         (
             "Engine::open_into",
             engine
-                .open_into(credential, message, None, &mut into)
-                .map(|()| into),
+                .open_into(credential, &request, &mut into)
+                .map(|_| into),
         ),
         (
             "Engine::open_range",
             engine
-                .open_range(credential, message, 0..10, None)
-                .map(|b| b.to_vec()),
+                .open_range(credential, &request, 0..10)
+                .map(|o| o.plaintext.to_vec()),
         ),
         ("Engine::open_stream", stream),
         ("message::open", direct),
@@ -123,8 +132,10 @@ fn every_commit_key_byte_is_checked_on_every_open_path() {
         "AKIAIOSFODNN7EXAMPLE",
     );
     let key = kms.create_key(&root, None, "commit key test").unwrap();
+    let keyring =
+        KmsKeyring::strict(Arc::clone(&kms) as Arc<dyn Kms>, &root, &[key.arn.as_str()]).unwrap();
     let engine = Engine::new(
-        Arc::clone(&kms) as Arc<dyn Kms>,
+        Arc::new(keyring),
         EngineConfig::default().with_frame_length(64),
     )
     .unwrap();

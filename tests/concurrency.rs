@@ -24,7 +24,8 @@ use fragseal::cache::{CacheKey, CacheLimits, DataKeyCache, DataKeyMaterial, Leas
 use fragseal::crypto::DataKey;
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest};
 use fragseal::format::EncryptedDataKey;
-use fragseal::identity::FragmentIdentity;
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::{audit::Operation, LocalKms};
 use fragseal::kms::Credential;
 use fragseal::kms::{KmsError, KmsErrorKind};
@@ -72,8 +73,10 @@ fn eight_threads_constant_eviction_counters_reconcile() {
             )
         })
         .collect();
+    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let keyring = KmsKeyring::strict(kms.clone(), &root, &[&key]).unwrap();
     let engine = Engine::new(
-        kms.clone(),
+        Arc::new(keyring),
         EngineConfig::default()
             .with_frame_length(64)
             .with_retry(RetryPolicy::none())
@@ -89,7 +92,7 @@ fn eight_threads_constant_eviction_counters_reconcile() {
     let sealed = Mutex::new(Vec::with_capacity(FRAGMENTS));
     thread::scope(|s| {
         for t in 0..THREADS {
-            let (engine, creds, key, sealed) = (&engine, &creds, &key, &sealed);
+            let (engine, creds, sealed) = (&engine, &creds, &sealed);
             s.spawn(move || {
                 let mut mine = Vec::new();
                 for i in 0..FRAGMENTS / THREADS {
@@ -109,13 +112,19 @@ fn eight_threads_constant_eviction_counters_reconcile() {
                     };
                     let ec =
                         EncryptionContext::new().with("aws:kinesisvideo:arn", stream_arn(stream));
-                    let req = SealRequest::new(key.as_str(), ec, plaintext.clone())
-                        .with_identity(identity.clone());
+                    let req =
+                        SealRequest::new(ec, plaintext.clone()).with_identity(identity.clone());
                     let message = engine.seal(&creds[sealer], &req).unwrap();
                     let opened = engine
-                        .open(&creds[opener], &message, Some(&identity))
+                        .open(
+                            &creds[opener],
+                            &OpenRequest::new(
+                                message.clone(),
+                                IdentityCheck::Expect(identity.clone()),
+                            ),
+                        )
                         .unwrap();
-                    assert_eq!(opened, plaintext, "fragment {n}");
+                    assert_eq!(opened.plaintext, plaintext, "fragment {n}");
                     mine.push(Sealed {
                         sealer,
                         opener,
@@ -138,7 +147,7 @@ fn eight_threads_constant_eviction_counters_reconcile() {
         .map(|f| {
             (
                 creds[f.sealer].clone(),
-                OpenRequest::new(f.message.clone()).with_expected_identity(f.identity.clone()),
+                OpenRequest::new(f.message.clone(), IdentityCheck::Expect(f.identity.clone())),
             )
         })
         .collect();
@@ -149,7 +158,7 @@ fn eight_threads_constant_eviction_counters_reconcile() {
     let results = pool.install(|| engine.open_batch_mixed(requests));
     assert_eq!(results.len(), FRAGMENTS);
     for (f, r) in sealed.iter().zip(results) {
-        assert_eq!(r.unwrap(), f.plaintext);
+        assert_eq!(r.unwrap().plaintext, f.plaintext);
     }
 
     // Counters.

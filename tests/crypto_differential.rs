@@ -7,8 +7,8 @@
 //! (`FRAGSEAL_DIFF_SEED=<n>`).
 
 use fragseal::crypto::AeadBackend;
+use fragseal::error::AuthenticationError as OpenError;
 use fragseal::internal::crypto::aead::Aes256GcmKey;
-use fragseal::OpenError;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 

@@ -6,18 +6,18 @@
 
 use bytes::Bytes;
 use fragseal::cache::{CacheLimits, ManualClock as CacheClock};
-use fragseal::engine::AWS_KMS_PROVIDER_ID;
-use fragseal::engine::{
-    DiscoveryFilter, Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest,
-};
+use fragseal::engine::{Engine, EngineConfig, OpenOptions, OpenRequest, RetryPolicy, SealRequest};
+use fragseal::error::{KeyringError, OpenError, SealError};
 use fragseal::format::OpenLimits;
 use fragseal::identity::FragmentIdentity;
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::{DiscoveryFilter, Keyring, KmsKeyring, AWS_KMS_PROVIDER_ID};
 use fragseal::kms::local::{
     audit::Operation, FaultConfig, LocalKms, ManualClock as KmsClock, Outage,
 };
 use fragseal::kms::{Credential, Kms, KmsErrorKind};
 use fragseal::message;
-use fragseal::{EncryptionContext, Error};
+use fragseal::EncryptionContext;
 use proptest::prelude::*;
 use std::io::Read;
 use std::sync::{Arc, Barrier};
@@ -82,8 +82,50 @@ fn fast_retry() -> RetryPolicy {
         .with_max_total(Duration::from_secs(5))
 }
 
-fn engine(kms: &Arc<LocalKms>, config: EngineConfig) -> Engine {
-    Engine::new(kms.clone(), config.with_retry(fast_retry())).unwrap()
+/// A strict keyring of `key`.
+fn strict(kms: &Arc<LocalKms>, key: &str) -> Arc<dyn Keyring> {
+    Arc::new(KmsKeyring::strict(kms.clone(), &root(), &[key]).unwrap())
+}
+
+fn engine(kms: &Arc<LocalKms>, key: &str, config: EngineConfig) -> Engine {
+    Engine::new(strict(kms, key), config.with_retry(fast_retry())).unwrap()
+}
+
+/// An engine over a discovery keyring with `filter`.
+fn discovery(kms: &Arc<LocalKms>, filter: DiscoveryFilter) -> Engine {
+    Engine::new(
+        Arc::new(KmsKeyring::discovery(kms.clone(), filter)),
+        EngineConfig::default().with_retry(fast_retry()),
+    )
+    .unwrap()
+}
+
+fn skip(m: &[u8]) -> OpenRequest {
+    OpenRequest::new(m.to_vec(), IdentityCheck::Skip)
+}
+
+/// Opens `m` and returns only the plaintext.
+fn open(e: &Engine, c: &Credential, m: &[u8], identity: IdentityCheck) -> Result<Bytes, OpenError> {
+    e.open(c, &OpenRequest::new(m.to_vec(), identity))
+        .map(|o| o.plaintext)
+}
+
+/// The KMS error kind of a seal that failed on KMS.
+fn seal_kms_kind<T: std::fmt::Debug>(r: Result<T, SealError>) -> KmsErrorKind {
+    match r {
+        Err(SealError::Keyring(KeyringError::Kms(e))) => e.kind(),
+        other => panic!("expected a KMS error, got {other:?}"),
+    }
+}
+
+/// The KMS error kind of an open whose one trusted key failed on KMS.
+fn open_kms_kind<T: std::fmt::Debug>(r: Result<T, OpenError>) -> KmsErrorKind {
+    match r {
+        Err(OpenError::AllKeysFailed(errors)) if errors.len() == 1 => {
+            errors[0].kms().expect("a KMS error").kind()
+        }
+        other => panic!("expected a KMS error, got {other:?}"),
+    }
 }
 
 fn fragment(i: usize, len: usize) -> Bytes {
@@ -105,12 +147,13 @@ fn identity(n: u64) -> FragmentIdentity {
 #[test]
 fn seal_then_open_round_trips_with_a_standard_aws_kms_edk() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default().with_frame_length(1000));
+    let e = engine(&kms, &key, EngineConfig::default().with_frame_length(1000));
     let p = role("producer");
-    let req = SealRequest::new(&key, ec(), fragment(1, 4500));
+    let req = SealRequest::new(ec(), fragment(1, 4500));
     let sealed = e.seal(&p, &req).unwrap();
 
-    let header = message::parse_header(&sealed, &OpenLimits::default()).unwrap();
+    let header = message::parse(&sealed, &OpenLimits::default()).unwrap();
+    let header = header.header();
     assert_eq!(header.encryption_context(), &ec());
     assert_eq!(header.frame_length(), 1000);
     let edks = header.encrypted_data_keys();
@@ -124,7 +167,7 @@ fn seal_then_open_round_trips_with_a_standard_aws_kms_edk() {
     assert_eq!(d.key_id, key);
 
     assert_eq!(
-        e.open(&role("consumer"), &sealed, None).unwrap(),
+        open(&e, &role("consumer"), &sealed, IdentityCheck::Skip).unwrap(),
         req.plaintext
     );
 }
@@ -132,17 +175,20 @@ fn seal_then_open_round_trips_with_a_standard_aws_kms_edk() {
 #[test]
 fn the_cache_makes_one_kms_call_per_credential_and_key() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default());
+    let e = engine(&kms, &key, EngineConfig::default());
     let (p, c) = (role("producer"), role("consumer"));
     let sealed: Vec<Bytes> = (0..50)
         .map(|i| {
-            e.seal(&p, &SealRequest::new(&key, ec(), fragment(i, 300)))
+            e.seal(&p, &SealRequest::new(ec(), fragment(i, 300)))
                 .unwrap()
         })
         .collect();
     assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 1);
     for (i, s) in sealed.iter().enumerate() {
-        assert_eq!(e.open(&c, s, None).unwrap(), fragment(i, 300));
+        assert_eq!(
+            open(&e, &c, s, IdentityCheck::Skip).unwrap(),
+            fragment(i, 300)
+        );
     }
     // Every fragment carries the same encrypted data key: one Decrypt for all of them.
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
@@ -154,7 +200,7 @@ fn the_cache_makes_one_kms_call_per_credential_and_key() {
     assert_eq!((sc.fragments_opened, sc.bytes_opened), (50, 15_000));
     // Another stream (another context) is another data key.
     let other = EncryptionContext::new().with("aws:kinesisvideo:arn", "arn:other");
-    e.seal(&p, &SealRequest::new(&key, other, fragment(0, 1)))
+    e.seal(&p, &SealRequest::new(other, fragment(0, 1)))
         .unwrap();
     assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 2);
 }
@@ -162,23 +208,23 @@ fn the_cache_makes_one_kms_call_per_credential_and_key() {
 #[test]
 fn isolation_a_cached_key_is_never_served_to_another_credential() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default());
+    let e = engine(&kms, &key, EngineConfig::default());
     let (p, c, x) = (role("producer"), role("consumer"), role("intruder"));
-    let req = SealRequest::new(&key, ec(), fragment(7, 1000));
+    let req = SealRequest::new(ec(), fragment(7, 1000));
     let sealed = e.seal(&p, &req).unwrap();
     // The consumer may decrypt: its key is now cached.
-    assert_eq!(e.open(&c, &sealed, None).unwrap(), req.plaintext);
+    assert_eq!(
+        open(&e, &c, &sealed, IdentityCheck::Skip).unwrap(),
+        req.plaintext
+    );
     // Right after, the intruder still goes to KMS and is refused.
-    match e.open(&x, &sealed, None) {
-        Err(Error::Kms(err)) => assert_eq!(err.kind(), KmsErrorKind::AccessDenied),
-        other => panic!("expected AccessDenied, got {other:?}"),
-    }
+    assert_eq!(
+        open_kms_kind(open(&e, &x, &sealed, IdentityCheck::Skip)),
+        KmsErrorKind::AccessDenied
+    );
     assert_eq!(kms.audit().count(&x, Operation::Decrypt), 1, "not retried");
     // Likewise for sealing: the producer's cached data key is not the consumer's.
-    match e.seal(&c, &req) {
-        Err(Error::Kms(err)) => assert_eq!(err.kind(), KmsErrorKind::AccessDenied),
-        other => panic!("expected AccessDenied, got {other:?}"),
-    }
+    assert_eq!(seal_kms_kind(e.seal(&c, &req)), KmsErrorKind::AccessDenied);
     let sx = e.stats(&x).unwrap();
     assert_eq!((sx.hits, sx.open_failures, sx.kms_failures), (0, 1, 1));
 }
@@ -192,16 +238,16 @@ fn sixty_four_threads_missing_together_make_one_kms_call() {
         ..FaultConfig::default()
     })
     .unwrap();
-    let e = engine(&kms, EngineConfig::default());
+    let e = engine(&kms, &key, EngineConfig::default());
     let (p, c) = (role("producer"), role("consumer"));
     let barrier = Barrier::new(64);
     let sealed: Vec<Bytes> = thread::scope(|s| {
         let hs: Vec<_> = (0..64)
             .map(|i| {
-                let (e, p, key, barrier) = (&e, &p, &key, &barrier);
+                let (e, p, barrier) = (&e, &p, &barrier);
                 s.spawn(move || {
                     barrier.wait();
-                    e.seal(p, &SealRequest::new(key, ec(), fragment(i, 100)))
+                    e.seal(p, &SealRequest::new(ec(), fragment(i, 100)))
                         .unwrap()
                 })
             })
@@ -216,7 +262,7 @@ fn sixty_four_threads_missing_together_make_one_kms_call() {
                 let (e, c, barrier) = (&e, &c, &barrier);
                 s.spawn(move || {
                     barrier.wait();
-                    e.open(c, m, None).unwrap()
+                    open(e, c, m, IdentityCheck::Skip).unwrap()
                 })
             })
             .collect();
@@ -239,13 +285,12 @@ fn throttling_is_retried_and_final_errors_are_not() {
         ..FaultConfig::default()
     })
     .unwrap();
-    let e = engine(&kms, EngineConfig::default());
+    let e = engine(&kms, &key, EngineConfig::default());
     let p = role("producer");
     for i in 0..20 {
         // A new context per fragment: every seal needs KMS.
         let ec = ec().with("n", i.to_string());
-        e.seal(&p, &SealRequest::new(&key, ec, fragment(i, 10)))
-            .unwrap();
+        e.seal(&p, &SealRequest::new(ec, fragment(i, 10))).unwrap();
     }
     let s = e.stats(&p).unwrap();
     assert_eq!(s.kms_calls - s.kms_failures, 20, "one success per fragment");
@@ -260,11 +305,13 @@ fn throttling_is_retried_and_final_errors_are_not() {
     let before = e.stats(&p).unwrap().kms_calls;
     let missing =
         format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
-    match e.seal(&p, &SealRequest::new(missing, ec(), fragment(0, 1))) {
-        Err(Error::Kms(err)) => assert_eq!(err.kind(), KmsErrorKind::NotFound),
-        other => panic!("expected NotFound, got {other:?}"),
-    }
-    assert_eq!(e.stats(&p).unwrap().kms_calls, before + 1);
+    let missing_engine = engine(&kms, &missing, EngineConfig::default());
+    assert_eq!(
+        seal_kms_kind(missing_engine.seal(&p, &SealRequest::new(ec(), fragment(0, 1)))),
+        KmsErrorKind::NotFound
+    );
+    assert_eq!(missing_engine.stats(&p).unwrap().kms_calls, 1);
+    assert_eq!(e.stats(&p).unwrap().kms_calls, before);
 }
 
 #[test]
@@ -277,15 +324,15 @@ fn retries_are_bounded_in_count() {
     })
     .unwrap();
     let e = Engine::new(
-        kms.clone(),
+        strict(&kms, &key),
         EngineConfig::default().with_retry(fast_retry().with_max_attempts(3)),
     )
     .unwrap();
     let p = role("producer");
-    let err = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 1)))
-        .unwrap_err();
-    assert!(matches!(err, Error::Kms(ref k) if k.kind() == KmsErrorKind::Throttling));
+    assert_eq!(
+        seal_kms_kind(e.seal(&p, &SealRequest::new(ec(), fragment(0, 1)))),
+        KmsErrorKind::Throttling
+    );
     assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 3);
 }
 
@@ -296,7 +343,7 @@ fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
     let (kms, key) = kms_with(Some(kms_clock.clone()));
     let cache_clock = Arc::new(CacheClock::new());
     let e = Engine::with_clock(
-        kms.clone(),
+        strict(&kms, &key),
         EngineConfig::default()
             .with_retry(fast_retry().with_max_attempts(3))
             .with_cache(CacheLimits::default().with_refresh_ahead(1.0)),
@@ -308,7 +355,7 @@ fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
         cache_clock.advance(d);
     };
     let p = role("producer");
-    e.seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+    e.seal(&p, &SealRequest::new(ec(), fragment(0, 10)))
         .unwrap();
     // KMS goes down from t0+10 s to t0+400 s.
     kms.set_faults(FaultConfig {
@@ -324,7 +371,7 @@ fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
     let calls_before = kms.audit().count(&p, Operation::GenerateDataKey);
     // The cached key keeps sealing, without any KMS call.
     let requests: Vec<SealRequest> = (1..=10)
-        .map(|i| SealRequest::new(&key, ec(), fragment(i, 10)))
+        .map(|i| SealRequest::new(ec(), fragment(i, 10)))
         .collect();
     let results = e.seal_batch(&p, requests);
     assert!(results.iter().all(Result::is_ok));
@@ -333,13 +380,15 @@ fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
         calls_before
     );
     // A fragment that needs a new key fails after the retries and is handed back intact.
-    let other = SealRequest::new(&key, ec().with("track", "2"), fragment(99, 10))
-        .with_identity(identity(99));
+    let other =
+        SealRequest::new(ec().with("track", "2"), fragment(99, 10)).with_identity(identity(99));
     let mut results = e.seal_batch(&p, vec![other.clone()]);
     let failure = results.pop().unwrap().unwrap_err();
     assert_eq!(failure.request, other);
     assert_eq!(failure.credential, p);
-    assert!(matches!(failure.error, Error::Kms(ref k) if k.kind() == KmsErrorKind::Transport));
+    assert!(
+        matches!(failure.error, SealError::Keyring(KeyringError::Kms(ref k)) if k.kind() == KmsErrorKind::Transport)
+    );
     assert_eq!(
         kms.audit().count(&p, Operation::GenerateDataKey),
         calls_before + 3
@@ -347,13 +396,13 @@ fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
     // At max age (5 min after the first fetch) the cached key stops too.
     advance(Duration::from_secs(280));
     assert!(e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(0, 10)))
         .is_err());
     // After the outage, the handed-back fragment seals as it was.
     advance(Duration::from_secs(100));
     let sealed = e.seal(&p, &failure.request).unwrap();
     assert_eq!(
-        e.open(&p, &sealed, Some(&identity(99))).unwrap(),
+        open(&e, &p, &sealed, IdentityCheck::Expect(identity(99))).unwrap(),
         failure.request.plaintext
     );
 }
@@ -361,18 +410,17 @@ fn during_an_outage_cached_keys_keep_working_and_failures_are_handed_back() {
 #[test]
 fn batches_keep_order_and_hand_back_each_failure() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default().with_frame_length(256));
+    let e = engine(&kms, &key, EngineConfig::default().with_frame_length(256));
     let p = role("producer");
-    let missing =
-        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    // Every seventh request cannot be sealed: its context uses the reserved prefix.
     let requests: Vec<SealRequest> = (0..40)
         .map(|i| {
-            let k = if i % 7 == 3 {
-                missing.clone()
+            let ec = if i % 7 == 3 {
+                ec().with("aws-crypto-x", "y")
             } else {
-                key.clone()
+                ec()
             };
-            SealRequest::new(k, ec(), fragment(i, 100 + i * 13))
+            SealRequest::new(ec, fragment(i, 100 + i * 13))
         })
         .collect();
     let results = e.seal_batch(&p, requests.clone());
@@ -382,9 +430,11 @@ fn batches_keep_order_and_hand_back_each_failure() {
         if i % 7 == 3 {
             let f = r.unwrap_err();
             assert_eq!(&f.request, req, "handed back intact");
-            assert!(matches!(f.error, Error::Kms(ref k) if k.kind() == KmsErrorKind::NotFound));
+            assert!(
+                matches!(f.error, SealError::ReservedContextKey { ref key } if key == "aws-crypto-x")
+            );
         } else {
-            opens.push((i, OpenRequest::new(r.unwrap())));
+            opens.push((i, OpenRequest::new(r.unwrap(), IdentityCheck::Skip)));
         }
     }
     // Corrupt one message: its open fails and it comes back intact; the others open in order.
@@ -405,9 +455,9 @@ fn batches_keep_order_and_hand_back_each_failure() {
         if *i == bad_index {
             let f = r.unwrap_err();
             assert_eq!(f.request, bad);
-            assert!(matches!(f.error, Error::Authentication(_)));
+            assert!(matches!(f.error, OpenError::Authentication(_)));
         } else {
-            assert_eq!(r.unwrap(), fragment(*i, 100 + i * 13));
+            assert_eq!(r.unwrap().plaintext, fragment(*i, 100 + i * 13));
         }
     }
     let s = e.stats(&role("consumer")).unwrap();
@@ -418,32 +468,37 @@ fn batches_keep_order_and_hand_back_each_failure() {
 #[test]
 fn identity_is_bound_and_checked() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default());
+    let e = engine(&kms, &key, EngineConfig::default());
     let p = role("producer");
-    let req = SealRequest::new(&key, ec(), fragment(3, 64)).with_identity(identity(3));
+    let req = SealRequest::new(ec(), fragment(3, 64)).with_identity(identity(3));
     let sealed = e.seal(&p, &req).unwrap();
     assert_eq!(
-        e.open(&p, &sealed, Some(&identity(3))).unwrap(),
+        open(&e, &p, &sealed, IdentityCheck::Expect(identity(3))).unwrap(),
         req.plaintext
     );
-    assert_eq!(e.open(&p, &sealed, None).unwrap(), req.plaintext);
+    assert_eq!(
+        open(&e, &p, &sealed, IdentityCheck::Skip).unwrap(),
+        req.plaintext
+    );
     assert!(matches!(
-        e.open(&p, &sealed, Some(&identity(4))),
-        Err(Error::Authentication(_))
+        open(&e, &p, &sealed, IdentityCheck::Expect(identity(4))),
+        Err(OpenError::Authentication(_))
     ));
 }
 
 #[test]
 fn streaming_and_range_opens() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default().with_frame_length(1024));
+    let e = engine(&kms, &key, EngineConfig::default().with_frame_length(1024));
     let p = role("producer");
     let plaintext = fragment(9, 10_000);
     let sealed = e
-        .seal(&p, &SealRequest::new(&key, ec(), plaintext.clone()))
+        .seal(&p, &SealRequest::new(ec(), plaintext.clone()))
         .unwrap();
 
-    let mut stream = e.open_stream(&p, &sealed[..], None).unwrap();
+    let mut stream = e
+        .open_stream(&p, &sealed[..], &OpenOptions::new(IdentityCheck::Skip))
+        .unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 777];
     loop {
@@ -459,7 +514,11 @@ fn streaming_and_range_opens() {
 
     // A truncated stream fails instead of ending early.
     let mut s = e
-        .open_stream(&p, &sealed[..sealed.len() - 20], None)
+        .open_stream(
+            &p,
+            &sealed[..sealed.len() - 20],
+            &OpenOptions::new(IdentityCheck::Skip),
+        )
         .unwrap();
     assert!(std::io::copy(&mut s, &mut std::io::sink()).is_err());
     let before = e.stats(&p).unwrap().bytes_opened;
@@ -472,12 +531,19 @@ fn streaming_and_range_opens() {
         9_999..10_000,
         0..10_000,
     ] {
-        let got = e.open_range(&p, &sealed, range.clone(), None).unwrap();
+        let got = e
+            .open_range(&p, &skip(&sealed), range.clone())
+            .map(|o| o.plaintext)
+            .unwrap();
         assert_eq!(got, plaintext[range.start as usize..range.end as usize]);
     }
     assert!(matches!(
-        e.open_range(&p, &sealed, 5..10_001, None),
-        Err(Error::InvalidArgument(_))
+        e.open_range(&p, &skip(&sealed), 5..10_001)
+            .map(|o| o.plaintext),
+        Err(OpenError::RangeBeyondEnd {
+            end: 10_001,
+            plaintext_len: 10_000
+        })
     ));
     let s = e.stats(&p).unwrap();
     assert_eq!(s.bytes_opened - before, 1 + 2000 + 2 + 1 + 10_000);
@@ -488,23 +554,22 @@ fn streaming_and_range_opens() {
 fn strict_mode_only_sends_trusted_keys_to_kms() {
     let (kms, key) = kms_with(None);
     let p = role("producer");
-    let sealed = engine(&kms, EngineConfig::default())
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 10)))
+    let sealed = engine(&kms, &key, EngineConfig::default())
+        .seal(&p, &SealRequest::new(ec(), fragment(1, 10)))
         .unwrap();
-    let strict = engine(
-        &kms,
-        EngineConfig::default().with_trusted_key_arns(vec!["arn:aws:kms:elsewhere".into()]),
-    );
+    let elsewhere =
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    let strict = engine(&kms, &elsewhere, EngineConfig::default());
     assert!(matches!(
-        strict.open(&p, &sealed, None),
-        Err(Error::NoMatchingKeyProvider)
+        open(&strict, &p, &sealed, IdentityCheck::Skip),
+        Err(OpenError::NoTrustedKey)
     ));
     assert_eq!(kms.audit().count(&p, Operation::Decrypt), 0);
-    let trusting = engine(
-        &kms,
-        EngineConfig::default().with_trusted_key_arns(vec![key.clone()]),
+    let trusting = engine(&kms, &key, EngineConfig::default());
+    assert_eq!(
+        open(&trusting, &p, &sealed, IdentityCheck::Skip).unwrap(),
+        fragment(1, 10)
     );
-    assert_eq!(trusting.open(&p, &sealed, None).unwrap(), fragment(1, 10));
 }
 
 #[test]
@@ -512,7 +577,7 @@ fn refresh_ahead_keeps_sealing_without_waiting_for_expiry() {
     let cache_clock = Arc::new(CacheClock::new());
     let (kms, key) = kms_with(None);
     let e = Engine::with_clock(
-        kms.clone(),
+        strict(&kms, &key),
         EngineConfig::default()
             .with_retry(fast_retry())
             .with_cache(CacheLimits::default().with_refresh_ahead(0.5)),
@@ -521,30 +586,34 @@ fn refresh_ahead_keeps_sealing_without_waiting_for_expiry() {
     .unwrap();
     let p = role("producer");
     let edk_of = |m: &Bytes| {
-        message::parse_header(m, &OpenLimits::default())
+        message::parse(m, &OpenLimits::default())
             .unwrap()
+            .header()
             .encrypted_data_keys()[0]
             .ciphertext
             .clone()
     };
     let first = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(0, 10)))
         .unwrap();
     cache_clock.advance(Duration::from_secs(200));
     // Past half the age: this seal still uses the old key and fetches the next one.
     let second = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(1, 10)))
         .unwrap();
     assert_eq!(edk_of(&first), edk_of(&second));
     let third = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(2, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(2, 10)))
         .unwrap();
     assert_ne!(edk_of(&first), edk_of(&third));
     assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 2);
     assert_eq!(e.stats(&p).unwrap().refreshes, 1);
     // Every fragment opens.
     for (i, m) in [first, second, third].iter().enumerate() {
-        assert_eq!(e.open(&p, m, None).unwrap(), fragment(i, 10));
+        assert_eq!(
+            open(&e, &p, m, IdentityCheck::Skip).unwrap(),
+            fragment(i, 10)
+        );
     }
 }
 
@@ -554,14 +623,14 @@ fn a_simulated_hour_at_5_fragments_per_second_needs_12_kms_calls() {
     let cache_clock = Arc::new(CacheClock::new());
     let (kms, key) = kms_with(None);
     let e = Engine::with_clock(
-        kms.clone(),
+        strict(&kms, &key),
         EngineConfig::default().with_cache(CacheLimits::default().with_refresh_ahead(1.0)),
         cache_clock.clone(),
     )
     .unwrap();
     let p = role("producer");
     for _ in 0..5 * 3600 {
-        e.seal(&p, &SealRequest::new(&key, ec(), Bytes::from_static(b"f")))
+        e.seal(&p, &SealRequest::new(ec(), Bytes::from_static(b"f")))
             .unwrap();
         cache_clock.advance(Duration::from_millis(200));
     }
@@ -585,12 +654,12 @@ proptest! {
                 format!("ASIAPRODUCER{i}"),
             ))
             .collect();
-        let e = engine(&kms, EngineConfig::default().with_frame_length(frame_length));
+        let e = engine(&kms, &key, EngineConfig::default().with_frame_length(frame_length));
         let requests: Vec<(Credential, SealRequest)> = items
             .iter()
             .map(|(c, s, data)| {
                 let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", format!("stream-{s}"));
-                (creds[*c].clone(), SealRequest::new(&key, ec, data.clone()))
+                (creds[*c].clone(), SealRequest::new(ec, data.clone()))
             })
             .collect();
         let sealed = e.seal_batch_mixed(requests.clone());
@@ -598,11 +667,11 @@ proptest! {
         let opens: Vec<(Credential, OpenRequest)> = sealed
             .into_iter()
             .zip(&requests)
-            .map(|(r, (c, _))| (c.clone(), OpenRequest::new(r.unwrap())))
+            .map(|(r, (c, _))| (c.clone(), OpenRequest::new(r.unwrap(), IdentityCheck::Skip)))
             .collect();
         let opened = e.open_batch_mixed(opens);
         for (o, (_, req)) in opened.into_iter().zip(&requests) {
-            prop_assert_eq!(o.unwrap(), req.plaintext.clone());
+            prop_assert_eq!(o.unwrap().plaintext, req.plaintext.clone());
         }
         // At most one GenerateDataKey per (credential, stream).
         for c in &creds {
@@ -614,17 +683,20 @@ proptest! {
 #[test]
 fn seal_into_reuses_caller_buffers() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default().with_frame_length(512));
+    let e = engine(&kms, &key, EngineConfig::default().with_frame_length(512));
     let p = role("producer");
     let requests: Vec<SealRequest> = (0..12)
-        .map(|i| SealRequest::new(&key, ec(), fragment(i, 1000 + i * 100)))
+        .map(|i| SealRequest::new(ec(), fragment(i, 1000 + i * 100)))
         .collect();
     let mut outputs = vec![Vec::new(); requests.len()];
     for _round in 0..2 {
         let results = e.seal_batch_into(&p, &requests, &mut outputs).unwrap();
         assert!(results.iter().all(Result::is_ok));
         for (i, out) in outputs.iter().enumerate() {
-            assert_eq!(e.open(&p, out, None).unwrap(), requests[i].plaintext);
+            assert_eq!(
+                open(&e, &p, out, IdentityCheck::Skip).unwrap(),
+                requests[i].plaintext
+            );
         }
     }
     let caps: Vec<usize> = outputs.iter().map(Vec::capacity).collect();
@@ -636,17 +708,23 @@ fn seal_into_reuses_caller_buffers() {
     );
     assert!(matches!(
         e.seal_batch_into(&p, &requests, &mut outputs[..3]),
-        Err(Error::InvalidArgument(_))
+        Err(SealError::BufferCount {
+            requests: 12,
+            outputs: 3
+        })
     ));
     // seal_into appends, and leaves the buffer unchanged on failure.
     let mut out = b"prefix".to_vec();
     e.seal_into(&p, &requests[0], &mut out).unwrap();
-    assert_eq!(e.open(&p, &out[6..], None).unwrap(), requests[0].plaintext);
-    let bad = SealRequest::new(&key, ec().with("aws-crypto-x", "y"), fragment(0, 10));
+    assert_eq!(
+        open(&e, &p, &out[6..], IdentityCheck::Skip).unwrap(),
+        requests[0].plaintext
+    );
+    let bad = SealRequest::new(ec().with("aws-crypto-x", "y"), fragment(0, 10));
     let before = out.clone();
     assert!(matches!(
         e.seal_into(&p, &bad, &mut out),
-        Err(Error::InvalidArgument(_))
+        Err(SealError::ReservedContextKey { .. })
     ));
     assert_eq!(out, before);
     assert_eq!(e.stats(&p).unwrap().seal_failures, 1);
@@ -655,14 +733,14 @@ fn seal_into_reuses_caller_buffers() {
 #[test]
 fn open_into_appends_and_restores_on_failure() {
     let (kms, key) = kms_with(None);
-    let e = engine(&kms, EngineConfig::default().with_frame_length(300));
+    let e = engine(&kms, &key, EngineConfig::default().with_frame_length(300));
     let (p, c) = (role("producer"), role("consumer"));
     let plaintext = fragment(5, 2000);
     let sealed = e
-        .seal(&p, &SealRequest::new(&key, ec(), plaintext.clone()))
+        .seal(&p, &SealRequest::new(ec(), plaintext.clone()))
         .unwrap();
     let mut out = b"head".to_vec();
-    e.open_into(&c, &sealed, None, &mut out).unwrap();
+    e.open_into(&c, &skip(&sealed), &mut out).unwrap();
     assert_eq!(&out[..4], b"head");
     assert_eq!(out[4..], plaintext[..]);
     let mut tampered = sealed.to_vec();
@@ -670,8 +748,8 @@ fn open_into_appends_and_restores_on_failure() {
     tampered[mid] ^= 0x80;
     let before = out.clone();
     assert!(matches!(
-        e.open_into(&c, &tampered, None, &mut out),
-        Err(Error::Authentication(_))
+        e.open_into(&c, &skip(&tampered), &mut out),
+        Err(OpenError::Authentication(_))
     ));
     assert_eq!(out, before);
     let s = e.stats(&c).unwrap();
@@ -692,7 +770,7 @@ fn background_refresh_keeps_every_caller_off_the_kms_path() {
     })
     .unwrap();
     let e = Engine::with_clock(
-        kms.clone(),
+        strict(&kms, &key),
         EngineConfig::default()
             .with_retry(fast_retry())
             .with_background_refresh(true)
@@ -702,24 +780,25 @@ fn background_refresh_keeps_every_caller_off_the_kms_path() {
     .unwrap();
     let (p, c) = (role("producer"), role("consumer"));
     let edk_of = |m: &Bytes| {
-        message::parse_header(m, &OpenLimits::default())
+        message::parse(m, &OpenLimits::default())
             .unwrap()
+            .header()
             .encrypted_data_keys()[0]
             .ciphertext
             .clone()
     };
     let first = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(0, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(0, 10)))
         .unwrap();
-    e.open(&c, &first, None).unwrap();
+    open(&e, &c, &first, IdentityCheck::Skip).unwrap();
     cache_clock.advance(Duration::from_secs(200));
     // Past the refresh point: the seal and the open return with the current key while the
     // replacements are fetched in the background.
     let t = std::time::Instant::now();
     let second = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(1, 10)))
         .unwrap();
-    e.open(&c, &second, None).unwrap();
+    open(&e, &c, &second, IdentityCheck::Skip).unwrap();
     assert!(
         t.elapsed() < Duration::from_millis(300),
         "a caller waited for KMS"
@@ -735,14 +814,17 @@ fn background_refresh_keeps_every_caller_off_the_kms_path() {
         thread::sleep(Duration::from_millis(10));
     }
     let third = e
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(2, 10)))
+        .seal(&p, &SealRequest::new(ec(), fragment(2, 10)))
         .unwrap();
     assert_ne!(edk_of(&first), edk_of(&third));
     assert_eq!(kms.audit().count(&p, Operation::GenerateDataKey), 2);
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 2);
     assert_eq!(e.stats(&p).unwrap().kms_calls, 2);
     for (i, m) in [first, second, third].iter().enumerate() {
-        assert_eq!(e.open(&c, m, None).unwrap(), fragment(i, 10));
+        assert_eq!(
+            open(&e, &c, m, IdentityCheck::Skip).unwrap(),
+            fragment(i, 10)
+        );
     }
 }
 
@@ -792,18 +874,24 @@ fn discovery_sends_only_well_formed_kms_key_arns_to_kms() {
         format!("{}:key/", key.rsplit_once(":key/").unwrap().0),
         format!(" {key}"),
     ];
-    let e = engine(&kms, EngineConfig::default());
+    let e = discovery(&kms, DiscoveryFilter::new("aws", vec![ACCOUNT.into()]));
     for info in &refused {
         let m = message_with_provider_info(&kms, &key, info);
         assert!(
-            matches!(e.open(&c, &m, None), Err(Error::NoMatchingKeyProvider)),
+            matches!(
+                open(&e, &c, &m, IdentityCheck::Skip),
+                Err(OpenError::NoTrustedKey)
+            ),
             "{info:?} must not be sent to KMS"
         );
     }
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 0);
     // The well-formed ARN opens (one Decrypt).
     let m = message_with_provider_info(&kms, &key, &key);
-    assert_eq!(e.open(&c, &m, None).unwrap(), &b"fragment"[..]);
+    assert_eq!(
+        open(&e, &c, &m, IdentityCheck::Skip).unwrap(),
+        &b"fragment"[..]
+    );
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
 }
 
@@ -812,31 +900,25 @@ fn the_discovery_filter_keeps_other_accounts_keys_from_kms() {
     let (kms, key) = kms_with(None);
     let c = role("consumer");
     let m = message_with_provider_info(&kms, &key, &key);
-    let other = engine(
+    let other = discovery(
         &kms,
-        EngineConfig::default()
-            .with_discovery_filter(DiscoveryFilter::new("aws", vec!["444455556666".into()])),
+        DiscoveryFilter::new("aws", vec!["444455556666".into()]),
     );
     assert!(matches!(
-        other.open(&c, &m, None),
-        Err(Error::NoMatchingKeyProvider)
+        open(&other, &c, &m, IdentityCheck::Skip),
+        Err(OpenError::NoTrustedKey)
     ));
-    let other_partition = engine(
-        &kms,
-        EngineConfig::default()
-            .with_discovery_filter(DiscoveryFilter::new("aws-cn", vec![ACCOUNT.into()])),
-    );
+    let other_partition = discovery(&kms, DiscoveryFilter::new("aws-cn", vec![ACCOUNT.into()]));
     assert!(matches!(
-        other_partition.open(&c, &m, None),
-        Err(Error::NoMatchingKeyProvider)
+        open(&other_partition, &c, &m, IdentityCheck::Skip),
+        Err(OpenError::NoTrustedKey)
     ));
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 0);
-    let own = engine(
-        &kms,
-        EngineConfig::default()
-            .with_discovery_filter(DiscoveryFilter::new("aws", vec![ACCOUNT.into()])),
+    let own = discovery(&kms, DiscoveryFilter::new("aws", vec![ACCOUNT.into()]));
+    assert_eq!(
+        open(&own, &c, &m, IdentityCheck::Skip).unwrap(),
+        &b"fragment"[..]
     );
-    assert_eq!(own.open(&c, &m, None).unwrap(), &b"fragment"[..]);
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
 }
 
@@ -844,8 +926,8 @@ fn the_discovery_filter_keeps_other_accounts_keys_from_kms() {
 fn messages_that_fail_to_authenticate_do_not_use_up_an_opening_key() {
     let (kms, key) = kms_with(None);
     let p = role("producer");
-    let sealed = engine(&kms, EngineConfig::default())
-        .seal(&p, &SealRequest::new(&key, ec(), fragment(1, 3000)))
+    let sealed = engine(&kms, &key, EngineConfig::default())
+        .seal(&p, &SealRequest::new(ec(), fragment(1, 3000)))
         .unwrap();
     let len = sealed.len() as u64;
     // A genuine header with a garbage body: the header authenticates, the body does not.
@@ -855,6 +937,7 @@ fn messages_that_fail_to_authenticate_do_not_use_up_an_opening_key() {
     let c = role("consumer");
     let e = engine(
         &kms,
+        &key,
         EngineConfig::default().with_cache(
             CacheLimits::default()
                 .with_max_fragments(2)
@@ -864,18 +947,24 @@ fn messages_that_fail_to_authenticate_do_not_use_up_an_opening_key() {
     );
     for _ in 0..5 {
         assert!(matches!(
-            e.open(&c, &forged, None),
-            Err(Error::Authentication(_))
+            open(&e, &c, &forged, IdentityCheck::Skip),
+            Err(OpenError::Authentication(_))
         ));
         let mut out = vec![7];
-        assert!(e.open_into(&c, &forged, None, &mut out).is_err());
+        assert!(e.open_into(&c, &skip(&forged), &mut out).is_err());
         assert_eq!(out, [7]);
-        assert!(e.open_range(&c, &forged, 0..10, None).is_err());
+        assert!(e
+            .open_range(&c, &skip(&forged), 0..10)
+            .map(|o| o.plaintext)
+            .is_err());
     }
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
     // The genuine message still has the entry's whole budget: two opens, no new Decrypt.
     for _ in 0..2 {
-        assert_eq!(e.open(&c, &sealed, None).unwrap(), fragment(1, 3000));
+        assert_eq!(
+            open(&e, &c, &sealed, IdentityCheck::Skip).unwrap(),
+            fragment(1, 3000)
+        );
     }
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
     let s = e.stats(&c).unwrap();

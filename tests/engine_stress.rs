@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 use fragseal::cache::CacheLimits;
-use fragseal::engine::{Engine, EngineConfig, SealRequest};
-use fragseal::identity::FragmentIdentity;
+use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::{audit::Operation, LocalKms};
 use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
@@ -43,8 +44,9 @@ fn eight_threads_ten_thousand_fragments_mixed_credentials() {
         .collect();
     // Small limits: each data key serves 300 fragments or 64 KiB, so keys rotate about every 300
     // fragments and stale opening entries are evicted from the 64 slots.
+    let keyring = KmsKeyring::strict(kms.clone(), &root, &[&key]).unwrap();
     let engine = Engine::new(
-        kms.clone(),
+        Arc::new(keyring),
         EngineConfig::default().with_frame_length(128).with_cache(
             CacheLimits::default()
                 .with_max_fragments(300)
@@ -56,7 +58,7 @@ fn eight_threads_ten_thousand_fragments_mixed_credentials() {
 
     thread::scope(|s| {
         for t in 0..THREADS {
-            let (engine, creds, streams, key) = (&engine, &creds, &streams, &key);
+            let (engine, creds, streams) = (&engine, &creds, &streams);
             s.spawn(move || {
                 for i in 0..PER_THREAD {
                     let n = t * PER_THREAD + i;
@@ -72,11 +74,12 @@ fn eight_threads_ten_thousand_fragments_mixed_credentials() {
                         track: 1,
                     };
                     let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", stream);
-                    let req = SealRequest::new(key, ec, plaintext.clone())
-                        .with_identity(identity.clone());
+                    let req =
+                        SealRequest::new(ec, plaintext.clone()).with_identity(identity.clone());
                     let sealed = engine.seal(sealer, &req).unwrap();
-                    let opened = engine.open(opener, &sealed, Some(&identity)).unwrap();
-                    assert_eq!(opened, plaintext, "fragment {n}");
+                    let request = OpenRequest::new(sealed, IdentityCheck::Expect(identity));
+                    let opened = engine.open(opener, &request).unwrap();
+                    assert_eq!(opened.plaintext, plaintext, "fragment {n}");
                 }
             });
         }

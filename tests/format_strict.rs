@@ -6,12 +6,48 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey};
+use fragseal::error::OpenError as Error;
 use fragseal::format::{ContentType, ContextError, EncryptedDataKey, Field, FormatErrorKind};
+use fragseal::identity::IdentityCheck;
 use fragseal::internal::danger::{FrameSpec, MessageBuilder};
 use fragseal::internal::format::body::{frame_iv, BodyKind};
 use fragseal::internal::format::header::HeaderFields;
-use fragseal::message::{open, parse_header, seal, OpenLimits, SealParams, SealedStream};
-use fragseal::{EncryptionContext, Error};
+use fragseal::message::{
+    self, seal, OpenLimits, OpenParams, ParsedMessage, SealParams, SealedStream,
+};
+use fragseal::EncryptionContext;
+
+fn parse_header<'a>(m: &'a [u8], limits: &OpenLimits) -> Result<ParsedMessage<'a>, Error> {
+    message::parse(m, limits)
+}
+
+/// The identity is never checked here (`None` in every call).
+fn skip(_: Option<()>, backend: AeadBackend) -> OpenParams<'static> {
+    OpenParams::new(&IdentityCheck::Skip).with_backend(backend)
+}
+
+fn open(
+    dk: &fragseal::crypto::DataKey,
+    h: &ParsedMessage<'_>,
+    m: &[u8],
+    id: Option<()>,
+    backend: AeadBackend,
+) -> Result<Vec<u8>, Error> {
+    assert_eq!(h.bytes(), m, "parsed from this message");
+    h.open(dk, &skip(id, backend))
+}
+
+fn open_range(
+    dk: &fragseal::crypto::DataKey,
+    h: &ParsedMessage<'_>,
+    m: &[u8],
+    range: std::ops::Range<u64>,
+    id: Option<()>,
+    backend: AeadBackend,
+) -> Result<Vec<u8>, Error> {
+    assert_eq!(h.bytes(), m, "parsed from this message");
+    h.open_range(dk, &skip(id, backend), range)
+}
 use std::io::Read;
 
 const ID: [u8; 32] = [0x11; 32];
@@ -89,7 +125,7 @@ fn try_open_limits(m: &[u8], limits: &OpenLimits) -> Result<Vec<u8>, Error> {
     let one_shot = open(&dk(), &h, m, None, AeadBackend::Ring);
     // The streaming path must agree on success or failure.
     let streamed = SealedStream::new(m, limits)
-        .and_then(|s| s.open(&dk(), None, AeadBackend::Ring))
+        .and_then(|s| s.open(&dk(), &skip(None, AeadBackend::Ring)))
         .and_then(|mut r| {
             let mut v = Vec::new();
             r.read_to_end(&mut v).map_err(Error::Io).map(|_| v)
@@ -377,7 +413,7 @@ fn streaming_releases_a_frame_only_after_its_tag_verifies() {
     let mut t = m.clone();
     t[h + 2 * frame - 1] ^= 1;
     let s = SealedStream::new(&t[..], &OpenLimits::default()).unwrap();
-    let mut r = s.open(&dk(), None, AeadBackend::Ring).unwrap();
+    let mut r = s.open(&dk(), &skip(None, AeadBackend::Ring)).unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 7];
     let err = loop {
@@ -396,7 +432,7 @@ fn streaming_releases_a_frame_only_after_its_tag_verifies() {
     let mut t = valid(b"tail");
     t.push(0);
     let s = SealedStream::new(&t[..], &OpenLimits::default()).unwrap();
-    let mut r = s.open(&dk(), None, AeadBackend::Ring).unwrap();
+    let mut r = s.open(&dk(), &skip(None, AeadBackend::Ring)).unwrap();
     let mut v = Vec::new();
     assert!(r.read_to_end(&mut v).is_err());
     assert!(v.is_empty());
@@ -641,7 +677,6 @@ fn seal_output_is_what_the_strict_parser_accepts() {
 
 #[test]
 fn range_open_detects_a_forged_end_even_for_an_early_range() {
-    use fragseal::message::open_range;
     let p: Vec<u8> = (0..60u8).collect();
     let m = valid(&p);
     let h = parse_header(&m, &OpenLimits::default()).unwrap();

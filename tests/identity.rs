@@ -4,12 +4,11 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey};
+use fragseal::error::{OpenError, SealError};
 use fragseal::format::EncryptedDataKey;
-use fragseal::identity::FragmentIdentity;
-use fragseal::message::{
-    open, open_range, parse_header, seal, OpenLimits, SealParams, SealedStream,
-};
-use fragseal::{EncryptionContext, Error};
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
+use fragseal::message::{self, seal, OpenLimits, OpenParams, SealParams, SealedStream};
+use fragseal::EncryptionContext;
 
 const STREAM_A: &str = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/a/1";
 const STREAM_B: &str = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/b/1";
@@ -42,13 +41,25 @@ fn sealed_with(id: Option<&FragmentIdentity>) -> (DataKey, Vec<u8>) {
     (dk, m)
 }
 
-fn open_expecting(dk: &DataKey, m: &[u8], id: Option<&FragmentIdentity>) -> Result<Vec<u8>, Error> {
-    let h = parse_header(m, &OpenLimits::default())?;
-    open(dk, &h, m, id, AeadBackend::Ring)
+fn check(id: Option<&FragmentIdentity>) -> IdentityCheck {
+    match id {
+        Some(id) => IdentityCheck::Expect(id.clone()),
+        None => IdentityCheck::Skip,
+    }
 }
 
-fn rejected(r: Result<Vec<u8>, Error>) -> bool {
-    matches!(r, Err(Error::Authentication(_)))
+fn open_expecting(
+    dk: &DataKey,
+    m: &[u8],
+    id: Option<&FragmentIdentity>,
+) -> Result<Vec<u8>, OpenError> {
+    let parsed = message::parse(m, &OpenLimits::default())?;
+    let check = check(id);
+    parsed.open(dk, &OpenParams::new(&check).with_backend(AeadBackend::Ring))
+}
+
+fn rejected(r: Result<Vec<u8>, OpenError>) -> bool {
+    matches!(r, Err(OpenError::Authentication(_)))
 }
 
 #[test]
@@ -99,19 +110,14 @@ fn replayed_with_another_timestamp_or_track_is_rejected() {
 fn every_open_path_checks_the_identity() {
     let (dk, m) = sealed_with(Some(&identity(STREAM_A, 1, 1, 1)));
     let wrong = identity(STREAM_B, 1, 1, 1);
-    let h = parse_header(&m, &OpenLimits::default()).unwrap();
-    assert!(rejected(open_range(
-        &dk,
-        &h,
-        &m,
-        0..10,
-        Some(&wrong),
-        AeadBackend::Ring
-    )));
+    let h = message::parse(&m, &OpenLimits::default()).unwrap();
+    let wrong = IdentityCheck::Expect(wrong);
+    let params = OpenParams::new(&wrong).with_backend(AeadBackend::Ring);
+    assert!(rejected(h.open_range(&dk, &params, 0..10)));
     let s = SealedStream::new(&m[..], &OpenLimits::default()).unwrap();
     assert!(matches!(
-        s.open(&dk, Some(&wrong), AeadBackend::Ring),
-        Err(Error::Authentication(_))
+        s.open(&dk, &params),
+        Err(OpenError::Authentication(_))
     ));
 }
 
@@ -156,6 +162,116 @@ fn canonical_encoding_is_unambiguous() {
     let long = identity(&"x".repeat(70_000), 1, 2, 3);
     assert!(matches!(
         long.canonical_encoding(),
-        Err(Error::InvalidArgument(_))
+        Err(SealError::IdentityTooLong { len: 70_000 })
+    ));
+}
+
+/// A message whose context names stream `context_stream` but whose id binds `identity`: what
+/// a producer confined to `context_stream` by its key policy could seal with an older
+/// fragseal (or by hand), to pass the fragment off as one of another stream. Built with the
+/// vector-only sealer, which skips the sealing-side checks.
+fn forged(ec: &EncryptionContext, identity: &FragmentIdentity) -> (DataKey, Vec<u8>) {
+    let dk = DataKey::from_bytes([0x33; 32]);
+    let edks = [EncryptedDataKey {
+        provider_id: "p".into(),
+        provider_info: vec![],
+        ciphertext: vec![1],
+    }];
+    let params = SealParams {
+        frame_length: 32,
+        identity: Some(identity),
+        ..SealParams::new(ec, &edks)
+    };
+    let m = message::danger_seal_with_fixed_message_id_for_vectors(&dk, &params, &[9; 16], b"x")
+        .unwrap();
+    (dk, m)
+}
+
+#[test]
+fn identity_check_refuses_context_of_another_stream() {
+    // Issue 11 #1: the context says stream A (what the key policy checked), the identity
+    // says stream B (what the consumer expects). The MAC matches B: only the context check
+    // refuses it.
+    let b = identity(STREAM_B, 0, 0, 1);
+    let ec_a = EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM_A);
+    let (dk, m) = forged(&ec_a, &b);
+    assert!(rejected(open_expecting(&dk, &m, Some(&b))));
+    // Every open path refuses it.
+    let parsed = message::parse(&m, &OpenLimits::default()).unwrap();
+    let expect_b = IdentityCheck::Expect(b.clone());
+    let params = OpenParams::new(&expect_b);
+    assert!(rejected(parsed.open_range(&dk, &params, 0..1)));
+    let s = SealedStream::new(&m[..], &OpenLimits::default()).unwrap();
+    assert!(matches!(
+        s.open(&dk, &params),
+        Err(OpenError::Authentication(_))
+    ));
+    // Skipping the check opens it as a standard message (the context is authentic).
+    assert_eq!(open_expecting(&dk, &m, None).unwrap(), b"x");
+    // Control: the same forgery with a context of stream B opens under the expected identity.
+    let ec_b = EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM_B);
+    let (dk, m) = forged(&ec_b, &b);
+    assert_eq!(open_expecting(&dk, &m, Some(&b)).unwrap(), b"x");
+}
+
+#[test]
+fn identity_check_refuses_a_case_variant_stream_key() {
+    // Issue 11 #1 as reproduced: `--context AWS:KINESISVIDEO:ARN=A` passes a policy engine
+    // that reads context keys case-insensitively. Alone, the variant key names stream A to
+    // such a policy: it must not open as a fragment of B.
+    let b = identity(STREAM_B, 0, 0, 1);
+    let variant = EncryptionContext::new().with("AWS:KINESISVIDEO:ARN", STREAM_A);
+    let (dk, m) = forged(&variant, &b);
+    assert!(rejected(open_expecting(&dk, &m, Some(&b))));
+    // Next to the real key, the pair of keys that differ only in case is refused outright.
+    let both = EncryptionContext::new()
+        .with("aws:kinesisvideo:arn", STREAM_B)
+        .with("AWS:KINESISVIDEO:ARN", STREAM_A);
+    let (dk, m) = forged(&both, &b);
+    let parsed = message::parse(&m, &OpenLimits::default()).unwrap();
+    assert!(matches!(
+        message::check_open_context(
+            parsed.encryption_context(),
+            &EncryptionContext::new(),
+            None,
+            &IdentityCheck::Skip
+        ),
+        Err(OpenError::CaseVariantKeys(_))
+    ));
+    assert!(rejected(open_expecting(&dk, &m, Some(&b))));
+}
+
+#[test]
+fn sealing_with_an_identity_refuses_a_context_of_another_stream() {
+    let b = identity(STREAM_B, 0, 0, 1);
+    let edks = [EncryptedDataKey {
+        provider_id: "p".into(),
+        provider_info: vec![],
+        ciphertext: vec![1],
+    }];
+    let dk = DataKey::from_bytes([0x33; 32]);
+    for ec in [
+        EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM_A),
+        EncryptionContext::new().with("AWS:KINESISVIDEO:ARN", STREAM_B),
+    ] {
+        let params = SealParams {
+            identity: Some(&b),
+            ..SealParams::new(&ec, &edks)
+        };
+        assert!(
+            matches!(
+                seal(&dk, &params, b"x"),
+                Err(SealError::IdentityStreamMismatch { .. })
+            ),
+            "{ec:?}"
+        );
+    }
+    let both = EncryptionContext::new()
+        .with("aws:kinesisvideo:arn", STREAM_B)
+        .with("Aws:KinesisVideo:Arn", STREAM_B);
+    let params = SealParams::new(&both, &edks);
+    assert!(matches!(
+        seal(&dk, &params, b"x"),
+        Err(SealError::CaseVariantKeys(_))
     ));
 }

@@ -15,7 +15,7 @@
 mod support;
 
 use fragseal::crypto::SecretBytes;
-use fragseal::identity::FragmentIdentity;
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::keyring::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, SealOptions};
 use fragseal::message::{MessageHeader, OpenLimits, SUITE_ID};
 use fragseal::EncryptionContext;
@@ -264,8 +264,13 @@ fn raw_aes_keyring_both_directions() {
         expect_ok(&results, "encrypt", &case.name);
         let message = std::fs::read(case.path("python-sealed")).expect("python message");
         check_python_header(&message, case);
-        let opened = open_with_raw_key(&keyring, &message, None, &OpenLimits::default())
-            .unwrap_or_else(|e| panic!("open Python's {}: {e}", case.name));
+        let opened = open_with_raw_key(
+            &keyring,
+            &message,
+            &IdentityCheck::Skip,
+            &OpenLimits::default(),
+        )
+        .unwrap_or_else(|e| panic!("open Python's {}: {e}", case.name));
         assert!(
             opened == case.plaintext,
             "{}: opened other bytes",
@@ -278,7 +283,13 @@ fn raw_aes_keyring_both_directions() {
         RawAesKeyring::new(namespace, name, SecretBytes::from_slice(&[0x11; 32])).expect("keyring");
     let first = theirs.first().expect("cases");
     let message = std::fs::read(first.path("python-sealed")).expect("python message");
-    assert!(open_with_raw_key(&wrong, &message, None, &OpenLimits::default()).is_err());
+    assert!(open_with_raw_key(
+        &wrong,
+        &message,
+        &IdentityCheck::Skip,
+        &OpenLimits::default()
+    )
+    .is_err());
 }
 
 /// The AWS KMS keyring against moto: fragseal's engine with AwsKms, and the Python SDK's
@@ -286,7 +297,8 @@ fn raw_aes_keyring_both_directions() {
 #[cfg(feature = "aws")]
 mod kms_keyring {
     use super::*;
-    use fragseal::engine::{Engine, EngineConfig, RetryPolicy, SealRequest};
+    use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest};
+    use fragseal::keyring::KmsKeyring;
     use fragseal::kms::aws::{map_sdk_error, AwsKms};
     use fragseal::kms::Credential;
     use std::sync::Arc;
@@ -330,13 +342,14 @@ mod kms_keyring {
             .expect("CreateKey")
             .expect("ARN");
 
+        let keyring = Arc::new(KmsKeyring::strict(kms.clone(), &caller, &[&arn]).expect("keyring"));
         let dir = tempfile::tempdir().expect("temp dir");
         // fragseal → Python: sealed by the engine (one engine per frame length).
         let ours = cases(dir.path(), "fragseal-kms");
         let mut decrypt_jobs = Vec::new();
         for f in FRAME_LENGTHS {
             let engine = Engine::new(
-                kms.clone(),
+                keyring.clone(),
                 EngineConfig::default()
                     .with_frame_length(f)
                     .with_retry(RetryPolicy::none()),
@@ -346,7 +359,7 @@ mod kms_keyring {
                 let sealed = engine
                     .seal(
                         &caller,
-                        &SealRequest::new(&arn, case.context.clone(), case.plaintext.clone()),
+                        &SealRequest::new(case.context.clone(), case.plaintext.clone()),
                     )
                     .unwrap_or_else(|e| panic!("seal {}: {e}", case.name));
                 let header = MessageHeader::parse(&sealed, &OpenLimits::default()).expect("ours");
@@ -389,7 +402,7 @@ mod kms_keyring {
                 case.name
             );
         }
-        let opener = Engine::new(kms.clone(), EngineConfig::default()).expect("engine");
+        let opener = Engine::new(keyring, EngineConfig::default()).expect("engine");
         for case in &theirs {
             expect_ok(&results, "encrypt", &case.name);
             let message = std::fs::read(case.path("python-sealed")).expect("python message");
@@ -400,10 +413,10 @@ mod kms_keyring {
             assert_eq!(edks[0].provider_id, "aws-kms", "{}", case.name);
             assert_eq!(edks[0].provider_info, arn.as_bytes(), "{}", case.name);
             let opened = opener
-                .open(&caller, &message, None)
+                .open(&caller, &OpenRequest::new(message, IdentityCheck::Skip))
                 .unwrap_or_else(|e| panic!("open Python's {}: {e}", case.name));
             assert!(
-                opened.as_ref() == case.plaintext.as_slice(),
+                opened.plaintext.as_ref() == case.plaintext.as_slice(),
                 "{}: other bytes",
                 case.name
             );

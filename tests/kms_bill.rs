@@ -3,7 +3,9 @@
 //! consumer credential — on a manual clock, counting the KMS calls each side makes.
 
 use fragseal::cache::{CacheLimits, ManualClock};
-use fragseal::engine::{Engine, EngineConfig, SealRequest};
+use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
@@ -21,20 +23,21 @@ fn one_hour(limits: CacheLimits) -> (u64, u64) {
     let key = kms.create_key(&producer, None, "bill").expect("key").arn;
     let clock = Arc::new(ManualClock::new());
     let config = EngineConfig::default().with_cache(limits);
-    let sealer = Engine::with_clock(kms.clone(), config.clone(), clock.clone()).expect("engine");
-    let opener = Engine::with_clock(kms, config, clock.clone()).expect("engine");
+    let keyring = Arc::new(KmsKeyring::strict(kms, &producer, &[&key]).expect("keyring"));
+    let sealer =
+        Engine::with_clock(keyring.clone(), config.clone(), clock.clone()).expect("engine");
+    let opener = Engine::with_clock(keyring, config, clock.clone()).expect("engine");
     let ec = EncryptionContext::new().with(
         "aws:kinesisvideo:arn",
         "arn:aws:kinesisvideo:us-east-1:111122223333:stream/bill/1",
     );
     for _ in 0..1800 {
         let sealed = sealer
-            .seal(
-                &producer,
-                &SealRequest::new(&key, ec.clone(), vec![0u8; 64]),
-            )
+            .seal(&producer, &SealRequest::new(ec.clone(), vec![0u8; 64]))
             .expect("seal");
-        opener.open(&consumer, &sealed, None).expect("open");
+        opener
+            .open(&consumer, &OpenRequest::new(sealed, IdentityCheck::Skip))
+            .expect("open");
         clock.advance(Duration::from_secs(2));
     }
     let seal_calls = sealer.stats(&producer).expect("stats").kms_calls;

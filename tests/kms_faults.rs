@@ -14,7 +14,10 @@
 use bytes::Bytes;
 use fragseal::cache::{CacheLimits, ManualClock as CacheClock};
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealFailure, SealRequest};
+use fragseal::error::SealError;
 use fragseal::format::OpenLimits;
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::{Keyring, KmsKeyring};
 use fragseal::kms::local::{
     audit::Operation, FaultConfig, LocalKms, ManualClock as KmsClock, Outage, QuotaConfig,
 };
@@ -23,7 +26,7 @@ use fragseal::kms::{
     KmsErrorKind,
 };
 use fragseal::message;
-use fragseal::{EncryptionContext, Error};
+use fragseal::EncryptionContext;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -84,10 +87,16 @@ fn fragment(i: usize) -> Bytes {
         .into()
 }
 
-fn requests(key: &str, n: usize, ec: impl Fn(usize) -> EncryptionContext) -> Vec<SealRequest> {
+/// `n` requests (the key is the engine keyring's, `_key` names it for the reader).
+fn requests(_key: &str, n: usize, ec: impl Fn(usize) -> EncryptionContext) -> Vec<SealRequest> {
     (0..n)
-        .map(|i| SealRequest::new(key, ec(i), fragment(i)))
+        .map(|i| SealRequest::new(ec(i), fragment(i)))
         .collect()
+}
+
+/// A strict keyring of `key` over `kms`.
+fn keyring(kms: Arc<dyn Kms>, key: &str) -> Arc<dyn Keyring> {
+    Arc::new(KmsKeyring::strict(kms, &root(), &[key]).unwrap())
 }
 
 fn fast_retry(attempts: u32) -> RetryPolicy {
@@ -97,11 +106,16 @@ fn fast_retry(attempts: u32) -> RetryPolicy {
         .with_max_total(Duration::from_secs(30))
 }
 
-fn kms_error(e: &Error) -> KmsErrorKind {
-    match e {
-        Error::Kms(k) => k.kind(),
-        other => panic!("expected a KMS error, got {other:?}"),
+/// The KMS error behind a seal or open error (found along its source chain).
+fn kms_error(e: &(dyn std::error::Error + 'static)) -> KmsErrorKind {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(k) = err.downcast_ref::<KmsError>() {
+            return k.kind();
+        }
+        cur = err.source();
     }
+    panic!("expected a KMS error, got {e:?}")
 }
 
 /// Sealed messages with the index of their input.
@@ -143,7 +157,10 @@ fn assert_open_to_input(
 ) {
     for (i, m) in ok {
         assert_eq!(
-            engine.open(who, m, None).unwrap(),
+            engine
+                .open(who, &OpenRequest::new(m.clone(), IdentityCheck::Skip))
+                .unwrap()
+                .plaintext,
             input[*i].plaintext,
             "fragment {i}"
         );
@@ -185,7 +202,7 @@ fn throttling_bursts_are_absorbed_by_retries() {
     .unwrap();
     // No cache: every fragment needs its own GenerateDataKey, 40 of them in a parallel burst.
     let engine = Engine::new(
-        kms.clone(),
+        keyring(kms.clone(), &key),
         EngineConfig::default()
             .with_frame_length(32)
             .with_cache(CacheLimits::disabled())
@@ -226,7 +243,7 @@ fn throttling_without_retries_hands_fragments_back_intact() {
     }))
     .unwrap();
     let engine = Engine::new(
-        kms.clone(),
+        keyring(kms.clone(), &key),
         EngineConfig::default()
             .with_frame_length(32)
             .with_cache(CacheLimits::disabled())
@@ -265,7 +282,11 @@ fn added_latency_slows_but_fails_nothing_and_misses_share_one_call() {
         ..FaultConfig::default()
     })
     .unwrap();
-    let engine = Engine::new(kms.clone(), EngineConfig::default().with_frame_length(32)).unwrap();
+    let engine = Engine::new(
+        keyring(kms.clone(), &key),
+        EngineConfig::default().with_frame_length(32),
+    )
+    .unwrap();
     let p = role("producer");
     let c = role("consumer");
     let pool = rayon::ThreadPoolBuilder::new()
@@ -282,11 +303,11 @@ fn added_latency_slows_but_fails_nothing_and_misses_share_one_call() {
     // The same for the consumer's Decrypt of their one encrypted data key.
     let opens: Vec<OpenRequest> = ok
         .iter()
-        .map(|(_, m)| OpenRequest::new(m.clone()))
+        .map(|(_, m)| OpenRequest::new(m.clone(), IdentityCheck::Skip))
         .collect();
     let opened = pool.install(|| engine.open_batch(&c, opens));
     for ((i, _), r) in ok.iter().zip(opened) {
-        assert_eq!(r.unwrap(), input[*i].plaintext);
+        assert_eq!(r.unwrap().plaintext, input[*i].plaintext);
     }
     assert_eq!(kms.audit().count(&c, Operation::Decrypt), 1);
     // Distinct contexts need distinct keys: one slow call each, none failing.
@@ -373,7 +394,7 @@ fn total_outage_in_the_middle_of_a_batch() {
         calls: Mutex::new(0),
     });
     let engine = Engine::new(
-        wrapper.clone(),
+        keyring(wrapper.clone(), &key),
         EngineConfig::default()
             .with_frame_length(32)
             .with_retry(fast_retry(3)),
@@ -383,7 +404,7 @@ fn total_outage_in_the_middle_of_a_batch() {
     let cold_ec = |i: usize| ec().with("cold", i.to_string());
     for s in 0..4 {
         engine
-            .seal(&p, &SealRequest::new(&key, warm_ec(s), fragment(1000 + s)))
+            .seal(&p, &SealRequest::new(warm_ec(s), fragment(1000 + s)))
             .unwrap();
     }
     // The batch: even fragments on the 4 warm streams (cached keys), odd ones each on a new
@@ -424,7 +445,9 @@ fn total_outage_in_the_middle_of_a_batch() {
     assert_counters_match_audit(&engine, &kms, &p);
     // Opening needs its own data key entry (sealing entries are not used to open): during the
     // outage a fresh fragment cannot be opened, and that failure is retried and reported too.
-    let e = engine.open(&p, &ok[0].1, None).unwrap_err();
+    let e = engine
+        .open(&p, &OpenRequest::new(ok[0].1.clone(), IdentityCheck::Skip))
+        .unwrap_err();
     assert_eq!(kms_error(&e), KmsErrorKind::Transport);
     assert_eq!(kms.audit().count(&p, Operation::Decrypt), 3);
     assert_counters_match_audit(&engine, &kms, &p);
@@ -448,10 +471,14 @@ const MAX_FRAGMENTS: u64 = 5;
 /// A producer engine whose cache serves each data key for at most 5 fragments and 60 s, with
 /// refresh-ahead off (so the cached key's remaining budget is exact) and the cache on a manual
 /// clock.
-fn producer_engine(kms: &Arc<LocalKms>, refresh_ahead: f64) -> (Engine, Arc<CacheClock>) {
+fn producer_engine(
+    kms: &Arc<LocalKms>,
+    key: &str,
+    refresh_ahead: f64,
+) -> (Engine, Arc<CacheClock>) {
     let clock = Arc::new(CacheClock::new());
     let engine = Engine::with_clock(
-        kms.clone(),
+        keyring(kms.clone(), key),
         EngineConfig::default()
             .with_frame_length(32)
             .with_retry(fast_retry(4))
@@ -469,8 +496,8 @@ fn producer_engine(kms: &Arc<LocalKms>, refresh_ahead: f64) -> (Engine, Arc<Cach
 
 /// The encrypted data key's ciphertext (the KMS blob) of a sealed message.
 fn edk_blob(m: &[u8]) -> Vec<u8> {
-    let h = message::parse_header(m, &OpenLimits::default()).unwrap();
-    h.encrypted_data_keys()[0].ciphertext.clone()
+    let h = message::parse(m, &OpenLimits::default()).unwrap();
+    h.header().encrypted_data_keys()[0].ciphertext.clone()
 }
 
 /// Index in the audit trail of the first event of `op`.
@@ -499,12 +526,12 @@ fn assert_no_key_generated_after(kms: &LocalKms, who: &Credential, from: usize) 
 fn seal_stream(
     engine: &Engine,
     p: &Credential,
-    key: &str,
+    _key: &str,
     range: std::ops::Range<usize>,
-) -> (Sealed, Option<(usize, Error)>) {
+) -> (Sealed, Option<(usize, SealError)>) {
     let mut ok = Vec::new();
     for i in range {
-        match engine.seal(p, &SealRequest::new(key, ec(), fragment(i))) {
+        match engine.seal(p, &SealRequest::new(ec(), fragment(i))) {
             Ok(m) => ok.push((i, m)),
             Err(e) => return (ok, Some((i, e))),
         }
@@ -516,7 +543,7 @@ fn seal_stream(
 fn key_disabled_mid_stream_seals_only_within_the_cached_keys_limits() {
     let (kms, key) = setup(None);
     let p = role("producer");
-    let (engine, _clock) = producer_engine(&kms, 1.0);
+    let (engine, _clock) = producer_engine(&kms, &key, 1.0);
     // 8 fragments: data key 1 serves 0..5, data key 2 serves 5..8 (2 uses left).
     let (before, err) = seal_stream(&engine, &p, &key, 0..8);
     assert!(err.is_none());
@@ -561,9 +588,11 @@ fn key_disabled_mid_stream_seals_only_within_the_cached_keys_limits() {
     // Opening: a consumer with nothing cached cannot decrypt while the key is disabled; the
     // producer's engine has no opening entry either (sealing and opening entries are separate).
     let c = role("consumer");
-    let consumer = Engine::new(kms.clone(), EngineConfig::default()).unwrap();
+    let consumer = Engine::new(keyring(kms.clone(), &key), EngineConfig::default()).unwrap();
     for (_, m) in before.iter().chain(&after) {
-        let e = consumer.open(&c, m, None).unwrap_err();
+        let e = consumer
+            .open(&c, &OpenRequest::new(m.clone(), IdentityCheck::Skip))
+            .unwrap_err();
         assert_eq!(kms_error(&e), KmsErrorKind::Disabled);
     }
     // Re-enabled: everything sealed opens, and the handed-back fragments seal as they are.
@@ -581,7 +610,7 @@ fn key_disabled_mid_stream_seals_only_within_the_cached_keys_limits() {
 fn key_disabled_mid_stream_the_cached_key_also_stops_at_its_max_age() {
     let (kms, key) = setup(None);
     let p = role("producer");
-    let (engine, clock) = producer_engine(&kms, 1.0);
+    let (engine, clock) = producer_engine(&kms, &key, 1.0);
     let (before, _) = seal_stream(&engine, &p, &key, 0..1);
     kms.disable_key(&root(), &key).unwrap();
     let disabled_at = audit_index(&kms, Operation::DisableKey);
@@ -606,7 +635,7 @@ fn key_disabled_with_refresh_ahead_on_still_stops_at_the_limits() {
     // limits.
     let (kms, key) = setup(None);
     let p = role("producer");
-    let (engine, _clock) = producer_engine(&kms, 0.5);
+    let (engine, _clock) = producer_engine(&kms, &key, 0.5);
     let (before, _) = seal_stream(&engine, &p, &key, 0..2);
     kms.disable_key(&root(), &key).unwrap();
     let disabled_at = audit_index(&kms, Operation::DisableKey);
@@ -641,7 +670,7 @@ fn policy_changed_mid_stream_to_deny_the_producer() {
     let (kms, key) = setup(None);
     let p = role("producer");
     let c = role("consumer");
-    let (engine, _clock) = producer_engine(&kms, 1.0);
+    let (engine, _clock) = producer_engine(&kms, &key, 1.0);
     // 3 fragments: the cached data key has 2 uses left.
     let (before, err) = seal_stream(&engine, &p, &key, 0..3);
     assert!(err.is_none());
@@ -699,7 +728,7 @@ fn policy_changed_mid_stream_to_deny_the_producer() {
     }
     assert_counters_match_audit(&engine, &kms, &p);
     // The consumer still opens everything that was sealed (Decrypt is not denied).
-    let consumer = Engine::new(kms.clone(), EngineConfig::default()).unwrap();
+    let consumer = Engine::new(keyring(kms.clone(), &key), EngineConfig::default()).unwrap();
     let all: Vec<(usize, Bytes)> = before.into_iter().chain(after).collect();
     assert_open_to_input(&consumer, &c, &requests(&key, 5, |_| ec()), &all);
     // Policy restored: the handed-back fragments seal as they are.

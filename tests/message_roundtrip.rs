@@ -4,17 +4,70 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey};
+use fragseal::error::{OpenError, SealError};
+use fragseal::format::header::WriteError;
 use fragseal::format::EncryptedDataKey;
-use fragseal::identity::FragmentIdentity;
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::message::{
-    self, open, open_into, open_range, parse_header, seal, seal_into, sealed_len, OpenLimits,
-    SealParams, SealedStream,
+    self, seal, seal_into, sealed_len, OpenLimits, OpenParams, ParsedMessage, SealParams,
+    SealedStream,
 };
-use fragseal::{EncryptionContext, Error};
+use fragseal::EncryptionContext;
 use proptest::prelude::*;
 use std::io::Read;
 
 const BACKENDS: [AeadBackend; 2] = [AeadBackend::Ring, AeadBackend::RustCrypto];
+
+fn parse_header<'a>(m: &'a [u8], limits: &OpenLimits) -> Result<ParsedMessage<'a>, OpenError> {
+    message::parse(m, limits)
+}
+
+fn check(id: Option<&FragmentIdentity>) -> IdentityCheck {
+    id.map_or(IdentityCheck::Skip, |i| IdentityCheck::Expect(i.clone()))
+}
+
+fn open(
+    dk: &DataKey,
+    m: &ParsedMessage<'_>,
+    id: Option<&FragmentIdentity>,
+    backend: AeadBackend,
+) -> Result<Vec<u8>, OpenError> {
+    let check = check(id);
+    m.open(dk, &OpenParams::new(&check).with_backend(backend))
+}
+
+fn open_into(
+    dk: &DataKey,
+    m: &ParsedMessage<'_>,
+    id: Option<&FragmentIdentity>,
+    backend: AeadBackend,
+    out: &mut Vec<u8>,
+) -> Result<(), OpenError> {
+    let check = check(id);
+    m.open_into(dk, &OpenParams::new(&check).with_backend(backend), out)
+}
+
+fn open_range(
+    dk: &DataKey,
+    m: &ParsedMessage<'_>,
+    range: std::ops::Range<u64>,
+    id: Option<&FragmentIdentity>,
+    backend: AeadBackend,
+) -> Result<Vec<u8>, OpenError> {
+    let check = check(id);
+    m.open_range(dk, &OpenParams::new(&check).with_backend(backend), range)
+}
+
+fn stream_open<R: Read>(
+    s: SealedStream<R>,
+    dk: &DataKey,
+    backend: AeadBackend,
+) -> Result<message::OpenStream<R>, OpenError> {
+    s.open(
+        dk,
+        &OpenParams::new(&IdentityCheck::Skip).with_backend(backend),
+    )
+}
 
 fn edks() -> Vec<EncryptedDataKey> {
     vec![EncryptedDataKey {
@@ -68,19 +121,19 @@ proptest! {
         prop_assert_eq!(header.frame_length(), frame_length);
         // Open on either backend, whichever sealed.
         for b in BACKENDS {
-            let opened = open(&dk, &header, &sealed, None, b).unwrap();
+            let opened = open(&dk, &header, None, b).unwrap();
             prop_assert_eq!(&opened, &plaintext);
         }
         // Streaming open gives the same bytes.
         let s = SealedStream::new(&sealed[..], &OpenLimits::default()).unwrap();
-        let mut r = s.open(&dk, None, backend).unwrap();
+        let mut r = stream_open(s, &dk, backend).unwrap();
         let mut streamed = Vec::new();
         r.read_to_end(&mut streamed).unwrap();
         prop_assert_eq!(&streamed, &plaintext);
         // A range open gives the matching slice.
         let len = plaintext.len() as u64;
         let (a, b) = (len / 3, len - len / 4);
-        let part = open_range(&dk, &header, &sealed, a..b, None, backend).unwrap();
+        let part = open_range(&dk, &header, a..b, None, backend).unwrap();
         prop_assert_eq!(&part[..], &plaintext[a as usize..b as usize]);
     }
 
@@ -96,17 +149,18 @@ proptest! {
         prop_assert_eq!(&out[..prefix.len()], &prefix[..]);
         let sealed = &out[prefix.len()..];
         let header = parse_header(sealed, &OpenLimits::default()).unwrap();
-        prop_assert_eq!(open(&dk, &header, sealed, None, AeadBackend::Ring).unwrap(), plaintext.clone());
+        prop_assert_eq!(open(&dk, &header, None, AeadBackend::Ring).unwrap(), plaintext.clone());
         // open_into appends, and on failure restores the buffer.
         let mut buf = prefix.clone();
-        open_into(&dk, &header, sealed, None, AeadBackend::Ring, &mut buf).unwrap();
+        open_into(&dk, &header, None, AeadBackend::Ring, &mut buf).unwrap();
         prop_assert_eq!(&buf[..prefix.len()], &prefix[..]);
         prop_assert_eq!(&buf[prefix.len()..], &plaintext[..]);
         let mut bad = sealed.to_vec();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         let mut buf = prefix.clone();
-        prop_assert!(open_into(&dk, &header, &bad, None, AeadBackend::Ring, &mut buf).is_err());
+        let bad_header = parse_header(&bad, &OpenLimits::default()).unwrap();
+        prop_assert!(open_into(&dk, &bad_header, None, AeadBackend::Ring, &mut buf).is_err());
         prop_assert_eq!(&buf, &prefix);
     }
 
@@ -115,10 +169,10 @@ proptest! {
         let dk = DataKey::from_bytes([0; 32]);
         if let Ok(header) = parse_header(&bytes, &OpenLimits::default()) {
             assert_canonical(&header);
-            prop_assert!(open(&dk, &header, &bytes, None, AeadBackend::Ring).is_err());
+            prop_assert!(open(&dk, &header, None, AeadBackend::Ring).is_err());
         }
         if let Ok(s) = SealedStream::new(&bytes[..], &OpenLimits::default()) {
-            prop_assert!(s.open(&dk, None, AeadBackend::Ring).is_err());
+            prop_assert!(stream_open(s, &dk, AeadBackend::Ring).is_err());
         }
     }
 
@@ -148,10 +202,10 @@ proptest! {
             assert_canonical(&h);
         }
         let opened = parse_header(&m, &OpenLimits::default())
-            .and_then(|h| open(&dk, &h, &m, None, AeadBackend::Ring));
+            .and_then(|h| open(&dk, &h, None, AeadBackend::Ring));
         prop_assert!(opened.is_err(), "mutated message opened");
         let streamed = SealedStream::new(&m[..], &OpenLimits::default())
-            .and_then(|s| s.open(&dk, None, AeadBackend::Ring))
+            .and_then(|s| stream_open(s, &dk, AeadBackend::Ring))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
             .and_then(|mut r| { let mut v = Vec::new(); r.read_to_end(&mut v).map(|_| v) });
         prop_assert!(streamed.is_err(), "mutated message streamed");
@@ -176,18 +230,18 @@ fn identity_round_trip_and_params_checks() {
     let sealed = seal(&dk, &params, b"hello").unwrap();
     let header = parse_header(&sealed, &OpenLimits::default()).unwrap();
     assert_eq!(
-        open(&dk, &header, &sealed, Some(&id), AeadBackend::Ring).unwrap(),
+        open(&dk, &header, Some(&id), AeadBackend::Ring).unwrap(),
         b"hello"
     );
     // Bad parameters are precise errors.
     let reserved = EncryptionContext::new().with("aws-crypto-public-key", "x");
     assert!(matches!(
         seal(&dk, &SealParams::new(&reserved, &edks), b""),
-        Err(Error::InvalidArgument(_))
+        Err(SealError::ReservedContextKey { ref key }) if key == "aws-crypto-public-key"
     ));
     assert!(matches!(
         seal(&dk, &SealParams::new(&ec, &[]), b""),
-        Err(Error::InvalidArgument(_))
+        Err(SealError::Header(WriteError::EncryptedDataKeyCount))
     ));
     let zero = SealParams {
         frame_length: 0,
@@ -195,18 +249,26 @@ fn identity_round_trip_and_params_checks() {
     };
     assert!(matches!(
         seal(&dk, &zero, b""),
-        Err(Error::InvalidArgument(_))
+        Err(SealError::ZeroFrameLength)
     ));
-    // A header from another message is refused.
-    let other = seal(&dk, &SealParams::new(&ec, &edks), b"hello").unwrap();
-    assert!(matches!(
-        open(&dk, &header, &other, None, AeadBackend::Ring),
-        Err(Error::InvalidArgument(_))
-    ));
+    // A header from another message cannot be used: a ParsedMessage holds the bytes it was
+    // parsed from (the 0.1 runtime check is now the type's).
     // Range bounds.
     assert!(matches!(
-        open_range(&dk, &header, &sealed, 2..9, None, AeadBackend::Ring),
-        Err(Error::InvalidArgument(_))
+        open_range(&dk, &header, 2..9, None, AeadBackend::Ring),
+        Err(OpenError::RangeBeyondEnd {
+            end: 9,
+            plaintext_len: 5
+        })
+    ));
+    #[allow(
+        clippy::reversed_empty_ranges,
+        reason = "the reversed range is the point"
+    )]
+    let reversed = 3..2;
+    assert!(matches!(
+        open_range(&dk, &header, reversed, None, AeadBackend::Ring),
+        Err(OpenError::RangeReversed { start: 3, end: 2 })
     ));
     let _ = message::DEFAULT_FRAME_LENGTH;
 }
@@ -250,7 +312,7 @@ fn streaming_open_over_a_trickling_reader() {
         };
         let s = SealedStream::new(src, &OpenLimits::default()).unwrap();
         assert_eq!(s.header().frame_length(), 33);
-        let mut r = s.open(&dk, None, AeadBackend::Ring).unwrap();
+        let mut r = stream_open(s, &dk, AeadBackend::Ring).unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 13];
         loop {
@@ -269,7 +331,7 @@ fn streaming_open_over_a_trickling_reader() {
             calls: 0,
         };
         let s = SealedStream::new(src, &OpenLimits::default()).unwrap();
-        let mut r = s.open(&dk, None, AeadBackend::Ring).unwrap();
+        let mut r = stream_open(s, &dk, AeadBackend::Ring).unwrap();
         let mut v = Vec::new();
         assert!(r.read_to_end(&mut v).is_err(), "step {step}");
     }

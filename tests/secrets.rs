@@ -16,11 +16,14 @@ use bytes::Bytes;
 use fragseal::cache::{CacheKey, CacheLimits, DataKeyCache, DataKeyMaterial};
 use fragseal::crypto::kdf::{derive_message_keys, hkdf_sha512, CommitKey};
 use fragseal::crypto::{AeadBackend, Aes256GcmKey, DataKey, SecretBytes};
-use fragseal::engine::{Engine, EngineConfig, SealRequest};
+use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
 use fragseal::format::EncryptedDataKey;
+use fragseal::identity::IdentityCheck;
 use fragseal::keyring::raw_aes::RawAesKeyring;
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::{Credential, DataKeySpec, Kms};
+use fragseal::message::OpenParams;
 use fragseal::message::{seal, OpenLimits, SealParams, SealedStream, SUITE_ID};
 use fragseal::EncryptionContext;
 use std::path::{Path, PathBuf};
@@ -386,18 +389,28 @@ fn local_kms_its_keys_results_audit_cache_and_engine() {
 
     // The engine, after sealing and opening (its cache holds plaintext data keys), and a
     // streaming open in progress.
-    let engine = Engine::new(kms.clone(), EngineConfig::default().with_frame_length(16)).unwrap();
-    let req = SealRequest::new(
-        arn.clone(),
-        ec(),
-        Bytes::from_static(b"fragment bytes, three frames"),
-    );
+    let keyring = KmsKeyring::strict(kms.clone(), &admin, &[&arn]).unwrap();
+    let engine = Engine::new(
+        Arc::new(keyring),
+        EngineConfig::default().with_frame_length(16),
+    )
+    .unwrap();
+    let req = SealRequest::new(ec(), Bytes::from_static(b"fragment bytes, three frames"));
     let sealed = engine.seal(&admin, &req).unwrap();
-    assert_eq!(engine.open(&admin, &sealed, None).unwrap(), req.plaintext);
+    assert_eq!(
+        engine
+            .open(
+                &admin,
+                &OpenRequest::new(sealed.clone(), IdentityCheck::Skip)
+            )
+            .unwrap()
+            .plaintext,
+        req.plaintext
+    );
     let engine_text = debug_and_alt(&engine);
     // The engine's data key came from another GenerateDataKey: take every data key KMS
     // released from the cache's view of the message (decrypt its EDK with the KMS).
-    let header = fragseal::message::parse_header(&sealed, &OpenLimits::default()).unwrap();
+    let header = fragseal::message::parse(&sealed, &OpenLimits::default()).unwrap();
     let edk = &header.encrypted_data_keys()[0];
     let engine_key = kms
         .decrypt(&admin, &edk.ciphertext, &ec(), Some(&arn))
@@ -407,7 +420,10 @@ fn local_kms_its_keys_results_audit_cache_and_engine() {
     }
     let stream = SealedStream::new(&sealed[..], &OpenLimits::default()).unwrap();
     let dk = DataKey::from_slice(engine_key.plaintext.expose_secret()).unwrap();
-    let open = stream.open(&dk, None, AeadBackend::Ring).unwrap();
+    let skip = IdentityCheck::Skip;
+    let open = stream
+        .open(&dk, &OpenParams::new(&skip).with_backend(AeadBackend::Ring))
+        .unwrap();
     assert_no_key_bytes(
         "OpenStream",
         &debug_and_alt(&open),
@@ -426,9 +442,14 @@ fn errors_carry_no_key_bytes() {
     }];
     let ec = ec();
     let m = seal(&DataKey::from_bytes(k), &SealParams::new(&ec, &edks), b"x").unwrap();
-    let h = fragseal::message::parse_header(&m, &OpenLimits::default()).unwrap();
+    let h = fragseal::message::parse(&m, &OpenLimits::default()).unwrap();
     let wrong = marked(11);
-    let e = fragseal::message::open(&DataKey::from_bytes(wrong), &h, &m, None, AeadBackend::Ring)
+    let skip = IdentityCheck::Skip;
+    let e = h
+        .open(
+            &DataKey::from_bytes(wrong),
+            &OpenParams::new(&skip).with_backend(AeadBackend::Ring),
+        )
         .unwrap_err();
     let text = format!("{e:?} {e}");
     assert_no_key_bytes("open error", &text, &k);

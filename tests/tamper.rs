@@ -13,15 +13,55 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey};
+use fragseal::error::OpenError;
 use fragseal::format::body::{read_frame, BodyKind};
 use fragseal::format::{EncryptedDataKey, Reader};
-use fragseal::identity::FragmentIdentity;
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::message::{
-    open, open_range, parse_header, seal, MessageHeader, OpenLimits, SealParams, SealedStream,
+    self, seal, OpenLimits, OpenParams, ParsedMessage as MessageHeader, SealParams, SealedStream,
 };
-use fragseal::{EncryptionContext, Error};
+use fragseal::EncryptionContext;
 use std::io::Read;
 use std::ops::Range;
+
+fn parse_header<'a>(m: &'a [u8], limits: &OpenLimits) -> Result<MessageHeader<'a>, OpenError> {
+    message::parse(m, limits)
+}
+
+fn check(id: Option<&FragmentIdentity>) -> IdentityCheck {
+    id.map_or(IdentityCheck::Skip, |i| IdentityCheck::Expect(i.clone()))
+}
+
+/// Opens the parsed message `h` (parsed from `m`).
+fn open(
+    dk: &DataKey,
+    h: &MessageHeader<'_>,
+    m: &[u8],
+    id: Option<&FragmentIdentity>,
+    backend: AeadBackend,
+) -> Result<Vec<u8>, OpenError> {
+    assert_eq!(h.bytes(), m, "parsed from this message");
+    let check = check(id);
+    h.open(dk, &OpenParams::new(&check).with_backend(backend))
+}
+
+/// Opens `range` of the parsed message `h` (parsed from `m`).
+fn open_range(
+    dk: &DataKey,
+    h: &MessageHeader<'_>,
+    m: &[u8],
+    range: Range<u64>,
+    id: Option<&FragmentIdentity>,
+    backend: AeadBackend,
+) -> Result<Vec<u8>, OpenError> {
+    assert_eq!(h.bytes(), m, "parsed from this message");
+    let check = check(id);
+    h.open_range(dk, &OpenParams::new(&check).with_backend(backend), range)
+}
+
+fn stream_params(id: &IdentityCheck) -> OpenParams<'_> {
+    OpenParams::new(id).with_backend(AeadBackend::Ring)
+}
 
 const FRAME: usize = 32;
 /// Three full regular frames and a final frame of 20 bytes.
@@ -117,7 +157,8 @@ fn stream_open(fx: &Fixture, m: &[u8]) -> (Vec<u8>, bool) {
     let Ok(sealed) = SealedStream::new(m, &OpenLimits::default()) else {
         return (Vec::new(), false);
     };
-    let Ok(mut plain) = sealed.open(&fx.key, Some(&fx.identity), AeadBackend::Ring) else {
+    let expect = IdentityCheck::Expect(fx.identity.clone());
+    let Ok(mut plain) = sealed.open(&fx.key, &stream_params(&expect)) else {
         return (Vec::new(), false);
     };
     let mut out = Vec::new();
@@ -157,7 +198,7 @@ fn assert_rejected_everywhere(fx: &Fixture, m: &[u8], pos: usize, what: &str) ->
 
     let header = match parse_header(m, &OpenLimits::default()) {
         Ok(h) => h,
-        Err(Error::Format(_)) => return Outcome::ParseRejected,
+        Err(OpenError::Format(_)) => return Outcome::ParseRejected,
         Err(e) => panic!("{what}: unexpected parse error {e:?}"),
     };
     for backend in [AeadBackend::Ring, AeadBackend::RustCrypto] {
@@ -179,7 +220,7 @@ fn assert_rejected_everywhere(fx: &Fixture, m: &[u8], pos: usize, what: &str) ->
 /// final one), but then only with the original bytes.
 fn check_ranges(
     fx: &Fixture,
-    header: &MessageHeader,
+    header: &MessageHeader<'_>,
     m: &[u8],
     damaged: Option<usize>,
     what: &str,
@@ -552,7 +593,7 @@ fn a_multi_key_message_opens_under_at_most_one_key() {
             let ranged = open_range(dk, &h, &m, 0..32, None, AeadBackend::Ring);
             let streamed = SealedStream::new(&m[..], &OpenLimits::default())
                 .unwrap()
-                .open(dk, None, AeadBackend::Ring)
+                .open(dk, &stream_params(&IdentityCheck::Skip))
                 .map(|mut s| {
                     let mut v = Vec::new();
                     s.read_to_end(&mut v).map(|_| v)
@@ -563,9 +604,9 @@ fn a_multi_key_message_opens_under_at_most_one_key() {
                 assert_eq!(ranged.unwrap(), p);
                 assert_eq!(streamed.unwrap().unwrap(), p);
             } else {
-                assert!(matches!(opened, Err(Error::Authentication(_))));
-                assert!(matches!(ranged, Err(Error::Authentication(_))));
-                assert!(matches!(streamed, Err(Error::Authentication(_))));
+                assert!(matches!(opened, Err(OpenError::Authentication(_))));
+                assert!(matches!(ranged, Err(OpenError::Authentication(_))));
+                assert!(matches!(streamed, Err(OpenError::Authentication(_))));
             }
         }
     }

@@ -9,15 +9,16 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, DataKey, SecretBytes};
+use fragseal::error::{AuthenticationError, OpenError as Error};
 use fragseal::format::{ContentType, EncryptedDataKey, FormatErrorKind, OpenLimits};
-use fragseal::identity::FragmentIdentity;
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors;
 use fragseal::internal::danger::{FrameSpec, MessageBuilder};
 use fragseal::internal::format::body::{frame_iv, BodyKind};
 use fragseal::internal::format::header::HeaderFields;
 use fragseal::keyring::RawAesKeyring;
-use fragseal::message::{self, SealParams};
-use fragseal::{EncryptionContext, Error};
+use fragseal::message::{self, OpenParams, SealParams};
+use fragseal::EncryptionContext;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -63,7 +64,8 @@ fn identity(stream: &str, n: u64) -> FragmentIdentity {
 }
 fn wrap(ec: &EncryptionContext, iv_byte: u8) -> EncryptedDataKey {
     keyring()
-        .danger_wrap_with_fixed_iv_for_vectors(&data_key(), ec, AeadBackend::Ring, &[iv_byte; 12])
+        .with_backend(AeadBackend::Ring)
+        .danger_wrap_with_fixed_iv_for_vectors(&data_key(), ec, &[iv_byte; 12])
         .unwrap()
 }
 
@@ -185,7 +187,7 @@ fn seal_fixed(
 
 /// Header body bytes and body of a valid message.
 fn split(m: &[u8]) -> (Vec<u8>, [u8; 32], Vec<u8>) {
-    let h = message::parse_header(m, &OpenLimits::default()).unwrap();
+    let h = message::parse(m, &OpenLimits::default()).unwrap();
     (
         h.header_body_bytes().to_vec(),
         *h.message_id(),
@@ -354,7 +356,7 @@ fn generate() -> Vec<Vector> {
 
     // ---- negative ----
     let valid = seal_fixed(200, 0x30, &ec, None);
-    let hl = message::parse_header(&valid, &OpenLimits::default())
+    let hl = message::parse(&valid, &OpenLimits::default())
         .unwrap()
         .header_len();
     let rf = 4 + 12 + FRAME as usize + 16;
@@ -500,7 +502,7 @@ fn generate() -> Vec<Vector> {
         let mut b = builder(0x37, &ec, ContentType::Framed, FRAME);
         b.frame(&FrameSpec::new(BodyKind::Regular, 1, &p[..10]));
         let regular = b.finish();
-        let hl37 = message::parse_header(&regular, &OpenLimits::default())
+        let hl37 = message::parse(&regular, &OpenLimits::default())
             .unwrap()
             .header_len();
         // Final-frame layout, but ciphertext and tag computed with the regular-frame AAD.
@@ -891,27 +893,37 @@ fn run(v: &Value, backend: AeadBackend) -> Result<Vec<u8>, Error> {
     let limits = OpenLimits::default()
         .with_max_encrypted_data_keys(v["max_encrypted_data_keys"].as_u64().unwrap() as u16);
     let expected = parse_identity(&v["expected_identity"]);
-    let header = message::parse_header(&message, &limits)?;
-    let dk = keyring.unwrap_any(
-        header.encrypted_data_keys(),
-        header.encryption_context(),
-        backend,
-    )?;
+    let keyring = keyring.with_backend(backend);
+    let header = message::parse(&message, &limits)?;
+    // The first of the keyring's EDKs that decrypts; none of its own is "no matching key",
+    // its own that do not decrypt are an authentication failure.
+    let mut mine = false;
+    let mut dk = None;
+    for edk in header.encrypted_data_keys() {
+        match keyring.unwrap_key(edk, header.encryption_context()) {
+            Some(Ok(k)) => {
+                dk = Some(k);
+                break;
+            }
+            Some(Err(_)) => mine = true,
+            None => {}
+        }
+    }
+    let dk = match dk {
+        Some(k) => k,
+        None if mine => return Err(Error::Authentication(AuthenticationError)),
+        None => return Err(Error::NoTrustedKey),
+    };
     assert_eq!(
         dk.expose_secret().as_slice(),
         hex::decode(v["data_key"].as_str().unwrap()).unwrap()
     );
-    let out = message::open(&dk, &header, &message, expected.as_ref(), backend)?;
+    let check = expected.map_or(IdentityCheck::Skip, IdentityCheck::Expect);
+    let params = OpenParams::new(&check).with_backend(backend);
+    let out = header.open(&dk, &params)?;
     // The range and streaming paths agree with the one-shot path.
     let len = out.len() as u64;
-    let part = message::open_range(
-        &dk,
-        &header,
-        &message,
-        len / 2..len,
-        expected.as_ref(),
-        backend,
-    )?;
+    let part = header.open_range(&dk, &params, len / 2..len)?;
     assert_eq!(part, out[out.len() / 2..]);
     Ok(out)
 }
@@ -944,7 +956,7 @@ fn every_vector_passes_on_both_backends() {
                                 assert_eq!(kind_name(&e.kind), kind, "{name}: {e}")
                             }
                             (Err(Error::Authentication(_)), "authentication") => {}
-                            (Err(Error::NoMatchingKeyProvider), "no_matching_key") => {}
+                            (Err(Error::NoTrustedKey), "no_matching_key") => {}
                             _ => panic!("{name}: expected {class}/{kind}, got {r:?}"),
                         }
                     }

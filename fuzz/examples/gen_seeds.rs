@@ -80,6 +80,7 @@ fn main() {
                     encryption_context: ec,
                     encrypted_data_keys: edks,
                     identity: if with_id { Some(&id) } else { None },
+                    authenticate_only: None,
                     backend: AeadBackend::Ring,
                 };
                 let m = danger_seal_with_fixed_message_id_for_vectors(

@@ -10,8 +10,8 @@
 use fragseal::crypto::AeadBackend;
 use fragseal::crypto::DataKey;
 use fragseal::format::ContentType;
-use fragseal::identity::FragmentIdentity;
-use fragseal::message::{self, OpenLimits, SealedStream};
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
+use fragseal::message::{self, OpenLimits, OpenParams, SealedStream};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
 
@@ -32,7 +32,9 @@ fn read_stream(data: &[u8], key: &DataKey, id: Option<&FragmentIdentity>) -> (Ve
     let Ok(sealed) = SealedStream::new(std::io::Cursor::new(data), &limits) else {
         return (Vec::new(), false);
     };
-    let Ok(mut plain) = sealed.open(key, id, AeadBackend::Ring) else {
+    let check = id.map_or(IdentityCheck::Skip, |i| IdentityCheck::Expect(i.clone()));
+    let Ok(mut plain) = sealed.open(key, &OpenParams::new(&check).with_backend(AeadBackend::Ring))
+    else {
         return (Vec::new(), false);
     };
     let mut out = Vec::new();
@@ -53,25 +55,28 @@ fn read_stream(data: &[u8], key: &DataKey, id: Option<&FragmentIdentity>) -> (Ve
 fuzz_target!(|data: &[u8]| {
     let key = DataKey::from_bytes(FIXED_KEY);
     let limits = OpenLimits::default();
-    let Ok(header) = message::parse_header(data, &limits) else {
+    let Ok(header) = message::parse(data, &limits) else {
         return;
     };
     let backend = AeadBackend::Ring;
-    let opened = message::open(&key, &header, data, None, backend);
+    let skip = IdentityCheck::Skip;
+    let opened = header.open(&key, &OpenParams::new(&skip).with_backend(backend));
     let (streamed, stream_ok) = read_stream(data, &key, None);
     match &opened {
         Ok(plaintext) => {
             assert!(stream_ok, "open succeeded but the streaming reader failed");
             assert_eq!(&streamed, plaintext);
             // The other backend agrees.
-            let rc = message::open(&key, &header, data, None, AeadBackend::RustCrypto)
+            let rc = header
+                .open(&key, &OpenParams::new(&skip).with_backend(AeadBackend::RustCrypto))
                 .expect("the RustCrypto backend opens what ring opens");
             assert_eq!(&rc, plaintext);
             let len = plaintext.len() as u64;
             let a = u64::from(data.first().copied().unwrap_or(0)) % (len + 1);
             let b = a + u64::from(data.last().copied().unwrap_or(0)) % (len - a + 1);
             for range in [0..len, a..b, a..len, 0..a] {
-                let part = message::open_range(&key, &header, data, range.clone(), None, backend)
+                let part = header
+                    .open_range(&key, &OpenParams::new(&skip).with_backend(backend), range.clone())
                     .expect("open_range succeeds where open does");
                 assert_eq!(
                     part.as_slice(),
@@ -93,7 +98,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let id = identity();
-    if let Ok(p) = message::open(&key, &header, data, Some(&id), backend) {
+    let expect = IdentityCheck::Expect(id.clone());
+    if let Ok(p) = header.open(&key, &OpenParams::new(&expect).with_backend(backend)) {
         assert_eq!(opened.as_ref().ok(), Some(&p));
         let (s, ok) = read_stream(data, &key, Some(&id));
         assert!(ok);

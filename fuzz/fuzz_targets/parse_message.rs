@@ -8,7 +8,8 @@ use fragseal::crypto::AeadBackend;
 use fragseal::crypto::DataKey;
 use fragseal::internal::format::body::{read_frame, read_non_framed, BodyKind};
 use fragseal::format::{ContentType, Reader};
-use fragseal::message::{self, OpenLimits, SealedStream};
+use fragseal::identity::IdentityCheck;
+use fragseal::message::{self, OpenLimits, OpenParams, SealedStream};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
 
@@ -17,12 +18,12 @@ fuzz_target!(|data: &[u8]| {
         .with_max_encrypted_data_keys(2)
         .with_max_frame_length(4096);
     // Tight limits accept a subset of what the defaults accept.
-    if let Ok(h) = message::parse_header(data, &tight) {
-        assert!(message::parse_header(data, &OpenLimits::default()).is_ok());
+    if let Ok(h) = message::parse(data, &tight) {
+        assert!(message::parse(data, &OpenLimits::default()).is_ok());
         drop(h);
     }
     let limits = OpenLimits::default();
-    let Ok(header) = message::parse_header(data, &limits) else {
+    let Ok(header) = message::parse(data, &limits) else {
         // The streaming reader must reject what the slice parser rejects.
         assert!(SealedStream::new(std::io::Cursor::new(data), &limits).is_err());
         return;
@@ -58,12 +59,14 @@ fuzz_target!(|data: &[u8]| {
     // A garbage key never opens anything.
     let key = DataKey::from_bytes([0xA5; 32]);
     let backend = AeadBackend::Ring;
-    assert!(message::open(&key, &header, data, None, backend).is_err());
-    assert!(message::open_range(&key, &header, data, 0..1, None, backend).is_err());
+    let skip = IdentityCheck::Skip;
+    let params = OpenParams::new(&skip).with_backend(backend);
+    assert!(header.open(&key, &params).is_err());
+    assert!(header.open_range(&key, &params, 0..1).is_err());
     match SealedStream::new(std::io::Cursor::new(data), &limits) {
         Ok(s) => {
-            assert_eq!(s.header(), &header);
-            if let Ok(mut plain) = s.open(&key, None, backend) {
+            assert_eq!(s.header(), header.header());
+            if let Ok(mut plain) = s.open(&key, &params) {
                 let mut out = Vec::new();
                 assert!(plain.read_to_end(&mut out).is_err());
                 assert!(out.is_empty());

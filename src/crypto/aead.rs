@@ -173,7 +173,7 @@ impl Aes256GcmKey {
     /// only if it verifies.
     ///
     /// # Errors
-    /// The opaque [`crate::OpenError`] when the tag does not verify (wrong key, IV, AAD,
+    /// The opaque [`crate::error::AuthenticationError`] when the tag does not verify (wrong key, IV, AAD,
     /// ciphertext or tag) or the input is longer than [`MAX_PLAINTEXT_LEN`]. `in_out` is then
     /// zeroed: no unauthenticated plaintext is ever released.
     pub fn open_in_place_detached(
@@ -182,7 +182,7 @@ impl Aes256GcmKey {
         aad: &[u8],
         in_out: &mut [u8],
         tag: &[u8; TAG_LEN],
-    ) -> Result<(), crate::OpenError> {
+    ) -> Result<(), crate::error::AuthenticationError> {
         let ok = match &self.inner {
             Inner::Ring(key) => key
                 .open_in_place_separate_tag(
@@ -207,7 +207,7 @@ impl Aes256GcmKey {
         } else {
             // ring decrypts before it verifies; never leave that plaintext behind.
             in_out.zeroize();
-            Err(crate::OpenError)
+            Err(crate::error::AuthenticationError)
         }
     }
 }
@@ -248,7 +248,7 @@ mod tests {
             let mut buf = ct;
             assert_eq!(
                 k.open_in_place_detached(&iv, b"aaD", &mut buf, &tag),
-                Err(crate::OpenError)
+                Err(crate::error::AuthenticationError)
             );
             assert_eq!(buf, [0; 16], "failed open must zero the buffer ({b:?})");
 

@@ -1,5 +1,6 @@
 //! Retrying KMS calls: capped exponential backoff with jitter, bounded in attempts and time.
 
+use crate::error::{ConfigError, KeyringError};
 use crate::kms::KmsError;
 use core::time::Duration;
 use rand::Rng;
@@ -69,18 +70,14 @@ impl RetryPolicy {
     /// Checks the policy.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] when `max_attempts` is 0 or `initial_backoff` exceeds
-    /// `max_backoff`.
-    pub fn validate(&self) -> Result<(), crate::Error> {
+    /// [`ConfigError::ZeroRetryAttempts`] when `max_attempts` is 0, [`ConfigError::BackoffOrder`]
+    /// when `initial_backoff` exceeds `max_backoff`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_attempts == 0 {
-            return Err(crate::Error::InvalidArgument(
-                "retry max_attempts must be at least 1".into(),
-            ));
+            return Err(ConfigError::ZeroRetryAttempts);
         }
         if self.initial_backoff > self.max_backoff {
-            return Err(crate::Error::InvalidArgument(
-                "retry initial_backoff must not exceed max_backoff".into(),
-            ));
+            return Err(ConfigError::BackoffOrder);
         }
         Ok(())
     }
@@ -110,11 +107,11 @@ impl RetryPolicy {
     ///
     /// # Errors
     /// The last error of `op`.
-    pub fn run<T>(
+    pub fn run<T, E: Retryable>(
         &self,
-        mut op: impl FnMut() -> Result<T, KmsError>,
-        mut observe: impl FnMut(&Result<T, KmsError>),
-    ) -> Result<T, KmsError> {
+        mut op: impl FnMut() -> Result<T, E>,
+        mut observe: impl FnMut(&Result<T, E>),
+    ) -> Result<T, E> {
         let start = Instant::now();
         let mut retry = 0u32;
         loop {
@@ -135,6 +132,24 @@ impl RetryPolicy {
                 other => return other,
             }
         }
+    }
+}
+
+/// An error that says whether the failed call may succeed if retried.
+pub trait Retryable {
+    /// Whether the same call may succeed if retried later.
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for KmsError {
+    fn is_retryable(&self) -> bool {
+        KmsError::is_retryable(self)
+    }
+}
+
+impl Retryable for KeyringError {
+    fn is_retryable(&self) -> bool {
+        KeyringError::is_retryable(self)
     }
 }
 

@@ -3,19 +3,26 @@
 //!
 //! - [`seal`] / [`seal_into`]: header and frames written in one pass into one allocation of the
 //!   final size; each frame's plaintext is copied and encrypted while it is in cache.
-//! - [`parse_header`] then [`open`]: the header is parsed strictly, then authenticated (commit
-//!   key in constant time, header tag over the bytes as received, fragment identity if
-//!   expected) before any frame is touched; each frame is checked (sequence number, IV,
-//!   lengths) and its tag verified before its plaintext is kept.
-//! - [`open_into`]: the same into a caller's reusable buffer.
-//! - [`open_range`]: decrypts only the frames overlapping a plaintext byte range.
+//! - [`parse`] then [`ParsedMessage::open`]: the message is parsed once, strictly (one
+//!   [`ParsedMessage`] holds the header and the bytes it came from); opening authenticates the
+//!   header (commit key in constant time, header tag over the bytes as received plus the
+//!   supplied "required encryption context", fragment identity per [`IdentityCheck`]) before
+//!   any frame is touched; each frame is checked (sequence number, IV, lengths) and its tag
+//!   verified before its plaintext is kept.
+//! - [`ParsedMessage::open_into`]: the same into a caller's reusable buffer.
+//! - [`ParsedMessage::open_range`]: decrypts only the frames overlapping a plaintext byte range.
+//! - Encryption context that is authenticated but not stored (the ESDK's "required encryption
+//!   context", [`SealParams::authenticate_only`] / [`OpenParams::supplied_context`]): its
+//!   canonical serialization is appended to the header body in the header tag's AAD (ESDK
+//!   `client-apis/encrypt.md`, "encryption context to only authenticate").
 //! - [`stream`]: streaming open as an [`std::io::Read`] that releases each frame only after its
 //!   tag verifies, and fails if the final frame is missing.
 //!
 //! ```
 //! use fragseal::crypto::{AeadBackend, DataKey};
 //! use fragseal::format::EncryptedDataKey;
-//! use fragseal::message::{self, OpenLimits, SealParams};
+//! use fragseal::identity::IdentityCheck;
+//! use fragseal::message::{self, OpenLimits, OpenParams, SealParams};
 //! use fragseal::EncryptionContext;
 //!
 //! # fn main() -> Result<(), fragseal::Error> {
@@ -28,9 +35,10 @@
 //! }];
 //! let sealed = message::seal(&data_key, &SealParams::new(&ec, &edks), b"fragment bytes")?;
 //!
-//! let header = message::parse_header(&sealed, &OpenLimits::default())?;
-//! // ... obtain the data key for header.encrypted_data_keys() (KMS Decrypt) ...
-//! let plaintext = message::open(&data_key, &header, &sealed, None, AeadBackend::Ring)?;
+//! let parsed = message::parse(&sealed, &OpenLimits::default())?;
+//! // ... obtain the data key for parsed.header().encrypted_data_keys() (KMS Decrypt) ...
+//! let skip = IdentityCheck::Skip;
+//! let plaintext = parsed.open(&data_key, &OpenParams::new(&skip).with_backend(AeadBackend::Ring))?;
 //! assert_eq!(plaintext, b"fragment bytes");
 //! # Ok(()) }
 //! ```
@@ -38,25 +46,30 @@
 //! The data key comes from elsewhere (a KMS, a cache, [`crate::keyring::raw_aes`]); this
 //! module derives the per-message keys from it.
 
+mod checks;
 #[doc(hidden)]
 pub mod danger;
+mod frame;
+mod open;
 pub mod stream;
+mod verified;
 
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
-use crate::crypto::kdf::{derive_message_keys, MessageKeys, MESSAGE_ID_LEN};
+use crate::crypto::kdf::{derive_message_keys, MESSAGE_ID_LEN};
 use crate::crypto::rng::fill_random;
 use crate::crypto::DataKey;
-use crate::error::{Error, OpenError};
-use crate::format::body::{
-    self, frame_iv, read_frame, read_non_framed, BodyAad, BodyKind, FrameLayout, FrameRef,
-};
+use crate::error::SealError;
+use crate::format::body::{self, frame_iv, BodyAad, BodyKind, FrameLayout};
 use crate::format::header::{HeaderFields, WriteError, HEADER_IV, HEADER_TAG_LEN};
-use crate::format::{ContentType, EncryptedDataKey, EncryptionContext, Field, Reader};
+use crate::format::{ContentType, EncryptedDataKey, EncryptionContext};
 use crate::identity::{FragmentIdentity, RANDOM_LEN};
-use zeroize::Zeroize;
 
 pub use crate::format::header::{MessageHeader, OpenLimits, SUITE_ID};
+pub use checks::{check_open_context, check_seal_context};
+pub(crate) use open::authenticate_header;
+pub use open::{parse, OpenParams, ParsedMessage};
 pub use stream::{OpenStream, SealedStream};
+pub use verified::VerifiedHeader;
 
 /// Default frame length: 64 KiB (the ESDK's own default is 4 KiB; media fragments are large).
 pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
@@ -73,6 +86,10 @@ pub struct SealParams<'a> {
     pub encrypted_data_keys: &'a [EncryptedDataKey],
     /// The fragment identity to bind into the message id, if any (see [`crate::identity`]).
     pub identity: Option<&'a FragmentIdentity>,
+    /// Encryption context to authenticate but not store (the ESDK's "required encryption
+    /// context"): the opener must supply exactly these pairs. Its keys must not also be in
+    /// [`Self::encryption_context`]; the data key must have been obtained for the union of both.
+    pub authenticate_only: Option<&'a EncryptionContext>,
     /// The AES-GCM implementation.
     pub backend: AeadBackend,
 }
@@ -88,31 +105,31 @@ impl<'a> SealParams<'a> {
             encryption_context,
             encrypted_data_keys,
             identity: None,
+            authenticate_only: None,
             backend: AeadBackend::default(),
         }
     }
 }
 
-fn write_error(e: WriteError) -> Error {
-    Error::InvalidArgument(e.to_string())
+fn write_error(e: WriteError) -> SealError {
+    SealError::Header(e)
 }
 
-fn check_params(params: &SealParams<'_>, plaintext_len: usize) -> Result<FrameLayout, Error> {
-    if let Some(k) = params.encryption_context.reserved_key() {
-        return Err(Error::InvalidArgument(format!(
-            "encryption context key {k:?} uses the reserved prefix aws-crypto-"
-        )));
+fn check_params(params: &SealParams<'_>, plaintext_len: usize) -> Result<FrameLayout, SealError> {
+    for ec in [Some(params.encryption_context), params.authenticate_only]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(k) = ec.reserved_key() {
+            return Err(SealError::ReservedContextKey { key: k.to_owned() });
+        }
     }
     if params.frame_length == 0 {
-        return Err(Error::InvalidArgument(
-            "frame length must be at least 1".into(),
-        ));
+        return Err(SealError::ZeroFrameLength);
     }
-    FrameLayout::new(plaintext_len as u64, params.frame_length).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "a plaintext of {plaintext_len} bytes needs more than 2^32 - 1 frames of {} bytes",
-            params.frame_length
-        ))
+    FrameLayout::new(plaintext_len as u64, params.frame_length).ok_or(SealError::TooManyFrames {
+        plaintext_len: plaintext_len as u64,
+        frame_length: params.frame_length,
     })
 }
 
@@ -135,8 +152,8 @@ fn header_fields<'a>(
 /// The exact length of the message [`seal`] produces for `plaintext_len` bytes.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for parameters [`seal`] would refuse.
-pub fn sealed_len(params: &SealParams<'_>, plaintext_len: usize) -> Result<usize, Error> {
+/// A [`SealError`] for parameters [`seal`] would refuse.
+pub fn sealed_len(params: &SealParams<'_>, plaintext_len: usize) -> Result<usize, SealError> {
     let layout = check_params(params, plaintext_len)?;
     let header = header_fields(params, &[0; MESSAGE_ID_LEN], &[0; 32])
         .serialized_len()
@@ -144,20 +161,20 @@ pub fn sealed_len(params: &SealParams<'_>, plaintext_len: usize) -> Result<usize
     layout
         .body_len()
         .and_then(|b| b.checked_add(header + HEADER_TAG_LEN))
-        .ok_or_else(|| Error::InvalidArgument("sealed message too large".into()))
+        .ok_or(SealError::MessageTooLarge)
 }
 
 /// Seals `plaintext` under `data_key` into a new message (allocated once, at its final size).
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when the parameters cannot be encoded: no or too many encrypted
-/// data keys, an over-long field, a reserved encryption context key, frame length 0, or an
-/// over-long stream ARN in the identity.
+/// A [`SealError`] when the parameters cannot be encoded (no or too many encrypted data keys,
+/// an over-long field, a reserved encryption context key, frame length 0, an over-long stream
+/// ARN in the identity) or are refused by [`check_seal_context`].
 pub fn seal(
     data_key: &DataKey,
     params: &SealParams<'_>,
     plaintext: &[u8],
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<u8>, SealError> {
     let mut out = Vec::with_capacity(sealed_len(params, plaintext.len())?);
     seal_into(data_key, params, plaintext, &mut out)?;
     Ok(out)
@@ -173,7 +190,12 @@ pub fn seal_into(
     params: &SealParams<'_>,
     plaintext: &[u8],
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), SealError> {
+    check_seal_context(
+        params.encryption_context,
+        params.authenticate_only,
+        params.identity,
+    )?;
     let message_id = new_message_id(data_key, params.identity)?;
     seal_impl(data_key, params, &message_id, plaintext, out)
 }
@@ -181,7 +203,7 @@ pub fn seal_into(
 fn new_message_id(
     data_key: &DataKey,
     identity: Option<&FragmentIdentity>,
-) -> Result<[u8; MESSAGE_ID_LEN], Error> {
+) -> Result<[u8; MESSAGE_ID_LEN], SealError> {
     match identity {
         None => {
             let mut id = [0u8; MESSAGE_ID_LEN];
@@ -201,13 +223,15 @@ fn new_message_id(
 /// derived key *and* every frame IV: it destroys confidentiality and integrity. Never use this
 /// outside vector generation. With `params.identity` set, `random_half` is the random half of
 /// the id and the MAC half is computed; otherwise the id is `random_half` repeated twice.
+/// Unlike [`seal`], it does not apply [`check_seal_context`], so that tests can build the
+/// messages an older or hostile sealer would.
 #[doc(hidden)]
 pub fn danger_seal_with_fixed_message_id_for_vectors(
     data_key: &DataKey,
     params: &SealParams<'_>,
     random_half: &[u8; RANDOM_LEN],
     plaintext: &[u8],
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<u8>, SealError> {
     let message_id = match params.identity {
         Some(identity) => identity.message_id(data_key, random_half)?,
         None => {
@@ -229,7 +253,7 @@ fn seal_impl(
     message_id: &[u8; MESSAGE_ID_LEN],
     plaintext: &[u8],
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), SealError> {
     let layout = check_params(params, plaintext.len())?;
     let keys = derive_message_keys(params.backend, data_key, SUITE_ID, message_id);
     let fields = header_fields(params, message_id, keys.commit_key.as_bytes());
@@ -237,15 +261,20 @@ fn seal_impl(
     let total = layout
         .body_len()
         .and_then(|b| b.checked_add(header_len))
-        .ok_or_else(|| Error::InvalidArgument("sealed message too large".into()))?;
+        .ok_or(SealError::MessageTooLarge)?;
+    let extra_aad = serialize_authenticate_only(params.authenticate_only)
+        .ok_or(SealError::Header(WriteError::EncryptionContextTooLarge))?;
     out.reserve_exact(total);
     let start = out.len();
     fields.write(out).map_err(write_error)?;
-    // Header auth tag: AES-GCM, IV of zeros, empty plaintext, AAD = the header body.
+    // Header auth tag: AES-GCM, IV of zeros, empty plaintext, AAD = the header body followed
+    // by the serialized context to only authenticate (empty when there is none).
     let tag = {
         let header_body = out.get(start..).unwrap_or(&[]);
-        keys.encryption_key
-            .seal_in_place_detached(&HEADER_IV, header_body, &mut [])
+        with_header_aad(header_body, &extra_aad, |aad| {
+            keys.encryption_key
+                .seal_in_place_detached(&HEADER_IV, aad, &mut [])
+        })
     };
     out.extend_from_slice(&tag);
 
@@ -284,281 +313,26 @@ fn seal_frame(
     out.extend_from_slice(&tag);
 }
 
-/// Parses and validates the header at the start of `message` (which may continue with the
-/// body). The result is *not yet authenticated*: use its encrypted data keys to obtain the data
-/// key, then [`open`] authenticates it before anything else.
-///
-/// # Errors
-/// [`Error::Format`] naming the field and byte offset.
-pub fn parse_header(message: &[u8], limits: &OpenLimits) -> Result<MessageHeader, Error> {
-    Ok(MessageHeader::parse(message, limits)?)
-}
-
-/// Derives the message keys and authenticates the header: commit key (constant time), header
-/// tag over the header bytes as received, and the expected fragment identity if given.
-pub(crate) fn authenticate_header(
-    data_key: &DataKey,
-    header: &MessageHeader,
-    expected_identity: Option<&FragmentIdentity>,
-    backend: AeadBackend,
-) -> Result<MessageKeys, Error> {
-    let keys = derive_message_keys(backend, data_key, header.suite_id(), header.message_id());
-    if !keys.commit_key.ct_eq(header.commit_key()) {
-        return Err(Error::Authentication(OpenError));
-    }
-    keys.encryption_key.open_in_place_detached(
-        &HEADER_IV,
-        header.header_body_bytes(),
-        &mut [],
-        header.auth_tag(),
-    )?;
-    if let Some(identity) = expected_identity {
-        identity.verify(data_key, header.message_id())?;
-    }
-    Ok(keys)
-}
-
-/// The body of `message`, after checking that `header` was parsed from it.
-fn body_of<'m>(header: &MessageHeader, message: &'m [u8]) -> Result<&'m [u8], Error> {
-    match message.split_at_checked(header.header_len()) {
-        Some((h, body)) if h == header.raw_bytes() => Ok(body),
-        _ => Err(Error::InvalidArgument(
-            "the header was not parsed from this message".into(),
-        )),
+/// The canonical serialization of the context to only authenticate; empty without one.
+pub(crate) fn serialize_authenticate_only(ec: Option<&EncryptionContext>) -> Option<Vec<u8>> {
+    match ec {
+        Some(ec) if !ec.is_empty() => ec.serialize(),
+        _ => Some(Vec::new()),
     }
 }
 
-/// Decrypts one frame's ciphertext appended to `out`; on failure the appended bytes are zeroed
-/// and removed.
-fn open_frame_into(
-    out: &mut Vec<u8>,
-    key: &Aes256GcmKey,
-    aad: &mut BodyAad,
-    frame: &FrameRef<'_>,
-) -> Result<(), Error> {
-    let at = out.len();
-    out.extend_from_slice(frame.ciphertext);
-    let buf = out.get_mut(at..).unwrap_or(&mut []);
-    let r = key.open_in_place_detached(
-        frame.iv,
-        aad.get(frame.kind, frame.seq, frame.content_len()),
-        buf,
-        frame.tag,
-    );
-    if r.is_err() {
-        out.truncate(at);
-    }
-    Ok(r?)
-}
-
-/// Opens `message` (whose header is `header`, from [`parse_header`]) with `data_key`.
-///
-/// Authenticates the header first (commit key, header tag, and `expected_identity` if given),
-/// then checks and decrypts every frame. Nothing is returned unless the whole message
-/// verifies; non-framed bodies are accepted.
-///
-/// # Errors
-/// [`Error::Authentication`] (opaque) for a wrong key, a bad tag, a commit key mismatch or an
-/// identity mismatch; [`Error::Format`] for a malformed body (sequence gap, wrong IV, missing
-/// final frame, trailing bytes, ...); [`Error::InvalidArgument`] if `header` was not parsed from
-/// `message`.
-pub fn open(
-    data_key: &DataKey,
-    header: &MessageHeader,
-    message: &[u8],
-    expected_identity: Option<&FragmentIdentity>,
-    backend: AeadBackend,
-) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    open_into(
-        data_key,
-        header,
-        message,
-        expected_identity,
-        backend,
-        &mut out,
-    )?;
-    Ok(out)
-}
-
-/// [`open`], appending the plaintext to `out` (reserving space once), so that a caller can
-/// reuse one buffer across messages. On error `out` is restored to its previous length and
-/// the bytes appended meanwhile are zeroized.
-///
-/// # Errors
-/// As [`open`].
-pub fn open_into(
-    data_key: &DataKey,
-    header: &MessageHeader,
-    message: &[u8],
-    expected_identity: Option<&FragmentIdentity>,
-    backend: AeadBackend,
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let body = body_of(header, message)?;
-    let keys = authenticate_header(data_key, header, expected_identity, backend)?;
-    let key = &keys.encryption_key;
-    let mut aad = BodyAad::new(header.message_id());
-    let mut r = Reader::at(body, header.header_len());
-    let start = out.len();
-    // Plaintext is never longer than the body.
-    out.reserve(body.len());
-    let result = match header.content_type() {
-        ContentType::NonFramed => read_non_framed(&mut r)
-            .map_err(Error::from)
-            .and_then(|frame| open_frame_into(out, key, &mut aad, &frame)),
-        ContentType::Framed => (|| {
-            let mut seq: u32 = 1;
-            loop {
-                let frame = read_frame(&mut r, header.frame_length(), seq)?;
-                open_frame_into(out, key, &mut aad, &frame)?;
-                if frame.kind == BodyKind::Final {
-                    r.expect_end(Field::Frame)?;
-                    return Ok(());
-                }
-                // A regular frame's sequence number is never FF FF FF FF (that is the final
-                // marker), so this cannot overflow.
-                seq = seq.checked_add(1).ok_or(OpenError)?;
-            }
-        })(),
-    };
-    if result.is_err() {
-        if let Some(tail) = out.get_mut(start..) {
-            tail.zeroize();
-        }
-        out.truncate(start);
-    }
-    result
-}
-
-/// Where a framed body's frames are, validated without decrypting.
-struct FrameIndex<'m> {
-    frames: Vec<FrameRef<'m>>,
-    plaintext_len: u64,
-}
-
-fn index_frames<'m>(header: &MessageHeader, body: &'m [u8]) -> Result<FrameIndex<'m>, Error> {
-    let mut r = Reader::at(body, header.header_len());
-    let mut frames = Vec::new();
-    let mut plaintext_len = 0u64;
-    let mut seq: u32 = 1;
-    loop {
-        let frame = read_frame(&mut r, header.frame_length(), seq)?;
-        plaintext_len += frame.content_len();
-        let last = frame.kind == BodyKind::Final;
-        frames.push(frame);
-        if last {
-            r.expect_end(Field::Frame)?;
-            return Ok(FrameIndex {
-                frames,
-                plaintext_len,
-            });
-        }
-        seq = seq.checked_add(1).ok_or(OpenError)?;
-    }
-}
-
-/// Opens only the plaintext bytes in `range` of `message`: the header is authenticated, the
-/// frame structure of the whole body is checked without decrypting, and only the frames
-/// overlapping `range` are decrypted and verified — plus the final frame, whose tag
-/// authenticates the message's length (so a truncated message is detected even when the range
-/// lies in its first frames).
-///
-/// # Errors
-/// As [`open`]; [`Error::InvalidArgument`] when `range` is reversed or ends beyond the
-/// plaintext.
-pub fn open_range(
-    data_key: &DataKey,
-    header: &MessageHeader,
-    message: &[u8],
-    range: core::ops::Range<u64>,
-    expected_identity: Option<&FragmentIdentity>,
-    backend: AeadBackend,
-) -> Result<Vec<u8>, Error> {
-    if range.start > range.end {
-        return Err(Error::InvalidArgument(format!(
-            "reversed range {}..{}",
-            range.start, range.end
-        )));
-    }
-    let body = body_of(header, message)?;
-    if header.content_type() == ContentType::NonFramed {
-        let all = open(data_key, header, message, expected_identity, backend)?;
-        return slice_range(&all, &range).map(<[u8]>::to_vec);
-    }
-    let keys = authenticate_header(data_key, header, expected_identity, backend)?;
-    let index = index_frames(header, body)?;
-    let key = &keys.encryption_key;
-    let mut aad = BodyAad::new(header.message_id());
-    // The final frame first: its tag authenticates the plaintext length the range is checked
-    // against.
-    let mut last_plain = Vec::with_capacity(header.frame_length() as usize);
-    let (last, regular) = index
-        .frames
-        .split_last()
-        .ok_or(Error::Authentication(OpenError))?;
-    open_frame_into(&mut last_plain, key, &mut aad, last)?;
-    if range.end > index.plaintext_len {
-        last_plain.zeroize();
-        return Err(Error::InvalidArgument(format!(
-            "range {}..{} ends beyond the plaintext length {}",
-            range.start, range.end, index.plaintext_len
-        )));
-    }
-    let fl = u64::from(header.frame_length());
-    let mut out = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
-    let mut scratch = Vec::with_capacity(header.frame_length() as usize);
-    let append = |out: &mut Vec<u8>, plain: &[u8], frame_start: u64| -> Result<(), Error> {
-        let frame_end = frame_start + plain.len() as u64;
-        let lo = range.start.max(frame_start) - frame_start;
-        let hi = range.end.min(frame_end) - frame_start;
-        let part = plain
-            .get(lo as usize..hi as usize)
-            .ok_or(Error::Authentication(OpenError))?;
-        out.extend_from_slice(part);
-        Ok(())
-    };
-    let overlaps =
-        |frame_start: u64, len: u64| frame_start < range.end && range.start < frame_start + len;
-    let result = (|| {
-        for (i, frame) in regular.iter().enumerate() {
-            let frame_start = i as u64 * fl;
-            if !overlaps(frame_start, frame.content_len()) {
-                continue;
-            }
-            scratch.clear();
-            open_frame_into(&mut scratch, key, &mut aad, frame)?;
-            append(&mut out, &scratch, frame_start)?;
-        }
-        let last_start = regular.len() as u64 * fl;
-        if overlaps(last_start, last.content_len()) {
-            append(&mut out, &last_plain, last_start)?;
-        }
-        Ok::<(), Error>(())
-    })();
-    scratch.zeroize();
-    last_plain.zeroize();
-    match result {
-        Ok(()) => Ok(out),
-        Err(e) => {
-            out.zeroize();
-            Err(e)
-        }
-    }
-}
-
-fn slice_range<'a>(all: &'a [u8], range: &core::ops::Range<u64>) -> Result<&'a [u8], Error> {
-    let lo = usize::try_from(range.start).ok();
-    let hi = usize::try_from(range.end).ok();
-    match (lo, hi) {
-        (Some(lo), Some(hi)) if hi <= all.len() => all.get(lo..hi).ok_or_else(|| {
-            Error::InvalidArgument(format!("reversed range {}..{}", range.start, range.end))
-        }),
-        _ => Err(Error::InvalidArgument(format!(
-            "range {}..{} ends beyond the plaintext length {}",
-            range.start,
-            range.end,
-            all.len()
-        ))),
+/// Runs `f` on the header tag's AAD: the header body, followed by `extra` when not empty.
+pub(crate) fn with_header_aad<T>(
+    header_body: &[u8],
+    extra: &[u8],
+    f: impl FnOnce(&[u8]) -> T,
+) -> T {
+    if extra.is_empty() {
+        f(header_body)
+    } else {
+        let mut aad = Vec::with_capacity(header_body.len() + extra.len());
+        aad.extend_from_slice(header_body);
+        aad.extend_from_slice(extra);
+        f(&aad)
     }
 }

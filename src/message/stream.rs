@@ -3,10 +3,12 @@
 //!
 //! ```no_run
 //! # fn demo(data_key: &fragseal::crypto::DataKey, file: std::fs::File) -> Result<(), fragseal::Error> {
-//! use fragseal::message::{OpenLimits, SealedStream};
+//! use fragseal::identity::IdentityCheck;
+//! use fragseal::message::{OpenLimits, OpenParams, SealedStream};
 //! let sealed = SealedStream::new(file, &OpenLimits::default())?; // reads only the header
 //! // ... use sealed.header().encrypted_data_keys() to obtain the data key ...
-//! let mut plaintext = sealed.open(data_key, None, Default::default())?; // authenticates it
+//! let skip = IdentityCheck::Skip;
+//! let mut plaintext = sealed.open(data_key, &OpenParams::new(&skip))?; // authenticates it
 //! std::io::copy(&mut plaintext, &mut std::io::sink())?;
 //! # Ok(()) }
 //! ```
@@ -19,19 +21,19 @@
 //! blocks until the peer closes. Trailing bytes fail with
 //! [`FormatErrorKind::TrailingBytes`] whose `count` is only what was seen before the reader
 //! stopped looking (1, or the bytes already read ahead with the header), a lower bound, unlike
-//! the one-shot [`super::open`] which reports the exact count. Reaching the end of the input
+//! the one-shot [`super::ParsedMessage::open`] which reports the exact count. Reaching the end of the input
 //! before the final frame is an error. Errors surface as [`std::io::Error`] of kind `InvalidData` wrapping a
-//! [`crate::Error`] (use `get_ref()` and `downcast_ref`); after an error the stream keeps
+//! [`crate::OpenError`] (use `get_ref()` and `downcast_ref`); after an error the stream keeps
 //! failing.
 
-use super::authenticate_header;
-use crate::crypto::aead::{AeadBackend, Aes256GcmKey, IV_LEN, TAG_LEN};
+use super::frame::{is_final, read_prefix, FINAL_PREFIX_LEN, REGULAR_PREFIX_LEN};
+use super::{authenticate_header, OpenParams};
+use crate::crypto::aead::{Aes256GcmKey, IV_LEN, TAG_LEN};
 use crate::crypto::DataKey;
-use crate::error::Error;
-use crate::format::body::{frame_iv, BodyAad, BodyKind, FINAL_FRAME_MARKER, MAX_NON_FRAMED_LEN};
+use crate::error::{AuthenticationError, OpenError};
+use crate::format::body::{frame_iv, BodyAad, BodyKind, MAX_NON_FRAMED_LEN};
 use crate::format::error::FormatErrorKind;
 use crate::format::{ContentType, Field, FormatError, MessageHeader, OpenLimits, Reader};
-use crate::identity::FragmentIdentity;
 use std::io::{self, Read};
 use zeroize::Zeroize;
 
@@ -53,8 +55,9 @@ impl<R: Read> SealedStream<R> {
     /// past the header at most, kept for the body).
     ///
     /// # Errors
-    /// [`Error::Format`] for a malformed or truncated header; [`Error::Io`] when reading fails.
-    pub fn new(mut source: R, limits: &OpenLimits) -> Result<Self, Error> {
+    /// [`OpenError::Format`] for a malformed or truncated header; [`OpenError::Io`] when reading
+    /// fails.
+    pub fn new(mut source: R, limits: &OpenLimits) -> Result<Self, OpenError> {
         let mut buf: Vec<u8> = Vec::new();
         loop {
             match MessageHeader::parse(&buf, limits) {
@@ -86,18 +89,17 @@ impl<R: Read> SealedStream<R> {
         &self.header
     }
 
-    /// Authenticates the header with `data_key` (and `expected_identity` if given) and returns
-    /// a reader of the plaintext.
+    /// Authenticates the header with `data_key` (with the supplied context and the identity
+    /// check of `params`) and returns a reader of the plaintext.
     ///
     /// # Errors
-    /// [`Error::Authentication`] (opaque) when the key, header or identity does not verify.
+    /// [`OpenError::Authentication`] (opaque) when the key, header or identity does not verify.
     pub fn open(
         self,
         data_key: &DataKey,
-        expected_identity: Option<&FragmentIdentity>,
-        backend: AeadBackend,
-    ) -> Result<OpenStream<R>, Error> {
-        let keys = authenticate_header(data_key, &self.header, expected_identity, backend)?;
+        params: &OpenParams<'_>,
+    ) -> Result<OpenStream<R>, OpenError> {
+        let keys = authenticate_header(data_key, &self.header, params)?;
         let offset = self.header.header_len();
         Ok(OpenStream {
             source: self.source,
@@ -118,7 +120,7 @@ impl<R: Read> SealedStream<R> {
 }
 
 /// Appends up to `want` bytes from `source` to `buf`; returns how many (fewer only at EOF).
-fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>, want: usize) -> Result<usize, Error> {
+fn fill<R: Read>(source: &mut R, buf: &mut Vec<u8>, want: usize) -> Result<usize, OpenError> {
     let mut got = 0;
     let start = buf.len();
     buf.resize(start + want, 0);
@@ -177,7 +179,7 @@ impl<R> core::fmt::Debug for OpenStream<R> {
 impl<R: Read> OpenStream<R> {
     /// Reads exactly `dst.len()` bytes (pending bytes first); `Ok(false)` at a clean EOF before
     /// the first byte is impossible to distinguish here, so a short read is `Truncated`.
-    fn read_exact_field(&mut self, dst: &mut [u8], field: Field) -> Result<(), Error> {
+    fn read_exact_field(&mut self, dst: &mut [u8], field: Field) -> Result<(), OpenError> {
         let mut got = 0;
         if let Some(p) = self.pending.get(self.pending_pos..) {
             let n = p.len().min(dst.len());
@@ -209,14 +211,8 @@ impl<R: Read> OpenStream<R> {
         Ok(())
     }
 
-    fn read_u32(&mut self, field: Field) -> Result<u32, Error> {
-        let mut b = [0u8; 4];
-        self.read_exact_field(&mut b, field)?;
-        Ok(u32::from_be_bytes(b))
-    }
-
     /// Reads `len` content bytes into `self.frame` (reusing its allocation).
-    fn read_content(&mut self, len: usize, field: Field) -> Result<(), Error> {
+    fn read_content(&mut self, len: usize, field: Field) -> Result<(), OpenError> {
         let mut frame = core::mem::take(&mut self.frame);
         frame.clear();
         frame.resize(len, 0);
@@ -229,7 +225,7 @@ impl<R: Read> OpenStream<R> {
     /// already read ahead with the header if any are left, else one byte from the source (so a
     /// long tail, or an open socket that stays silent, is never drained). Returns how many
     /// trailing bytes were seen — a lower bound of the real count, `0` only at end of input.
-    fn trailing_bytes(&mut self) -> Result<usize, Error> {
+    fn trailing_bytes(&mut self) -> Result<usize, OpenError> {
         let pending = self.pending.len().saturating_sub(self.pending_pos);
         self.pending_pos = self.pending.len();
         if pending > 0 {
@@ -246,7 +242,7 @@ impl<R: Read> OpenStream<R> {
     }
 
     /// Reads, checks and decrypts the next frame into `self.frame`.
-    fn next_frame(&mut self) -> Result<(), Error> {
+    fn next_frame(&mut self) -> Result<(), OpenError> {
         let (kind, field) = match self.content_type {
             ContentType::NonFramed => (BodyKind::SingleBlock, Field::NonFramedBody),
             ContentType::Framed => (BodyKind::Regular, Field::Frame),
@@ -265,50 +261,23 @@ impl<R: Read> OpenStream<R> {
             let len = Reader::check_len(len_at, field, u64::from_be_bytes(l), max)?;
             (kind, 1, len)
         } else {
-            let first = self.read_u32(field)?;
-            let (kind, seq_at, seq) = if first == FINAL_FRAME_MARKER {
-                let at = self.offset;
-                (BodyKind::Final, at, self.read_u32(field)?)
+            // The prefix is read as it arrives (its length depends on its first four bytes),
+            // then parsed by the same parser as the one-shot open.
+            let mut prefix = [0u8; FINAL_PREFIX_LEN];
+            let (first, rest) = prefix.split_at_mut(4);
+            self.read_exact_field(first, field)?;
+            let first: [u8; 4] = first.try_into().map_err(|_| AuthenticationError)?;
+            let n = if is_final(first) {
+                FINAL_PREFIX_LEN
             } else {
-                (BodyKind::Regular, frame_at, first)
+                REGULAR_PREFIX_LEN
             };
-            if seq != self.seq {
-                return Err(FormatError::new(
-                    seq_at,
-                    field,
-                    FormatErrorKind::SequenceNumber {
-                        expected: self.seq,
-                        found: seq,
-                    },
-                )
-                .into());
+            if let Some(rest) = rest.get_mut(..n - 4) {
+                self.read_exact_field(rest, field)?;
             }
-            let iv_at = self.offset;
-            let mut iv = [0u8; IV_LEN];
-            self.read_exact_field(&mut iv, field)?;
-            if iv != frame_iv(seq) {
-                return Err(FormatError::new(iv_at, field, FormatErrorKind::InvalidIv).into());
-            }
-            let len = if kind == BodyKind::Final {
-                let len_at = self.offset;
-                let length = self.read_u32(field)?;
-                if length > self.frame_length {
-                    return Err(FormatError::new(
-                        len_at,
-                        field,
-                        FormatErrorKind::FinalFrameTooLong {
-                            length,
-                            frame_length: self.frame_length,
-                        },
-                    )
-                    .into());
-                }
-                length
-            } else {
-                self.frame_length
-            };
-            let len = Reader::check_len(self.offset, field, u64::from(len), u64::from(u32::MAX))?;
-            (kind, seq, len)
+            let mut r = Reader::at(prefix.get(..n).unwrap_or(&[]), frame_at);
+            let p = read_prefix(&mut r, self.frame_length, self.seq)?;
+            (p.kind, p.seq, p.content_len)
         };
         self.read_content(len, field)?;
         let mut tag = [0u8; TAG_LEN];
@@ -370,7 +339,7 @@ impl<R: Read> Read for OpenStream<R> {
                 self.frame.zeroize();
                 self.frame_pos = 0;
                 return Err(match e {
-                    Error::Io(io) => io,
+                    OpenError::Io(io) => io,
                     other => io::Error::new(io::ErrorKind::InvalidData, other),
                 });
             }
@@ -409,7 +378,13 @@ mod tests {
     /// Opens `source` as a stream; returns the plaintext released and the error, if any.
     fn drain<R: Read>(dk: &DataKey, source: R) -> (Vec<u8>, Option<io::Error>) {
         let s = SealedStream::new(source, &OpenLimits::default()).unwrap();
-        let mut r = s.open(dk, None, AeadBackend::Ring).unwrap();
+        let mut r = s
+            .open(
+                dk,
+                &OpenParams::new(&crate::identity::IdentityCheck::Skip)
+                    .with_backend(crate::crypto::AeadBackend::Ring),
+            )
+            .unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 64];
         loop {
@@ -422,9 +397,9 @@ mod tests {
     }
 
     fn trailing_count(e: &io::Error) -> usize {
-        let inner = e.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        let inner = e.get_ref().unwrap().downcast_ref::<OpenError>().unwrap();
         match inner {
-            Error::Format(f) => match f.kind {
+            OpenError::Format(f) => match f.kind {
                 FormatErrorKind::TrailingBytes { count } => count,
                 ref other => panic!("{other:?}"),
             },

@@ -6,19 +6,39 @@
 use super::kms_cases::{unique_alias, Backend};
 use fragseal::crypto::DataKey;
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, RetryPolicy, SealRequest};
+use fragseal::error::{KeyringError, OpenError, SealError};
 use fragseal::format::EncryptedDataKey;
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::{DataKeySpec, KmsErrorKind};
 use fragseal::message::{self, MessageHeader, OpenLimits, SealParams};
-use fragseal::{EncryptionContext, Error};
+use fragseal::EncryptionContext;
+use std::sync::Arc;
 
-fn engine(b: &dyn Backend) -> Engine {
-    Engine::new(
-        b.kms(),
+/// A strict KMS keyring of `key` (an ARN or an alias, resolved now) for the backend's caller.
+fn keyring(b: &dyn Backend, key: &str) -> Arc<KmsKeyring> {
+    Arc::new(
+        KmsKeyring::strict(b.kms(), &b.caller(), &[key])
+            .unwrap_or_else(|e| panic!("{}: keyring: {e}", b.name())),
+    )
+}
+
+fn engine_with(b: &dyn Backend, key: &str, config: EngineConfig) -> Engine {
+    Engine::new(keyring(b, key), config).unwrap_or_else(|e| panic!("{}: engine: {e}", b.name()))
+}
+
+fn engine(b: &dyn Backend, key: &str) -> Engine {
+    engine_with(
+        b,
+        key,
         EngineConfig::default()
             .with_frame_length(4096)
             .with_retry(RetryPolicy::none()),
     )
-    .unwrap_or_else(|e| panic!("{}: engine: {e}", b.name()))
+}
+
+fn skip(m: &[u8]) -> OpenRequest {
+    OpenRequest::new(m.to_vec(), IdentityCheck::Skip)
 }
 
 fn stream_context() -> EncryptionContext {
@@ -32,9 +52,27 @@ fn fragment(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| (i * 31 + j * 7) as u8).collect()
 }
 
-fn kms_kind(b: &dyn Backend, what: &str, r: Result<impl core::fmt::Debug, Error>) -> KmsErrorKind {
+fn kms_kind(
+    b: &dyn Backend,
+    what: &str,
+    r: Result<impl core::fmt::Debug, SealError>,
+) -> KmsErrorKind {
     match r {
-        Err(Error::Kms(e)) => e.kind(),
+        Err(SealError::Keyring(KeyringError::Kms(e))) => e.kind(),
+        other => panic!("{}: {what}: expected a KMS error, got {other:?}", b.name()),
+    }
+}
+
+fn open_kms_kind(
+    b: &dyn Backend,
+    what: &str,
+    r: Result<impl core::fmt::Debug, OpenError>,
+) -> KmsErrorKind {
+    match r {
+        Err(OpenError::AllKeysFailed(errors)) if errors.len() == 1 => match errors[0].kms() {
+            Some(e) => e.kind(),
+            None => panic!("{}: {what}: expected a KMS error, got {errors:?}", b.name()),
+        },
         other => panic!("{}: {what}: expected a KMS error, got {other:?}", b.name()),
     }
 }
@@ -46,16 +84,13 @@ pub fn seal_and_open(b: &dyn Backend) {
     let alias = unique_alias("engine");
     b.create_alias(&alias, &arn);
     let caller = b.caller();
-    let sealer = engine(b);
+    let sealer = engine(b, &alias);
     let fragments: Vec<Vec<u8>> = (0..5).map(|i| fragment(i, 1000 + i * 3000)).collect();
     let sealed: Vec<_> = fragments
         .iter()
         .map(|f| {
             sealer
-                .seal(
-                    &caller,
-                    &SealRequest::new(&alias, stream_context(), f.clone()),
-                )
+                .seal(&caller, &SealRequest::new(stream_context(), f.clone()))
                 .unwrap_or_else(|e| panic!("{}: seal: {e}", b.name()))
         })
         .collect();
@@ -80,12 +115,13 @@ pub fn seal_and_open(b: &dyn Backend) {
         assert_eq!(header.encryption_context(), &stream_context());
     }
 
-    let opener = engine(b);
+    let opener = engine(b, &arn);
     for (m, f) in sealed.iter().zip(&fragments) {
         let opened = opener
-            .open(&caller, m, None)
+            .open(&caller, &skip(m))
             .unwrap_or_else(|e| panic!("{}: open: {e}", b.name()));
-        assert_eq!(opened.as_ref(), f.as_slice());
+        assert_eq!(opened.plaintext.as_ref(), f.as_slice());
+        assert_eq!(opened.header.key_id(), arn, "the key that opened");
     }
     let stats = opener.stats(&caller).expect("stats");
     assert_eq!(
@@ -96,14 +132,10 @@ pub fn seal_and_open(b: &dyn Backend) {
     );
 
     // Strict mode with another trusted key: the EDK is never sent to KMS.
-    let strict = Engine::new(
-        b.kms(),
-        EngineConfig::default().with_trusted_key_arns(vec![format!("{arn}-not-this-one")]),
-    )
-    .expect("engine");
+    let strict = engine(b, &format!("{arn}-not-this-one"));
     assert!(matches!(
-        strict.open(&caller, &sealed[0], None),
-        Err(Error::NoMatchingKeyProvider)
+        strict.open(&caller, &skip(&sealed[0])),
+        Err(OpenError::NoTrustedKey)
     ));
 }
 
@@ -127,32 +159,41 @@ pub fn context_swap_rejected(b: &dyn Backend) {
     // Control: under the original context the hand-made message opens.
     let good =
         message::seal(&data_key, &SealParams::new(&original, &edks), b"payload").expect("seal");
-    let opened = engine(b).open(&caller, &good, None).expect("control opens");
-    assert_eq!(opened.as_ref(), b"payload");
+    let opened = engine(b, &arn)
+        .open(&caller, &skip(&good))
+        .expect("control opens");
+    assert_eq!(opened.plaintext.as_ref(), b"payload");
     // Same key and EDK, other context: KMS refuses the EDK.
     let other = original.clone().with("tenant", "intruder");
     let swapped =
         message::seal(&data_key, &SealParams::new(&other, &edks), b"payload").expect("seal");
-    let kind = kms_kind(
+    let kind = open_kms_kind(
         b,
         "open with swapped context",
-        engine(b).open(&caller, &swapped, None),
+        engine(b, &arn).open(&caller, &skip(&swapped)),
     );
     assert_eq!(kind, KmsErrorKind::InvalidCiphertext, "{}", b.name());
 }
 
-/// Sealing under an unknown key fails with NotFound after exactly one (non-retried) call.
+/// Sealing under an unknown key fails with NotFound after exactly one (non-retried) call; a
+/// strict keyring of an unknown alias is refused at construction (DescribeKey).
 pub fn unknown_key(b: &dyn Backend) {
     let caller = b.caller();
-    let e = Engine::new(b.kms(), EngineConfig::default()).expect("engine"); // default retries
-    let r = e.seal(
-        &caller,
-        &SealRequest::new(
-            "alias/fragseal-engine-no-such-key",
-            stream_context(),
-            vec![1u8; 10],
+    let alias = KmsKeyring::strict(b.kms(), &caller, &["alias/fragseal-engine-no-such-key"]);
+    match alias {
+        Err(KeyringError::Kms(e)) => assert_eq!(e.kind(), KmsErrorKind::NotFound, "{}", b.name()),
+        other => panic!(
+            "{}: strict keyring of an unknown alias: {other:?}",
+            b.name()
         ),
+    }
+    let arn = b.create_key();
+    let unknown = format!(
+        "{}00",
+        arn.trim_end_matches(|c: char| c.is_ascii_hexdigit())
     );
+    let e = engine_with(b, &unknown, EngineConfig::default()); // default retries
+    let r = e.seal(&caller, &SealRequest::new(stream_context(), vec![1u8; 10]));
     assert_eq!(
         kms_kind(b, "seal under unknown key", r),
         KmsErrorKind::NotFound
@@ -171,12 +212,12 @@ pub fn garbage_edk(b: &dyn Backend) {
     let ec = stream_context();
     let edks = [EncryptedDataKey {
         provider_id: "aws-kms".into(),
-        provider_info: arn.into_bytes(),
+        provider_info: arn.clone().into_bytes(),
         ciphertext: vec![0x5a; 150],
     }];
     let m = message::seal(&DataKey::generate(), &SealParams::new(&ec, &edks), b"x").expect("seal");
-    let e = Engine::new(b.kms(), EngineConfig::default()).expect("engine");
-    let kind = kms_kind(b, "open garbage EDK", e.open(&caller, &m, None));
+    let e = engine_with(b, &arn, EngineConfig::default());
+    let kind = open_kms_kind(b, "open garbage EDK", e.open(&caller, &skip(&m)));
     if b.emulates_ciphertext_errors() {
         assert_eq!(kind, KmsErrorKind::InvalidCiphertext, "{}", b.name());
     } else {
@@ -190,18 +231,18 @@ pub fn garbage_edk(b: &dyn Backend) {
 pub fn disabled_key(b: &dyn Backend) {
     let arn = b.create_key();
     let caller = b.caller();
-    let request = SealRequest::new(&arn, stream_context(), vec![7u8; 5000]);
-    let sealed = engine(b).seal(&caller, &request).expect("seal");
+    let request = SealRequest::new(stream_context(), vec![7u8; 5000]);
+    let sealed = engine(b, &arn).seal(&caller, &request).expect("seal");
     b.disable_key(&arn);
-    let seal = engine(b).seal(&caller, &request);
-    let open = engine(b).open(&caller, &sealed, None);
+    let seal = engine(b, &arn).seal(&caller, &request);
+    let open = engine(b, &arn).open(&caller, &skip(&sealed));
     if b.emulates_key_states() {
         assert_eq!(
             kms_kind(b, "seal, key disabled", seal),
             KmsErrorKind::Disabled
         );
         assert_eq!(
-            kms_kind(b, "open, key disabled", open),
+            open_kms_kind(b, "open, key disabled", open),
             KmsErrorKind::Disabled
         );
     } else {
@@ -213,8 +254,8 @@ pub fn disabled_key(b: &dyn Backend) {
         );
     }
     b.enable_key(&arn);
-    engine(b)
-        .open(&caller, &sealed, None)
+    engine(b, &arn)
+        .open(&caller, &skip(&sealed))
         .expect("open after enable");
 }
 
@@ -222,18 +263,18 @@ pub fn disabled_key(b: &dyn Backend) {
 pub fn pending_deletion(b: &dyn Backend) {
     let arn = b.create_key();
     let caller = b.caller();
-    let request = SealRequest::new(&arn, stream_context(), vec![7u8; 5000]);
-    let sealed = engine(b).seal(&caller, &request).expect("seal");
+    let request = SealRequest::new(stream_context(), vec![7u8; 5000]);
+    let sealed = engine(b, &arn).seal(&caller, &request).expect("seal");
     b.schedule_deletion(&arn);
-    let seal = engine(b).seal(&caller, &request);
-    let open = engine(b).open(&caller, &sealed, None);
+    let seal = engine(b, &arn).seal(&caller, &request);
+    let open = engine(b, &arn).open(&caller, &skip(&sealed));
     if b.emulates_key_states() {
         assert_eq!(
             kms_kind(b, "seal, pending deletion", seal),
             KmsErrorKind::InvalidState
         );
         assert_eq!(
-            kms_kind(b, "open, pending deletion", open),
+            open_kms_kind(b, "open, pending deletion", open),
             KmsErrorKind::InvalidState
         );
     } else {
@@ -251,24 +292,30 @@ pub fn batches_on_many_threads(b: &dyn Backend) {
     let arn = b.create_key();
     let caller = b.caller();
     let fragments: Vec<Vec<u8>> = (0..32).map(|i| fragment(i, 2000 + i * 500)).collect();
-    let sealer = engine(b);
+    let sealer = engine(b, &arn);
     let sealed: Vec<_> = sealer
         .seal_batch(
             &caller,
             fragments
                 .iter()
-                .map(|f| SealRequest::new(&arn, stream_context(), f.clone()))
+                .map(|f| SealRequest::new(stream_context(), f.clone()))
                 .collect(),
         )
         .into_iter()
         .map(|r| r.unwrap_or_else(|f| panic!("{}: seal_batch: {f}", b.name())))
         .collect();
     assert_eq!(sealer.stats(&caller).expect("stats").kms_calls, 1);
-    let opener = engine(b);
-    let opened = opener.open_batch(&caller, sealed.into_iter().map(OpenRequest::new).collect());
+    let opener = engine(b, &arn);
+    let opened = opener.open_batch(
+        &caller,
+        sealed
+            .into_iter()
+            .map(|m| OpenRequest::new(m, IdentityCheck::Skip))
+            .collect(),
+    );
     for (r, f) in opened.into_iter().zip(&fragments) {
         let p = r.unwrap_or_else(|e| panic!("{}: open_batch: {e}", b.name()));
-        assert_eq!(p.as_ref(), f.as_slice());
+        assert_eq!(p.plaintext.as_ref(), f.as_slice());
     }
     assert_eq!(opener.stats(&caller).expect("stats").kms_calls, 1);
 }

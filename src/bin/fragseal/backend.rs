@@ -9,14 +9,12 @@ use crate::files;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use fragseal::crypto::SecretBytes;
-use fragseal::engine::{DiscoveryFilter, Engine, EngineConfig, OpenRequest, SealRequest};
-use fragseal::identity::FragmentIdentity;
-use fragseal::keyring::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, SealOptions};
+use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::{FragmentIdentity, IdentityCheck};
+use fragseal::keyring::{DiscoveryFilter, KmsKeyring, RawAesKeyring};
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::{Credential, Kms};
-use fragseal::message::OpenLimits;
 use fragseal::EncryptionContext;
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
@@ -400,40 +398,37 @@ pub fn read_raw_key_file(path: &Path) -> CliResult<RawAesKeyring> {
     RawAesKeyring::new(kf.namespace, kf.name, key).map_err(|e| bad(e.to_string()))
 }
 
-/// Seals with the chosen key.
-pub enum Sealer {
-    /// A KMS key, through the engine (and its data-key cache).
-    Kms {
-        engine: Box<Engine>,
-        handle: KmsHandle,
-        key: String,
-    },
-    /// A raw AES key.
-    Raw {
-        keyring: RawAesKeyring,
-        frame_length: u32,
-    },
+/// Seals with the chosen key, through the engine (and its data-key cache) over one keyring:
+/// a strict KMS keyring naming `--key`, or the raw AES keyring of `--raw-key-file`.
+pub struct Sealer {
+    engine: Engine,
+    handle: Option<KmsHandle>,
 }
 
 impl SealKeyOpts {
-    /// The keyring to seal with: reads the key file, or opens the KMS.
-    pub fn sealer(&self, kms: &KmsOpts, frame_length: u32) -> CliResult<Sealer> {
+    /// The engine to seal with for `credential`: reads the key file, or opens the KMS and
+    /// builds a strict keyring on `--key` (an alias is resolved to its key ARN once, when the
+    /// caller may DescribeKey it).
+    pub fn sealer(
+        &self,
+        kms: &KmsOpts,
+        credential: &Credential,
+        frame_length: u32,
+    ) -> CliResult<Sealer> {
+        let config = EngineConfig::default().with_frame_length(frame_length);
         match (&self.key, &self.raw_key_file) {
             (Some(key), None) => {
                 let handle = kms.open()?;
-                let engine = Engine::new(
-                    Arc::clone(&handle.kms),
-                    EngineConfig::default().with_frame_length(frame_length),
-                )?;
-                Ok(Sealer::Kms {
-                    engine: Box::new(engine),
-                    handle,
-                    key: key.clone(),
+                let keyring =
+                    KmsKeyring::strict(Arc::clone(&handle.kms), credential, &[key.as_str()])?;
+                Ok(Sealer {
+                    engine: Engine::new(Arc::new(keyring), config)?,
+                    handle: Some(handle),
                 })
             }
-            (None, Some(path)) => Ok(Sealer::Raw {
-                keyring: read_raw_key_file(path)?,
-                frame_length,
+            (None, Some(path)) => Ok(Sealer {
+                engine: Engine::new(Arc::new(read_raw_key_file(path)?), config)?,
+                handle: None,
             }),
             _ => Err(CliError::usage("give --key KEY or --raw-key-file PATH")),
         }
@@ -449,7 +444,7 @@ impl SealKeyOpts {
     }
 }
 
-/// One fragment to seal or open, and its identity.
+/// One fragment to seal or open, and its identity (`None`: `--no-identity`).
 pub struct Item {
     pub bytes: Bytes,
     pub identity: Option<FragmentIdentity>,
@@ -460,6 +455,20 @@ pub fn fragment_label(identity: Option<&FragmentIdentity>) -> String {
     identity.map_or_else(String::new, |i| format!(" {}", i.fragment_number))
 }
 
+/// The stated identity decision for an item: `--no-identity` is the explicit skip.
+fn identity_check(identity: Option<FragmentIdentity>) -> IdentityCheck {
+    identity.map_or(IdentityCheck::Skip, IdentityCheck::Expect)
+}
+
+/// KMS calls `engine` made for `credential` so far.
+fn kms_calls(engine: &Engine, credential: &Credential) -> u64 {
+    engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
+}
+
+fn check_handle_audit(handle: Option<&KmsHandle>) -> CliResult<()> {
+    handle.map_or(Ok(()), KmsHandle::check_audit)
+}
+
 impl Sealer {
     /// Seals `items` in parallel, in order; the first failure is returned, naming its fragment.
     pub fn seal_batch(
@@ -468,83 +477,53 @@ impl Sealer {
         ec: &EncryptionContext,
         items: Vec<Item>,
     ) -> CliResult<Vec<Bytes>> {
-        let out: Vec<CliResult<Bytes>> = match self {
-            Sealer::Kms { engine, key, .. } => {
-                let requests = items
-                    .into_iter()
-                    .map(|i| {
-                        let r = SealRequest::new(key.clone(), ec.clone(), i.bytes);
-                        match i.identity {
-                            Some(id) => r.with_identity(id),
-                            None => r,
-                        }
-                    })
-                    .collect();
-                engine
-                    .seal_batch(credential, requests)
-                    .into_iter()
-                    .map(|r| {
-                        r.map_err(|f| {
-                            let which = fragment_label(f.request.identity.as_ref());
-                            CliError::from(f.error).context(format!("sealing fragment{which}"))
-                        })
-                    })
-                    .collect()
-            }
-            Sealer::Raw {
-                keyring,
-                frame_length,
-            } => items
-                .into_par_iter()
-                .map(|i| {
-                    let mut o = SealOptions::new(ec);
-                    o.frame_length = *frame_length;
-                    o.identity = i.identity.as_ref();
-                    seal_with_raw_key(keyring, &o, &i.bytes)
-                        .map(Bytes::from)
-                        .map_err(|e| {
-                            let which = fragment_label(i.identity.as_ref());
-                            CliError::from(e).context(format!("sealing fragment{which}"))
-                        })
+        let requests = items
+            .into_iter()
+            .map(|i| {
+                let r = SealRequest::new(ec.clone(), i.bytes);
+                match i.identity {
+                    Some(id) => r.with_identity(id),
+                    None => r,
+                }
+            })
+            .collect();
+        self.engine
+            .seal_batch(credential, requests)
+            .into_iter()
+            .map(|r| {
+                r.map_err(|f| {
+                    let which = fragment_label(f.request.identity.as_ref());
+                    CliError::from(f.error).context(format!("sealing fragment{which}"))
                 })
-                .collect(),
-        };
-        out.into_iter().collect()
+            })
+            .collect()
     }
 
     /// KMS calls made for `credential` so far (0 for a raw key).
     pub fn kms_calls(&self, credential: &Credential) -> u64 {
-        match self {
-            Sealer::Kms { engine, .. } => {
-                engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
-            }
-            Sealer::Raw { .. } => 0,
+        if self.handle.is_none() {
+            return 0;
         }
+        kms_calls(&self.engine, credential)
     }
 
     /// See [`KmsHandle::check_audit`].
     pub fn check_audit(&self) -> CliResult<()> {
-        match self {
-            Sealer::Kms { handle, .. } => handle.check_audit(),
-            Sealer::Raw { .. } => Ok(()),
-        }
+        check_handle_audit(self.handle.as_ref())
     }
 }
 
-/// Opens with the chosen trust.
-pub enum Opener {
-    /// KMS-wrapped data keys, through the engine, strict or discovery.
-    Kms {
-        engine: Box<Engine>,
-        handle: KmsHandle,
-    },
-    /// A raw AES key.
-    Raw(RawAesKeyring),
+/// Opens with the chosen trust, through the engine over one keyring.
+pub struct Opener {
+    engine: Engine,
+    handle: Option<KmsHandle>,
 }
 
 impl OpenKeyOpts {
-    /// THE trust decision of `open`: strict (`--key`, resolved to key ARNs), discovery
-    /// (`--discovery`, optionally filtered by account), or a raw AES key. There is no default.
+    /// THE trust decision of `open`: strict (`--key`: a strict KMS keyring, aliases resolved
+    /// to key ARNs once), discovery (`--discovery`: a discovery keyring limited to the
+    /// `--discovery-account`s, or to the caller's own account when none is given), or a raw
+    /// AES key. There is no default.
     pub fn opener(
         &self,
         discovery: &DiscoveryOpts,
@@ -552,65 +531,43 @@ impl OpenKeyOpts {
         credential: &Credential,
     ) -> CliResult<Opener> {
         if let Some(path) = &self.raw_key_file {
-            return Ok(Opener::Raw(read_raw_key_file(path)?));
+            let keyring = read_raw_key_file(path)?;
+            return Ok(Opener {
+                engine: Engine::new(Arc::new(keyring), EngineConfig::default())?,
+                handle: None,
+            });
         }
-        let config = if !self.keys.is_empty() {
-            None
-        } else if self.discovery {
-            Some(if discovery.accounts.is_empty() {
-                EngineConfig::default()
-            } else {
-                for a in &discovery.accounts {
-                    if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(CliError::usage(format!(
-                            "--discovery-account {a:?} is not a 12-digit account id"
-                        )));
-                    }
-                }
-                EngineConfig::default().with_discovery_filter(DiscoveryFilter::new(
-                    discovery.partition.clone(),
-                    discovery.accounts.clone(),
-                ))
-            })
-        } else {
+        if self.keys.is_empty() && !self.discovery {
             return Err(CliError::usage(
                 "give --key KEY (repeatable), --discovery or --raw-key-file PATH",
             ));
-        };
-        let handle = kms.open()?;
-        let config = match config {
-            Some(c) => c,
-            None => {
-                let mut arns = Vec::with_capacity(self.keys.len());
-                for k in &self.keys {
-                    arns.push(resolve_key_arn(handle.kms.as_ref(), credential, k)?);
-                }
-                EngineConfig::default().with_trusted_key_arns(arns)
+        }
+        for a in &discovery.accounts {
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CliError::usage(format!(
+                    "--discovery-account {a:?} is not a 12-digit account id"
+                )));
             }
+        }
+        let handle = kms.open()?;
+        let keyring = if self.keys.is_empty() {
+            let accounts = if discovery.accounts.is_empty() {
+                vec![credential.account().to_owned()]
+            } else {
+                discovery.accounts.clone()
+            };
+            KmsKeyring::discovery(
+                Arc::clone(&handle.kms),
+                DiscoveryFilter::new(discovery.partition.clone(), accounts),
+            )
+        } else {
+            KmsKeyring::strict(Arc::clone(&handle.kms), credential, &self.keys)?
         };
-        let engine = Engine::new(Arc::clone(&handle.kms), config)?;
-        Ok(Opener::Kms {
-            engine: Box::new(engine),
-            handle,
+        Ok(Opener {
+            engine: Engine::new(Arc::new(keyring), EngineConfig::default())?,
+            handle: Some(handle),
         })
     }
-}
-
-/// A key ARN is used as given; a key id, alias name or alias ARN is resolved with DescribeKey.
-fn resolve_key_arn(kms: &dyn Kms, credential: &Credential, key: &str) -> CliResult<String> {
-    let is_key_arn = key.starts_with("arn:")
-        && key.split(':').nth(2) == Some("kms")
-        && key.split(':').nth(5).is_some_and(|r| r.starts_with("key/"));
-    if is_key_arn {
-        return Ok(key.to_owned());
-    }
-    kms.describe_key(credential, key)
-        .map(|d| d.arn)
-        .map_err(|e| {
-            CliError::kms(&e)
-                .context(format!("resolving --key {key} to a key ARN (DescribeKey)"))
-                .with_hint("give the key ARN itself (arn:aws:kms:REGION:ACCOUNT:key/ID)")
-        })
 }
 
 impl Opener {
@@ -621,81 +578,40 @@ impl Opener {
         message: Bytes,
         identity: Option<FragmentIdentity>,
     ) -> CliResult<Bytes> {
-        match self {
-            Opener::Kms { engine, .. } => {
-                Ok(engine.open(credential, &message, identity.as_ref())?)
-            }
-            Opener::Raw(keyring) => {
-                Ok(
-                    open_with_raw_key(keyring, &message, identity.as_ref(), &OpenLimits::default())
-                        .map(Bytes::from)?,
-                )
-            }
-        }
+        let request = OpenRequest::new(message, identity_check(identity));
+        Ok(self.engine.open(credential, &request)?.plaintext)
     }
 
     /// Opens `items` in parallel, in order, each against its identity (or none with
     /// `--no-identity`); the first failure is returned, naming its fragment.
     pub fn open_batch(&self, credential: &Credential, items: Vec<Item>) -> CliResult<Vec<Bytes>> {
-        let out: Vec<CliResult<Bytes>> = match self {
-            Opener::Kms { engine, .. } => {
-                let requests = items
-                    .into_iter()
-                    .map(|i| {
-                        let r = OpenRequest::new(i.bytes);
-                        match i.identity {
-                            Some(id) => r.with_expected_identity(id),
-                            None => r,
-                        }
-                    })
-                    .collect();
-                engine
-                    .open_batch(credential, requests)
-                    .into_iter()
-                    .map(|r| {
-                        r.map_err(|f| {
-                            let which = fragment_label(f.request.expected_identity.as_ref());
-                            CliError::from(f.error).context(format!("opening fragment{which}"))
-                        })
-                    })
-                    .collect()
-            }
-            Opener::Raw(keyring) => items
-                .into_par_iter()
-                .map(|i| {
-                    open_with_raw_key(
-                        keyring,
-                        &i.bytes,
-                        i.identity.as_ref(),
-                        &OpenLimits::default(),
-                    )
-                    .map(Bytes::from)
-                    .map_err(|e| {
-                        let which = fragment_label(i.identity.as_ref());
-                        CliError::from(e).context(format!("opening fragment{which}"))
-                    })
+        let requests = items
+            .into_iter()
+            .map(|i| OpenRequest::new(i.bytes, identity_check(i.identity)))
+            .collect();
+        self.engine
+            .open_batch(credential, requests)
+            .into_iter()
+            .map(|r| {
+                r.map(|opened| opened.plaintext).map_err(|f| {
+                    let which = fragment_label(f.request.options.identity.expected());
+                    CliError::from(f.error).context(format!("opening fragment{which}"))
                 })
-                .collect(),
-        };
-        out.into_iter().collect()
+            })
+            .collect()
     }
 
     /// KMS calls made for `credential` so far (0 for a raw key).
     pub fn kms_calls(&self, credential: &Credential) -> u64 {
-        match self {
-            Opener::Kms { engine, .. } => {
-                engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
-            }
-            Opener::Raw(_) => 0,
+        if self.handle.is_none() {
+            return 0;
         }
+        kms_calls(&self.engine, credential)
     }
 
     /// See [`KmsHandle::check_audit`].
     pub fn check_audit(&self) -> CliResult<()> {
-        match self {
-            Opener::Kms { handle, .. } => handle.check_audit(),
-            Opener::Raw(_) => Ok(()),
-        }
+        check_handle_audit(self.handle.as_ref())
     }
 }
 

@@ -9,6 +9,8 @@ use crate::report::{self, human_duration, mib_per_s, thousands, CredentialReport
 use crate::sealing::{self, IndexEntry, SealIndex};
 use bytes::Bytes;
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::identity::IdentityCheck;
+use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::Credential;
 use fragseal::EncryptionContext;
@@ -96,8 +98,15 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     kms.create_alias(&admin, "alias/fragseal-demo", &key.arn)?;
     kms.audit().clear(); // count only the data-path calls below
 
-    let engine = Engine::new(
+    // One strict keyring on the stream's key: producers seal under it, consumers open only
+    // what it protects.
+    let keyring = KmsKeyring::strict(
         Arc::clone(&kms) as Arc<dyn fragseal::kms::Kms>,
+        &admin,
+        &[key.arn.as_str()],
+    )?;
+    let engine = Engine::new(
+        Arc::new(keyring),
         EngineConfig::default().with_frame_length(args.frame_length),
     )?;
     let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", stream_arn);
@@ -110,10 +119,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     let requests: Vec<SealRequest> = fragments
         .iter()
         .zip(&plaintexts)
-        .map(|(f, p)| {
-            SealRequest::new(key.arn.clone(), ec.clone(), p.clone())
-                .with_identity(f.identity.clone())
-        })
+        .map(|(f, p)| SealRequest::new(ec.clone(), p.clone()).with_identity(f.identity.clone()))
         .collect();
     let bar = report::progress(n, "seal", args.json);
     let started = Instant::now();
@@ -140,7 +146,7 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
     let open_requests: Vec<OpenRequest> = sealed
         .iter()
         .zip(&fragments)
-        .map(|(s, f)| OpenRequest::new(s.clone()).with_expected_identity(f.identity.clone()))
+        .map(|(s, f)| OpenRequest::new(s.clone(), IdentityCheck::Expect(f.identity.clone())))
         .collect();
     let bar = report::progress(n, "open", args.json);
     let started = Instant::now();
@@ -149,8 +155,8 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
             .open_batch(&consumer, batch)
             .into_iter()
             .map(|r| {
-                r.map_err(|f| {
-                    let which = fragment_label(f.request.expected_identity.as_ref());
+                r.map(|opened| opened.plaintext).map_err(|f| {
+                    let which = fragment_label(f.request.options.identity.expected());
                     CliError::from(f.error).context(format!("opening fragment{which}"))
                 })
             })
@@ -178,7 +184,8 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
         .first()
         .ok_or_else(|| CliError::new(Exit::Internal, "no fragment"))?
         .identity;
-    let producer_open = match engine.open(&producer, first, Some(first_identity)) {
+    let as_first = OpenRequest::new(first.clone(), IdentityCheck::Expect(first_identity.clone()));
+    let producer_open = match engine.open(&producer, &as_first) {
         Ok(_) => {
             return Err(CliError::new(
                 Exit::Internal,
@@ -188,15 +195,21 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
         Err(e) => e,
     };
     let producer_refusal = match &producer_open {
-        fragseal::Error::Kms(k) => {
-            json!({"refused": true, "error": k.code(), "message": k.message()})
-        }
+        fragseal::OpenError::AllKeysFailed(errors) if errors.len() == 1 => match &errors[0] {
+            fragseal::KeyringError::Kms(k) => {
+                json!({"refused": true, "error": k.code(), "message": k.message()})
+            }
+            other => json!({"refused": true, "error": "other", "message": other.to_string()}),
+        },
         other => json!({"refused": true, "error": "other", "message": other.to_string()}),
     };
 
     // A fragment presented at another position (moved / reordered) is refused.
     let moved = match (sealed.get(1), fragments.first()) {
-        (Some(second), Some(f0)) => match engine.open(&consumer, second, Some(&f0.identity)) {
+        (Some(second), Some(f0)) => match engine.open(
+            &consumer,
+            &OpenRequest::new(second.clone(), IdentityCheck::Expect(f0.identity.clone())),
+        ) {
             Ok(_) => {
                 return Err(CliError::new(
                     Exit::Internal,

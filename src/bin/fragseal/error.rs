@@ -2,6 +2,7 @@
 
 use fragseal::kms::{KmsError, KmsErrorKind};
 use fragseal::mkv::MkvError;
+use fragseal::{ConfigError, KeyringError, OpenError, SealError};
 use std::fmt;
 use std::path::Path;
 
@@ -98,9 +99,9 @@ impl CliError {
             KmsErrorKind::NotFound => {
                 err.with_hint("list the keys and aliases with `fragseal kms list`")
             }
-            KmsErrorKind::AuditFailure => err.with_hint(
-                "the audit log could not be written; the call's result was withheld",
-            ),
+            KmsErrorKind::AuditFailure => {
+                err.with_hint("the audit log could not be written; the call's result was withheld")
+            }
             _ => err,
         }
     }
@@ -120,23 +121,79 @@ impl fmt::Display for CliError {
     }
 }
 
+/// The message of every authentication failure: one opaque reason, as the library gives it.
+const AUTHENTICATION_FAILED: &str = "authentication failed: the sealed fragment was modified, \
+     sealed under another key or encryption context, or moved, reordered or replayed";
+
 impl From<fragseal::Error> for CliError {
     fn from(e: fragseal::Error) -> Self {
         use fragseal::Error as E;
         match e {
-            E::Authentication(_) => CliError::new(
-                Exit::Authentication,
-                "authentication failed: the sealed fragment was modified, sealed under another \
-                 key or encryption context, or moved, reordered or replayed",
-            ),
+            E::Seal(e) => e.into(),
+            E::Open(e) => e.into(),
+            E::Config(e) => e.into(),
+            E::Keyring(e) => e.into(),
+            E::Authentication(_) => CliError::new(Exit::Authentication, AUTHENTICATION_FAILED),
             E::Format(f) => CliError::input(format!("not a valid sealed fragment: {f}")),
             E::Kms(k) => CliError::kms(&k),
-            E::NoMatchingKeyProvider => CliError::input(
-                "no encrypted data key in the message can be opened with KMS (aws-kms)",
-            ),
-            E::InvalidArgument(s) => CliError::usage(s),
             E::Io(io) => CliError::new(Exit::Local, format!("I/O error: {io}")),
             other => CliError::new(Exit::Internal, other.to_string()),
+        }
+    }
+}
+
+impl From<KeyringError> for CliError {
+    fn from(e: KeyringError) -> Self {
+        match e {
+            KeyringError::Kms(k) => CliError::kms(&k),
+            KeyringError::Child(inner) => (*inner).into(),
+            KeyringError::Authentication(_) => {
+                CliError::new(Exit::Authentication, AUTHENTICATION_FAILED)
+            }
+            other => CliError::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<SealError> for CliError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Keyring(k) => k.into(),
+            SealError::Internal(_) => CliError::new(Exit::Internal, e.to_string()),
+            other => CliError::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<OpenError> for CliError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Context(_) => CliError::new(
+                Exit::Authentication,
+                format!("the fragment's encryption context is not the expected one: {e}"),
+            ),
+            OpenError::Authentication(_) => {
+                CliError::new(Exit::Authentication, AUTHENTICATION_FAILED)
+            }
+            OpenError::Format(f) => CliError::input(format!("not a valid sealed fragment: {f}")),
+            OpenError::NoTrustedKey => CliError::input(
+                "no encrypted data key in the message is trusted: it names no key of \
+                 --key / --discovery / --raw-key-file",
+            ),
+            // The first key's failure is the most useful one to show; every key failed.
+            OpenError::AllKeysFailed(mut errors) if !errors.is_empty() => errors.remove(0).into(),
+            OpenError::CaseVariantKeys(_) => CliError::input(e.to_string()),
+            OpenError::Io(io) => CliError::new(Exit::Local, format!("I/O error: {io}")),
+            other => CliError::new(Exit::Internal, other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Keyring(k) => k.into(),
+            other => CliError::usage(other.to_string()),
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::text::escape;
 use fragseal::format::body::{read_frame, read_non_framed, BodyKind};
 use fragseal::format::header::ContentType;
 use fragseal::format::Reader;
-use fragseal::message::{parse_header, MessageHeader, OpenLimits};
+use fragseal::message::{MessageHeader, OpenLimits};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -20,7 +20,8 @@ pub struct Inspection {
 
 /// Parses the header and walks the frames (lengths, sequence numbers, IVs; no tag is checked).
 pub fn inspect_bytes(bytes: &[u8]) -> CliResult<Inspection> {
-    let header = parse_header(bytes, &OpenLimits::default())?;
+    let header =
+        MessageHeader::parse(bytes, &OpenLimits::default()).map_err(fragseal::Error::from)?;
     let body = bytes.get(header.header_len()..).unwrap_or_default();
     let mut r = Reader::at(body, header.header_len());
     let mut frames = 0u64;

@@ -1,0 +1,178 @@
+//! Batches: many fragments in parallel on the current rayon pool, in order, one result each.
+
+use super::{Engine, OpenRequest, Opened, SealRequest};
+use crate::error::{OpenError, SealError};
+use crate::kms::Credential;
+use bytes::Bytes;
+use core::fmt;
+use rayon::prelude::*;
+
+/// A fragment that could not be sealed, handed back intact with the reason.
+#[derive(Debug)]
+pub struct SealFailure {
+    /// The credential it was to be sealed for.
+    pub credential: Credential,
+    /// The request, unchanged.
+    pub request: SealRequest,
+    /// Why it failed.
+    pub error: SealError,
+}
+
+/// A fragment that could not be opened, handed back intact with the reason.
+#[derive(Debug)]
+pub struct OpenFailure {
+    /// The credential it was to be opened for.
+    pub credential: Credential,
+    /// The request, unchanged.
+    pub request: OpenRequest,
+    /// Why it failed.
+    pub error: OpenError,
+}
+
+impl fmt::Display for SealFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "fragment of {} bytes not sealed: {}",
+            self.request.plaintext.len(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for SealFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl fmt::Display for OpenFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "message of {} bytes not opened: {}",
+            self.request.message.len(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for OpenFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl Engine {
+    /// Seals many fragments for one credential in parallel (on the current rayon pool). The
+    /// results keep the order of `requests`, one per fragment; a fragment that fails is handed
+    /// back intact in its [`SealFailure`].
+    pub fn seal_batch(
+        &self,
+        credential: &Credential,
+        requests: Vec<SealRequest>,
+    ) -> Vec<Result<Bytes, Box<SealFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|request| {
+                self.seal(credential, &request).map_err(|error| {
+                    Box::new(SealFailure {
+                        credential: credential.clone(),
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Seals many fragments for one credential in parallel into caller-provided buffers:
+    /// `outputs[i]` is cleared and receives the message of `requests[i]`. Reusing the buffers
+    /// from batch to batch avoids fresh allocations (and their page faults). Results keep the
+    /// order of `requests`; the requests stay with the caller.
+    ///
+    /// # Errors
+    /// [`SealError::BufferCount`] when `outputs` and `requests` differ in length; otherwise
+    /// one result per fragment.
+    pub fn seal_batch_into(
+        &self,
+        credential: &Credential,
+        requests: &[SealRequest],
+        outputs: &mut [Vec<u8>],
+    ) -> Result<Vec<Result<(), SealError>>, SealError> {
+        if requests.len() != outputs.len() {
+            return Err(SealError::BufferCount {
+                requests: requests.len(),
+                outputs: outputs.len(),
+            });
+        }
+        Ok(requests
+            .par_iter()
+            .zip(outputs.par_iter_mut())
+            .map(|(request, out)| {
+                out.clear();
+                self.seal_into(credential, request, out)
+            })
+            .collect())
+    }
+
+    /// Seals many fragments, each for its own credential, in parallel; as [`Self::seal_batch`].
+    pub fn seal_batch_mixed(
+        &self,
+        requests: Vec<(Credential, SealRequest)>,
+    ) -> Vec<Result<Bytes, Box<SealFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|(credential, request)| {
+                self.seal(&credential, &request).map_err(|error| {
+                    Box::new(SealFailure {
+                        credential,
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Opens many fragments for one credential in parallel (on the current rayon pool). The
+    /// results keep the order of `requests`, one per fragment; a fragment that fails is handed
+    /// back intact in its [`OpenFailure`].
+    pub fn open_batch(
+        &self,
+        credential: &Credential,
+        requests: Vec<OpenRequest>,
+    ) -> Vec<Result<Opened, Box<OpenFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|request| {
+                self.open(credential, &request).map_err(|error| {
+                    Box::new(OpenFailure {
+                        credential: credential.clone(),
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Opens many fragments, each for its own credential, in parallel; as [`Self::open_batch`].
+    pub fn open_batch_mixed(
+        &self,
+        requests: Vec<(Credential, OpenRequest)>,
+    ) -> Vec<Result<Opened, Box<OpenFailure>>> {
+        requests
+            .into_par_iter()
+            .map(|(credential, request)| {
+                self.open(&credential, &request).map_err(|error| {
+                    Box::new(OpenFailure {
+                        credential,
+                        request,
+                        error,
+                    })
+                })
+            })
+            .collect()
+    }
+}

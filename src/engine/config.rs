@@ -1,0 +1,93 @@
+//! How an engine seals and opens.
+
+use super::retry::RetryPolicy;
+use crate::cache::CacheLimits;
+use crate::crypto::aead::AeadBackend;
+use crate::error::ConfigError;
+use crate::format::OpenLimits;
+use crate::message;
+
+/// How an [`Engine`](super::Engine) seals and opens. Which keys protect and may open a
+/// message is the engine's [keyring](crate::keyring), not a configuration value.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Frame length of sealed messages (default 64 KiB).
+    pub frame_length: u32,
+    /// Limits of the data-key cache.
+    pub cache: CacheLimits,
+    /// Retries of failed keyring (KMS) calls.
+    pub retry: RetryPolicy,
+    /// Limits applied when parsing messages to open.
+    pub open_limits: OpenLimits,
+    /// The AES-GCM implementation of message keys.
+    pub backend: AeadBackend,
+    /// Run refreshes ahead on a short-lived background thread, so that not even the caller that
+    /// starts a refresh waits for KMS (recommended for producers). Off by default: the caller
+    /// that reaches the refresh point then fetches the replacement itself — after reserving its
+    /// own use of the still-valid key — which keeps refreshes deterministic under a manual
+    /// clock. Either way, no other caller waits.
+    pub background_refresh: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            frame_length: message::DEFAULT_FRAME_LENGTH,
+            cache: CacheLimits::default(),
+            retry: RetryPolicy::default(),
+            open_limits: OpenLimits::default(),
+            backend: AeadBackend::default(),
+            background_refresh: false,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets [`Self::frame_length`].
+    pub fn with_frame_length(mut self, frame_length: u32) -> Self {
+        self.frame_length = frame_length;
+        self
+    }
+
+    /// Sets [`Self::cache`].
+    pub fn with_cache(mut self, cache: CacheLimits) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Sets [`Self::retry`].
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets [`Self::open_limits`].
+    pub fn with_open_limits(mut self, open_limits: OpenLimits) -> Self {
+        self.open_limits = open_limits;
+        self
+    }
+
+    /// Sets [`Self::backend`].
+    pub fn with_backend(mut self, backend: AeadBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets [`Self::background_refresh`].
+    pub fn with_background_refresh(mut self, on: bool) -> Self {
+        self.background_refresh = on;
+        self
+    }
+
+    /// Checks the configuration (the cache limits are checked by the cache).
+    ///
+    /// # Errors
+    /// [`ConfigError::ZeroFrameLength`]; the retry policy's errors.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.frame_length == 0 {
+            return Err(ConfigError::ZeroFrameLength);
+        }
+        self.retry.validate()
+    }
+}

@@ -1,0 +1,185 @@
+//! Data keys for sealing and opening, from the engine's keyring through its cache.
+//!
+//! The cache stores what the keyring returns — the data key, and for sealing the encrypted
+//! data keys that go with it — and knows nothing about their format. Keyring calls run under
+//! the engine's retry policy, each attempt counted as a KMS call of the credential.
+
+use super::{Engine, RetryPolicy};
+use crate::cache::{CacheKey, CredentialCounters, DataKeyMaterial, Lease, Refresh};
+use crate::error::{KeyringError, OpenError};
+use crate::format::{EncryptedDataKey, EncryptionContext};
+use crate::keyring::{EncryptionMaterials, Keyring, UnwrappedKey};
+use crate::kms::{Credential, KmsError, KmsErrorKind};
+use crate::message::SUITE_ID;
+use std::sync::Arc;
+
+/// The sealing cache key's key id: one engine has one keyring, so one name serves.
+const SEALING_KEY_ID: &str = "keyring";
+
+/// Calls the keyring through `retry`, counting every attempt in `counters`.
+pub(super) fn with_retry<T>(
+    retry: &RetryPolicy,
+    counters: Option<&CredentialCounters>,
+    op: impl FnMut() -> Result<T, KeyringError>,
+) -> Result<T, KeyringError> {
+    retry.run(op, |r| {
+        if let Some(c) = counters {
+            c.record_kms_call(r.is_ok());
+        }
+    })
+}
+
+/// The cache's fetch closures return a [`KmsError`]: a keyring error travels through it as
+/// the source, and comes back out in [`from_cache`].
+fn to_fetch_error(e: KeyringError) -> KmsError {
+    let kind = e.kms().map_or(KmsErrorKind::Internal, KmsError::kind);
+    KmsError::new(kind, e.to_string()).with_source(e)
+}
+
+/// What went wrong in a cache call, as the keyring error it carried or an internal failure.
+pub(super) enum CacheFailure {
+    Keyring(KeyringError),
+    Internal(&'static str),
+}
+
+pub(super) fn from_cache(e: crate::Error) -> CacheFailure {
+    match e {
+        crate::Error::Kms(k) => {
+            let inner = std::error::Error::source(&k)
+                .and_then(|s| s.downcast_ref::<KeyringError>())
+                .cloned();
+            CacheFailure::Keyring(inner.unwrap_or(KeyringError::Kms(k)))
+        }
+        crate::Error::Internal(s) => CacheFailure::Internal(s),
+        _ => CacheFailure::Internal("data-key cache failure"),
+    }
+}
+
+/// The cached form of sealing materials: the data key, the encrypted data keys for the
+/// header, and the id of the key that generated it.
+fn sealing_material(m: EncryptionMaterials) -> Result<DataKeyMaterial, KmsError> {
+    let (data_key, edks, key_id) = m.into_parts();
+    Ok(DataKeyMaterial::new(data_key, edks, key_id))
+}
+
+/// The cached form of an unwrapped key: no encrypted data keys (the message's own EDK is the
+/// cache key), and the id of the key that unwrapped it.
+fn opening_material(k: UnwrappedKey) -> DataKeyMaterial {
+    let (data_key, key_id) = k.into_parts();
+    DataKeyMaterial::new(data_key, Vec::new(), key_id)
+}
+
+/// Runs a refresh ahead on its own short-lived thread, so that no caller waits for it. If the
+/// thread cannot be started, the closure — and the ticket in it — is dropped, which abandons the
+/// refresh; the cache tries again after its retry interval.
+fn spawn_refresh(
+    ticket: Refresh,
+    fetch: impl FnOnce(&CredentialCounters) -> Result<DataKeyMaterial, KmsError> + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("fragseal-refresh".into())
+        .spawn(move || {
+            let fetched = fetch(ticket.counters());
+            ticket.complete(fetched);
+        });
+    // The thread is detached: it owns everything it uses.
+    drop(spawned);
+}
+
+impl Engine {
+    /// A lease on a data key to seal `bytes` plaintext bytes under the whole context `ec`.
+    pub(super) fn sealing_lease(
+        &self,
+        credential: &Credential,
+        ec: &EncryptionContext,
+        bytes: u64,
+    ) -> Result<Lease, CacheFailure> {
+        let key = CacheKey::for_sealing(credential, SEALING_KEY_ID, SUITE_ID, ec);
+        let generate = |keyring: &dyn Keyring, counters: Option<&CredentialCounters>| {
+            with_retry(&self.config.retry, counters, || {
+                keyring.generate(credential, ec)
+            })
+            .map_err(to_fetch_error)
+            .and_then(sealing_material)
+        };
+        self.cache
+            .get_or_fetch_with_refresh(
+                &key,
+                bytes,
+                || generate(&*self.keyring, self.counters(credential).as_deref()),
+                |ticket| {
+                    if !self.config.background_refresh {
+                        let fetched = generate(&*self.keyring, Some(ticket.counters()));
+                        return ticket.complete(fetched);
+                    }
+                    let (keyring, retry) = (Arc::clone(&self.keyring), self.config.retry);
+                    let (credential, ec) = (credential.clone(), ec.clone());
+                    spawn_refresh(ticket, move |counters| {
+                        with_retry(&retry, Some(counters), || {
+                            keyring.generate(&credential, &ec)
+                        })
+                        .map_err(to_fetch_error)
+                        .and_then(sealing_material)
+                    });
+                },
+            )
+            .map_err(from_cache)
+    }
+
+    /// The data key that opens a message with encrypted data keys `edks` and whole context
+    /// `ec`, for `credential`: each encrypted data key the keyring accepts, in turn, through
+    /// the cache. Also returns the cache key the lease's usage was reserved under, and the
+    /// index of the encrypted data key that opened.
+    pub(super) fn opening_lease<'h>(
+        &self,
+        credential: &'h Credential,
+        edks: &'h [EncryptedDataKey],
+        ec: &'h EncryptionContext,
+        usage_bytes: u64,
+    ) -> Result<(Lease, CacheKey<'h>, usize), OpenError> {
+        let mut errors = Vec::new();
+        for (i, edk) in edks.iter().enumerate() {
+            if !self.keyring.accepts(edk) {
+                continue;
+            }
+            let key = CacheKey::for_opening(credential, edk, ec);
+            let unwrap = |keyring: &dyn Keyring, counters: Option<&CredentialCounters>| {
+                with_retry(&self.config.retry, counters, || {
+                    keyring.unwrap(credential, ec, edk)
+                })
+                .map(opening_material)
+                .map_err(to_fetch_error)
+            };
+            let lease = self.cache.get_or_fetch_with_refresh(
+                &key,
+                usage_bytes,
+                || unwrap(&*self.keyring, self.counters(credential).as_deref()),
+                |ticket| {
+                    if !self.config.background_refresh {
+                        let fetched = unwrap(&*self.keyring, Some(ticket.counters()));
+                        return ticket.complete(fetched);
+                    }
+                    let (keyring, retry) = (Arc::clone(&self.keyring), self.config.retry);
+                    let (credential, ec, edk) = (credential.clone(), ec.clone(), edk.clone());
+                    spawn_refresh(ticket, move |counters| {
+                        with_retry(&retry, Some(counters), || {
+                            keyring.unwrap(&credential, &ec, &edk)
+                        })
+                        .map(opening_material)
+                        .map_err(to_fetch_error)
+                    });
+                },
+            );
+            match lease.map_err(from_cache) {
+                Ok(lease) => return Ok((lease, key, i)),
+                Err(CacheFailure::Keyring(e)) => errors.push(e),
+                Err(CacheFailure::Internal(s)) => return Err(OpenError::Internal(s)),
+            }
+        }
+        if errors.is_empty() {
+            Err(OpenError::NoTrustedKey)
+        } else {
+            Err(OpenError::AllKeysFailed(errors))
+        }
+    }
+}

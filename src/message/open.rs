@@ -1,0 +1,355 @@
+//! Opening: parse once into a [`ParsedMessage`], then authenticate and decrypt it.
+
+use super::frame::read_frame;
+use super::{checks::context_binds_stream, serialize_authenticate_only, with_header_aad};
+use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
+use crate::crypto::kdf::{derive_message_keys, MessageKeys};
+use crate::crypto::DataKey;
+use crate::error::{AuthenticationError, OpenError};
+use crate::format::body::{read_non_framed, BodyAad, BodyKind, FrameRef};
+use crate::format::header::HEADER_IV;
+use crate::format::{ContentType, EncryptionContext, Field, MessageHeader, OpenLimits, Reader};
+use crate::identity::IdentityCheck;
+use zeroize::Zeroize;
+
+/// How to open a parsed message, besides the data key.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenParams<'a> {
+    /// The identity check (explicit: expect this identity, or skip).
+    pub identity: &'a IdentityCheck,
+    /// The "required encryption context" pairs that are authenticated but not stored in the
+    /// message (see [`SealParams::authenticate_only`]).
+    pub supplied_context: Option<&'a EncryptionContext>,
+    /// The AES-GCM implementation.
+    pub backend: AeadBackend,
+}
+
+impl<'a> OpenParams<'a> {
+    /// With `identity`, nothing supplied and the default backend.
+    pub fn new(identity: &'a IdentityCheck) -> Self {
+        Self {
+            identity,
+            supplied_context: None,
+            backend: AeadBackend::default(),
+        }
+    }
+
+    /// Sets [`Self::supplied_context`].
+    pub fn with_supplied_context(mut self, supplied: &'a EncryptionContext) -> Self {
+        self.supplied_context = Some(supplied);
+        self
+    }
+
+    /// Sets [`Self::backend`].
+    pub fn with_backend(mut self, backend: AeadBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+}
+
+/// A message parsed once: its strictly validated header and the bytes it was parsed from.
+/// The header is *not yet authenticated*: use its encrypted data keys to obtain the data key,
+/// then one of the `open` methods authenticates it before anything else.
+#[derive(Clone, Debug)]
+pub struct ParsedMessage<'m> {
+    header: MessageHeader,
+    message: &'m [u8],
+}
+
+/// Parses and validates the header at the start of `message` (which continues with the body).
+///
+/// # Errors
+/// [`OpenError::Format`] naming the field and byte offset.
+pub fn parse<'m>(message: &'m [u8], limits: &OpenLimits) -> Result<ParsedMessage<'m>, OpenError> {
+    let header = MessageHeader::parse(message, limits)?;
+    Ok(ParsedMessage { header, message })
+}
+
+/// Derives the message keys and authenticates the header: commit key (constant time), header
+/// tag over the header bytes as received followed by the supplied context, and the expected
+/// fragment identity per `params.identity`.
+pub(crate) fn authenticate_header(
+    data_key: &DataKey,
+    header: &MessageHeader,
+    params: &OpenParams<'_>,
+) -> Result<MessageKeys, OpenError> {
+    let keys = derive_message_keys(
+        params.backend,
+        data_key,
+        header.suite_id(),
+        header.message_id(),
+    );
+    if !keys.commit_key.ct_eq(header.commit_key()) {
+        return Err(OpenError::Authentication(AuthenticationError));
+    }
+    let extra = serialize_authenticate_only(params.supplied_context).ok_or(AuthenticationError)?;
+    with_header_aad(header.header_body_bytes(), &extra, |aad| {
+        keys.encryption_key
+            .open_in_place_detached(&HEADER_IV, aad, &mut [], header.auth_tag())
+    })?;
+    if let IdentityCheck::Expect(identity) = params.identity {
+        let stored = header.encryption_context();
+        let pairs = stored.iter().chain(
+            params
+                .supplied_context
+                .into_iter()
+                .flat_map(EncryptionContext::iter),
+        );
+        context_binds_stream(pairs, identity).map_err(|_| AuthenticationError)?;
+        identity.verify(data_key, header.message_id())?;
+    }
+    Ok(keys)
+}
+
+/// Decrypts one frame's ciphertext appended to `out`; on failure the appended bytes are zeroed
+/// and removed.
+fn open_frame_into(
+    out: &mut Vec<u8>,
+    key: &Aes256GcmKey,
+    aad: &mut BodyAad,
+    frame: &FrameRef<'_>,
+) -> Result<(), OpenError> {
+    let at = out.len();
+    out.extend_from_slice(frame.ciphertext);
+    let buf = out.get_mut(at..).unwrap_or(&mut []);
+    let r = key.open_in_place_detached(
+        frame.iv,
+        aad.get(frame.kind, frame.seq, frame.content_len()),
+        buf,
+        frame.tag,
+    );
+    if r.is_err() {
+        out.truncate(at);
+    }
+    Ok(r?)
+}
+
+impl core::ops::Deref for ParsedMessage<'_> {
+    type Target = MessageHeader;
+
+    /// The parsed header (not yet authenticated).
+    fn deref(&self) -> &MessageHeader {
+        &self.header
+    }
+}
+
+impl<'m> ParsedMessage<'m> {
+    /// The parsed header (not yet authenticated).
+    pub fn header(&self) -> &MessageHeader {
+        &self.header
+    }
+
+    /// The whole message, as parsed.
+    pub fn bytes(&self) -> &'m [u8] {
+        self.message
+    }
+
+    /// The message body: the bytes after the header (not the header's
+    /// [`body`](MessageHeader::body)).
+    pub fn body_bytes(&self) -> &'m [u8] {
+        self.message.get(self.header.header_len()..).unwrap_or(&[])
+    }
+
+    /// Opens the message with `data_key`.
+    ///
+    /// Authenticates the header first (commit key, header tag with the supplied context, and
+    /// the identity per `params.identity`), then checks and decrypts every frame. Nothing is
+    /// returned unless the whole message verifies; non-framed bodies are accepted.
+    ///
+    /// # Errors
+    /// [`OpenError::Authentication`] (opaque) for a wrong key, a bad tag, a commit key
+    /// mismatch, a missing or wrong supplied context or an identity mismatch;
+    /// [`OpenError::Format`] for a malformed body (sequence gap, wrong IV, missing final
+    /// frame, trailing bytes, ...).
+    pub fn open(&self, data_key: &DataKey, params: &OpenParams<'_>) -> Result<Vec<u8>, OpenError> {
+        let mut out = Vec::new();
+        self.open_into(data_key, params, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::open`], appending the plaintext to `out` (reserving space once), so that a
+    /// caller can reuse one buffer across messages. On error `out` is restored to its previous
+    /// length and the bytes appended meanwhile are zeroized.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_into(
+        &self,
+        data_key: &DataKey,
+        params: &OpenParams<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
+        let header = &self.header;
+        let body = self.body_bytes();
+        let keys = authenticate_header(data_key, header, params)?;
+        let key = &keys.encryption_key;
+        let mut aad = BodyAad::new(header.message_id());
+        let mut r = Reader::at(body, header.header_len());
+        let start = out.len();
+        // Plaintext is never longer than the body.
+        out.reserve(body.len());
+        let result = match header.content_type() {
+            ContentType::NonFramed => read_non_framed(&mut r)
+                .map_err(OpenError::from)
+                .and_then(|frame| open_frame_into(out, key, &mut aad, &frame)),
+            ContentType::Framed => (|| {
+                let mut seq: u32 = 1;
+                loop {
+                    let frame = read_frame(&mut r, header.frame_length(), seq)?;
+                    open_frame_into(out, key, &mut aad, &frame)?;
+                    if frame.kind == BodyKind::Final {
+                        r.expect_end(Field::Frame)?;
+                        return Ok(());
+                    }
+                    // A regular frame's sequence number is never FF FF FF FF (that is the
+                    // final marker), so this cannot overflow.
+                    seq = seq.checked_add(1).ok_or(AuthenticationError)?;
+                }
+            })(),
+        };
+        if result.is_err() {
+            if let Some(tail) = out.get_mut(start..) {
+                tail.zeroize();
+            }
+            out.truncate(start);
+        }
+        result
+    }
+}
+
+/// Where a framed body's frames are, validated without decrypting.
+struct FrameIndex<'m> {
+    frames: Vec<FrameRef<'m>>,
+    plaintext_len: u64,
+}
+
+fn index_frames<'m>(header: &MessageHeader, body: &'m [u8]) -> Result<FrameIndex<'m>, OpenError> {
+    let mut r = Reader::at(body, header.header_len());
+    let mut frames = Vec::new();
+    let mut plaintext_len = 0u64;
+    let mut seq: u32 = 1;
+    loop {
+        let frame = read_frame(&mut r, header.frame_length(), seq)?;
+        plaintext_len += frame.content_len();
+        let last = frame.kind == BodyKind::Final;
+        frames.push(frame);
+        if last {
+            r.expect_end(Field::Frame)?;
+            return Ok(FrameIndex {
+                frames,
+                plaintext_len,
+            });
+        }
+        seq = seq.checked_add(1).ok_or(AuthenticationError)?;
+    }
+}
+
+impl ParsedMessage<'_> {
+    /// Opens only the plaintext bytes in `range`: the header is authenticated, the frame
+    /// structure of the whole body is checked without decrypting, and only the frames
+    /// overlapping `range` are decrypted and verified — plus the final frame, whose tag
+    /// authenticates the message's length (so a truncated message is detected even when the
+    /// range lies in its first frames).
+    ///
+    /// # Errors
+    /// As [`Self::open`]; [`OpenError::RangeReversed`] or [`OpenError::RangeBeyondEnd`] when
+    /// `range` is reversed or ends beyond the plaintext.
+    pub fn open_range(
+        &self,
+        data_key: &DataKey,
+        params: &OpenParams<'_>,
+        range: core::ops::Range<u64>,
+    ) -> Result<Vec<u8>, OpenError> {
+        if range.start > range.end {
+            return Err(OpenError::RangeReversed {
+                start: range.start,
+                end: range.end,
+            });
+        }
+        let header = &self.header;
+        let body = self.body_bytes();
+        if header.content_type() == ContentType::NonFramed {
+            let mut all = self.open(data_key, params)?;
+            let r = slice_range(&all, &range).map(<[u8]>::to_vec);
+            all.zeroize();
+            return r;
+        }
+        let keys = authenticate_header(data_key, header, params)?;
+        let index = index_frames(header, body)?;
+        let key = &keys.encryption_key;
+        let mut aad = BodyAad::new(header.message_id());
+        // The final frame first: its tag authenticates the plaintext length the range is
+        // checked against.
+        let mut last_plain = Vec::with_capacity(header.frame_length() as usize);
+        let (last, regular) = index
+            .frames
+            .split_last()
+            .ok_or(OpenError::Authentication(AuthenticationError))?;
+        open_frame_into(&mut last_plain, key, &mut aad, last)?;
+        if range.end > index.plaintext_len {
+            last_plain.zeroize();
+            return Err(OpenError::RangeBeyondEnd {
+                end: range.end,
+                plaintext_len: index.plaintext_len,
+            });
+        }
+        let fl = u64::from(header.frame_length());
+        let mut out = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
+        let mut scratch = Vec::with_capacity(header.frame_length() as usize);
+        let append = |out: &mut Vec<u8>, plain: &[u8], frame_start: u64| -> Result<(), OpenError> {
+            let frame_end = frame_start + plain.len() as u64;
+            let lo = range.start.max(frame_start) - frame_start;
+            let hi = range.end.min(frame_end) - frame_start;
+            let part = plain
+                .get(lo as usize..hi as usize)
+                .ok_or(OpenError::Authentication(AuthenticationError))?;
+            out.extend_from_slice(part);
+            Ok(())
+        };
+        let overlaps =
+            |frame_start: u64, len: u64| frame_start < range.end && range.start < frame_start + len;
+        let result = (|| {
+            for (i, frame) in regular.iter().enumerate() {
+                let frame_start = i as u64 * fl;
+                if !overlaps(frame_start, frame.content_len()) {
+                    continue;
+                }
+                scratch.clear();
+                open_frame_into(&mut scratch, key, &mut aad, frame)?;
+                append(&mut out, &scratch, frame_start)?;
+            }
+            let last_start = regular.len() as u64 * fl;
+            if overlaps(last_start, last.content_len()) {
+                append(&mut out, &last_plain, last_start)?;
+            }
+            Ok::<(), OpenError>(())
+        })();
+        scratch.zeroize();
+        last_plain.zeroize();
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                out.zeroize();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn slice_range<'a>(all: &'a [u8], range: &core::ops::Range<u64>) -> Result<&'a [u8], OpenError> {
+    let lo = usize::try_from(range.start).ok();
+    let hi = usize::try_from(range.end).ok();
+    let beyond = OpenError::RangeBeyondEnd {
+        end: range.end,
+        plaintext_len: all.len() as u64,
+    };
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if hi <= all.len() => {
+            all.get(lo..hi).ok_or(OpenError::RangeReversed {
+                start: range.start,
+                end: range.end,
+            })
+        }
+        _ => Err(beyond),
+    }
+}
