@@ -621,8 +621,8 @@ fn least_privilege_credentials() {
     ])
     .assert()
     .success();
-    // The producer may not open (it may not even resolve the alias: the key ARN is given), the
-    // consumer may (and resolves the alias with DescribeKey).
+    // The producer may not open (it is refused at Decrypt), the consumer may (and resolves the
+    // alias with DescribeKey).
     env.cmd(&[
         "open",
         "--key",
@@ -665,7 +665,8 @@ fn least_privilege_credentials() {
     assert_eq!(find(PRODUCER)["calls"]["Decrypt"], 1);
     assert_eq!(find(PRODUCER)["errors"]["AccessDeniedException"], 1);
     assert_eq!(find(CONSUMER)["calls"]["Decrypt"], 1);
-    assert_eq!(find(CONSUMER)["calls"]["DescribeKey"], 1);
+    // The consumer resolved alias/cam twice: for its refused seal and for its open.
+    assert_eq!(find(CONSUMER)["calls"]["DescribeKey"], 2);
     assert_eq!(find(CONSUMER)["calls"]["GenerateDataKey"], 1);
     assert_eq!(find(CONSUMER)["errors"]["AccessDeniedException"], 1);
     env.cmd(&["kms", "audit"])

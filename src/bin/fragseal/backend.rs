@@ -561,13 +561,34 @@ impl OpenKeyOpts {
                 DiscoveryFilter::new(discovery.partition.clone(), accounts),
             )
         } else {
-            KmsKeyring::strict(Arc::clone(&handle.kms), credential, &self.keys)?
+            // Resolved here rather than inside the keyring, so that a caller who may not
+            // DescribeKey an alias learns why at once (a keyring keeps such an alias
+            // unresolved, and it then trusts no encrypted data key).
+            let mut arns = Vec::with_capacity(self.keys.len());
+            for k in &self.keys {
+                arns.push(resolve_key_arn(handle.kms.as_ref(), credential, k)?);
+            }
+            KmsKeyring::strict(Arc::clone(&handle.kms), credential, &arns)?
         };
         Ok(Opener {
             engine: Engine::new(Arc::new(keyring), EngineConfig::default())?,
             handle: Some(handle),
         })
     }
+}
+
+/// A key ARN is used as given; a key id, alias name or alias ARN is resolved with DescribeKey.
+fn resolve_key_arn(kms: &dyn Kms, credential: &Credential, key: &str) -> CliResult<String> {
+    if fragseal::arn::KmsKeyArn::parse(key).is_some() {
+        return Ok(key.to_owned());
+    }
+    kms.describe_key(credential, key)
+        .map(|d| d.arn)
+        .map_err(|e| {
+            CliError::kms(&e)
+                .context(format!("resolving --key {key} to a key ARN (DescribeKey)"))
+                .with_hint("give the key ARN itself (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        })
 }
 
 impl Opener {

@@ -14,8 +14,9 @@ pub const KMS_PRICE_PER_10K: f64 = 0.03;
 
 /// The key policy of the Kinesis Video Streams documentation's least-privilege setup: the
 /// account root administers the key (which delegates to IAM), the producer may only call
-/// `kms:GenerateDataKey` and the consumer only `kms:Decrypt`, each only for `stream_arn`; the
-/// consumer may also `kms:DescribeKey`, so that `open --key alias/NAME` can resolve the alias.
+/// `kms:GenerateDataKey` and the consumer only `kms:Decrypt`, each only for `stream_arn`; both
+/// may also `kms:DescribeKey` (key metadata only), so that a strict keyring on `alias/NAME`
+/// resolves the alias to the key ARN once.
 ///
 /// The data-key statements pin the encryption context's key set to exactly the one key the
 /// CLI writes, `aws:kinesisvideo:arn` (`ForAllValues:StringEquals` on
@@ -61,9 +62,9 @@ pub fn least_privilege_policy(
                 "Condition": ec_condition
             },
             {
-                "Sid": "Consumer may describe the key (to resolve an alias to the key ARN)",
+                "Sid": "Producer and consumer may describe the key (to resolve an alias to the key ARN)",
                 "Effect": "Allow",
-                "Principal": { "AWS": consumer },
+                "Principal": { "AWS": [producer, consumer] },
                 "Action": "kms:DescribeKey",
                 "Resource": "*"
             }
