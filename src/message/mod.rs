@@ -175,6 +175,12 @@ pub fn seal(
     params: &SealParams<'_>,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
+    // The context checks first, so that their typed errors win over the header writer's.
+    check_seal_context(
+        params.encryption_context,
+        params.authenticate_only,
+        params.identity,
+    )?;
     let mut out = Vec::with_capacity(sealed_len(params, plaintext.len())?);
     seal_into(data_key, params, plaintext, &mut out)?;
     Ok(out)
