@@ -32,7 +32,7 @@ impl Backend for Local {
         self.kms.clone()
     }
     fn caller(&self) -> Credential {
-        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIDROOT")
+        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIDROOT").unwrap()
     }
     fn create_key(&self) -> String {
         self.kms
