@@ -32,7 +32,8 @@ impl Backend for Local {
         self.kms.clone()
     }
     fn caller(&self) -> Credential {
-        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIDROOT").unwrap()
+        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIDROOT")
+            .expect("a valid credential")
     }
     fn create_key(&self) -> String {
         self.kms
