@@ -34,7 +34,8 @@ const ACCOUNT: &str = "123456789012";
 
 fn setup() -> (Engine, Credential, String, EncryptionContext) {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
-    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")
+        .expect("a valid credential");
     let key = kms
         .create_key(&root, None, "bench")
         .expect("create key")

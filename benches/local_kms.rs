@@ -26,7 +26,8 @@ fn bench(c: &mut Criterion) {
     let kms = Arc::new(LocalKms::new(REGION, ACCOUNT));
     // Keep the in-memory audit log small so the bench measures calls, not memory growth.
     kms.audit().set_capacity(1024);
-    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let root =
+        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT").unwrap();
     // A key policy with conditions on the encryption context, plus delegation to IAM.
     let key_policy = format!(
         r#"{{"Version":"2012-10-17","Statement":[
@@ -41,7 +42,8 @@ fn bench(c: &mut Criterion) {
         ACCOUNT,
         format!("arn:aws:sts::{ACCOUNT}:assumed-role/producer/device-1"),
         "ASIAPRODUCER",
-    );
+    )
+    .unwrap();
     let ec = EncryptionContext::new().with(
         "aws:kinesisvideo:arn",
         format!("arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/cam-1/1700000000000"),

@@ -46,7 +46,7 @@ struct Setup {
 
 fn setup() -> Result<Setup> {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
-    let cred = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let cred = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")?;
     let key = kms.create_key(&cred, None, "report")?.arn;
     let ec = EncryptionContext::new().with(
         "aws:kinesisvideo:arn",

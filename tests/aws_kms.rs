@@ -38,6 +38,7 @@ fn caller() -> Credential {
         format!("arn:aws:iam::{ACCOUNT}:root"),
         "AKIDFRAGSEALTEST",
     )
+    .expect("a valid credential")
 }
 
 /// The AwsKms pointed at the shared moto server, or `None` (after reporting) when moto is
@@ -503,7 +504,8 @@ fn refused_connection_is_transport() {
 
 #[test]
 fn unknown_caller_without_default_is_access_denied() {
-    let known = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIDA");
+    let known = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIDA")
+        .expect("a valid credential");
     let kms = AwsKms::builder()
         .region("us-east-1")
         .endpoint_url("http://127.0.0.1:9")
@@ -525,9 +527,12 @@ fn credentials_from_a_provider_per_caller() {
         vec![JSON],
         r#"{"__type":"NotFoundException","message":"signed and sent"}"#,
     ));
-    let good = Credential::new("111122223333", "arn:aws:iam::111122223333:role/g", "AKIDG");
-    let broken = Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIDB");
-    let empty = Credential::new("111122223333", "arn:aws:iam::111122223333:role/e", "AKIDE");
+    let good = Credential::new("111122223333", "arn:aws:iam::111122223333:role/g", "AKIDG")
+        .expect("a valid credential");
+    let broken = Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIDB")
+        .expect("a valid credential");
+    let empty = Credential::new("111122223333", "arn:aws:iam::111122223333:role/e", "AKIDE")
+        .expect("a valid credential");
     let kms = AwsKms::builder()
         .region("us-east-1")
         .endpoint_url(server.endpoint())

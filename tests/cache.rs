@@ -85,6 +85,7 @@ fn cred(id: &str) -> Credential {
         format!("arn:aws:iam::111122223333:role/{id}"),
         format!("AKIA{id}"),
     )
+    .unwrap()
 }
 
 static EC: LazyLock<EncryptionContext> = LazyLock::new(|| {
@@ -911,17 +912,20 @@ fn same_access_key_id_different_principal_gets_no_cached_key() {
         "111122223333",
         "arn:aws:iam::111122223333:role/producer",
         "AKIASHARED",
-    );
+    )
+    .unwrap();
     let attacker = Credential::new(
         "111122223333",
         "arn:aws:iam::111122223333:role/attacker",
         "AKIASHARED",
-    );
+    )
+    .unwrap();
     let other_account = Credential::new(
         "444455556666",
         "arn:aws:iam::444455556666:role/producer",
         "AKIASHARED",
-    );
+    )
+    .unwrap();
     let (cache, _clock, kms) = setup(CacheLimits::default());
     let (s, kp) = take(&cache, &kms, &producer, 1);
     assert_eq!(s, LeaseSource::Fetched);

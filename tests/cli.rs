@@ -1792,6 +1792,43 @@ fn control_characters_in_identities_are_refused() {
     assert!(!String::from_utf8(out).unwrap().contains("role/x"));
 }
 
+/// A principal of one account presented as a caller in another: the credential would claim
+/// `--account`'s identity for an ARN that contradicts it. Refused as a usage error, before any
+/// KMS call (so nothing is audited under it).
+#[test]
+fn principal_of_another_account_is_a_usage_error() {
+    let env = Env::new();
+    env.key();
+    std::fs::write(env.path("f.bin"), b"x").unwrap();
+    let mismatched = [
+        "--principal",
+        "arn:aws:iam::444455556666:role/x",
+        "--account",
+        "111122223333",
+    ];
+    for command in [
+        &["kms", "list"][..],
+        &["seal", "f.bin", "-o", "f.sealed", "--key", "alias/cam"][..],
+    ] {
+        env.cmd(&[command, &mismatched[..]].concat())
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("contradicts"))
+            .stderr(predicate::str::contains("111122223333"))
+            .stderr(predicate::str::contains("arn:aws:iam::444455556666:role/x"));
+    }
+    assert!(!env.path("f.sealed").exists());
+    // Nothing was recorded under that identity.
+    let out = env
+        .cmd(&["kms", "audit"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!String::from_utf8(out).unwrap().contains("role/x"));
+}
+
 #[cfg(unix)]
 #[test]
 fn many_fragments_do_not_hold_one_open_file_each() {

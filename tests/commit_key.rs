@@ -130,7 +130,8 @@ fn every_commit_key_byte_is_checked_on_every_open_path() {
         "111122223333",
         "arn:aws:iam::111122223333:root",
         "AKIAIOSFODNN7EXAMPLE",
-    );
+    )
+    .unwrap();
     let key = kms.create_key(&root, None, "commit key test").unwrap();
     let keyring =
         KmsKeyring::strict(Arc::clone(&kms) as Arc<dyn Kms>, &root, &[key.arn.as_str()]).unwrap();

@@ -57,7 +57,8 @@ struct Sealed {
 #[test]
 fn eight_threads_constant_eviction_counters_reconcile() {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
-    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let root =
+        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT").unwrap();
     let key = kms.create_key(&root, None, "concurrency").unwrap().arn;
     kms.attach_identity_policy(
         &format!("arn:aws:iam::{ACCOUNT}:role/agent"),
@@ -71,9 +72,11 @@ fn eight_threads_constant_eviction_counters_reconcile() {
                 format!("arn:aws:sts::{ACCOUNT}:assumed-role/agent/s{i}"),
                 format!("ASIAAGENT{i}"),
             )
+            .unwrap()
         })
         .collect();
-    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let root =
+        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT").unwrap();
     let keyring = KmsKeyring::strict(kms.clone(), &root, &[&key]).unwrap();
     let engine = Engine::new(
         Arc::new(keyring),
@@ -232,12 +235,14 @@ fn noisy_neighbour_threads_never_evict_the_victims_keys() {
         ACCOUNT,
         format!("arn:aws:iam::{ACCOUNT}:role/victim"),
         "AKIAVICTIM",
-    );
+    )
+    .unwrap();
     let noisy = Credential::new(
         ACCOUNT,
         format!("arn:aws:iam::{ACCOUNT}:role/noisy"),
         "AKIANOISY",
-    );
+    )
+    .unwrap();
     let victim_ecs: Vec<EncryptionContext> = (0..2)
         .map(|s| EncryptionContext::new().with("aws:kinesisvideo:arn", stream_arn(s)))
         .collect();

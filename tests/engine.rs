@@ -29,7 +29,7 @@ const ACCOUNT: &str = "111122223333";
 const STREAM: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-1/1";
 
 fn root() -> Credential {
-    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")
+    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT").unwrap()
 }
 
 fn role(name: &str) -> Credential {
@@ -38,6 +38,7 @@ fn role(name: &str) -> Credential {
         format!("arn:aws:sts::{ACCOUNT}:assumed-role/{name}/session-1"),
         format!("ASIA{}", name.to_uppercase()),
     )
+    .unwrap()
 }
 
 fn allow(actions: &[&str]) -> String {
@@ -652,7 +653,7 @@ proptest! {
                 ACCOUNT,
                 format!("arn:aws:sts::{ACCOUNT}:assumed-role/producer/session-{i}"),
                 format!("ASIAPRODUCER{i}"),
-            ))
+            ).unwrap())
             .collect();
         let e = engine(&kms, &key, EngineConfig::default().with_frame_length(frame_length));
         let requests: Vec<(Credential, SealRequest)> = items

@@ -23,7 +23,8 @@ const STREAMS: usize = 3;
 #[test]
 fn eight_threads_ten_thousand_fragments_mixed_credentials() {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
-    let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT");
+    let root =
+        Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT").unwrap();
     let key = kms.create_key(&root, None, "stress").unwrap().arn;
     kms.attach_identity_policy(
         &format!("arn:aws:iam::{ACCOUNT}:role/agent"),
@@ -37,6 +38,7 @@ fn eight_threads_ten_thousand_fragments_mixed_credentials() {
                 format!("arn:aws:sts::{ACCOUNT}:assumed-role/agent/session-{i}"),
                 format!("ASIAAGENT{i}"),
             )
+            .unwrap()
         })
         .collect();
     let streams: Vec<String> = (0..STREAMS)

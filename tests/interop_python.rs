@@ -318,7 +318,8 @@ mod kms_keyring {
             Ok(s) => s,
             Err(e) => return support::unavailable(TEST, &format!("moto unavailable: {e}")),
         };
-        let caller = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), ACCESS_KEY);
+        let caller =
+            Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), ACCESS_KEY).unwrap();
         let kms = Arc::new(
             AwsKms::builder()
                 .region("us-east-1")

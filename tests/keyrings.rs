@@ -29,7 +29,7 @@ const CAM1: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam1/1";
 const CAM2: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam2/1";
 
 fn root(account: &str) -> Credential {
-    Credential::new(account, format!("arn:aws:iam::{account}:root"), "AKIAROOT")
+    Credential::new(account, format!("arn:aws:iam::{account}:root"), "AKIAROOT").unwrap()
 }
 
 fn role(account: &str, name: &str) -> Credential {
@@ -38,6 +38,7 @@ fn role(account: &str, name: &str) -> Credential {
         format!("arn:aws:sts::{account}:assumed-role/{name}/session-1"),
         format!("ASIA{}", name.to_uppercase()),
     )
+    .unwrap()
 }
 
 fn ec(stream: &str) -> EncryptionContext {

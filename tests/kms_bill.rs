@@ -18,8 +18,9 @@ const ACCOUNT: &str = "111122223333";
 fn one_hour(limits: CacheLimits) -> (u64, u64) {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
     let root = format!("arn:aws:iam::{ACCOUNT}:root");
-    let producer = Credential::new(ACCOUNT, root.clone(), "AKIDPRODUCER");
-    let consumer = Credential::new(ACCOUNT, root, "AKIDCONSUMER");
+    let producer =
+        Credential::new(ACCOUNT, root.clone(), "AKIDPRODUCER").expect("a valid credential");
+    let consumer = Credential::new(ACCOUNT, root, "AKIDCONSUMER").expect("a valid credential");
     let key = kms.create_key(&producer, None, "bill").expect("key").arn;
     let clock = Arc::new(ManualClock::new());
     let config = EngineConfig::default().with_cache(limits);

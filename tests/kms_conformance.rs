@@ -33,6 +33,7 @@ impl Backend for Local {
     }
     fn caller(&self) -> Credential {
         Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIDROOT")
+            .expect("a valid credential")
     }
     fn create_key(&self) -> String {
         self.kms

@@ -35,7 +35,7 @@ const ACCOUNT: &str = "111122223333";
 const STREAM: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-1/1";
 
 fn root() -> Credential {
-    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")
+    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT").unwrap()
 }
 
 fn role(name: &str) -> Credential {
@@ -44,6 +44,7 @@ fn role(name: &str) -> Credential {
         format!("arn:aws:sts::{ACCOUNT}:assumed-role/{name}/session-1"),
         format!("ASIA{}", name.to_uppercase()),
     )
+    .unwrap()
 }
 
 fn ec() -> EncryptionContext {

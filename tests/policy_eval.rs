@@ -1669,7 +1669,7 @@ fn for_all_values_on_encryption_context_key_is_overly_permissive() {
     // Through LocalKms: CreateKey refuses it, with the PolicyError as the source (from which
     // the exception name is taken).
     let kms = fragseal::kms::local::LocalKms::new("us-west-2", ACCT);
-    let root = fragseal::kms::Credential::new(ACCT, ROOT, "AKIAROOT");
+    let root = fragseal::kms::Credential::new(ACCT, ROOT, "AKIAROOT").unwrap();
     let policy = format!(
         r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROOT}"}},"Action":"kms:*","Resource":"*"}},
             {{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*",

@@ -323,7 +323,7 @@ fn raw_aes_keyring() {
 const ACCOUNT: &str = "111122223333";
 
 fn admin() -> Credential {
-    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAADMIN")
+    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAADMIN").unwrap()
 }
 
 fn ec() -> EncryptionContext {

@@ -225,7 +225,7 @@ mod tests {
     use super::*;
 
     fn cred(id: &str) -> Credential {
-        Credential::new("111122223333", "arn:aws:iam::111122223333:role/r", id)
+        Credential::new("111122223333", "arn:aws:iam::111122223333:role/r", id).unwrap()
     }
 
     fn edk(info: &[u8], ct: &[u8]) -> EncryptedDataKey {

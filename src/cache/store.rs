@@ -492,8 +492,8 @@ mod tests {
 
     #[test]
     fn colliding_hashes_keep_keys_apart() {
-        let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A");
-        let b = Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "B");
+        let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A").unwrap();
+        let b = Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "B").unwrap();
         let ec = crate::EncryptionContext::new();
         let ka = CacheKey::for_sealing(&a, "k", 1, &ec);
         let kb = CacheKey::for_sealing(&b, "k", 1, &ec);

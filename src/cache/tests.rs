@@ -36,10 +36,10 @@ fn colliding_hashes_never_serve_another_credentials_key() {
         None => panic!("a new cache's core is not shared"),
     }
     let creds = [
-        Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIA"),
-        Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIA"),
-        Credential::new("444455556666", "arn:aws:iam::444455556666:role/a", "AKIA"),
-        Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIB"),
+        Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIA").unwrap(),
+        Credential::new("111122223333", "arn:aws:iam::111122223333:role/b", "AKIA").unwrap(),
+        Credential::new("444455556666", "arn:aws:iam::444455556666:role/a", "AKIA").unwrap(),
+        Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "AKIB").unwrap(),
     ];
     let ec = crate::EncryptionContext::new();
     let ec2 = crate::EncryptionContext::new().with("k", "v");
@@ -89,7 +89,7 @@ fn colliding_hashes_never_serve_another_credentials_key() {
 #[test]
 fn a_poisoned_lock_fails_closed() {
     let cache = DataKeyCache::new(CacheLimits::default()).unwrap();
-    let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A");
+    let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A").unwrap();
     let ec = crate::EncryptionContext::new();
     let key = CacheKey::for_sealing(&a, "k", 1, &ec);
     let fetch = || Ok(material());
@@ -131,6 +131,7 @@ fn sweeps_run_at_most_once_per_interval() {
                 format!("arn:aws:iam::111122223333:role/{i}"),
                 format!("K{i}"),
             )
+            .unwrap()
         })
         .collect();
     let keys: Vec<CacheKey<'_>> = creds
@@ -179,6 +180,7 @@ fn per_credential_bookkeeping_stays_exact() {
                 format!("arn:aws:iam::111122223333:role/r{}", i % 7),
                 format!("K{i}"),
             )
+            .unwrap()
         })
         .collect();
     let ecs: Vec<crate::EncryptionContext> = (0..3)

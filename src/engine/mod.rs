@@ -10,9 +10,9 @@
 //! use fragseal::EncryptionContext;
 //! use std::sync::Arc;
 //!
-//! # fn main() -> Result<(), fragseal::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let kms = Arc::new(LocalKms::new("us-east-1", "111122223333"));
-//! let admin = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AKIAADMIN");
+//! let admin = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AKIAADMIN")?;
 //! let key_arn = kms.create_key(&admin, None, "fragments")?.arn;
 //! let keyring = KmsKeyring::strict(kms, &admin, &[key_arn])?;
 //! let engine = Engine::new(Arc::new(keyring), EngineConfig::default())?;

@@ -380,7 +380,8 @@ mod tests {
             assert!(!k.accepts(&e2));
             let n2 = RawAesKeyring::new("ns", "nam", SecretBytes::from_slice(&[9; 32])).unwrap();
             assert!(n2.unwrap_key(&edk, &ec).is_none());
-            let caller = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AK");
+            let caller =
+                Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AK").unwrap();
             assert!(matches!(
                 n2.unwrap(&caller, &ec, &edk),
                 Err(KeyringError::NotMine)

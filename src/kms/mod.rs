@@ -33,20 +33,8 @@ pub struct Credential {
 
 impl Credential {
     /// A credential for `principal_arn` (for example `arn:aws:iam::111122223333:role/producer`)
-    /// in `account` (12 digits), identified by an access-key or session id.
-    pub fn new(
-        account: impl Into<String>,
-        principal_arn: impl Into<String>,
-        access_key_id: impl Into<String>,
-    ) -> Self {
-        Self {
-            account: account.into(),
-            principal_arn: principal_arn.into(),
-            access_key_id: access_key_id.into(),
-        }
-    }
-
-    /// A credential for `principal_arn` in `account`, checked:
+    /// in `account`, identified by an access-key or session id. This is the only way to build
+    /// one, and it checks:
     /// - `account` is 12 ASCII digits;
     /// - `principal_arn` is an IAM principal ARN, `arn:PARTITION:iam::ACCOUNT:root|user/...|role/...`,
     ///   or an STS session ARN, `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION` or
@@ -57,30 +45,17 @@ impl Credential {
     ///
     /// # Errors
     /// [`CredentialError`], naming the field and the rule it breaks.
-    pub fn try_new(
+    pub fn new(
         account: impl Into<String>,
         principal_arn: impl Into<String>,
         access_key_id: impl Into<String>,
     ) -> Result<Self, CredentialError> {
-        let c = Self {
-            account: account.into(),
-            principal_arn: principal_arn.into(),
-            access_key_id: access_key_id.into(),
-        };
-        c.check()?;
-        Ok(c)
-    }
-
-    /// Applies [`Credential::try_new`]'s rules to this credential (one built with
-    /// [`Credential::new`], which does not check).
-    ///
-    /// # Errors
-    /// [`CredentialError`] for the first rule broken.
-    pub fn check(&self) -> Result<(), CredentialError> {
+        let (account, principal_arn, access_key_id) =
+            (account.into(), principal_arn.into(), access_key_id.into());
         for (field, value) in [
-            (CredentialField::Account, &self.account),
-            (CredentialField::PrincipalArn, &self.principal_arn),
-            (CredentialField::AccessKeyId, &self.access_key_id),
+            (CredentialField::Account, &account),
+            (CredentialField::PrincipalArn, &principal_arn),
+            (CredentialField::AccessKeyId, &access_key_id),
         ] {
             if value.is_empty() {
                 return Err(CredentialError::Empty { field });
@@ -92,23 +67,23 @@ impl Credential {
                 });
             }
         }
-        if !is_account_id(&self.account) {
-            return Err(CredentialError::InvalidAccount {
-                account: self.account.clone(),
-            });
+        if !is_account_id(&account) {
+            return Err(CredentialError::InvalidAccount { account });
         }
-        let arn_account = principal_account(&self.principal_arn).ok_or_else(|| {
-            CredentialError::NotAPrincipalArn {
-                principal_arn: self.principal_arn.clone(),
-            }
-        })?;
-        if arn_account != self.account {
+        let Some(arn_account) = principal_account(&principal_arn) else {
+            return Err(CredentialError::NotAPrincipalArn { principal_arn });
+        };
+        if arn_account != account {
             return Err(CredentialError::AccountMismatch {
-                account: self.account.clone(),
-                principal_arn: self.principal_arn.clone(),
+                account,
+                principal_arn,
             });
         }
-        Ok(())
+        Ok(Self {
+            account,
+            principal_arn,
+            access_key_id,
+        })
     }
 
     /// The AWS account id of the caller.
@@ -143,7 +118,7 @@ fn is_account_id(s: &str) -> bool {
 }
 
 /// The account field of an IAM or STS principal ARN, if `arn` is one (see
-/// [`Credential::try_new`]).
+/// [`Credential::new`]).
 fn principal_account(arn: &str) -> Option<&str> {
     let rest = arn.strip_prefix("arn:")?;
     let mut parts = rest.splitn(5, ':');
@@ -207,7 +182,7 @@ impl CredentialField {
     }
 }
 
-/// Why [`Credential::try_new`] refused a credential.
+/// Why [`Credential::new`] refused a credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CredentialError {
@@ -496,10 +471,12 @@ mod tests {
         // The attack: an account that contradicts the principal ARN's.
         for arn in [
             "arn:aws:iam::444455556666:role/producer",
+            "arn:aws:iam::444455556666:user/alice",
             "arn:aws:iam::444455556666:root",
             "arn:aws:sts::444455556666:assumed-role/producer/cam-1",
+            "arn:aws:sts::444455556666:federated-user/bob",
         ] {
-            let e = Credential::try_new(A, arn, "AKIDX").unwrap_err();
+            let e = Credential::new(A, arn, "AKIDX").unwrap_err();
             assert_eq!(
                 e,
                 CredentialError::AccountMismatch {
@@ -518,9 +495,10 @@ mod tests {
             "arn:aws:sts::111122223333:federated-user/bob",
             "arn:aws-cn:iam::111122223333:role/producer",
         ] {
-            let c = Credential::try_new(A, arn, "ASIAX").expect(arn);
+            let c = Credential::new(A, arn, "ASIAX").expect(arn);
             assert_eq!(c.principal_arn(), arn);
-            assert!(c.check().is_ok());
+            assert_eq!(c.account(), A);
+            assert_eq!(c.access_key_id(), "ASIAX");
         }
         // A wildcard, a missing or malformed account field, a non-principal ARN.
         for arn in [
@@ -536,27 +514,33 @@ mod tests {
             "role/producer",
             "*",
         ] {
-            let e = Credential::try_new(A, arn, "AKIDX").unwrap_err();
+            let e = Credential::new(A, arn, "AKIDX").unwrap_err();
             assert!(
                 matches!(e, CredentialError::NotAPrincipalArn { .. }),
                 "{arn}: {e}"
             );
         }
         for account in ["11112222333", "1111222233334", "11112222333x", "*"] {
-            let e = Credential::try_new(account, "arn:aws:iam::111122223333:root", "AKIDX")
-                .unwrap_err();
+            let e =
+                Credential::new(account, "arn:aws:iam::111122223333:root", "AKIDX").unwrap_err();
             assert!(matches!(e, CredentialError::InvalidAccount { .. }), "{e}");
         }
         assert_eq!(
-            Credential::try_new(A, "arn:aws:iam::111122223333:root", "").unwrap_err(),
+            Credential::new(A, "arn:aws:iam::111122223333:root", "").unwrap_err(),
             CredentialError::Empty {
                 field: CredentialField::AccessKeyId
             }
         );
         assert_eq!(
-            Credential::try_new("", "arn:aws:iam::111122223333:root", "K").unwrap_err(),
+            Credential::new("", "arn:aws:iam::111122223333:root", "K").unwrap_err(),
             CredentialError::Empty {
                 field: CredentialField::Account
+            }
+        );
+        assert_eq!(
+            Credential::new(A, "", "K").unwrap_err(),
+            CredentialError::Empty {
+                field: CredentialField::PrincipalArn
             }
         );
         for (arn, key) in [
@@ -564,16 +548,10 @@ mod tests {
             ("arn:aws:iam::111122223333:role/x", "AKID\r\u{1b}[2J"),
             ("arn:aws:iam::111122223333:role/x\u{85}", "AKIDX"),
         ] {
-            let e = Credential::try_new(A, arn, key).unwrap_err();
+            let e = Credential::new(A, arn, key).unwrap_err();
             assert!(matches!(e, CredentialError::ControlCharacter { .. }), "{e}");
             // The message escapes the value: it never carries the control character itself.
             assert!(!e.to_string().chars().any(char::is_control), "{e}");
         }
-        // `new` does not check (yet); `check` says what is wrong.
-        let unchecked = Credential::new(A, "arn:aws:iam::444455556666:root", "AKIDX");
-        assert!(matches!(
-            unchecked.check(),
-            Err(CredentialError::AccountMismatch { .. })
-        ));
     }
 }

@@ -75,7 +75,7 @@ pub struct CallerOpts {
 }
 
 impl CallerOpts {
-    /// The credential: the principal's account is taken from its ARN when it has one.
+    /// The credential: `--principal` (default: the root of `--account`) in `--account`.
     ///
     /// Control characters (and the other characters [`crate::text::escape`] escapes) are
     /// refused in the principal and the access key id: they end up in the audit trail, where
@@ -96,38 +96,11 @@ impl CallerOpts {
                 )));
             }
         }
-        let account = arn_account(&principal)
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "--principal {principal:?} is not an IAM or STS ARN \
-                     (arn:aws:iam::ACCOUNT:role/NAME, arn:aws:iam::ACCOUNT:user/NAME, ...)"
-                ))
-            })?
-            .to_owned();
-        Ok(Credential::new(
-            account,
-            principal,
-            self.access_key_id.clone(),
-        ))
+        // The caller is in --account: a --principal of another account contradicts it, and
+        // `Credential::new` refuses that (as it refuses a principal that is not an IAM or STS ARN).
+        Credential::new(kms.account.clone(), principal, self.access_key_id.clone())
+            .map_err(|e| CliError::usage(format!("--account / --principal: {e}")))
     }
-}
-
-/// The account field of an `arn:PARTITION:iam|sts::ACCOUNT:...` ARN.
-fn arn_account(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let (scheme, _partition, service, _region, account) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    parts.next()?;
-    let ok = scheme == "arn"
-        && (service == "iam" || service == "sts")
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit());
-    ok.then_some(account)
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -633,32 +606,5 @@ impl Opener {
     /// See [`KmsHandle::check_audit`].
     pub fn check_audit(&self) -> CliResult<()> {
         check_handle_audit(self.handle.as_ref())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arn_accounts() {
-        assert_eq!(
-            arn_account("arn:aws:iam::111122223333:role/producer"),
-            Some("111122223333")
-        );
-        assert_eq!(
-            arn_account("arn:aws:sts::111122223333:assumed-role/p/s"),
-            Some("111122223333")
-        );
-        assert_eq!(
-            arn_account("arn:aws:iam::111122223333:root"),
-            Some("111122223333")
-        );
-        assert_eq!(
-            arn_account("arn:aws:kms:us-east-1:111122223333:key/x"),
-            None
-        );
-        assert_eq!(arn_account("arn:aws:iam::1234:root"), None);
-        assert_eq!(arn_account("producer"), None);
     }
 }

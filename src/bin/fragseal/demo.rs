@@ -73,21 +73,23 @@ pub fn run(args: &DemoArgs) -> CliResult<()> {
         }
     };
     let kms = Arc::new(kms);
-    let admin = Credential::new(
-        DEFAULT_ACCOUNT,
+    // Fixed, well-formed identities: a refusal here is a bug in the demo (exit 7).
+    let credential = |principal: String, access_key_id: &str| {
+        Credential::new(DEFAULT_ACCOUNT, principal, access_key_id)
+            .map_err(|e| CliError::new(Exit::Internal, format!("demo: {e}")))
+    };
+    let admin = credential(
         format!("arn:aws:iam::{DEFAULT_ACCOUNT}:root"),
         "AKIAADMINEXAMPLE0000",
-    );
-    let producer = Credential::new(
-        DEFAULT_ACCOUNT,
+    )?;
+    let producer = credential(
         format!("arn:aws:iam::{DEFAULT_ACCOUNT}:role/{PRODUCER_ROLE}"),
         "AKIAPRODUCEREXAMPLE0",
-    );
-    let consumer = Credential::new(
-        DEFAULT_ACCOUNT,
+    )?;
+    let consumer = credential(
         format!("arn:aws:iam::{DEFAULT_ACCOUNT}:role/{CONSUMER_ROLE}"),
         "AKIACONSUMEREXAMPLE0",
-    );
+    )?;
     let policy = report::least_privilege_policy(
         DEFAULT_ACCOUNT,
         producer.principal_arn(),

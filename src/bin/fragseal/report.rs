@@ -290,9 +290,10 @@ mod tests {
                 format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
                 "AKIAIOSFODNN7EXAMPLE",
             )
+            .unwrap()
         };
         let (admin, prod_a, cons_b) = (
-            Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAADMIN"),
+            Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAADMIN").unwrap(),
             cred("prodA"),
             cred("consB"),
         );

@@ -370,7 +370,7 @@ fn static_credentials(
 /// use fragseal::kms::{Credential, DataKeySpec, Kms};
 /// use fragseal::EncryptionContext;
 ///
-/// let producer = Credential::new("111122223333", "arn:aws:iam::111122223333:role/producer", "AKIDPRODUCER");
+/// let producer = Credential::new("111122223333", "arn:aws:iam::111122223333:role/producer", "AKIDPRODUCER")?;
 /// let kms = AwsKms::builder()
 ///     .region("eu-west-1")
 ///     .caller_static_credentials(producer.clone(), "AKIDPRODUCER", "secret", None)

@@ -114,22 +114,15 @@ impl LocalKms {
             now,
         };
         let mut resource = None;
-        let identity = refuse_control_characters(caller);
-        let result = identity
-            .clone()
-            .and_then(|()| self.audit.check())
-            .and_then(|()| f(&call, &mut resource));
-        let recorded_caller = match identity {
-            Ok(()) => caller.clone(),
-            // Refused before it reaches a record: the record shows the identity escaped.
-            Err(_) => escaped_credential(caller),
-        };
+        // No identity check here: `Credential::new` refuses control characters (and an account
+        // that contradicts the ARN), so the caller can be recorded as it is.
+        let result = self.audit.check().and_then(|()| f(&call, &mut resource));
         let written = self.audit.record(AuditEvent {
             event_time: now,
             operation: op,
             region: self.region.clone(),
             recipient_account: self.account.clone(),
-            caller: recorded_caller,
+            caller: caller.clone(),
             via_service: via_service.map(str::to_owned),
             key_id: key_id.map(str::to_owned),
             encryption_context: ec.cloned(),
@@ -149,39 +142,6 @@ impl LocalKms {
             Err(e) => Err(e),
         }
     }
-}
-
-/// Refuses a caller whose account, principal ARN or access key id holds a control character
-/// (`\n`, `\r`, ESC, ... — [`char::is_control`]): such an identity could forge lines in an
-/// audit trail shown on a terminal.
-fn refuse_control_characters(caller: &Credential) -> Result<(), KmsError> {
-    for (what, value) in [
-        ("account", caller.account()),
-        ("principal ARN", caller.principal_arn()),
-        ("access key id", caller.access_key_id()),
-    ] {
-        if value.chars().any(char::is_control) {
-            return Err(KmsError::new(
-                KmsErrorKind::InvalidRequest,
-                format!(
-                    "the caller's {what} {} contains a control character; the call is refused",
-                    value.escape_debug()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `caller` with every field escaped (`\n` becomes the two characters `\` `n`), for the record
-/// of a refused call.
-fn escaped_credential(caller: &Credential) -> Credential {
-    let esc = |s: &str| s.escape_debug().to_string();
-    Credential::new(
-        esc(caller.account()),
-        esc(caller.principal_arn()),
-        esc(caller.access_key_id()),
-    )
 }
 
 /// Refuses an encryption context with two keys that differ only in ASCII letter case.

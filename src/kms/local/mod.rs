@@ -59,14 +59,14 @@
 //! use fragseal::EncryptionContext;
 //!
 //! let kms = LocalKms::new("us-east-1", "111122223333");
-//! let admin = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AKIAADMIN");
+//! let admin = Credential::new("111122223333", "arn:aws:iam::111122223333:root", "AKIAADMIN")?;
 //! // The default key policy delegates to IAM: identity policies decide.
 //! let key = kms.create_key(&admin, None, "camera streams")?;
 //! let producer = Credential::new(
 //!     "111122223333",
 //!     "arn:aws:sts::111122223333:assumed-role/producer/cam-1",
 //!     "ASIAPRODUCER",
-//! );
+//! )?;
 //! kms.attach_identity_policy(
 //!     "arn:aws:iam::111122223333:role/producer",
 //!     r#"{"Statement":{"Effect":"Allow","Action":"kms:GenerateDataKey","Resource":"*"}}"#,
@@ -81,7 +81,7 @@
 //! assert_eq!(denied.kind(), KmsErrorKind::AccessDenied);
 //! assert_eq!(kms.audit().count(&producer, Operation::GenerateDataKey), 1);
 //! assert_eq!(kms.audit().count(&producer, Operation::Decrypt), 1);
-//! # Ok::<(), fragseal::kms::KmsError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod admin;
