@@ -1,6 +1,7 @@
 //! The command line, declared with clap's derive API.
 
-use crate::backend::{CallerOpts, DiscoveryOpts, KmsOpts, OpenKeyOpts, SealKeyOpts};
+use crate::backend::{CallerOpts, KmsOpts};
+use crate::keys::{DiscoveryOpts, OpenKeyOpts, SealKeyOpts};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 

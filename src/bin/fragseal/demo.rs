@@ -1,9 +1,9 @@
 //! `fragseal demo`: the whole flow on a real MKV, in-process, with least-privilege credentials.
 
-use crate::backend::fragment_label;
 use crate::backend::{read_file, DEFAULT_ACCOUNT, DEFAULT_REGION};
 use crate::cli::{DemoArgs, DEFAULT_STREAM_ARN};
 use crate::error::{CliError, CliResult, Exit};
+use crate::keys::fragment_label;
 use crate::media;
 use crate::report::{self, human_duration, mib_per_s, thousands, CredentialReport};
 use crate::sealing::{self, IndexEntry, SealIndex};

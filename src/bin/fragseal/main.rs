@@ -19,6 +19,7 @@ mod demo;
 mod error;
 mod files;
 mod inspect;
+mod keys;
 mod kms_cmd;
 mod media;
 mod report;

@@ -12,10 +12,11 @@
 //! (see [`crate::files`]) and are dropped from memory; only when every fragment has been sealed
 //! or verified are the outputs put in place, so nothing appears for a folder that fails.
 
-use crate::backend::{read_file, Item};
+use crate::backend::read_file;
 use crate::cli::{OpenArgs, SealArgs, StreamOpts};
 use crate::error::{CliError, CliResult, Exit};
 use crate::files::{self, Mode, Staged};
+use crate::keys::Item;
 use crate::media;
 use crate::report::{self, thousands};
 use bytes::Bytes;
