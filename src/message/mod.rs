@@ -47,9 +47,8 @@
 //! module derives the per-message keys from it.
 
 mod checks;
-#[doc(hidden)]
-pub mod danger;
-mod frame;
+internal_pub! { mod danger; }
+pub(crate) mod frame;
 mod open;
 pub mod stream;
 mod verified;
@@ -67,7 +66,7 @@ use crate::identity::{FragmentIdentity, RANDOM_LEN};
 pub use crate::format::header::{MessageHeader, OpenLimits, SUITE_ID};
 pub use checks::{check_open_context, check_seal_context};
 pub(crate) use open::authenticate_header;
-pub use open::{parse, OpenParams, ParsedMessage};
+pub use open::{parse, FrameSummary, OpenParams, ParsedMessage};
 pub use stream::{OpenStream, SealedStream};
 pub use verified::VerifiedHeader;
 
@@ -224,8 +223,12 @@ fn new_message_id(
 /// outside vector generation. With `params.identity` set, `random_half` is the random half of
 /// the id and the MAC half is computed; otherwise the id is `random_half` repeated twice.
 /// Unlike [`seal`], it does not apply [`check_seal_context`], so that tests can build the
-/// messages an older or hostile sealer would.
-#[doc(hidden)]
+/// messages an older or hostile sealer would. Only with the `internal` feature, as
+/// `fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors`.
+///
+/// # Errors
+/// As [`seal`], without the context checks.
+#[cfg(feature = "internal")]
 pub fn danger_seal_with_fixed_message_id_for_vectors(
     data_key: &DataKey,
     params: &SealParams<'_>,

@@ -244,7 +244,55 @@ fn index_frames<'m>(header: &MessageHeader, body: &'m [u8]) -> Result<FrameIndex
     }
 }
 
+/// The frame structure of a message body, read without any key (see
+/// [`ParsedMessage::frame_summary`]). Nothing in it is authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrameSummary {
+    /// Framed or non-framed (a non-framed body counts as one frame).
+    pub content_type: ContentType,
+    /// Number of frames, the final frame included.
+    pub frames: u64,
+    /// Total content length of all frames: the plaintext length, if the message verifies.
+    pub plaintext_len: u64,
+    /// Content length of the final frame (of the whole body when non-framed).
+    pub final_frame_len: u64,
+}
+
 impl ParsedMessage<'_> {
+    /// Walks the body's frame structure without any key, with the same checks as opening
+    /// (sequence numbers, IVs, lengths, the final frame, no trailing bytes), and summarizes it.
+    /// No tag is verified: this says how the message is laid out, not that it is genuine.
+    ///
+    /// # Errors
+    /// [`OpenError::Format`] for a malformed body.
+    pub fn frame_summary(&self) -> Result<FrameSummary, OpenError> {
+        let header = &self.header;
+        let body = self.body_bytes();
+        match header.content_type() {
+            ContentType::NonFramed => {
+                let mut r = Reader::at(body, header.header_len());
+                let frame = read_non_framed(&mut r)?;
+                Ok(FrameSummary {
+                    content_type: ContentType::NonFramed,
+                    frames: 1,
+                    plaintext_len: frame.content_len(),
+                    final_frame_len: frame.content_len(),
+                })
+            }
+            ContentType::Framed => {
+                let index = index_frames(header, body)?;
+                let final_frame_len = index.frames.last().map_or(0, FrameRef::content_len);
+                Ok(FrameSummary {
+                    content_type: ContentType::Framed,
+                    frames: index.frames.len() as u64,
+                    plaintext_len: index.plaintext_len,
+                    final_frame_len,
+                })
+            }
+        }
+    }
+
     /// Opens only the plaintext bytes in `range`: the header is authenticated, the frame
     /// structure of the whole body is checked without decrypting, and only the frames
     /// overlapping `range` are decrypted and verified — plus the final frame, whose tag
