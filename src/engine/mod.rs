@@ -125,8 +125,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let cache = DataKeyCache::with_clock(config.cache, clock)
-            .map_err(|e| ConfigError::Cache(Box::new(e)))?;
+        let cache = DataKeyCache::with_clock(config.cache, clock)?;
         Ok(Self {
             keyring,
             config,
@@ -509,7 +508,9 @@ mod tests {
                 keyring,
                 EngineConfig::default().with_cache(CacheLimits::default().with_max_fragments(0))
             ),
-            Err(ConfigError::Cache(_))
+            Err(ConfigError::ZeroCacheLimit {
+                field: "max_fragments"
+            })
         ));
     }
 }
