@@ -401,3 +401,56 @@ fn slice_range<'a>(all: &'a [u8], range: &core::ops::Range<u64>) -> Result<&'a [
         _ => Err(beyond),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+    use crate::format::EncryptedDataKey;
+    use crate::message::{seal, SealParams};
+
+    fn sealed(plaintext_len: usize, frame_length: u32) -> Vec<u8> {
+        let ec = EncryptionContext::new();
+        let edks = [EncryptedDataKey {
+            provider_id: "p".into(),
+            provider_info: b"k".to_vec(),
+            ciphertext: vec![1],
+        }];
+        let mut params = SealParams::new(&ec, &edks);
+        params.frame_length = frame_length;
+        seal(&DataKey::generate(), &params, &vec![7; plaintext_len]).unwrap()
+    }
+
+    #[test]
+    fn frame_summary_counts_frames_without_a_key() {
+        for (len, fl, frames, last) in [(10, 4, 3, 2), (8, 4, 2, 4), (0, 4, 1, 0), (3, 64, 1, 3)] {
+            let m = sealed(len, fl);
+            let s = parse(&m, &OpenLimits::default())
+                .unwrap()
+                .frame_summary()
+                .unwrap();
+            assert_eq!(
+                s,
+                FrameSummary {
+                    content_type: ContentType::Framed,
+                    frames,
+                    plaintext_len: len as u64,
+                    final_frame_len: last,
+                },
+                "{len} bytes in frames of {fl}"
+            );
+        }
+    }
+
+    #[test]
+    fn frame_summary_refuses_a_truncated_or_extended_body() {
+        let m = sealed(10, 4);
+        let cut = &m[..m.len() - 1];
+        let p = parse(cut, &OpenLimits::default()).unwrap();
+        assert!(matches!(p.frame_summary(), Err(OpenError::Format(_))));
+        let mut long = m.clone();
+        long.push(0);
+        let p = parse(&long, &OpenLimits::default()).unwrap();
+        assert!(matches!(p.frame_summary(), Err(OpenError::Format(_))));
+    }
+}
