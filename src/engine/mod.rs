@@ -35,7 +35,7 @@
 //!   [`Keyring::unwrap`] per credential and encrypted data key per key age); the first that
 //!   unwraps opens the message. Before any key is fetched, the stored context is checked
 //!   against the request ([`OpenRequest::require`], [`OpenRequest::supply`], and the stream of
-//!   [`IdentityCheck::Expect`]).
+//!   [`IdentityCheck::Expect`](crate::identity::IdentityCheck::Expect)).
 //! - Opening budgets: the cache reserves a fragment and the message's body length on the
 //!   opening entry before the message is authenticated (the key is needed to authenticate it),
 //!   and [`Engine::open`], [`Engine::open_into`] and [`Engine::open_range`] give that

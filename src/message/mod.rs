@@ -6,7 +6,8 @@
 //! - [`parse`] then [`ParsedMessage::open`]: the message is parsed once, strictly (one
 //!   [`ParsedMessage`] holds the header and the bytes it came from); opening authenticates the
 //!   header (commit key in constant time, header tag over the bytes as received plus the
-//!   supplied "required encryption context", fragment identity per [`IdentityCheck`]) before
+//!   supplied "required encryption context", fragment identity per
+//!   [`IdentityCheck`](crate::identity::IdentityCheck)) before
 //!   any frame is touched; each frame is checked (sequence number, IV, lengths) and its tag
 //!   verified before its plaintext is kept.
 //! - [`ParsedMessage::open_into`]: the same into a caller's reusable buffer.

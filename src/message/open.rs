@@ -18,7 +18,7 @@ pub struct OpenParams<'a> {
     /// The identity check (explicit: expect this identity, or skip).
     pub identity: &'a IdentityCheck,
     /// The "required encryption context" pairs that are authenticated but not stored in the
-    /// message (see [`SealParams::authenticate_only`]).
+    /// message (see [`SealParams::authenticate_only`](super::SealParams::authenticate_only)).
     pub supplied_context: Option<&'a EncryptionContext>,
     /// The AES-GCM implementation.
     pub backend: AeadBackend,
@@ -144,8 +144,7 @@ impl<'m> ParsedMessage<'m> {
         self.message
     }
 
-    /// The message body: the bytes after the header (not the header's
-    /// [`body`](MessageHeader::body)).
+    /// The message body: the bytes after the header (its frames).
     pub fn body_bytes(&self) -> &'m [u8] {
         self.message.get(self.header.header_len()..).unwrap_or(&[])
     }
