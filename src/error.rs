@@ -179,8 +179,17 @@ pub enum ConfigError {
     ZeroRetryAttempts,
     /// A retry policy whose initial backoff exceeds its maximum backoff.
     BackoffOrder,
-    /// The cache limits are invalid (the cache's own error).
-    Cache(Box<Error>),
+    /// A cache limit that must be non-zero while caching is on is zero (turn caching off with
+    /// `CacheLimits::disabled()` instead).
+    ZeroCacheLimit {
+        /// The limit: `max_age`, `max_fragments`, `max_bytes` or `max_entries_per_credential`.
+        field: &'static str,
+    },
+    /// The cache's `refresh_ahead` fraction is outside `(0, 1]` (or not a number).
+    RefreshAhead {
+        /// The fraction given.
+        value: f64,
+    },
     /// The keyring could not be built.
     Keyring(KeyringError),
 }
@@ -193,7 +202,14 @@ impl fmt::Display for ConfigError {
             ConfigError::BackoffOrder => {
                 f.write_str("retry initial_backoff must not exceed max_backoff")
             }
-            ConfigError::Cache(e) => write!(f, "invalid cache limits: {e}"),
+            ConfigError::ZeroCacheLimit { field } => write!(
+                f,
+                "cache limit {field} must be non-zero while caching is on \
+                 (use CacheLimits::disabled() to turn caching off)"
+            ),
+            ConfigError::RefreshAhead { value } => {
+                write!(f, "cache refresh_ahead must be in (0, 1], got {value}")
+            }
             ConfigError::Keyring(e) => write!(f, "invalid keyring: {e}"),
         }
     }
@@ -202,7 +218,6 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConfigError::Cache(e) => Some(&**e),
             ConfigError::Keyring(e) => Some(e),
             _ => None,
         }
@@ -497,10 +512,6 @@ pub enum Error {
     Format(FormatError),
     /// A KMS call failed (outside a keyring: for example a key administration call).
     Kms(KmsError),
-    /// A parameter of a lower-level primitive (AEAD, HKDF, cache limits) is invalid. Kept for
-    /// the crypto and cache modules until they return typed errors of their own; nothing in
-    /// the keyring, message or engine layers builds it.
-    InvalidArgument(String),
     /// Reading or writing failed.
     Io(std::io::Error),
     /// An internal failure that is not the caller's: a lock poisoned by a panicking thread, or a
@@ -518,7 +529,6 @@ impl fmt::Display for Error {
             Error::Authentication(e) => e.fmt(f),
             Error::Format(e) => e.fmt(f),
             Error::Kms(e) => write!(f, "KMS call failed: {e}"),
-            Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Internal(s) => write!(f, "internal failure: {s}"),
         }
@@ -536,7 +546,7 @@ impl std::error::Error for Error {
             Error::Format(e) => Some(e),
             Error::Kms(e) => Some(e),
             Error::Io(e) => Some(e),
-            Error::InvalidArgument(_) | Error::Internal(_) => None,
+            Error::Internal(_) => None,
         }
     }
 }

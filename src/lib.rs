@@ -19,11 +19,10 @@
 //! - [`mkv`]: a bounded EBML reader that splits Matroska streams into fragments.
 //! - [`error`]: the crate's error types.
 //!
-//! The codec, the raw-IV AEAD calls, HKDF and the random source are crate-private, and so are
-//! the vector-only `danger` builders (for now still also at their old hidden path in
-//! `message`). Fuzz targets, the vector generator and the tests that forge messages reach
-//! them through the unstable `internal` cargo feature, as `fragseal::internal`; it is not part
-//! of the stable interface.
+//! The codec, the raw-IV AEAD calls, HKDF, the random source and the vector-only `danger`
+//! builders are crate-private. Fuzz targets, the vector generator and the tests that forge
+//! messages reach them through the unstable `internal` cargo feature, as `fragseal::internal`;
+//! it is not part of the stable interface.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -65,15 +64,18 @@ pub use format::EncryptionContext;
 /// data.
 #[cfg(feature = "internal")]
 pub mod internal {
-    /// The wire-format codec: bounded reader, header, body, encrypted data keys, errors.
+    /// The wire-format codec: bounded reader, header, body, encrypted data keys, errors, and
+    /// the frame parser (the one frame-prefix parser every open uses).
     pub mod format {
-        pub use crate::format::{body, context, edk, error, header, reader};
+        pub use crate::format::{body, context, edk, error, header, reader, Reader};
+        pub use crate::message::frame::read_frame;
     }
     /// AES-256-GCM with caller-chosen IVs, HKDF-SHA512 and the random source.
     pub mod crypto {
-        pub use crate::crypto::{aead, kdf, keys, rng};
+        pub use crate::crypto::{aead, kdf, keys, rng, CryptoError};
     }
-    /// Writing deliberately malformed messages, and sealing with a fixed message id.
+    /// Writing deliberately malformed messages, and sealing with a fixed message id (and
+    /// `RawAesKeyring::danger_wrap_with_fixed_iv_for_vectors`, a method only with this feature).
     pub mod danger {
         pub use crate::message::danger::*;
         pub use crate::message::danger_seal_with_fixed_message_id_for_vectors;

@@ -458,7 +458,9 @@ fn refresh_ahead_replaces_the_key_while_others_keep_using_it() {
         // While the refresh is in flight, others are served the old key at once, without KMS.
         for _ in 0..10 {
             let l = cache
-                .get_or_fetch(&key, 1, || panic!("a second fetch during refresh"))
+                .get_or_fetch(&key, 1, || -> Result<DataKeyMaterial, KmsError> {
+                    panic!("a second fetch during refresh")
+                })
                 .unwrap();
             assert_eq!(l.source(), LeaseSource::Hit);
             assert_eq!(blob(l.material()), &k1[..]);
@@ -612,7 +614,7 @@ fn a_refresh_ticket_completes_elsewhere_while_the_entry_keeps_serving() {
         .get_or_fetch_with_refresh(
             &seal_key(&a),
             1,
-            || panic!("not a miss"),
+            || -> Result<DataKeyMaterial, KmsError> { panic!("not a miss") },
             |t: Refresh| tickets.push(t),
         )
         .unwrap();
@@ -628,7 +630,7 @@ fn a_refresh_ticket_completes_elsewhere_while_the_entry_keeps_serving() {
             .get_or_fetch_with_refresh(
                 &seal_key(&a),
                 1,
-                || panic!("not a miss"),
+                || -> Result<DataKeyMaterial, KmsError> { panic!("not a miss") },
                 |_t: Refresh| panic!("a second refresh while one is pending"),
             )
             .unwrap();
@@ -663,7 +665,7 @@ fn a_dropped_refresh_ticket_is_retried_after_the_interval() {
             .get_or_fetch_with_refresh(
                 &seal_key(&a),
                 1,
-                || panic!("not a miss"),
+                || -> Result<DataKeyMaterial, KmsError> { panic!("not a miss") },
                 |t: Refresh| {
                     started.fetch_add(1, Ordering::SeqCst);
                     drop(t);

@@ -182,8 +182,10 @@ fn forged(ec: &EncryptionContext, identity: &FragmentIdentity) -> (DataKey, Vec<
         identity: Some(identity),
         ..SealParams::new(ec, &edks)
     };
-    let m = message::danger_seal_with_fixed_message_id_for_vectors(&dk, &params, &[9; 16], b"x")
-        .unwrap();
+    let m = fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors(
+        &dk, &params, &[9; 16], b"x",
+    )
+    .unwrap();
     (dk, m)
 }
 

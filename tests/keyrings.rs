@@ -670,10 +670,11 @@ fn identity_check_refuses_context_of_another_stream_in_the_engine() {
         identity: Some(&cam1_id),
         ..SealParams::new(&ec2, &edks)
     };
-    let forged: Bytes =
-        message::danger_seal_with_fixed_message_id_for_vectors(&dk, &params, &[3; 16], b"x")
-            .unwrap()
-            .into();
+    let forged: Bytes = fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors(
+        &dk, &params, &[3; 16], b"x",
+    )
+    .unwrap()
+    .into();
     assert!(matches!(
         e.open(&c, &expect(&forged, &cam1_id)),
         Err(OpenError::Authentication(_))

@@ -5,8 +5,8 @@
 
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::error::{OpenError, SealError};
-use fragseal::format::header::WriteError;
 use fragseal::format::EncryptedDataKey;
+use fragseal::format::WriteError;
 use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::message::{
     self, seal, seal_into, sealed_len, OpenLimits, OpenParams, ParsedMessage, SealParams,

@@ -74,7 +74,6 @@ fn run(cases: &[Case]) {
                 via_service: c.via,
                 encryption_context: Some(&ec),
                 request_alias: None,
-                extra: &[],
             },
         };
         let got = authorize(key.as_ref(), ACCT, &id_refs, &req);
@@ -843,7 +842,6 @@ fn cond_case(condition: &str, principal: &str, ec: &[(&str, &str)]) -> Decision 
             via_service: None,
             encryption_context: Some(&ec),
             request_alias: None,
-            extra: &[],
         },
     };
     authorize(Some(&key), ACCT, &[], &req)
@@ -1750,7 +1748,6 @@ fn decide(key: &Policy, principal: &str, action: &str, ec: &[(&str, &str)]) -> D
             via_service: None,
             encryption_context: Some(&ec),
             request_alias: None,
-            extra: &[],
         },
     };
     authorize(Some(key), ACCT, &[], &req)

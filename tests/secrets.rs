@@ -393,7 +393,11 @@ fn local_kms_its_keys_results_audit_cache_and_engine() {
                 ciphertext: generated.ciphertext_blob,
             };
             let data_key = DataKey::try_from(generated.plaintext).unwrap();
-            Ok(DataKeyMaterial::new(data_key, vec![edk], generated.key_id))
+            Ok::<_, fragseal::KeyringError>(DataKeyMaterial::new(
+                data_key,
+                vec![edk],
+                generated.key_id,
+            ))
         })
         .unwrap();
     for (what, text) in [

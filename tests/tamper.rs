@@ -14,9 +14,10 @@
 
 use fragseal::crypto::{AeadBackend, DataKey};
 use fragseal::error::OpenError;
-use fragseal::format::body::{read_frame, BodyKind};
 use fragseal::format::{EncryptedDataKey, Reader};
 use fragseal::identity::{FragmentIdentity, IdentityCheck};
+use fragseal::internal::format::body::BodyKind;
+use fragseal::internal::format::read_frame;
 use fragseal::message::{
     self, seal, OpenLimits, OpenParams, ParsedMessage as MessageHeader, SealParams, SealedStream,
 };
@@ -494,9 +495,9 @@ fn derived_key(dk: &[u8; 32], message_id: &[u8; 32]) -> [u8; 32] {
 /// `committed` (0 or 1). Returns the message and the two derived AES keys.
 fn salamander(dks: [&[u8; 32]; 2], committed: usize) -> (Vec<u8>, [[u8; 32]; 2]) {
     use fragseal::crypto::kdf::derive_message_keys;
-    use fragseal::format::body::{write_frame_prefix, BodyAad};
-    use fragseal::format::header::{HeaderFields, HEADER_IV};
     use fragseal::format::ContentType;
+    use fragseal::internal::format::body::{write_frame_prefix, BodyAad};
+    use fragseal::internal::format::header::{HeaderFields, HEADER_IV};
     let message_id = [0x5Au8; 32];
     let k = [
         derived_key(dks[0], &message_id),
@@ -540,7 +541,7 @@ fn salamander(dks: [&[u8; 32]; 2], committed: usize) -> (Vec<u8>, [[u8; 32]; 2])
     let mut aad = BodyAad::new(&message_id);
     let mut aad = aad.get(BodyKind::Final, 1, 32).to_vec();
     let mut ct = [0x33u8; 32];
-    let iv = fragseal::format::body::frame_iv(1);
+    let iv = fragseal::internal::format::body::frame_iv(1);
     let aad_blocks = aad.len().div_ceil(16);
     let frame_tag = collide([&k[0], &k[1]], &iv, &mut aad, &mut ct, aad_blocks + 1);
     write_frame_prefix(&mut m, BodyKind::Final, 1, 32);
@@ -552,7 +553,7 @@ fn salamander(dks: [&[u8; 32]; 2], committed: usize) -> (Vec<u8>, [[u8; 32]; 2])
 #[test]
 fn a_multi_key_message_opens_under_at_most_one_key() {
     use fragseal::crypto::Aes256GcmKey;
-    use fragseal::format::header::HEADER_IV;
+    use fragseal::internal::format::header::HEADER_IV;
     let dk1 = [0x01u8; 32];
     let dk2 = [0x02u8; 32];
     for committed in [0, 1] {
@@ -563,7 +564,7 @@ fn a_multi_key_message_opens_under_at_most_one_key() {
         let frame = &m[h.header_len()..];
         let ct = &frame[24..56];
         let tag: [u8; 16] = frame[56..72].try_into().unwrap();
-        let mut aad = fragseal::format::body::BodyAad::new(h.message_id());
+        let mut aad = fragseal::internal::format::body::BodyAad::new(h.message_id());
         let aad = aad.get(BodyKind::Final, 1, 32).to_vec();
         for key in &k {
             for backend in [AeadBackend::Ring, AeadBackend::RustCrypto] {
@@ -577,7 +578,7 @@ fn a_multi_key_message_opens_under_at_most_one_key() {
                 .expect("header tag verifies under both keys");
                 let mut buf = ct.to_vec();
                 aes.open_in_place_detached(
-                    &fragseal::format::body::frame_iv(1),
+                    &fragseal::internal::format::body::frame_iv(1),
                     &aad,
                     &mut buf,
                     &tag,

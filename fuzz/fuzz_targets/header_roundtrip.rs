@@ -3,8 +3,9 @@
 //! context and encrypted data keys on their own as well).
 #![no_main]
 
-use fragseal::format::{HeaderBody, MessageHeader};
-use fragseal::format::{EncryptedDataKey, EncryptionContext, Reader};
+use fragseal::format::{EncryptedDataKey, EncryptionContext, MessageHeader};
+use fragseal::internal::format::header::HeaderBody;
+use fragseal::internal::format::Reader;
 use fragseal::message::OpenLimits;
 use libfuzzer_sys::fuzz_target;
 

@@ -6,8 +6,10 @@
 
 use fragseal::crypto::AeadBackend;
 use fragseal::crypto::DataKey;
-use fragseal::internal::format::body::{read_frame, read_non_framed, BodyKind};
-use fragseal::format::{ContentType, Reader};
+use fragseal::internal::format::body::{read_non_framed, BodyKind};
+use fragseal::internal::format::read_frame;
+use fragseal::format::ContentType;
+use fragseal::internal::format::Reader;
 use fragseal::identity::IdentityCheck;
 use fragseal::message::{self, OpenLimits, OpenParams, SealedStream};
 use libfuzzer_sys::fuzz_target;

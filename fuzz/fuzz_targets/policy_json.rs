@@ -118,7 +118,6 @@ fuzz_target!(|data: &[u8]| {
                 via_service: via,
                 encryption_context: ec,
                 request_alias: Some("alias/aws/kinesisvideo"),
-                extra: &[],
             },
         };
         let own = policy.evaluate(&req);

@@ -12,8 +12,32 @@ use std::sync::{Arc, Condvar, Mutex};
 pub(super) const POISONED: &str = "the data-key cache lock was poisoned by a panicking thread";
 pub(super) const FETCH_ABANDONED: &str = "the data-key fetch this call waited for panicked";
 
+/// A failed fetch as published to the callers waiting on it: each waiter gets its own copy of
+/// the fetch's error (of whatever type the fetch closure returned), as an [`Error`].
+pub(super) type Published = Arc<dyn Fn() -> Error + Send + Sync>;
+
 /// The outcome of a fetch, published to the callers waiting on it.
-type FlightResult = Result<(), KmsError>;
+pub(super) type FlightResult = Result<(), Published>;
+
+/// Publishes a fetch's error `e` to the waiters.
+pub(super) fn publish<E>(e: E) -> Published
+where
+    E: FetchError,
+{
+    Arc::new(move || e.clone().into())
+}
+
+/// A failure of the cache itself (not of a fetch), published to the waiters as today: a KMS
+/// error of kind [`KmsErrorKind::Internal`] carrying `what`.
+pub(super) fn publish_internal(what: &'static str) -> Published {
+    Arc::new(move || Error::Kms(KmsError::new(KmsErrorKind::Internal, what)))
+}
+
+/// What a fetch closure may fail with: the keyring's [`crate::KeyringError`] (what the engine
+/// uses), a [`KmsError`], or any error that converts into [`Error`]. It is cloned once per
+/// caller that waited for the failed fetch.
+pub trait FetchError: Clone + Into<Error> + Send + Sync + 'static {}
+impl<E: Clone + Into<Error> + Send + Sync + 'static> FetchError for E {}
 
 /// One in-flight KMS fetch for a key, which other callers wait on.
 pub(super) struct Flight {
@@ -73,13 +97,14 @@ impl Refresh {
 
     /// Installs the replacement key (or records the failure, so that the refresh is retried
     /// after `refresh_retry_interval` while the current entry keeps serving).
-    pub fn complete(mut self, fetched: Result<DataKeyMaterial, KmsError>) {
+    pub fn complete<E: FetchError>(mut self, fetched: Result<DataKeyMaterial, E>) {
         self.done = true;
-        self.finish(fetched);
+        self.finish(fetched.map_err(publish));
     }
 
-    fn finish(&self, fetched: Result<DataKeyMaterial, KmsError>) {
+    fn finish(&self, fetched: Result<DataKeyMaterial, Published>) {
         let key = self.key.as_key();
+        let failure = fetched.as_ref().err().cloned();
         let outcome = self.inner.install(
             self.hash,
             &key,
@@ -87,12 +112,12 @@ impl Refresh {
             self.started,
             0,
             true,
-            fetched,
+            fetched.map_err(|p| p()),
         );
-        self.flight.complete(match outcome {
-            Ok(_) => Ok(()),
-            Err(Error::Kms(e)) => Err(e),
-            Err(_) => Err(KmsError::new(KmsErrorKind::Internal, POISONED)),
+        self.flight.complete(match (outcome, failure) {
+            (Ok(_), _) => Ok(()),
+            (Err(_), Some(p)) => Err(p),
+            (Err(_), None) => Err(publish_internal(POISONED)),
         });
     }
 }
@@ -100,10 +125,7 @@ impl Refresh {
 impl Drop for Refresh {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Err(KmsError::new(
-                KmsErrorKind::Internal,
-                "the refresh was abandoned",
-            )));
+            self.finish(Err(publish_internal("the refresh was abandoned")));
         }
     }
 }
@@ -142,7 +164,6 @@ impl Drop for FlightGuard<'_, '_> {
             }
             st.drop_if_empty(self.hash, self.key);
         }
-        self.flight
-            .complete(Err(KmsError::new(KmsErrorKind::Internal, FETCH_ABANDONED)));
+        self.flight.complete(Err(publish_internal(FETCH_ABANDONED)));
     }
 }

@@ -1,6 +1,6 @@
 //! Limits of the data-key cache and the refresh-ahead thresholds derived from them.
 
-use crate::Error;
+use crate::ConfigError;
 use core::time::Duration;
 
 /// Default maximum age of a cached data key: 5 minutes, like Kinesis Data Streams' key rotation.
@@ -130,29 +130,30 @@ impl CacheLimits {
     /// Checks the limits.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when a limit is zero while caching is on, or `refresh_ahead`
-    /// is outside `(0, 1]`.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// [`ConfigError::ZeroCacheLimit`] naming the first limit that is zero while caching is on
+    /// (`max_age`, `max_fragments`, `max_bytes`, `max_entries_per_credential`; use
+    /// [`CacheLimits::disabled`] to turn caching off), or [`ConfigError::RefreshAhead`] when
+    /// `refresh_ahead` is outside `(0, 1]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.capacity == 0 {
             return Ok(());
         }
-        if self.max_age.is_zero()
-            || self.max_fragments == 0
-            || self.max_bytes == 0
-            || self.max_entries_per_credential == Some(0)
-        {
-            return Err(Error::InvalidArgument(
-                "cache limits max_age, max_fragments, max_bytes and max_entries_per_credential \
-                 must be non-zero \
-                 (use CacheLimits::disabled() to turn caching off)"
-                    .into(),
-            ));
+        let zero = [
+            ("max_age", self.max_age.is_zero()),
+            ("max_fragments", self.max_fragments == 0),
+            ("max_bytes", self.max_bytes == 0),
+            (
+                "max_entries_per_credential",
+                self.max_entries_per_credential == Some(0),
+            ),
+        ];
+        if let Some((field, _)) = zero.into_iter().find(|(_, is_zero)| *is_zero) {
+            return Err(ConfigError::ZeroCacheLimit { field });
         }
         if !(self.refresh_ahead > 0.0 && self.refresh_ahead <= 1.0) {
-            return Err(Error::InvalidArgument(format!(
-                "cache refresh_ahead must be in (0, 1], got {}",
-                self.refresh_ahead
-            )));
+            return Err(ConfigError::RefreshAhead {
+                value: self.refresh_ahead,
+            });
         }
         Ok(())
     }
@@ -215,18 +216,28 @@ mod tests {
 
     #[test]
     fn invalid_limits_are_refused() {
-        for l in [
-            CacheLimits::default().with_max_age(Duration::ZERO),
-            CacheLimits::default().with_max_fragments(0),
-            CacheLimits::default().with_max_bytes(0),
-            CacheLimits::default().with_max_entries_per_credential(0),
-            CacheLimits::default().with_refresh_ahead(0.0),
-            CacheLimits::default().with_refresh_ahead(1.5),
-            CacheLimits::default().with_refresh_ahead(f64::NAN),
+        let d = CacheLimits::default;
+        for (l, name) in [
+            (d().with_max_age(Duration::ZERO), "max_age"),
+            (d().with_max_fragments(0), "max_fragments"),
+            (d().with_max_bytes(0), "max_bytes"),
+            (
+                d().with_max_entries_per_credential(0),
+                "max_entries_per_credential",
+            ),
         ] {
+            assert!(
+                matches!(
+                    DataKeyCache::new(l),
+                    Err(ConfigError::ZeroCacheLimit { field }) if field == name
+                ),
+                "{name}"
+            );
+        }
+        for bad in [0.0, 1.5, f64::NAN] {
             assert!(matches!(
-                DataKeyCache::new(l),
-                Err(Error::InvalidArgument(_))
+                DataKeyCache::new(d().with_refresh_ahead(bad)),
+                Err(ConfigError::RefreshAhead { value }) if value.to_bits() == bad.to_bits()
             ));
         }
         assert!(DataKeyCache::new(CacheLimits::disabled().with_max_fragments(0)).is_ok());

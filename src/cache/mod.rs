@@ -86,7 +86,9 @@
 //! under per-cache random keys, because opening keys contain encrypted data keys taken from
 //! untrusted messages. The entry to evict is found by a linear scan, which runs only when
 //! inserting into a full cache or a full share, i.e. right after a fetch that costs far more.
-//! The fetch closures return [`KmsError`] for now; a keyring error type may replace it.
+//! The fetch closures return any [`FetchError`]: the engine's return the keyring's
+//! [`crate::KeyringError`], which comes back out of the cache as [`Error::Keyring`] unchanged
+//! (to the caller that fetched and to every caller that waited for it).
 
 mod clock;
 mod flight;
@@ -97,7 +99,7 @@ mod stats;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use flight::Refresh;
+pub use flight::{FetchError, Refresh};
 pub use key::CacheKey;
 pub use limits::{
     CacheLimits, DEFAULT_CAPACITY, DEFAULT_CREDENTIAL_SHARE, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES,
@@ -107,11 +109,11 @@ pub use limits::{
 pub use material::{DataKeyMaterial, Lease, LeaseSource};
 pub use stats::{CredentialCounters, CredentialStats};
 
-use crate::kms::{Credential, KmsError, KmsErrorKind};
-use crate::Error;
+use crate::kms::Credential;
+use crate::{ConfigError, Error};
 use core::fmt;
 use core::time::Duration;
-use flight::{Flight, FlightGuard, FETCH_ABANDONED, POISONED};
+use flight::{publish, publish_internal, Flight, FlightGuard, FETCH_ABANDONED, POISONED};
 use limits::RefreshAt;
 use std::hash::RandomState;
 use std::sync::{Arc, Mutex};
@@ -147,16 +149,16 @@ impl DataKeyCache {
     /// A cache with `limits` on the system clock.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the limits are invalid (see [`CacheLimits::validate`]).
-    pub fn new(limits: CacheLimits) -> Result<Self, Error> {
+    /// A [`ConfigError`] when the limits are invalid (see [`CacheLimits::validate`]).
+    pub fn new(limits: CacheLimits) -> Result<Self, ConfigError> {
         Self::with_clock(limits, Arc::new(SystemClock::new()))
     }
 
     /// A cache with `limits` on `clock`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the limits are invalid (see [`CacheLimits::validate`]).
-    pub fn with_clock(limits: CacheLimits, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+    /// A [`ConfigError`] when the limits are invalid (see [`CacheLimits::validate`]).
+    pub fn with_clock(limits: CacheLimits, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         limits.validate()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -195,11 +197,20 @@ impl DataKeyCache {
     /// [`Self::get_or_fetch_with_refresh`] to run the refresh elsewhere instead).
     ///
     /// # Errors
-    /// [`Error::Kms`] with the fetch's error (this caller's or the leader's it waited for);
-    /// [`Error::Internal`] when a lock was poisoned or the leader's fetch panicked.
-    pub fn get_or_fetch<F>(&self, key: &CacheKey<'_>, bytes: u64, fetch: F) -> Result<Lease, Error>
+    /// The fetch's error converted into an [`Error`] (this caller's or the leader's it waited
+    /// for: [`Error::Keyring`] for a [`crate::KeyringError`], [`Error::Kms`] for a
+    /// [`crate::kms::KmsError`]); [`Error::Internal`] when a lock was poisoned. A caller that
+    /// waited for a leader whose fetch panicked gets [`Error::Kms`] of kind
+    /// [`crate::kms::KmsErrorKind::Internal`].
+    pub fn get_or_fetch<F, E>(
+        &self,
+        key: &CacheKey<'_>,
+        bytes: u64,
+        fetch: F,
+    ) -> Result<Lease, Error>
     where
-        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+        F: FnOnce() -> Result<DataKeyMaterial, E>,
+        E: FetchError,
     {
         self.get_or_fetch_impl(key, bytes, fetch, None::<fn(Refresh)>)
     }
@@ -211,7 +222,7 @@ impl DataKeyCache {
     ///
     /// # Errors
     /// As [`Self::get_or_fetch`].
-    pub fn get_or_fetch_with_refresh<F, R>(
+    pub fn get_or_fetch_with_refresh<F, E, R>(
         &self,
         key: &CacheKey<'_>,
         bytes: u64,
@@ -219,13 +230,14 @@ impl DataKeyCache {
         refresh: R,
     ) -> Result<Lease, Error>
     where
-        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+        F: FnOnce() -> Result<DataKeyMaterial, E>,
+        E: FetchError,
         R: FnOnce(Refresh),
     {
         self.get_or_fetch_impl(key, bytes, fetch, Some(refresh))
     }
 
-    fn get_or_fetch_impl<F, R>(
+    fn get_or_fetch_impl<F, E, R>(
         &self,
         key: &CacheKey<'_>,
         bytes: u64,
@@ -233,7 +245,8 @@ impl DataKeyCache {
         mut refresh: Option<R>,
     ) -> Result<Lease, Error>
     where
-        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+        F: FnOnce() -> Result<DataKeyMaterial, E>,
+        E: FetchError,
         R: FnOnce(Refresh),
     {
         if !self.inner.limits.enabled() || bytes > self.inner.limits.max_bytes {
@@ -243,7 +256,7 @@ impl DataKeyCache {
                 st.counters_for(key.credential())
             };
             counters.miss();
-            let material = Arc::new(fetch().map_err(Error::Kms)?);
+            let material = Arc::new(fetch().map_err(Into::into)?);
             return Ok(Lease {
                 material,
                 counters,
@@ -303,7 +316,7 @@ impl DataKeyCache {
                         self.inner.lock()?.counters_for(key.credential()).miss();
                         waited = true;
                     }
-                    flight.wait()?.map_err(Error::Kms)?;
+                    flight.wait()?.map_err(|published| published())?;
                 }
                 Decision::Lead(flight) => {
                     if !waited {
@@ -374,7 +387,7 @@ impl DataKeyCache {
 
     /// Runs `fetch` as the leader of `flight` (a miss), installs its result, wakes the waiters
     /// and returns the lease for this caller's fragment.
-    fn lead<F>(
+    fn lead<F, E>(
         &self,
         hash: u64,
         key: &CacheKey<'_>,
@@ -384,7 +397,8 @@ impl DataKeyCache {
         fetch: F,
     ) -> Result<Lease, Error>
     where
-        F: FnOnce() -> Result<DataKeyMaterial, KmsError>,
+        F: FnOnce() -> Result<DataKeyMaterial, E>,
+        E: FetchError,
     {
         let mut guard = FlightGuard {
             cache: self,
@@ -396,13 +410,20 @@ impl DataKeyCache {
         let fetched = fetch();
         guard.armed = false;
         let flight = Arc::clone(&guard.flight);
-        let outcome = self
-            .inner
-            .install(hash, key, &flight, started, bytes, false, fetched);
-        let published = match &outcome {
-            Ok(_) => Ok(()),
-            Err(Error::Kms(e)) => Err(e.clone()),
-            Err(_) => Err(KmsError::new(KmsErrorKind::Internal, POISONED)),
+        let failure = fetched.as_ref().err().cloned().map(publish);
+        let outcome = self.inner.install(
+            hash,
+            key,
+            &flight,
+            started,
+            bytes,
+            false,
+            fetched.map_err(Into::into),
+        );
+        let published = match (&outcome, failure) {
+            (Ok(_), _) => Ok(()),
+            (Err(_), Some(p)) => Err(p),
+            (Err(_), None) => Err(publish_internal(POISONED)),
         };
         flight.complete(published);
         outcome.and_then(|lease| lease.ok_or(Error::Internal(FETCH_ABANDONED)))

@@ -4,7 +4,7 @@ use super::flight::{Flight, POISONED};
 use super::key::{CacheKey, OwnedKey};
 use super::limits::{RefreshAt, MAX_IDLE_CREDENTIALS, SWEEP_INTERVAL};
 use super::{CacheLimits, Clock, CredentialCounters, DataKeyMaterial, Lease, LeaseSource};
-use crate::kms::{Credential, KmsError};
+use crate::kms::Credential;
 use crate::Error;
 use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
@@ -373,7 +373,7 @@ impl Inner {
         started: Duration,
         bytes: u64,
         refresh: bool,
-        fetched: Result<DataKeyMaterial, KmsError>,
+        fetched: Result<DataKeyMaterial, Error>,
     ) -> Result<Option<Lease>, Error> {
         let mut st = self.lock()?;
         let tick = st.next_tick();
@@ -392,7 +392,7 @@ impl Inner {
                         now.saturating_add(self.limits.refresh_retry_interval);
                 }
                 st.drop_if_empty(hash, key);
-                return Err(Error::Kms(e));
+                return Err(e);
             }
         };
         let (fragments, used_bytes) = if refresh { (0, 0) } else { (1, bytes) };

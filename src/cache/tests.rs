@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::crypto::DataKey;
-use crate::kms::KmsErrorKind;
+use crate::kms::{KmsError, KmsErrorKind};
+use crate::KeyringError;
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -61,7 +62,7 @@ fn colliding_hashes_never_serve_another_credentials_key() {
             provider_info: b"k".to_vec(),
             ciphertext: vec![n],
         };
-        Ok(DataKeyMaterial::new(
+        Ok::<_, KeyringError>(DataKeyMaterial::new(
             DataKey::from_bytes([n; 32]),
             vec![edk],
             "k".into(),
@@ -92,7 +93,7 @@ fn a_poisoned_lock_fails_closed() {
     let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A").unwrap();
     let ec = crate::EncryptionContext::new();
     let key = CacheKey::for_sealing(&a, "k", 1, &ec);
-    let fetch = || Ok(material());
+    let fetch = || Ok::<_, KeyringError>(material());
     assert!(cache.get_or_fetch(&key, 1, fetch).is_ok());
     let _ = std::thread::scope(|s| {
         s.spawn(|| {
@@ -138,7 +139,7 @@ fn sweeps_run_at_most_once_per_interval() {
         .iter()
         .map(|c| CacheKey::for_sealing(c, "k", 1, &ec))
         .collect();
-    let fetch = || Ok(material());
+    let fetch = || Ok::<_, KeyringError>(material());
     // t = 0: the first lookup sweeps (nothing to retire); the next sweep is due at 1 s.
     cache.get_or_fetch(&keys[0], 1, fetch).unwrap();
     clock.advance(Duration::from_millis(100));
@@ -198,7 +199,9 @@ fn per_credential_bookkeeping_stays_exact() {
                 if let Err(e) = failed {
                     assert!(matches!(e, Error::Kms(_)), "{e:?}");
                 }
-            } else if let Ok(lease) = cache.get_or_fetch(&key, bytes, || Ok(material())) {
+            } else if let Ok(lease) =
+                cache.get_or_fetch(&key, bytes, || Ok::<_, KeyringError>(material()))
+            {
                 if n % 5 == 0 {
                     cache.release_unused(&key, lease, bytes).unwrap();
                 }

@@ -14,6 +14,7 @@
 use aes_gcm::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
 use core::fmt;
 use zeroize::Zeroize;
+use super::error::CryptoError;
 
 /// Length in bytes of an AES-256 key.
 pub const KEY_LEN: usize = 32;
@@ -113,19 +114,16 @@ impl Aes256GcmKey {
     /// The caller must never use the same `iv` twice with the same key.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] if `in_out` is longer than [`MAX_PLAINTEXT_LEN`]
+    /// [`CryptoError::PlaintextTooLong`] if `in_out` is longer than [`MAX_PLAINTEXT_LEN`]
     /// (then `in_out` is unchanged).
     pub fn try_seal_in_place_detached(
         &self,
         iv: &[u8; IV_LEN],
         aad: &[u8],
         in_out: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], crate::Error> {
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
         if in_out.len() as u64 > MAX_PLAINTEXT_LEN {
-            return Err(crate::Error::InvalidArgument(format!(
-                "AES-GCM plaintext of {} bytes exceeds the limit of {MAX_PLAINTEXT_LEN} bytes",
-                in_out.len()
-            )));
+            return Err(CryptoError::PlaintextTooLong { len: in_out.len() });
         }
         let sealed = match &self.inner {
             Inner::Ring(key) => key
@@ -142,9 +140,7 @@ impl Aes256GcmKey {
                 .map(Into::into),
         };
         // Both backends fail only on over-long input, which was checked above.
-        sealed.ok_or_else(|| {
-            crate::Error::InvalidArgument("AES-GCM backend refused to seal".to_owned())
-        })
+        sealed.ok_or(CryptoError::AeadSealFailed)
     }
 
     /// Encrypts `in_out` in place under `iv` and `aad`, and returns the 16-byte tag.

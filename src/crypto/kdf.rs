@@ -21,6 +21,7 @@
 
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey, KEY_LEN};
 use crate::crypto::keys::DataKey;
+use crate::crypto::error::CryptoError;
 use core::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -164,14 +165,14 @@ pub fn derive_message_keys_with(
 /// expand with `info` to fill `out`, with the default [`KdfBackend`].
 ///
 /// # Errors
-/// [`crate::Error::InvalidArgument`] if `out` is longer than [`HKDF_SHA512_MAX_OUTPUT`]
+/// [`CryptoError::HkdfOutputTooLong`] if `out` is longer than [`HKDF_SHA512_MAX_OUTPUT`]
 /// (16320 bytes); `out` is then unchanged.
 pub fn hkdf_sha512(
     salt: &[u8],
     ikm: &[u8],
     info: &[u8],
     out: &mut [u8],
-) -> Result<(), crate::Error> {
+) -> Result<(), CryptoError> {
     hkdf_sha512_with(KdfBackend::default(), salt, ikm, info, out)
 }
 
@@ -185,12 +186,9 @@ pub fn hkdf_sha512_with(
     ikm: &[u8],
     info: &[u8],
     out: &mut [u8],
-) -> Result<(), crate::Error> {
+) -> Result<(), CryptoError> {
     if out.len() > HKDF_SHA512_MAX_OUTPUT {
-        return Err(crate::Error::InvalidArgument(format!(
-            "HKDF-SHA512 output of {} bytes exceeds the limit of {HKDF_SHA512_MAX_OUTPUT}",
-            out.len()
-        )));
+        return Err(CryptoError::HkdfOutputTooLong { len: out.len() });
     }
     let ok = match kdf {
         KdfBackend::Ring => ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA512, salt)
@@ -207,9 +205,7 @@ pub fn hkdf_sha512_with(
     } else {
         // Unreachable after the length check; kept as an error rather than a panic.
         out.zeroize();
-        Err(crate::Error::InvalidArgument(
-            "HKDF-SHA512 expand failed".to_owned(),
-        ))
+        Err(CryptoError::HkdfExpandFailed)
     }
 }
 
@@ -379,7 +375,12 @@ mod tests {
     fn too_long_output_is_an_error() {
         let mut out = vec![0u8; HKDF_SHA512_MAX_OUTPUT + 1];
         for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
-            assert!(hkdf_sha512_with(kdf, b"s", b"k", b"i", &mut out).is_err());
+            assert_eq!(
+                hkdf_sha512_with(kdf, b"s", b"k", b"i", &mut out),
+                Err(CryptoError::HkdfOutputTooLong {
+                    len: HKDF_SHA512_MAX_OUTPUT + 1
+                })
+            );
         }
         let mut out = vec![0u8; HKDF_SHA512_MAX_OUTPUT];
         assert!(hkdf_sha512(b"s", b"k", b"i", &mut out).is_ok());

@@ -16,6 +16,11 @@ pub const DATA_KEY_LEN: usize = 32;
 /// The 32 bytes live in one heap allocation that never moves: moving a `DataKey` moves only the
 /// pointer, so no copy of the key is left behind in the frames it passed through. Zeroized on
 /// drop. `Debug` shows only that it is a data key. Not `Clone` on purpose.
+///
+/// ```compile_fail
+/// let k = fragseal::crypto::DataKey::from_bytes([1; 32]);
+/// let _copy = k.clone(); // DataKey is not Clone
+/// ```
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct DataKey(Box<[u8; DATA_KEY_LEN]>);
 
@@ -94,11 +99,13 @@ impl TryFrom<SecretBytes> for DataKey {
 /// Variable-length secret bytes (a data key of a byte count other than 32, a wrapping key).
 ///
 /// The bytes live on the heap (moves copy only the pointer). Zeroized on drop; `Debug` shows
-/// only the length; compares in constant time.
+/// only the length; compares in constant time. Not `Clone` on purpose: a holder that needs two
+/// owners shares one `SecretBytes` (as `keyring::RawAesKeyring` does, in an `Arc`).
 ///
-/// `Clone` is still derived only because `keyring::RawAesKeyring` derives `Clone` over its
-/// wrapping key; it goes when that keyring shares its key instead (issue 10 §6).
-#[derive(Clone)]
+/// ```compile_fail
+/// let s = fragseal::crypto::SecretBytes::from_slice(&[1]);
+/// let _copy = s.clone(); // SecretBytes is not Clone
+/// ```
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl SecretBytes {

@@ -7,15 +7,17 @@
 //!
 //! Crate-private (reachable only with the unstable `internal` feature, as
 //! `fragseal::internal::crypto`): `aead` (AES-256-GCM with caller-chosen IVs on `ring` or
-//! `aes-gcm`), `kdf` (HKDF-SHA512 and the key derivation of suite `0x0478`) and `rng` (the
+//! `aes-gcm`), `error` (`CryptoError`, their typed errors), `kdf` (HKDF-SHA512 and the key derivation of suite `0x0478`) and `rng` (the
 //! operating system's generator, for message ids, IVs and nonces).
 
 internal_pub! { mod aead; }
+internal_pub! { mod error; }
 internal_pub! { mod kdf; }
 pub mod keys;
 internal_pub! { mod rng; }
 
 pub use aead::AeadBackend;
+internal_pub! { use error::CryptoError; }
 internal_pub! { use aead::{Aes256GcmKey, IV_LEN, KEY_LEN, TAG_LEN}; }
 internal_pub! {
     use kdf::{derive_message_keys, hkdf_sha512, CommitKey, KdfBackend, MessageKeys, MESSAGE_ID_LEN};

@@ -9,7 +9,7 @@ use crate::cache::{CacheKey, CredentialCounters, DataKeyMaterial, Lease, Refresh
 use crate::error::{KeyringError, OpenError};
 use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::keyring::{EncryptionMaterials, Keyring, UnwrappedKey};
-use crate::kms::{Credential, KmsError, KmsErrorKind};
+use crate::kms::Credential;
 use crate::message::SUITE_ID;
 use std::sync::Arc;
 
@@ -29,27 +29,19 @@ pub(super) fn with_retry<T>(
     })
 }
 
-/// The cache's fetch closures return a [`KmsError`]: a keyring error travels through it as
-/// the source, and comes back out in [`from_cache`].
-fn to_fetch_error(e: KeyringError) -> KmsError {
-    let kind = e.kms().map_or(KmsErrorKind::Internal, KmsError::kind);
-    KmsError::new(kind, e.to_string()).with_source(e)
-}
-
 /// What went wrong in a cache call, as the keyring error it carried or an internal failure.
 pub(super) enum CacheFailure {
     Keyring(KeyringError),
     Internal(&'static str),
 }
 
+/// The cache returns the keyring's error of the fetch (this caller's or the one it waited for)
+/// as [`crate::Error::Keyring`], unchanged; a fetch it waited for that was abandoned (its
+/// leader panicked) as a KMS error of kind internal.
 pub(super) fn from_cache(e: crate::Error) -> CacheFailure {
     match e {
-        crate::Error::Kms(k) => {
-            let inner = std::error::Error::source(&k)
-                .and_then(|s| s.downcast_ref::<KeyringError>())
-                .cloned();
-            CacheFailure::Keyring(inner.unwrap_or(KeyringError::Kms(k)))
-        }
+        crate::Error::Keyring(k) => CacheFailure::Keyring(k),
+        crate::Error::Kms(k) => CacheFailure::Keyring(KeyringError::Kms(k)),
         crate::Error::Internal(s) => CacheFailure::Internal(s),
         _ => CacheFailure::Internal("data-key cache failure"),
     }
@@ -57,9 +49,9 @@ pub(super) fn from_cache(e: crate::Error) -> CacheFailure {
 
 /// The cached form of sealing materials: the data key, the encrypted data keys for the
 /// header, and the id of the key that generated it.
-fn sealing_material(m: EncryptionMaterials) -> Result<DataKeyMaterial, KmsError> {
+fn sealing_material(m: EncryptionMaterials) -> DataKeyMaterial {
     let (data_key, edks, key_id) = m.into_parts();
-    Ok(DataKeyMaterial::new(data_key, edks, key_id))
+    DataKeyMaterial::new(data_key, edks, key_id)
 }
 
 /// The cached form of an unwrapped key: no encrypted data keys (the message's own EDK is the
@@ -74,7 +66,7 @@ fn opening_material(k: UnwrappedKey) -> DataKeyMaterial {
 /// refresh; the cache tries again after its retry interval.
 fn spawn_refresh(
     ticket: Refresh,
-    fetch: impl FnOnce(&CredentialCounters) -> Result<DataKeyMaterial, KmsError> + Send + 'static,
+    fetch: impl FnOnce(&CredentialCounters) -> Result<DataKeyMaterial, KeyringError> + Send + 'static,
 ) {
     let spawned = std::thread::Builder::new()
         .name("fragseal-refresh".into())
@@ -99,8 +91,7 @@ impl Engine {
             with_retry(&self.config.retry, counters, || {
                 keyring.generate(credential, ec)
             })
-            .map_err(to_fetch_error)
-            .and_then(sealing_material)
+            .map(sealing_material)
         };
         self.cache
             .get_or_fetch_with_refresh(
@@ -118,8 +109,7 @@ impl Engine {
                         with_retry(&retry, Some(counters), || {
                             keyring.generate(&credential, &ec)
                         })
-                        .map_err(to_fetch_error)
-                        .and_then(sealing_material)
+                        .map(sealing_material)
                     });
                 },
             )
@@ -148,7 +138,6 @@ impl Engine {
                     keyring.unwrap(credential, ec, edk)
                 })
                 .map(opening_material)
-                .map_err(to_fetch_error)
             };
             let lease = self.cache.get_or_fetch_with_refresh(
                 &key,
@@ -166,7 +155,6 @@ impl Engine {
                             keyring.unwrap(&credential, &ec, &edk)
                         })
                         .map(opening_material)
-                        .map_err(to_fetch_error)
                     });
                 },
             );

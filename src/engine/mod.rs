@@ -35,7 +35,7 @@
 //!   [`Keyring::unwrap`] per credential and encrypted data key per key age); the first that
 //!   unwraps opens the message. Before any key is fetched, the stored context is checked
 //!   against the request ([`OpenRequest::require`], [`OpenRequest::supply`], and the stream of
-//!   [`IdentityCheck::Expect`]).
+//!   [`IdentityCheck::Expect`](crate::identity::IdentityCheck::Expect)).
 //! - Opening budgets: the cache reserves a fragment and the message's body length on the
 //!   opening entry before the message is authenticated (the key is needed to authenticate it),
 //!   and [`Engine::open`], [`Engine::open_into`] and [`Engine::open_range`] give that
@@ -125,8 +125,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let cache = DataKeyCache::with_clock(config.cache, clock)
-            .map_err(|e| ConfigError::Cache(Box::new(e)))?;
+        let cache = DataKeyCache::with_clock(config.cache, clock)?;
         Ok(Self {
             keyring,
             config,
@@ -509,7 +508,9 @@ mod tests {
                 keyring,
                 EngineConfig::default().with_cache(CacheLimits::default().with_max_fragments(0))
             ),
-            Err(ConfigError::Cache(_))
+            Err(ConfigError::ZeroCacheLimit {
+                field: "max_fragments"
+            })
         ));
     }
 }

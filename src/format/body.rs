@@ -192,80 +192,6 @@ impl FrameRef<'_> {
     }
 }
 
-/// Parses the next frame of a framed body, expecting sequence number `expected_seq`.
-///
-/// Spec (message-body.md): "Framed Data MUST start at Sequence Number 1. Subsequent frames
-/// MUST be in order and MUST contain an increment of 1 from the previous frame." — "The length
-/// of the encrypted content of a Regular Frame MUST be equal to the Frame Length." — final
-/// frame: "Sequence Number End ... MUST be encoded as the 4 bytes `FF FF FF FF`", "The Final
-/// Frame Sequence number MUST be equal to the total number of frames", and decrypt.md: "this
-/// operation MUST ensure that the length of the encrypted content field is less than or equal
-/// to the frame length". encrypt.md: "The IV is the sequence number ... padded to the IV
-/// length"; fragseal rejects any other IV.
-///
-/// # Errors
-/// A [`FormatError`] on [`Field::Frame`]: truncated, wrong sequence number, wrong IV, final
-/// frame longer than the frame length.
-pub fn read_frame<'a>(
-    r: &mut Reader<'a>,
-    frame_length: u32,
-    expected_seq: u32,
-) -> Result<FrameRef<'a>, FormatError> {
-    let f = Field::Frame;
-    let offset = r.offset();
-    let first = r.u32(f)?;
-    let (kind, seq_at, seq) = if first == FINAL_FRAME_MARKER {
-        let at = r.offset();
-        (BodyKind::Final, at, r.u32(f)?)
-    } else {
-        (BodyKind::Regular, offset, first)
-    };
-    if seq != expected_seq {
-        return Err(Reader::error_at(
-            seq_at,
-            f,
-            FormatErrorKind::SequenceNumber {
-                expected: expected_seq,
-                found: seq,
-            },
-        ));
-    }
-    let iv_at = r.offset();
-    let iv = r.array::<IV_LEN>(f)?;
-    if *iv != frame_iv(seq) {
-        return Err(Reader::error_at(iv_at, f, FormatErrorKind::InvalidIv));
-    }
-    let len = match kind {
-        BodyKind::Final => {
-            let len_at = r.offset();
-            let length = r.u32(f)?;
-            if length > frame_length {
-                return Err(Reader::error_at(
-                    len_at,
-                    f,
-                    FormatErrorKind::FinalFrameTooLong {
-                        length,
-                        frame_length,
-                    },
-                ));
-            }
-            length
-        }
-        _ => frame_length,
-    };
-    let len = Reader::check_len(r.offset(), f, u64::from(len), u64::from(u32::MAX))?;
-    let ciphertext = r.take(len, f)?;
-    let tag = r.array::<TAG_LEN>(f)?;
-    Ok(FrameRef {
-        kind,
-        seq,
-        iv,
-        ciphertext,
-        tag,
-        offset,
-    })
-}
-
 /// Parses a whole non-framed body (which must end the message).
 ///
 /// Spec (message-body.md): "Non-framed data MUST consist of, in order, IV, Encrypted Content
@@ -299,8 +225,8 @@ pub fn read_non_framed<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatErr
 }
 
 internal_pub! {
-    /// Appends a regular or final frame's fields before its content (the writer side of
-    /// [`read_frame`]).
+    /// Appends a regular or final frame's fields before its content (the writer side of the
+    /// frame-prefix parser, `message::frame::read_prefix`).
     fn write_frame_prefix(out: &mut Vec<u8>, kind: BodyKind, seq: u32, content_len: u32) {
         if kind == BodyKind::Final {
             out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());

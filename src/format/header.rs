@@ -457,9 +457,11 @@ impl MessageHeader {
         }
     }
 
-    /// The parsed header body fields.
-    pub fn body(&self) -> &HeaderBody {
-        &self.body
+    internal_pub! {
+        /// The parsed header body fields.
+        fn body(&self) -> &HeaderBody {
+            &self.body
+        }
     }
     /// Algorithm suite id (`0x0478`).
     pub fn suite_id(&self) -> u16 {
@@ -485,24 +487,30 @@ impl MessageHeader {
     pub fn frame_length(&self) -> u32 {
         self.body.frame_length
     }
-    /// The commit key stored in the header.
+    /// The commit key stored in the header (not secret: it commits the header to its data key).
     pub fn commit_key(&self) -> &[u8; COMMIT_KEY_LEN] {
         &self.body.commit_key
     }
-    /// The header authentication tag.
-    pub fn auth_tag(&self) -> &[u8; HEADER_TAG_LEN] {
-        &self.auth_tag
+    internal_pub! {
+        /// The header authentication tag.
+        fn auth_tag(&self) -> &[u8; HEADER_TAG_LEN] {
+            &self.auth_tag
+        }
     }
     /// Total header length in bytes (body and tag); the message body starts here.
     pub fn header_len(&self) -> usize {
         self.raw.len()
     }
-    /// The header body bytes exactly as received (the AAD of the header tag).
-    pub fn header_body_bytes(&self) -> &[u8] {
-        self.raw.get(..self.body_len).unwrap_or(&[])
+    internal_pub! {
+        /// The header body bytes exactly as received (the AAD of the header tag).
+        fn header_body_bytes(&self) -> &[u8] {
+            self.raw.get(..self.body_len).unwrap_or(&[])
+        }
     }
-    /// The whole header (body and tag) exactly as received.
-    pub fn raw_bytes(&self) -> &[u8] {
-        &self.raw
+    internal_pub! {
+        /// The whole header (body and tag) exactly as received.
+        fn raw_bytes(&self) -> &[u8] {
+            &self.raw
+        }
     }
 }

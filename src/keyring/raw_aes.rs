@@ -21,6 +21,7 @@ use crate::identity::{FragmentIdentity, IdentityCheck};
 use crate::kms::Credential;
 use crate::message::{self, OpenParams, SealParams, DEFAULT_FRAME_LENGTH};
 use core::fmt;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Tag length written in the provider info, in bits.
@@ -28,11 +29,14 @@ pub const TAG_LEN_BITS: u32 = 128;
 
 /// A raw AES keyring: a local AES-256 wrapping key with a namespace and a name, and the
 /// AES-GCM implementation that wraps and unwraps with it (chosen once, here).
+///
+/// Cloning a keyring shares its wrapping key (one allocation behind an `Arc`); the key bytes
+/// are never copied.
 #[derive(Clone)]
 pub struct RawAesKeyring {
     namespace: String,
     name: String,
-    wrapping_key: SecretBytes,
+    wrapping_key: Arc<SecretBytes>,
     backend: AeadBackend,
 }
 
@@ -80,7 +84,7 @@ impl RawAesKeyring {
         Ok(Self {
             namespace,
             name,
-            wrapping_key,
+            wrapping_key: Arc::new(wrapping_key),
             backend: AeadBackend::default(),
         })
     }
@@ -134,11 +138,11 @@ impl RawAesKeyring {
     }
 
     /// DANGER — for known-answer test vectors only: wraps with a caller-chosen IV. Reusing an
-    /// IV under one wrapping key breaks AES-GCM.
+    /// IV under one wrapping key breaks AES-GCM. Only with the unstable `internal` feature.
     ///
     /// # Errors
     /// As [`RawAesKeyring::wrap_key`].
-    #[doc(hidden)]
+    #[cfg(feature = "internal")]
     pub fn danger_wrap_with_fixed_iv_for_vectors(
         &self,
         data_key: &DataKey,

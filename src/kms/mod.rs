@@ -114,50 +114,13 @@ impl fmt::Debug for Credential {
 }
 
 fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+    crate::arn::is_account_id(s)
 }
 
 /// The account field of an IAM or STS principal ARN, if `arn` is one (see
-/// [`Credential::new`]).
+/// [`Credential::new`] and [`crate::arn::PrincipalArn`]).
 fn principal_account(arn: &str) -> Option<&str> {
-    let rest = arn.strip_prefix("arn:")?;
-    let mut parts = rest.splitn(5, ':');
-    let (partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let partition_ok = !partition.is_empty()
-        && partition
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !partition_ok || !region.is_empty() || !is_account_id(account) {
-        return None;
-    }
-    let named = |prefix: &str| {
-        resource
-            .strip_prefix(prefix)
-            .is_some_and(|name| !name.is_empty() && !name.contains('*'))
-    };
-    let shape_ok = match service {
-        "iam" => resource == "root" || named("user/") || named("role/"),
-        "sts" => {
-            named("federated-user/")
-                || resource
-                    .strip_prefix("assumed-role/")
-                    .and_then(|r| r.split_once('/'))
-                    .is_some_and(|(role, session)| {
-                        !role.is_empty()
-                            && !session.is_empty()
-                            && !role.contains('*')
-                            && !session.contains('*')
-                    })
-        }
-        _ => false,
-    };
-    shape_ok.then_some(account)
+    crate::arn::PrincipalArn::parse(arn).map(|p| p.account())
 }
 
 /// A field of a [`Credential`].

@@ -1,4 +1,5 @@
-//! The frame-prefix parser, the one both the one-shot and the streaming open use.
+//! The frame-prefix parser, the only one: the one-shot, range and streaming opens, and
+//! [`super::ParsedMessage::frame_summary`], all read frames through [`read_prefix`].
 //!
 //! Spec (message-body.md): "Framed Data MUST start at Sequence Number 1. Subsequent frames
 //! MUST be in order and MUST contain an increment of 1 from the previous frame." — "The length
@@ -97,25 +98,27 @@ pub(crate) fn read_prefix<'a>(
     })
 }
 
-/// Parses the next whole frame (prefix, content, tag) of a framed body from `r`.
-///
-/// # Errors
-/// As [`read_prefix`]; truncated content or tag.
-pub(crate) fn read_frame<'a>(
-    r: &mut Reader<'a>,
-    frame_length: u32,
-    expected_seq: u32,
-) -> Result<FrameRef<'a>, FormatError> {
-    let offset = r.offset();
-    let p = read_prefix(r, frame_length, expected_seq)?;
-    let ciphertext = r.take(p.content_len, Field::Frame)?;
-    let tag = r.array::<TAG_LEN>(Field::Frame)?;
-    Ok(FrameRef {
-        kind: p.kind,
-        seq: p.seq,
-        iv: p.iv,
-        ciphertext,
-        tag,
-        offset,
-    })
+internal_pub! {
+    /// Parses the next whole frame (prefix, content, tag) of a framed body from `r`.
+    ///
+    /// # Errors
+    /// As [`read_prefix`]; truncated content or tag.
+    fn read_frame<'a>(
+        r: &mut Reader<'a>,
+        frame_length: u32,
+        expected_seq: u32,
+    ) -> Result<FrameRef<'a>, FormatError> {
+        let offset = r.offset();
+        let p = read_prefix(r, frame_length, expected_seq)?;
+        let ciphertext = r.take(p.content_len, Field::Frame)?;
+        let tag = r.array::<TAG_LEN>(Field::Frame)?;
+        Ok(FrameRef {
+            kind: p.kind,
+            seq: p.seq,
+            iv: p.iv,
+            ciphertext,
+            tag,
+            offset,
+        })
+    }
 }

@@ -6,7 +6,8 @@
 //! - [`parse`] then [`ParsedMessage::open`]: the message is parsed once, strictly (one
 //!   [`ParsedMessage`] holds the header and the bytes it came from); opening authenticates the
 //!   header (commit key in constant time, header tag over the bytes as received plus the
-//!   supplied "required encryption context", fragment identity per [`IdentityCheck`]) before
+//!   supplied "required encryption context", fragment identity per
+//!   [`IdentityCheck`](crate::identity::IdentityCheck)) before
 //!   any frame is touched; each frame is checked (sequence number, IV, lengths) and its tag
 //!   verified before its plaintext is kept.
 //! - [`ParsedMessage::open_into`]: the same into a caller's reusable buffer.
@@ -47,9 +48,8 @@
 //! module derives the per-message keys from it.
 
 mod checks;
-#[doc(hidden)]
-pub mod danger;
-mod frame;
+internal_pub! { mod danger; }
+pub(crate) mod frame;
 mod open;
 pub mod stream;
 mod verified;
@@ -67,7 +67,7 @@ use crate::identity::{FragmentIdentity, RANDOM_LEN};
 pub use crate::format::header::{MessageHeader, OpenLimits, SUITE_ID};
 pub use checks::{check_open_context, check_seal_context};
 pub(crate) use open::authenticate_header;
-pub use open::{parse, OpenParams, ParsedMessage};
+pub use open::{parse, FrameSummary, OpenParams, ParsedMessage};
 pub use stream::{OpenStream, SealedStream};
 pub use verified::VerifiedHeader;
 
@@ -230,8 +230,12 @@ fn new_message_id(
 /// outside vector generation. With `params.identity` set, `random_half` is the random half of
 /// the id and the MAC half is computed; otherwise the id is `random_half` repeated twice.
 /// Unlike [`seal`], it does not apply [`check_seal_context`], so that tests can build the
-/// messages an older or hostile sealer would.
-#[doc(hidden)]
+/// messages an older or hostile sealer would. Only with the `internal` feature, as
+/// `fragseal::internal::danger::danger_seal_with_fixed_message_id_for_vectors`.
+///
+/// # Errors
+/// As [`seal`], without the context checks.
+#[cfg(feature = "internal")]
 pub fn danger_seal_with_fixed_message_id_for_vectors(
     data_key: &DataKey,
     params: &SealParams<'_>,

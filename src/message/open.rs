@@ -18,7 +18,7 @@ pub struct OpenParams<'a> {
     /// The identity check (explicit: expect this identity, or skip).
     pub identity: &'a IdentityCheck,
     /// The "required encryption context" pairs that are authenticated but not stored in the
-    /// message (see [`SealParams::authenticate_only`]).
+    /// message (see [`SealParams::authenticate_only`](super::SealParams::authenticate_only)).
     pub supplied_context: Option<&'a EncryptionContext>,
     /// The AES-GCM implementation.
     pub backend: AeadBackend,
@@ -144,8 +144,7 @@ impl<'m> ParsedMessage<'m> {
         self.message
     }
 
-    /// The message body: the bytes after the header (not the header's
-    /// [`body`](MessageHeader::body)).
+    /// The message body: the bytes after the header (its frames).
     pub fn body_bytes(&self) -> &'m [u8] {
         self.message.get(self.header.header_len()..).unwrap_or(&[])
     }
@@ -244,7 +243,55 @@ fn index_frames<'m>(header: &MessageHeader, body: &'m [u8]) -> Result<FrameIndex
     }
 }
 
+/// The frame structure of a message body, read without any key (see
+/// [`ParsedMessage::frame_summary`]). Nothing in it is authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrameSummary {
+    /// Framed or non-framed (a non-framed body counts as one frame).
+    pub content_type: ContentType,
+    /// Number of frames, the final frame included.
+    pub frames: u64,
+    /// Total content length of all frames: the plaintext length, if the message verifies.
+    pub plaintext_len: u64,
+    /// Content length of the final frame (of the whole body when non-framed).
+    pub final_frame_len: u64,
+}
+
 impl ParsedMessage<'_> {
+    /// Walks the body's frame structure without any key, with the same checks as opening
+    /// (sequence numbers, IVs, lengths, the final frame, no trailing bytes), and summarizes it.
+    /// No tag is verified: this says how the message is laid out, not that it is genuine.
+    ///
+    /// # Errors
+    /// [`OpenError::Format`] for a malformed body.
+    pub fn frame_summary(&self) -> Result<FrameSummary, OpenError> {
+        let header = &self.header;
+        let body = self.body_bytes();
+        match header.content_type() {
+            ContentType::NonFramed => {
+                let mut r = Reader::at(body, header.header_len());
+                let frame = read_non_framed(&mut r)?;
+                Ok(FrameSummary {
+                    content_type: ContentType::NonFramed,
+                    frames: 1,
+                    plaintext_len: frame.content_len(),
+                    final_frame_len: frame.content_len(),
+                })
+            }
+            ContentType::Framed => {
+                let index = index_frames(header, body)?;
+                let final_frame_len = index.frames.last().map_or(0, FrameRef::content_len);
+                Ok(FrameSummary {
+                    content_type: ContentType::Framed,
+                    frames: index.frames.len() as u64,
+                    plaintext_len: index.plaintext_len,
+                    final_frame_len,
+                })
+            }
+        }
+    }
+
     /// Opens only the plaintext bytes in `range`: the header is authenticated, the frame
     /// structure of the whole body is checked without decrypting, and only the frames
     /// overlapping `range` are decrypted and verified — plus the final frame, whose tag
@@ -351,5 +398,58 @@ fn slice_range<'a>(all: &'a [u8], range: &core::ops::Range<u64>) -> Result<&'a [
             })
         }
         _ => Err(beyond),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+    use crate::format::EncryptedDataKey;
+    use crate::message::{seal, SealParams};
+
+    fn sealed(plaintext_len: usize, frame_length: u32) -> Vec<u8> {
+        let ec = EncryptionContext::new();
+        let edks = [EncryptedDataKey {
+            provider_id: "p".into(),
+            provider_info: b"k".to_vec(),
+            ciphertext: vec![1],
+        }];
+        let mut params = SealParams::new(&ec, &edks);
+        params.frame_length = frame_length;
+        seal(&DataKey::generate(), &params, &vec![7; plaintext_len]).unwrap()
+    }
+
+    #[test]
+    fn frame_summary_counts_frames_without_a_key() {
+        for (len, fl, frames, last) in [(10, 4, 3, 2), (8, 4, 2, 4), (0, 4, 1, 0), (3, 64, 1, 3)] {
+            let m = sealed(len, fl);
+            let s = parse(&m, &OpenLimits::default())
+                .unwrap()
+                .frame_summary()
+                .unwrap();
+            assert_eq!(
+                s,
+                FrameSummary {
+                    content_type: ContentType::Framed,
+                    frames,
+                    plaintext_len: len as u64,
+                    final_frame_len: last,
+                },
+                "{len} bytes in frames of {fl}"
+            );
+        }
+    }
+
+    #[test]
+    fn frame_summary_refuses_a_truncated_or_extended_body() {
+        let m = sealed(10, 4);
+        let cut = &m[..m.len() - 1];
+        let p = parse(cut, &OpenLimits::default()).unwrap();
+        assert!(matches!(p.frame_summary(), Err(OpenError::Format(_))));
+        let mut long = m.clone();
+        long.push(0);
+        let p = parse(&long, &OpenLimits::default()).unwrap();
+        assert!(matches!(p.frame_summary(), Err(OpenError::Format(_))));
     }
 }

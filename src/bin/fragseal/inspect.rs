@@ -1,12 +1,10 @@
 //! `fragseal inspect FILE`: a sealed fragment's header and frame structure, without any key.
 
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::files;
 use crate::text::escape;
-use fragseal::format::body::{read_frame, read_non_framed, BodyKind};
-use fragseal::format::header::ContentType;
-use fragseal::format::Reader;
-use fragseal::message::{MessageHeader, OpenLimits};
+use fragseal::format::{ContentType, MessageHeader};
+use fragseal::message::{self, OpenLimits};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -20,41 +18,13 @@ pub struct Inspection {
 
 /// Parses the header and walks the frames (lengths, sequence numbers, IVs; no tag is checked).
 pub fn inspect_bytes(bytes: &[u8]) -> CliResult<Inspection> {
-    let header =
-        MessageHeader::parse(bytes, &OpenLimits::default()).map_err(fragseal::Error::from)?;
-    let body = bytes.get(header.header_len()..).unwrap_or_default();
-    let mut r = Reader::at(body, header.header_len());
-    let mut frames = 0u64;
-    let mut plaintext_len = 0u64;
-    match header.content_type() {
-        ContentType::NonFramed => {
-            let f = read_non_framed(&mut r).map_err(fragseal::Error::from)?;
-            frames = 1;
-            plaintext_len = f.content_len();
-        }
-        ContentType::Framed => {
-            let mut seq = 1u32;
-            loop {
-                let f = read_frame(&mut r, header.frame_length(), seq)
-                    .map_err(fragseal::Error::from)?;
-                frames += 1;
-                plaintext_len += f.content_len();
-                if f.kind == BodyKind::Final {
-                    break;
-                }
-                seq = seq.checked_add(1).ok_or_else(|| {
-                    CliError::input("not a valid sealed fragment: more than 2^32 - 1 frames")
-                })?;
-            }
-        }
-    }
-    r.expect_end(fragseal::format::Field::Frame)
-        .map_err(fragseal::Error::from)?;
+    let parsed = message::parse(bytes, &OpenLimits::default())?;
+    let summary = parsed.frame_summary()?;
     Ok(Inspection {
-        header,
+        header: parsed.header().clone(),
         total_len: bytes.len(),
-        frames,
-        plaintext_len,
+        frames: summary.frames,
+        plaintext_len: summary.plaintext_len,
     })
 }
 

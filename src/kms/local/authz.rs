@@ -62,7 +62,6 @@ impl LocalKms {
                 via_service: call.via_service,
                 encryption_context: ec,
                 request_alias: alias,
-                extra: &[],
             },
         };
         let decision = policy::authorize(key.map(|k| &*k.policy), &self.account, &identity, &req);

@@ -224,10 +224,6 @@ pub struct RequestContext<'a> {
     pub encryption_context: Option<&'a EncryptionContext>,
     /// The alias the caller named, e.g. `alias/aws/kinesisvideo` (`kms:RequestAlias`).
     pub request_alias: Option<&'a str>,
-    /// Not read. Until 0.1 it answered condition keys outside the modelled set; such keys are
-    /// now rejected when a policy is parsed, so no policy can ask for them. Kept so that
-    /// existing struct literals (`extra: &[]`) still compile; it will be removed.
-    pub extra: &'a [(String, Vec<String>)],
 }
 
 impl<'a> RequestContext<'a> {

@@ -2,6 +2,7 @@
 
 use super::condition::{parse_conditions, Condition};
 use super::{PolicyError, PolicyErrorKind};
+use crate::arn::{Arn, Principal, PrincipalArn};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -369,11 +370,9 @@ fn parse_aws_principal(s: String, path: &str) -> Result<PrincipalEntry, PolicyEr
     if is_account_id(&s) {
         return Ok(PrincipalEntry::Account(s));
     }
-    if let Some(rest) = s.strip_prefix("arn:aws:iam::") {
-        if let Some(acct) = rest.strip_suffix(":root") {
-            if is_account_id(acct) {
-                return Ok(PrincipalEntry::Account(acct.to_owned()));
-            }
+    if let Some(root) = PrincipalArn::parse(&s) {
+        if root.principal() == Principal::Root && root.arn().partition() == "aws" {
+            return Ok(PrincipalEntry::Account(root.account().to_owned()));
         }
     }
     if s.contains(['*', '?']) {
@@ -382,7 +381,7 @@ fn parse_aws_principal(s: String, path: &str) -> Result<PrincipalEntry, PolicyEr
             format!("wildcards are not allowed in a principal ARN (use \"*\" alone), got {s:?}"),
         ));
     }
-    if s.starts_with("arn:") && s.split(':').count() >= 6 {
+    if Arn::parse(&s).is_some() {
         return Ok(PrincipalEntry::Arn(s));
     }
     Err(PolicyError::new(
@@ -391,10 +390,7 @@ fn parse_aws_principal(s: String, path: &str) -> Result<PrincipalEntry, PolicyEr
     ))
 }
 
-/// True for a 12-digit AWS account id.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
+pub use crate::arn::is_account_id;
 
 /// An Action/NotAction or Resource/NotResource value: a string or a list of strings, each `*`
 /// or accepted by `valid` (described as `expected` in the error).

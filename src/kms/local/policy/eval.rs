@@ -3,6 +3,7 @@
 use super::condition::RequestContext;
 use super::document::{Effect, Patterns, Policy, PrincipalEntry, PrincipalSpec, Statement};
 use super::pattern::{arn_match, glob};
+use crate::arn::{Principal, PrincipalArn};
 
 /// How a statement's principal matched the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,23 +129,25 @@ pub fn root_arn(account: &str) -> String {
 
 /// For `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, `(ACCOUNT, NAME)`.
 pub fn role_of_session(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn.strip_prefix("arn:aws:sts::")?;
-    let (account, rest) = rest.split_once(':')?;
-    let rest = rest.strip_prefix("assumed-role/")?;
-    let (name, _session) = rest.split_once('/')?;
-    Some((account, name))
+    let p = PrincipalArn::parse(arn).filter(|p| p.arn().partition() == "aws")?;
+    match p.principal() {
+        Principal::AssumedRole { role, .. } => Some((p.account(), role)),
+        _ => None,
+    }
 }
 
 /// Whether role ARN `arn:aws:iam::ACCOUNT:role[/path]/NAME` is the role `(account, name)`
 /// (as returned by [`role_of_session`]).
 pub fn is_role_arn_of(role_arn: &str, (account, name): (&str, &str)) -> bool {
-    let Some(rest) = role_arn.strip_prefix("arn:aws:iam::") else {
+    let Some(p) = PrincipalArn::parse(role_arn).filter(|p| p.arn().partition() == "aws") else {
         return false;
     };
-    let Some((acct, res)) = rest.split_once(':') else {
-        return false;
-    };
-    acct == account && res.starts_with("role/") && res.rsplit('/').next() == Some(name)
+    match p.principal() {
+        Principal::Role(path_and_name) => {
+            p.account() == account && path_and_name.rsplit('/').next() == Some(name)
+        }
+        _ => false,
+    }
 }
 
 impl Policy {
