@@ -1,7 +1,7 @@
 //! The data plane: `GenerateDataKey`, `Encrypt`, `Decrypt` and `DescribeKey`, for direct calls
 //! and for calls made through a service ([`ViaService`]).
 
-use super::authz::check_context;
+use super::authz::{check_context, Call};
 use super::keystore::KeyRef;
 use super::{blob, not_found, secs, LocalKms, Operation};
 use crate::crypto::SecretBytes;
@@ -44,23 +44,11 @@ impl LocalKms {
                         "NumberOfBytes must be between 1 and 1024",
                     ));
                 }
-                let (key, alias) = self.resolve(call, key_id)?;
-                *resource = Some(key.arn.clone());
-                {
-                    let inner = self.read()?;
-                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
-                }
-                key.usable()?;
                 let plaintext = SecretBytes::random(n);
-                let ciphertext_blob = blob::seal(
-                    &key.id,
-                    &key.arn,
-                    key.material.expose_secret(),
-                    plaintext.expose_secret(),
-                    ec,
-                )?;
+                let (key_id, ciphertext_blob) =
+                    self.seal_blob(call, resource, key_id, ec, plaintext.expose_secret())?;
                 Ok(GeneratedDataKey {
-                    key_id: key.arn,
+                    key_id,
                     plaintext,
                     ciphertext_blob,
                 })
@@ -101,26 +89,43 @@ impl LocalKms {
                         ),
                     ));
                 }
-                let (key, alias) = self.resolve(call, key_id)?;
-                *resource = Some(key.arn.clone());
-                {
-                    let inner = self.read()?;
-                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
-                }
-                key.usable()?;
-                let ciphertext_blob = blob::seal(
-                    &key.id,
-                    &key.arn,
-                    key.material.expose_secret(),
-                    plaintext,
-                    ec,
-                )?;
+                let (key_id, ciphertext_blob) =
+                    self.seal_blob(call, resource, key_id, ec, plaintext)?;
                 Ok(EncryptedBlob {
-                    key_id: key.arn,
+                    key_id,
                     ciphertext_blob,
                 })
             },
         )
+    }
+
+    /// The step GenerateDataKey and Encrypt share, after their own argument checks: resolve
+    /// `key_id` (recording the key as the audited resource), authorize the call, check the key
+    /// state, and seal `plaintext` into a blob bound to the key and `ec`. Returns the key ARN
+    /// and the blob.
+    fn seal_blob(
+        &self,
+        call: &Call<'_>,
+        resource: &mut Option<String>,
+        key_id: &str,
+        ec: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<(String, Vec<u8>), KmsError> {
+        let (key, alias) = self.resolve(call, key_id)?;
+        *resource = Some(key.arn.clone());
+        {
+            let inner = self.read()?;
+            self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
+        }
+        key.usable()?;
+        let blob = blob::seal(
+            &key.id,
+            &key.arn,
+            key.material.expose_secret(),
+            plaintext,
+            ec,
+        )?;
+        Ok((key.arn, blob))
     }
 
     pub(super) fn decrypt_impl(
