@@ -55,6 +55,28 @@ pub enum Operation {
     GetKeyPolicy,
     /// `PutKeyPolicy`.
     PutKeyPolicy,
+    /// `GenerateDataKeyWithoutPlaintext`.
+    GenerateDataKeyWithoutPlaintext,
+    /// `ReEncrypt` (authorized as `kms:ReEncryptFrom` on the source key and `kms:ReEncryptTo` on the destination key).
+    ReEncrypt,
+    /// `GenerateRandom`.
+    GenerateRandom,
+    /// `TagResource`.
+    TagResource,
+    /// `UntagResource`.
+    UntagResource,
+    /// `ListResourceTags`.
+    ListResourceTags,
+    /// `CreateGrant`.
+    CreateGrant,
+    /// `ListGrants`.
+    ListGrants,
+    /// `ListRetirableGrants`.
+    ListRetirableGrants,
+    /// `RetireGrant`.
+    RetireGrant,
+    /// `RevokeGrant`.
+    RevokeGrant,
 }
 
 impl Operation {
@@ -76,6 +98,17 @@ impl Operation {
             Self::CancelKeyDeletion => "CancelKeyDeletion",
             Self::GetKeyPolicy => "GetKeyPolicy",
             Self::PutKeyPolicy => "PutKeyPolicy",
+            Self::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            Self::ReEncrypt => "ReEncrypt",
+            Self::GenerateRandom => "GenerateRandom",
+            Self::TagResource => "TagResource",
+            Self::UntagResource => "UntagResource",
+            Self::ListResourceTags => "ListResourceTags",
+            Self::CreateGrant => "CreateGrant",
+            Self::ListGrants => "ListGrants",
+            Self::ListRetirableGrants => "ListRetirableGrants",
+            Self::RetireGrant => "RetireGrant",
+            Self::RevokeGrant => "RevokeGrant",
         }
     }
 
@@ -97,16 +130,38 @@ impl Operation {
             Self::CancelKeyDeletion => "kms:CancelKeyDeletion",
             Self::GetKeyPolicy => "kms:GetKeyPolicy",
             Self::PutKeyPolicy => "kms:PutKeyPolicy",
+            Self::GenerateDataKeyWithoutPlaintext => "kms:GenerateDataKeyWithoutPlaintext",
+            Self::ReEncrypt => "kms:ReEncryptFrom",
+            Self::GenerateRandom => "kms:GenerateRandom",
+            Self::TagResource => "kms:TagResource",
+            Self::UntagResource => "kms:UntagResource",
+            Self::ListResourceTags => "kms:ListResourceTags",
+            Self::CreateGrant => "kms:CreateGrant",
+            Self::ListGrants => "kms:ListGrants",
+            Self::ListRetirableGrants => "kms:ListRetirableGrants",
+            Self::RetireGrant => "kms:RetireGrant",
+            Self::RevokeGrant => "kms:RevokeGrant",
         }
     }
 
-    /// Whether a principal of another account may make this call on a key of this account
-    /// (AWS KMS allows cross-account use only for cryptographic operations and
-    /// `DescribeKey`; other permissions granted to other accounts have no effect).
+    /// Whether a principal of another account may make this call on a key of this account.
+    ///
+    /// AWS KMS allows cross-account use only for the cryptographic operations, `DescribeKey`
+    /// and the grant operations on a key (`CreateGrant`, `ListGrants`, `RetireGrant`,
+    /// `RevokeGrant`); other permissions granted to other accounts have no effect.
     pub fn cross_account(self) -> bool {
         matches!(
             self,
-            Self::GenerateDataKey | Self::Decrypt | Self::Encrypt | Self::DescribeKey
+            Self::GenerateDataKey
+                | Self::GenerateDataKeyWithoutPlaintext
+                | Self::Decrypt
+                | Self::Encrypt
+                | Self::ReEncrypt
+                | Self::DescribeKey
+                | Self::CreateGrant
+                | Self::ListGrants
+                | Self::RetireGrant
+                | Self::RevokeGrant
         )
     }
 
@@ -114,7 +169,13 @@ impl Operation {
     pub fn read_only(self) -> bool {
         matches!(
             self,
-            Self::DescribeKey | Self::ListAliases | Self::ListKeys | Self::GetKeyPolicy
+            Self::DescribeKey
+                | Self::ListAliases
+                | Self::ListKeys
+                | Self::GetKeyPolicy
+                | Self::ListResourceTags
+                | Self::ListGrants
+                | Self::ListRetirableGrants
         )
     }
 }

@@ -12,9 +12,14 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 /// Per-call data common to every operation.
+#[derive(Clone, Copy)]
 pub(super) struct Call<'a> {
     pub(super) caller: &'a Credential,
     pub(super) op: Operation,
+    /// The IAM action authorized: `op.action()`, except for the second half of a call that
+    /// needs two permissions (`ReEncrypt`: `kms:ReEncryptFrom` on the source key, then
+    /// `kms:ReEncryptTo` on the destination key, as `Call { action: .., ..*call }`).
+    pub(super) action: &'static str,
     pub(super) via_service: Option<&'a str>,
     pub(super) now: SystemTime,
 }
@@ -36,7 +41,7 @@ impl LocalKms {
                 format!(
                     "User: {} is not authorized to perform: {} on resource: {} (not permitted across accounts)",
                     caller.principal_arn(),
-                    call.op.action(),
+                    call.action,
                     key.map_or("*", |k| k.arn.as_str())
                 ),
             ));
@@ -54,7 +59,7 @@ impl LocalKms {
         }
         let resource = key.map_or("*", |k| k.arn.as_str());
         let req = Request {
-            action: call.op.action(),
+            action: call.action,
             resource,
             context: RequestContext {
                 principal_arn: caller.principal_arn(),
@@ -72,7 +77,7 @@ impl LocalKms {
                 format!(
                     "User: {} is not authorized to perform: {} on resource: {} with an explicit deny",
                     caller.principal_arn(),
-                    call.op.action(),
+                    call.action,
                     resource
                 ),
             )),
@@ -81,10 +86,10 @@ impl LocalKms {
                 format!(
                     "User: {} is not authorized to perform: {} on resource: {} because no {} allows the {} action",
                     caller.principal_arn(),
-                    call.op.action(),
+                    call.action,
                     resource,
                     if key.is_some() { "resource-based policy" } else { "identity-based policy" },
-                    call.op.action()
+                    call.action
                 ),
             )),
         }
@@ -109,6 +114,7 @@ impl LocalKms {
         let call = Call {
             caller,
             op,
+            action: op.action(),
             via_service,
             now,
         };
