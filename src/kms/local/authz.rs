@@ -35,7 +35,11 @@ impl LocalKms {
         alias: Option<&str>,
     ) -> Result<(), KmsError> {
         let caller = call.caller;
-        if caller.account() != self.account && !call.op.cross_account() {
+        // The account the call acts in: the key's, or for an account-level call the caller's
+        // (which must be served here).
+        let key_account = key.map_or(caller.account(), |k| k.account.as_str());
+        let foreign = caller.account() != key_account || !self.serves(key_account);
+        if foreign && !call.op.cross_account() {
             return Err(KmsError::new(
                 KmsErrorKind::AccessDenied,
                 format!(
@@ -69,7 +73,7 @@ impl LocalKms {
                 request_alias: alias,
             },
         };
-        let decision = policy::authorize(key.map(|k| &*k.policy), &self.account, &identity, &req);
+        let decision = policy::authorize(key.map(|k| &*k.policy), key_account, &identity, &req);
         match decision {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => Err(KmsError::new(
@@ -122,11 +126,17 @@ impl LocalKms {
         // No identity check here: `Credential::new` refuses control characters (and an account
         // that contradicts the ARN), so the caller can be recorded as it is.
         let result = self.audit.check().and_then(|()| f(&call, &mut resource));
+        // The key's owner, or the caller's account for an account-level call.
+        let recipient_account = resource
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(4))
+            .unwrap_or(caller.account())
+            .to_owned();
         let written = self.audit.record(AuditEvent {
             event_time: now,
             operation: op,
             region: self.region.clone(),
-            recipient_account: self.account.clone(),
+            recipient_account,
             caller: caller.clone(),
             via_service: via_service.map(str::to_owned),
             key_id: key_id.map(str::to_owned),

@@ -166,9 +166,17 @@ impl LocalKms {
                 }
                 let key = {
                     let inner = self.read()?;
-                    Self::lookup(&inner, &KeyRef::Id(parsed.key_id), secs(call.now))
+                    // The blob names the key by id; ids are unique across accounts, so the
+                    // key's own account is where it is looked up.
+                    let account = inner
+                        .keys
+                        .get(parsed.key_id)
+                        .map_or(self.account.as_str(), |k| k.account.as_str())
+                        .to_owned();
+                    let arn = self.key_arn_in(&account, parsed.key_id);
+                    Self::lookup(&inner, &KeyRef::Id(account, parsed.key_id), secs(call.now))
                         .map(|(k, _)| k)
-                        .ok_or_else(|| not_found(&format!("Key '{}'", self.key_arn(parsed.key_id))))?
+                        .ok_or_else(|| not_found(&format!("Key '{arn}'")))?
                 };
                 *resource = Some(key.arn.clone());
                 {
@@ -204,7 +212,7 @@ impl LocalKms {
                 *resource = Some(key.arn.clone());
                 let inner = self.read()?;
                 self.authorize(&inner, call, Some(&key), None, alias.as_deref())?;
-                Ok(key.describe(&self.account))
+                Ok(key.describe())
             },
         )
     }

@@ -128,7 +128,12 @@ pub const MAX_PENDING_WINDOW_DAYS: u32 = 30;
 /// All methods take `&self`; share it in an `Arc`.
 pub struct LocalKms {
     region: String,
+    /// The primary account (the builder's).
     account: String,
+    /// Every served account, the primary first, no duplicates.
+    accounts: Vec<String>,
+    /// Identity policies come from the server's IAM file: not written to the state file.
+    identity_from_config: bool,
     inner: RwLock<Inner>,
     audit: AuditLog,
     quota: quota::Quota,
@@ -141,7 +146,7 @@ impl core::fmt::Debug for LocalKms {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("LocalKms")
             .field("region", &self.region)
-            .field("account", &self.account)
+            .field("accounts", &self.accounts)
             .field("state_file", &self.state_file)
             .finish_non_exhaustive()
     }
@@ -152,6 +157,8 @@ impl core::fmt::Debug for LocalKms {
 pub struct LocalKmsBuilder {
     region: String,
     account: String,
+    more_accounts: Vec<String>,
+    identity_from_config: bool,
     clock: Arc<dyn Clock>,
     audit_capacity: usize,
     audit_file: Option<PathBuf>,
@@ -163,6 +170,8 @@ impl core::fmt::Debug for LocalKmsBuilder {
         f.debug_struct("LocalKmsBuilder")
             .field("region", &self.region)
             .field("account", &self.account)
+            .field("more_accounts", &self.more_accounts)
+            .field("identity_from_config", &self.identity_from_config)
             .field("audit_capacity", &self.audit_capacity)
             .field("audit_file", &self.audit_file)
             .field("state_file", &self.state_file)
@@ -171,6 +180,23 @@ impl core::fmt::Debug for LocalKmsBuilder {
 }
 
 impl LocalKmsBuilder {
+    /// Also serves `accounts` (12 digits each, validated by [`LocalKmsBuilder::build`]): their
+    /// keys live side by side with the primary account's. Repeating an account is harmless.
+    pub fn accounts(mut self, accounts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.more_accounts
+            .extend(accounts.into_iter().map(Into::into));
+        self
+    }
+
+    /// With `true`, identity policies are not written to the state file (and those a state
+    /// file holds are ignored when it is loaded): their source is the configuration that
+    /// installs them with [`LocalKms::replace_identity_policies`], such as the server's IAM
+    /// file. Default `false`.
+    pub fn identity_from_config(mut self, yes: bool) -> Self {
+        self.identity_from_config = yes;
+        self
+    }
+
     /// Uses `clock` for event times, deletion dates, the quota and outage windows.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -207,11 +233,18 @@ impl LocalKmsBuilder {
     /// file cannot be read, is not a valid state file, or belongs to another region/account.
     /// The file is never modified in these cases.
     pub fn build(self) -> Result<LocalKms, SetupError> {
-        if !policy::is_account_id(&self.account) {
-            return Err(SetupError::InvalidConfig(format!(
-                "account must be 12 digits, got {:?}",
-                self.account
-            )));
+        let mut accounts = vec![self.account.clone()];
+        for a in &self.more_accounts {
+            if !accounts.contains(a) {
+                accounts.push(a.clone());
+            }
+        }
+        for a in &accounts {
+            if !policy::is_account_id(a) {
+                return Err(SetupError::InvalidConfig(format!(
+                    "account must be 12 digits, got {a:?}"
+                )));
+            }
         }
         if self.region.is_empty()
             || !self
@@ -225,7 +258,9 @@ impl LocalKmsBuilder {
             )));
         }
         let inner = match &self.state_file {
-            Some(p) if p.exists() => state::load(p, &self.region, &self.account)?,
+            Some(p) if p.exists() => {
+                state::load(p, &self.region, &accounts, !self.identity_from_config)?
+            }
             _ => Inner::default(),
         };
         let audit = AuditLog::new(self.audit_capacity);
@@ -238,6 +273,8 @@ impl LocalKmsBuilder {
         Ok(LocalKms {
             region: self.region,
             account: self.account,
+            accounts,
+            identity_from_config: self.identity_from_config,
             inner: RwLock::new(inner),
             audit,
             quota: quota::Quota::default(),
@@ -269,9 +306,12 @@ impl LocalKms {
     ///
     /// The values are taken as given; use [`LocalKms::builder`] to have them validated.
     pub fn new(region: impl Into<String>, account: impl Into<String>) -> Self {
+        let account = account.into();
         Self {
             region: region.into(),
-            account: account.into(),
+            accounts: vec![account.clone()],
+            account,
+            identity_from_config: false,
             inner: RwLock::new(Inner::default()),
             audit: AuditLog::default(),
             quota: quota::Quota::default(),
@@ -286,6 +326,8 @@ impl LocalKms {
         LocalKmsBuilder {
             region: region.into(),
             account: account.into(),
+            more_accounts: Vec::new(),
+            identity_from_config: false,
             clock: Arc::new(SystemClock),
             audit_capacity: audit::DEFAULT_CAPACITY,
             audit_file: None,
@@ -298,9 +340,19 @@ impl LocalKms {
         &self.region
     }
 
-    /// The account that owns the keys.
+    /// The primary account (the one given to [`LocalKms::new`] / [`LocalKms::builder`]).
     pub fn account(&self) -> &str {
         &self.account
+    }
+
+    /// Every served account, the primary first.
+    pub fn accounts(&self) -> &[String] {
+        &self.accounts
+    }
+
+    /// Whether `account` is served here.
+    pub fn serves(&self, account: &str) -> bool {
+        self.accounts.iter().any(|a| a == account)
     }
 
     /// The audit log.
@@ -354,12 +406,18 @@ impl LocalKms {
         }
     }
 
-    /// The ARN of key `id`.
+    /// The ARN of key `id` of the primary account.
     pub fn key_arn(&self, id: &str) -> String {
-        format!("arn:aws:kms:{}:{}:key/{id}", self.region, self.account)
+        self.key_arn_in(&self.account, id)
     }
 
-    pub(super) fn alias_arn(&self, name: &str) -> String {
-        format!("arn:aws:kms:{}:{}:{name}", self.region, self.account)
+    /// The ARN of key `id` of `account`.
+    pub fn key_arn_in(&self, account: &str, id: &str) -> String {
+        format!("arn:aws:kms:{}:{account}:key/{id}", self.region)
+    }
+
+    /// The ARN of alias `name` (`alias/NAME`) of `account`.
+    pub fn alias_arn(&self, account: &str, name: &str) -> String {
+        format!("arn:aws:kms:{}:{account}:{name}", self.region)
     }
 }
