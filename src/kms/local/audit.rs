@@ -7,6 +7,7 @@
 
 use super::counts::Counts;
 pub use super::counts::DEFAULT_COUNTED_CREDENTIALS;
+use super::denial::{Denial, Enforcement};
 use crate::format::EncryptionContext;
 use crate::kms::{Credential, KmsError, KmsErrorKind};
 use serde_json::{json, Map, Value};
@@ -205,6 +206,13 @@ pub struct AuditEvent {
     pub resource_arn: Option<String>,
     /// The error code (`AccessDeniedException`, ...) and message when the call failed.
     pub error: Option<(String, String)>,
+    /// The rule that decided the refusal, when the call was refused by policy, grant or key
+    /// state (`"denial"`).
+    pub denial: Option<Denial>,
+    /// In [`Enforcement::Soft`]: the denial that was let through (`"wouldBeDenied": true`).
+    pub would_be_denied: Option<Denial>,
+    /// The enforcement in force for the call (`"enforcement"`, written in soft mode).
+    pub enforcement: Enforcement,
     /// `requestID`.
     pub request_id: String,
     /// `eventID`.
@@ -274,6 +282,18 @@ impl AuditEvent {
         if let (Some((code, message)), Some(obj)) = (&self.error, v.as_object_mut()) {
             obj.insert("errorCode".into(), Value::String(code.clone()));
             obj.insert("errorMessage".into(), Value::String(message.clone()));
+        }
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(d) = &self.denial {
+                obj.insert("denial".into(), d.to_json());
+            }
+            if self.enforcement == Enforcement::Soft {
+                obj.insert("enforcement".into(), Value::from("soft"));
+                if let Some(d) = &self.would_be_denied {
+                    obj.insert("wouldBeDenied".into(), Value::Bool(true));
+                    obj.entry("denial").or_insert_with(|| d.to_json());
+                }
+            }
         }
         v
     }

@@ -2,6 +2,7 @@
 //! (ids, ARNs, aliases, the lazily created `alias/aws/kinesisvideo`) and persistence.
 
 use super::authz::Call;
+use super::denial::Denial;
 use super::{
     malformed, not_found, poisoned, policy, secs, state, LocalKms, KINESIS_VIDEO_ALIAS,
     MAX_POLICY_LEN,
@@ -66,20 +67,27 @@ impl KeyRecord {
 
     /// The error AWS KMS gives for a cryptographic operation in this key's state.
     pub(super) fn usable(&self) -> Result<(), KmsError> {
+        let denial = || Denial::KeyState {
+            key_arn: self.arn.clone(),
+            state: self.state.as_str().to_owned(),
+        };
         match self.state {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::new(
                 KmsErrorKind::Disabled,
                 format!("{} is disabled.", self.arn),
-            )),
+            )
+            .with_denial(denial())),
             KeyState::PendingDeletion => Err(KmsError::new(
                 KmsErrorKind::InvalidState,
                 format!("{} is pending deletion.", self.arn),
-            )),
+            )
+            .with_denial(denial())),
             _ => Err(KmsError::new(
                 KmsErrorKind::InvalidState,
                 format!("{} is not available.", self.arn),
-            )),
+            )
+            .with_denial(denial())),
         }
     }
 }

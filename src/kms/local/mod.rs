@@ -91,6 +91,7 @@ pub mod blob;
 pub mod clock;
 mod counts;
 mod data;
+pub mod denial;
 pub mod faults;
 mod keystore;
 pub mod policy;
@@ -100,6 +101,7 @@ pub mod state;
 pub use audit::{AuditEvent, AuditLog, Operation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::ViaService;
+pub use denial::{Denial, Enforcement, PolicyHalf, PolicyRef, StatementRef};
 pub use faults::{FaultConfig, Outage};
 pub use policy::{Policy, PolicyError, PolicyKind};
 pub use quota::QuotaConfig;
@@ -111,6 +113,7 @@ use keystore::Inner;
 // The key store's types, under the names `state` uses.
 use keystore::{IdentityPolicy, KeyRecord, Manager};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -134,6 +137,8 @@ pub struct LocalKms {
     accounts: Vec<String>,
     /// Identity policies come from the server's IAM file: not written to the state file.
     identity_from_config: bool,
+    /// [`Enforcement::Soft`] when set.
+    soft: AtomicBool,
     inner: RwLock<Inner>,
     audit: AuditLog,
     quota: quota::Quota,
@@ -159,6 +164,7 @@ pub struct LocalKmsBuilder {
     account: String,
     more_accounts: Vec<String>,
     identity_from_config: bool,
+    enforcement: Enforcement,
     clock: Arc<dyn Clock>,
     audit_capacity: usize,
     audit_file: Option<PathBuf>,
@@ -185,6 +191,13 @@ impl LocalKmsBuilder {
     pub fn accounts(mut self, accounts: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.more_accounts
             .extend(accounts.into_iter().map(Into::into));
+        self
+    }
+
+    /// How policy and grant denials are enforced (default [`Enforcement::Strict`]); see
+    /// [`LocalKms::set_enforcement`].
+    pub fn enforcement(mut self, enforcement: Enforcement) -> Self {
+        self.enforcement = enforcement;
         self
     }
 
@@ -275,6 +288,7 @@ impl LocalKmsBuilder {
             account: self.account,
             accounts,
             identity_from_config: self.identity_from_config,
+            soft: AtomicBool::new(self.enforcement == Enforcement::Soft),
             inner: RwLock::new(inner),
             audit,
             quota: quota::Quota::default(),
@@ -312,6 +326,7 @@ impl LocalKms {
             accounts: vec![account.clone()],
             account,
             identity_from_config: false,
+            soft: AtomicBool::new(false),
             inner: RwLock::new(Inner::default()),
             audit: AuditLog::default(),
             quota: quota::Quota::default(),
@@ -328,6 +343,7 @@ impl LocalKms {
             account: account.into(),
             more_accounts: Vec::new(),
             identity_from_config: false,
+            enforcement: Enforcement::Strict,
             clock: Arc::new(SystemClock),
             audit_capacity: audit::DEFAULT_CAPACITY,
             audit_file: None,
@@ -353,6 +369,24 @@ impl LocalKms {
     /// Whether `account` is served here.
     pub fn serves(&self, account: &str) -> bool {
         self.accounts.iter().any(|a| a == account)
+    }
+
+    /// Sets how policy and grant denials are enforced: [`Enforcement::Soft`] records each
+    /// would-be denial in the audit trail (`"wouldBeDenied": true` with the [`Denial`]) and
+    /// lets the call proceed; unknown keys, key states, validation and quotas are never
+    /// softened.
+    pub fn set_enforcement(&self, enforcement: Enforcement) {
+        self.soft
+            .store(enforcement == Enforcement::Soft, Ordering::SeqCst);
+    }
+
+    /// The current enforcement.
+    pub fn enforcement(&self) -> Enforcement {
+        if self.soft.load(Ordering::SeqCst) {
+            Enforcement::Soft
+        } else {
+            Enforcement::Strict
+        }
     }
 
     /// The audit log.

@@ -210,41 +210,105 @@ pub fn authorize(
     identity_policies: &[&Policy],
     req: &Request<'_>,
 ) -> Decision {
-    let mut key_direct = false;
-    let mut key_account_allow = false;
+    authorize_explained(key_policy, key_account, identity_policies, req).decision
+}
+
+/// Where the deciding `Deny` statement is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenyAt {
+    /// Statement `statement` (0-based) of the key policy.
+    KeyPolicy {
+        /// Its index in `Statement`.
+        statement: usize,
+    },
+    /// Statement `statement` of identity policy `policy` (indices into the slice given).
+    IdentityPolicy {
+        /// Index of the policy in `identity_policies`.
+        policy: usize,
+        /// Its index in `Statement`.
+        statement: usize,
+    },
+}
+
+/// [`authorize`]'s verdict with the reasons behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    /// The verdict, as [`authorize`] returns it.
+    pub decision: Decision,
+    /// For [`Decision::ExplicitDeny`]: the first `Deny` statement that applies (key policy
+    /// first, then the identity policies in order).
+    pub deny: Option<DenyAt>,
+    /// Whether the key policy had an applicable `Allow` naming the caller (or `*`) directly.
+    pub key_policy_direct: bool,
+    /// Whether the key policy had an applicable `Allow` naming the caller's account.
+    pub key_policy_account: bool,
+    /// Whether an identity policy allowed (the account root counts as allowed).
+    pub identity_allows: bool,
+    /// Whether the caller is of another account than `key_account`.
+    pub cross_account: bool,
+}
+
+/// [`authorize`], also telling which rule decided.
+pub fn authorize_explained(
+    key_policy: Option<&Policy>,
+    key_account: &str,
+    identity_policies: &[&Policy],
+    req: &Request<'_>,
+) -> Explanation {
+    let caller_account = req.context.principal_account;
+    let mut out = Explanation {
+        decision: Decision::ImplicitDeny,
+        deny: None,
+        key_policy_direct: false,
+        key_policy_account: false,
+        identity_allows: false,
+        cross_account: caller_account != key_account,
+    };
     if let Some(kp) = key_policy {
-        for s in &kp.statements {
+        for (i, s) in kp.statements.iter().enumerate() {
             match (s.applies(req), s.effect) {
                 (PrincipalMatch::No, _) => {}
-                (_, Effect::Deny) => return Decision::ExplicitDeny,
-                (PrincipalMatch::Direct, Effect::Allow) => key_direct = true,
-                (PrincipalMatch::Account, Effect::Allow) => key_account_allow = true,
+                (_, Effect::Deny) => {
+                    out.decision = Decision::ExplicitDeny;
+                    out.deny = Some(DenyAt::KeyPolicy { statement: i });
+                    return out;
+                }
+                (PrincipalMatch::Direct, Effect::Allow) => out.key_policy_direct = true,
+                (PrincipalMatch::Account, Effect::Allow) => out.key_policy_account = true,
             }
         }
     }
-    let mut identity_allow = false;
-    for p in identity_policies {
-        match p.evaluate(req) {
-            Decision::ExplicitDeny => return Decision::ExplicitDeny,
-            Decision::Allow => identity_allow = true,
-            Decision::ImplicitDeny => {}
+    for (pi, p) in identity_policies.iter().enumerate() {
+        for (i, s) in p.statements.iter().enumerate() {
+            if s.applies(req) == PrincipalMatch::No {
+                continue;
+            }
+            match s.effect {
+                Effect::Deny => {
+                    out.decision = Decision::ExplicitDeny;
+                    out.deny = Some(DenyAt::IdentityPolicy {
+                        policy: pi,
+                        statement: i,
+                    });
+                    return out;
+                }
+                Effect::Allow => out.identity_allows = true,
+            }
         }
     }
-    let caller_account = req.context.principal_account;
     // The account root holds every identity permission of its own account.
     if req.context.principal_arn == root_arn(caller_account) {
-        identity_allow = true;
+        out.identity_allows = true;
     }
     let allowed = match key_policy {
-        None => caller_account == key_account && identity_allow,
+        None => caller_account == key_account && out.identity_allows,
         Some(_) if caller_account == key_account => {
-            key_direct || (key_account_allow && identity_allow)
+            out.key_policy_direct || (out.key_policy_account && out.identity_allows)
         }
-        Some(_) => (key_direct || key_account_allow) && identity_allow,
+        Some(_) => (out.key_policy_direct || out.key_policy_account) && out.identity_allows,
     };
     if allowed {
-        Decision::Allow
-    } else {
-        Decision::ImplicitDeny
+        out.decision = Decision::Allow;
     }
+    out
 }
