@@ -269,6 +269,7 @@ impl LocalKms {
             },
             would_be_denied: would_deny.into_inner(),
             enforcement: self.enforcement(),
+            origin: audit::current_origin(),
             request_id: audit::random_uuid(),
             event_id: audit::random_uuid(),
         });

@@ -98,7 +98,7 @@ pub mod policy;
 pub mod quota;
 pub mod state;
 
-pub use audit::{AuditEvent, AuditLog, Operation};
+pub use audit::{AuditEvent, AuditLog, Operation, RejectedRequest, RequestOrigin};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::ViaService;
 pub use denial::{Denial, Enforcement, PolicyHalf, PolicyRef, StatementRef};
@@ -387,6 +387,15 @@ impl LocalKms {
         } else {
             Enforcement::Strict
         }
+    }
+
+    /// Runs `f` with `origin` as the request origin of the calls it makes on this thread:
+    /// their audit records carry its `sourceIPAddress`, `userAgent` and `requestID`. The
+    /// previous origin is restored when `f` returns or panics. Calls on other threads are not
+    /// affected (the calls run synchronously, as a server's blocking handler makes them).
+    pub fn with_origin<T>(&self, origin: &RequestOrigin, f: impl FnOnce() -> T) -> T {
+        let _guard = audit::OriginGuard::set(origin);
+        f()
     }
 
     /// The audit log.
