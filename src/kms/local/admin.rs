@@ -1,10 +1,10 @@
 //! Management calls: keys (create, enable, disable, schedule and cancel deletion), aliases, key
 //! policies, and the identity policies of the IAM side.
 
-use super::keystore::{parse_key_policy, IdentityPolicy, KeyRecord, Manager};
+use super::keystore::{parse_key_policy, KeyRecord, Manager};
 use super::{
-    malformed, not_found, secs, AliasEntry, LocalKms, Operation, Policy, PolicyKind,
-    MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
+    not_found, secs, AliasEntry, LocalKms, Operation, MAX_PENDING_WINDOW_DAYS,
+    MIN_PENDING_WINDOW_DAYS,
 };
 use crate::kms::{Credential, KeyDescription, KeyState, KmsError, KmsErrorKind};
 use serde_json::Value;
@@ -407,58 +407,6 @@ impl LocalKms {
             k.policy_json = policy_json.to_owned();
             Ok(())
         })
-    }
-
-    /// Attaches an identity policy to `principal_arn` (an IAM user or role ARN; policies of a
-    /// role also apply to its sessions). This is IAM, not KMS: it is not audited and needs no
-    /// caller.
-    ///
-    /// # Errors
-    /// `MalformedPolicyDocument` (the message names the bad element's path), `Internal` if the
-    /// state file cannot be written.
-    pub fn attach_identity_policy(
-        &self,
-        principal_arn: &str,
-        policy_json: &str,
-    ) -> Result<(), KmsError> {
-        let policy = Policy::parse(policy_json, PolicyKind::Identity).map_err(malformed)?;
-        let mut inner = self.write()?;
-        let mut next = inner.clone();
-        next.identity
-            .entry(principal_arn.to_owned())
-            .or_default()
-            .push(IdentityPolicy {
-                json: policy_json.to_owned(),
-                policy: Arc::new(policy),
-            });
-        self.persist(&next)?;
-        *inner = next;
-        Ok(())
-    }
-
-    /// Removes every identity policy of `principal_arn`.
-    ///
-    /// # Errors
-    /// `Internal` if the state file cannot be written.
-    pub fn detach_identity_policies(&self, principal_arn: &str) -> Result<(), KmsError> {
-        let mut inner = self.write()?;
-        let mut next = inner.clone();
-        next.identity.remove(principal_arn);
-        self.persist(&next)?;
-        *inner = next;
-        Ok(())
-    }
-
-    /// The identity policies attached to `principal_arn`, as given.
-    pub fn identity_policies(&self, principal_arn: &str) -> Vec<String> {
-        self.read()
-            .ok()
-            .and_then(|i| {
-                i.identity
-                    .get(principal_arn)
-                    .map(|l| l.iter().map(|p| p.json.clone()).collect())
-            })
-            .unwrap_or_default()
     }
 
     /// The state file, if persistence is enabled.

@@ -93,6 +93,7 @@ mod counts;
 mod data;
 pub mod denial;
 pub mod faults;
+mod identity;
 mod keystore;
 pub mod policy;
 pub mod quota;
