@@ -4,38 +4,63 @@
 //! backend: its key material lives in process memory (and, if persistence is enabled, in the
 //! state file, which is therefore as sensitive as the keys themselves).
 //!
+//! - Accounts: one KMS serves one or more accounts ([`LocalKmsBuilder::accounts`]; the
+//!   builder's account is the primary, [`LocalKms::account`]). Keys of every account live side
+//!   by side; key ids are UUIDs, unique across accounts.
 //! - Keys: `arn:aws:kms:REGION:ACCOUNT:key/UUID`, states `Enabled` / `Disabled` /
 //!   `PendingDeletion` with AWS KMS's error in each state (`DisabledException`,
 //!   `KMSInvalidStateException`); deletion is scheduled 7..=30 days ahead and happens lazily once
 //!   the date has passed; cancelling leaves the key `Disabled`, as AWS does.
-//! - Aliases `alias/NAME` and alias ARNs `arn:aws:kms:REGION:ACCOUNT:alias/NAME`, resolved in
-//!   this KMS's account. `alias/aws/kinesisvideo` is created on first use by a caller of the
-//!   account, as an AWS-managed key with AWS's managed-key policy: principals of the account may
-//!   use it through Kinesis Video Streams (`kms:ViaService` =
+//! - Resolution, as AWS: a key ARN or alias ARN names its account, which must be served
+//!   (and the key must be in it), else `NotFoundException`; a bare key id or `alias/NAME`
+//!   resolves in the *caller's* account, so another account's key can only be named by ARN.
+//!   Aliases are per account. `alias/aws/kinesisvideo` is created, per account, on first use
+//!   by a caller of that account, as an AWS-managed key with AWS's managed-key policy:
+//!   principals of the account may use it through Kinesis Video Streams (`kms:ViaService` =
 //!   `kinesisvideo.REGION.amazonaws.com`, `kms:CallerAccount` = the account); the account may
 //!   describe it directly if an identity policy allows.
 //! - *Via a service*: a direct call carries no `kms:ViaService`. A caller that acts through a
 //!   service (the KVS emulator) uses [`LocalKms::via_service`], which returns a [`Kms`](crate::kms::Kms) whose
 //!   calls carry `kms:ViaService` = `SERVICE.REGION.amazonaws.com`.
+//! - Operations: those of the [`Kms`](crate::kms::Kms) trait (`GenerateDataKey`, `Encrypt`,
+//!   `Decrypt` with an optional `KeyId`, `DescribeKey`), the management calls, and
+//!   [`LocalKms::generate_data_key_without_plaintext`], [`LocalKms::re_encrypt`] (authorized
+//!   as `kms:ReEncryptFrom` on the source key and `kms:ReEncryptTo` on the destination) and
+//!   [`LocalKms::generate_random`]. [`DataKeySpec::parse`](crate::kms::DataKeySpec::parse)
+//!   validates a request's `KeySpec`/`NumberOfBytes` as AWS does.
 //! - Authorization: every call, management calls included, is checked with the IAM rules of
 //!   [`policy`] against the key policy and the identity policies attached to the caller with
-//!   [`LocalKms::attach_identity_policy`]. Account-level calls (`CreateKey`, `ListKeys`,
-//!   `ListAliases`) have no key policy: the caller must belong to this account and be its root
-//!   (`arn:aws:iam::ACCOUNT:root`) or hold an identity policy allowing the action on `"*"`.
-//!   Identity policies attached to a role ARN also apply to that role's sessions
-//!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`). Principals of other accounts may only make
-//!   the calls AWS KMS allows across accounts (`GenerateDataKey`, `Encrypt`, `Decrypt`,
-//!   `DescribeKey`),
-//!   and need both the key policy and an identity policy of their own to allow them.
+//!   [`LocalKms::attach_identity_policy`] (or installed all at once with
+//!   [`LocalKms::replace_identity_policies`]). Account-level calls (`CreateKey`, `ListKeys`,
+//!   `ListAliases`, `GenerateRandom`) have no key policy and act in the caller's account,
+//!   which must be served: the caller must be its root (`arn:aws:iam::ACCOUNT:root`) or hold
+//!   an identity policy allowing the action on `"*"`. Identity policies attached to a role
+//!   ARN also apply to that role's sessions (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`).
+//!   Principals of another account than the key's may only make the calls AWS KMS allows
+//!   across accounts ([`Operation::cross_account`]), and need both the owner's key policy and
+//!   an identity policy of their own to allow them.
+//! - Explainable denials: every `AccessDeniedException` carries the rule that decided it
+//!   ([`Denial`], [`KmsError::denial`]), and so does its audit record (`"denial"`); key-state
+//!   errors carry [`Denial::KeyState`]. With [`Enforcement::Soft`]
+//!   ([`LocalKms::set_enforcement`]) a call that policies would deny proceeds and its record
+//!   says `"wouldBeDenied": true`; nothing else is softened.
 //! - Quota: one token bucket per *calling* account (AWS KMS throttles the account that makes
-//!   the request), for `GenerateDataKey`, `Encrypt` and `Decrypt`.
-//! - Order of checks, as AWS: faults → quota (`GenerateDataKey`, `Encrypt`, `Decrypt`) →
+//!   the request), for the cryptographic operations (`GenerateDataKey`,
+//!   `GenerateDataKeyWithoutPlaintext`, `Encrypt`, `Decrypt`, `ReEncrypt`, `GenerateRandom`).
+//! - Order of checks, as AWS: faults → quota (cryptographic operations) →
 //!   parameter validation → key lookup
 //!   (`NotFoundException`) → authorization (`AccessDeniedException`) → key state → the operation.
-//! - Every call is audited ([`LocalKms::audit`]). With an audit file, a call whose record cannot
+//! - Every call is audited ([`LocalKms::audit`]); the record names the key's owner as
+//!   `recipientAccountId` (the caller's account for account-level calls) and, inside
+//!   [`LocalKms::with_origin`], the request's `sourceIPAddress`, `userAgent` and `requestID`.
+//!   Requests a server refuses before the KMS sees them go to the same log with
+//!   [`AuditLog::record_rejected`]. With an audit file, a call whose record cannot
 //!   be written fails with [`KmsErrorKind::AuditFailure`] and returns nothing else (fail
 //!   closed); the file is never opened through a symbolic link. A caller whose identity holds a
 //!   control character is refused (`ValidationException`) and recorded escaped.
+//! - Persistence ([`LocalKmsBuilder::state_file`], format in [`state`]): keys with their
+//!   accounts, aliases, and identity policies unless
+//!   [`LocalKmsBuilder::identity_from_config`] says a configuration is their source.
 //! - Deliberately stricter than AWS: an encryption context with two keys that differ only in
 //!   ASCII case (`aws:kinesisvideo:arn` and `AWS:KINESISVIDEO:ARN`) is refused with
 //!   `ValidationException`, because `kms:EncryptionContext:KEY` conditions match keys
@@ -45,9 +70,11 @@
 //!   [`quota::MAX_BUCKETS`] accounts, the oldest evicted first, so rotating session credentials
 //!   do not grow memory forever.
 //!
-//! Layout: `keystore` (keys, aliases, states, persistence), `authz` (the per-call pipeline,
-//! authorization, audit), `data` (`GenerateDataKey`, `Encrypt`, `Decrypt`, `DescribeKey`),
-//! `admin` (management calls); the methods are all on [`LocalKms`].
+//! Layout: `keystore` (keys, aliases, states, resolution, persistence), `authz` (the per-call
+//! pipeline, authorization, audit), [`denial`] (why a call was refused, enforcement), `data`
+//! (`GenerateDataKey`, `Encrypt`, `Decrypt`, `DescribeKey`), `data_ops` (the server's data
+//! operations), `admin` (management calls), `identity` (identity policies), [`audit`] (events,
+//! origin, rejected requests, the log); the methods are all on [`LocalKms`].
 //!
 //! It provides **no security** beyond what a test needs: keys are generated from the OS RNG
 //! and blobs are real AES-256-GCM, but the key material is in this process (and in the state

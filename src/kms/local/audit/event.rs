@@ -17,7 +17,8 @@ pub struct AuditEvent {
     pub operation: Operation,
     /// The region of the local KMS.
     pub region: String,
-    /// The account of the local KMS (`recipientAccountId`).
+    /// The key's owner, or the caller's account for an account-level call
+    /// (`recipientAccountId`).
     pub recipient_account: String,
     /// The caller.
     pub caller: Credential,
@@ -40,7 +41,7 @@ pub struct AuditEvent {
     pub would_be_denied: Option<Denial>,
     /// The enforcement in force for the call (`"enforcement"`, written in soft mode).
     pub enforcement: Enforcement,
-    /// Where the request came from ([`super::LocalKms::with_origin`]), if known: then
+    /// Where the request came from ([`LocalKms::with_origin`](crate::kms::local::LocalKms::with_origin)), if known: then
     /// `sourceIPAddress`, `userAgent` and `requestID` are its values.
     pub origin: Option<RequestOrigin>,
     /// `requestID`.
