@@ -312,3 +312,83 @@ pub fn authorize_explained(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::kms::local::policy::PolicyKind;
+
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/k";
+
+    fn req<'a>(principal: &'a str, account: &'a str, action: &'a str) -> Request<'a> {
+        Request {
+            action,
+            resource: KEY,
+            context: RequestContext {
+                principal_arn: principal,
+                principal_account: account,
+                via_service: None,
+                encryption_context: None,
+                request_alias: None,
+            },
+        }
+    }
+
+    fn identity(json: &str) -> Policy {
+        Policy::parse(json, PolicyKind::Identity).unwrap()
+    }
+
+    #[test]
+    fn explained_agrees_with_authorize_and_finds_the_deny() {
+        let key = Policy::parse(
+            r#"{"Statement":[
+                {"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"},
+                {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
+            PolicyKind::Key,
+        )
+        .unwrap();
+        let allow = identity(r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#);
+        // The Deny is the second statement of the second policy, after an applicable Allow.
+        let deny = identity(
+            r#"{"Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"},
+                {"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#,
+        );
+        let user = "arn:aws:iam::111122223333:user/u";
+        let ext = "arn:aws:iam::444455556666:user/x";
+        let cases: Vec<(Vec<&Policy>, Request<'_>)> = vec![
+            (
+                vec![&allow, &deny],
+                req(user, "111122223333", "kms:Decrypt"),
+            ),
+            (vec![&allow], req(user, "111122223333", "kms:Decrypt")),
+            (vec![], req(user, "111122223333", "kms:Decrypt")),
+            (vec![], req(ext, "444455556666", "kms:Decrypt")),
+            (vec![&allow], req(ext, "444455556666", "kms:Encrypt")),
+        ];
+        for (ids, r) in &cases {
+            let x = authorize_explained(Some(&key), "111122223333", ids, r);
+            assert_eq!(x.decision, authorize(Some(&key), "111122223333", ids, r));
+        }
+        let x = authorize_explained(Some(&key), "111122223333", &cases[0].0, &cases[0].1);
+        assert_eq!(x.decision, Decision::ExplicitDeny);
+        assert_eq!(
+            x.deny,
+            Some(DenyAt::IdentityPolicy {
+                policy: 1,
+                statement: 1
+            })
+        );
+        assert_eq!(
+            authorize_explained(Some(&key), "111122223333", &cases[1].0, &cases[1].1).decision,
+            Decision::Allow
+        );
+        let x = authorize_explained(Some(&key), "111122223333", &cases[2].0, &cases[2].1);
+        assert!(x.key_policy_account && !x.identity_allows && !x.cross_account);
+        let x = authorize_explained(Some(&key), "111122223333", &cases[3].0, &cases[3].1);
+        assert!(x.cross_account && x.key_policy_account && !x.identity_allows);
+        assert_eq!(x.decision, Decision::ImplicitDeny);
+        let x = authorize_explained(Some(&key), "111122223333", &cases[4].0, &cases[4].1);
+        assert!(!x.key_policy_account && !x.key_policy_direct && x.identity_allows);
+    }
+}
