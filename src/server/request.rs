@@ -198,9 +198,14 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
         Ok(a) => a,
         Err(e) if e.audited => Answer::error(&e),
         Err(e) => {
+            let key_account = akid
+                .as_deref()
+                .and_then(|k| shared.iam.access_key(k))
+                .map(|k| k.credential.account());
             let rejection = Rejection {
                 event_name: event_name(parts),
                 access_key_id: akid.as_deref(),
+                key_account,
                 caller: caller.as_ref(),
                 error: &e,
             };

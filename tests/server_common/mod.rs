@@ -271,7 +271,7 @@ pub fn signed_headers(
 
 /// A raw HTTP/1.1 request with `headers` and `body`.
 pub fn request_bytes(headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
-    let mut r = b"POST / HTTP/1.1\r\n".to_vec();
+    let mut r = b"POST / HTTP/1.1\r\nuser-agent: fragseal-test/1.0\r\n".to_vec();
     for (n, v) in headers {
         r.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }

@@ -87,7 +87,8 @@ impl Input {
         ));
     }
 
-    fn fail_null(&mut self, name: &str) {
+    /// Records that the required member `name` is missing.
+    pub(crate) fn fail_null(&mut self, name: &str) {
         self.errors.push(format!(
             "Value null at '{}' failed to satisfy constraint: Member must not be null",
             wire_name(name)

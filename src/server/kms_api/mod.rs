@@ -58,6 +58,12 @@ const OPERATIONS: &[(Operation, Handler)] = &[
     (Operation::GenerateDataKey, data::generate_data_key),
     (Operation::Encrypt, data::encrypt),
     (Operation::Decrypt, data::decrypt),
+    (
+        Operation::GenerateDataKeyWithoutPlaintext,
+        data::generate_data_key_without_plaintext,
+    ),
+    (Operation::ReEncrypt, data::re_encrypt),
+    (Operation::GenerateRandom, data::generate_random),
 ];
 
 /// The operation named `name` (`GenerateDataKey`, ...), if this server answers it.
