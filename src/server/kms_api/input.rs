@@ -421,6 +421,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
 mod tests {
     use super::*;
 
+    fn parsed(body: &[u8]) -> Input {
+        match Input::parse(body) {
+            Ok(i) => i,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
     #[test]
     fn bodies_that_are_not_one_json_object_are_serialization_errors() {
         for body in [
@@ -439,14 +446,12 @@ mod tests {
 
     #[test]
     fn wrong_types_are_serialization_errors_and_constraints_validation_errors() {
-        let mut i = Input::parse(br#"{"KeyId": 5}"#).ok().expect("json");
+        let mut i = parsed(br#"{"KeyId": 5}"#);
         assert_eq!(
             i.required_string("KeyId", 1, 2048).expect_err("type").code,
             "SerializationException"
         );
-        let mut i = Input::parse(br#"{"NumberOfBytes": 0, "Plaintext": ""}"#)
-            .ok()
-            .expect("json");
+        let mut i = parsed(br#"{"NumberOfBytes": 0, "Plaintext": ""}"#);
         i.required_string("KeyId", 1, 2048)
             .expect("absent is fine here");
         i.integer("NumberOfBytes", 1, 1024).expect("int");
@@ -460,9 +465,7 @@ mod tests {
              Member must have value greater than or equal to 1; Value at 'plaintext' failed to \
              satisfy constraint: Member must have length greater than or equal to 1"
         );
-        let mut i = Input::parse(br#"{"KeySpec": "AES_512", "KeyId": null}"#)
-            .ok()
-            .expect("json");
+        let mut i = parsed(br#"{"KeySpec": "AES_512", "KeyId": null}"#);
         i.enumeration("KeySpec", &["AES_256", "AES_128"])
             .expect("str");
         assert_eq!(i.string("KeyId", 1, 2048).expect("null is absent"), None);
@@ -471,9 +474,7 @@ mod tests {
             "1 validation error detected: Value 'AES_512' at 'keySpec' failed to satisfy \
              constraint: Member must satisfy enum value set: [AES_256, AES_128]"
         );
-        let mut i = Input::parse(br#"{"CiphertextBlob": "***"}"#)
-            .ok()
-            .expect("json");
+        let mut i = parsed(br#"{"CiphertextBlob": "***"}"#);
         assert_eq!(
             i.blob("CiphertextBlob", 1, 6144).expect_err("b64").code,
             "SerializationException"
