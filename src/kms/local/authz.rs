@@ -70,6 +70,9 @@ impl LocalKms {
             },
         };
         let decision = policy::authorize(key.map(|k| &*k.policy), &self.account, &identity, &req);
+        // s3-grants: a grant of the key may allow what the policies leave implicitly denied
+        // (an explicit Deny still wins); a grant whose constraint fails is reported.
+        let decision = self.consult_grants(inner, call, key, ec, decision)?;
         match decision {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => Err(KmsError::new(

@@ -43,6 +43,8 @@ pub(super) struct KeyRecord {
     pub(super) policy: Arc<Policy>,
     pub(super) created: u64,
     pub(super) deletion_date: Option<u64>,
+    // s3-grants: the key's tags (TagResource), key → value.
+    pub(super) tags: BTreeMap<String, String>,
 }
 
 impl KeyRecord {
@@ -96,6 +98,8 @@ pub(super) struct Inner {
     pub(super) aliases: BTreeMap<String, String>,
     /// principal ARN → policies.
     pub(super) identity: HashMap<String, Vec<IdentityPolicy>>,
+    // s3-grants: the grants of every key.
+    pub(super) grants: super::grants::GrantStore,
 }
 
 /// One entry of [`LocalKms::list_aliases`].
@@ -289,6 +293,8 @@ impl LocalKms {
             policy: Arc::new(policy),
             created: secs(now),
             deletion_date: None,
+            // s3-grants
+            tags: BTreeMap::new(),
         })
     }
 

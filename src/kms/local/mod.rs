@@ -92,15 +92,24 @@ pub mod clock;
 mod counts;
 mod data;
 pub mod faults;
+// s3-grants: grants and tags.
+pub mod grants;
 mod keystore;
 pub mod policy;
 pub mod quota;
 pub mod state;
+mod tags;
 
 pub use audit::{AuditEvent, AuditLog, Operation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::ViaService;
 pub use faults::{FaultConfig, Outage};
+// s3-grants
+pub use grants::{
+    CreateGrantRequest, CreateGrantResponse, GrantCheck, GrantConstraints, GrantListEntry,
+    GrantOperation, ListGrantsPage,
+};
+pub use tags::{ListTagsPage, Tag};
 pub use policy::{Policy, PolicyError, PolicyKind};
 pub use quota::QuotaConfig;
 pub use state::SetupError;

@@ -102,6 +102,10 @@ struct StoredKey {
     deletion_date: Option<u64>,
     /// The key material, hex. Zeroized on drop.
     material: String,
+    // s3-grants: the key's tags (absent when it has none, so older loaders read the file).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[zeroize(skip)]
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,6 +118,9 @@ struct StateFile {
     keys: Vec<StoredKey>,
     aliases: BTreeMap<String, String>,
     identity_policies: BTreeMap<String, Vec<String>>,
+    // s3-grants: the grants (absent when there are none, so older loaders read the file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    grants: Vec<super::grants::stored::StoredGrant>,
 }
 
 fn state_name(s: KeyState) -> &'static str {
@@ -153,6 +160,7 @@ pub(super) fn save(
                 created: k.created,
                 deletion_date: k.deletion_date,
                 material: hex::encode(k.material.expose_secret()),
+                tags: k.tags.clone(),
             })
             .collect(),
         aliases: inner.aliases.clone(),
@@ -161,6 +169,8 @@ pub(super) fn save(
             .iter()
             .map(|(arn, l)| (arn.clone(), l.iter().map(|p| p.json.clone()).collect()))
             .collect(),
+        // s3-grants
+        grants: super::grants::stored::store(&inner.grants, |id| inner.keys.contains_key(id)),
     };
     // Sized up front so that growing the buffer leaves no stray copies of key material.
     let estimate = 4096
@@ -319,6 +329,8 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
             policy: Arc::new(policy),
             created: k.created,
             deletion_date: k.deletion_date,
+            // s3-grants
+            tags: k.tags.clone(),
         };
         if inner.keys.insert(k.id.clone(), rec).is_some() {
             return Err(at("duplicate id"));
@@ -342,5 +354,10 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
         }
         inner.identity.insert(arn.clone(), parsed);
     }
+    // s3-grants
+    inner.grants = super::grants::stored::load(&file.grants, |id| {
+        inner.keys.get(id).map(|k| k.arn.clone())
+    })
+    .map_err(corrupt)?;
     Ok(inner)
 }
