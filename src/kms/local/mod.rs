@@ -98,21 +98,22 @@ mod keystore;
 pub mod policy;
 pub mod quota;
 pub mod state;
-mod tags;
+pub mod tags; // s3-grants
 
 pub use audit::{AuditEvent, AuditLog, Operation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::ViaService;
 pub use faults::{FaultConfig, Outage};
+pub use policy::{Policy, PolicyError, PolicyKind};
+pub use quota::QuotaConfig;
+pub use state::SetupError;
+
 // s3-grants
 pub use grants::{
     CreateGrantRequest, CreateGrantResponse, GrantCheck, GrantConstraints, GrantListEntry,
     GrantOperation, ListGrantsPage,
 };
 pub use tags::{ListTagsPage, Tag};
-pub use policy::{Policy, PolicyError, PolicyKind};
-pub use quota::QuotaConfig;
-pub use state::SetupError;
 
 use crate::kms::{KmsError, KmsErrorKind};
 pub use keystore::AliasEntry;

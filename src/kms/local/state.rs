@@ -355,9 +355,8 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
         inner.identity.insert(arn.clone(), parsed);
     }
     // s3-grants
-    inner.grants = super::grants::stored::load(&file.grants, |id| {
-        inner.keys.get(id).map(|k| k.arn.clone())
-    })
-    .map_err(corrupt)?;
+    inner.grants =
+        super::grants::stored::load(&file.grants, |id| inner.keys.get(id).map(|k| k.arn.clone()))
+            .map_err(corrupt)?;
     Ok(inner)
 }
