@@ -39,6 +39,7 @@
 
 mod eval;
 mod ops;
+mod retire;
 pub(super) mod stored;
 
 pub use eval::{constraints_at_least_as_strict, GrantCheck};
