@@ -115,6 +115,16 @@ fn constraints_equals_and_subset() {
         &ec(&[("stream", "a"), ("part", "1")]),
     )
     .unwrap();
+    // A pair with another value is not the constraint's pair.
+    assert_eq!(
+        kind(kms.generate_data_key(
+            &sub,
+            &key,
+            DataKeySpec::Aes256,
+            &ec(&[("stream", "b"), ("part", "1")])
+        )),
+        KmsErrorKind::AccessDenied
+    );
     let e = kms
         .generate_data_key(&sub, &key, DataKeySpec::Aes256, &ec(&[("part", "1")]))
         .unwrap_err();

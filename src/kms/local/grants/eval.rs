@@ -286,6 +286,10 @@ mod tests {
             check(&sub, "kms:Decrypt", &ec(&[("STREAM", "a"), ("x", "y")])),
             GrantCheck::Allowed { .. }
         ));
+        assert!(matches!(
+            check(&sub, "kms:Decrypt", &ec(&[("stream", "b")])),
+            GrantCheck::ConstraintFailed { .. }
+        ));
         let failed = check(&sub, "kms:Decrypt", &ec(&[("x", "y")]));
         assert_eq!(
             failed,
