@@ -462,7 +462,7 @@ pub(super) fn check_principal(field: &str, arn: &str) -> Result<(), KmsError> {
     }
 }
 
-/// The account of a principal ARN checked by [`check_principal`].
+/// The account field of a principal ARN checked by [`check_principal`] (or of a key ARN).
 pub(super) fn principal_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4)
 }

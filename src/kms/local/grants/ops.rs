@@ -407,7 +407,7 @@ impl LocalKms {
         )
     }
 
-    /// `ListRetirableGrants`: the grants, of every key of the caller's account, whose retiring
+    /// `ListRetirableGrants`: the grants, of the keys of the caller's account, whose retiring
     /// principal is `retiring_principal`. Account-level: authorized as
     /// `kms:ListRetirableGrants` by the caller's identity; not across accounts.
     ///
@@ -436,8 +436,10 @@ impl LocalKms {
                 let inner = self.read()?;
                 self.authorize(&inner, call, None, None, None)?;
                 let now = secs(call.now);
+                let account = call.caller.account();
                 let matching = inner.grants.by_id.values().filter(|g| {
                     g.retiring.as_deref() == Some(retiring_principal)
+                        && super::principal_account(&g.key_arn) == Some(account)
                         && inner
                             .keys
                             .get(&g.key_id)
