@@ -8,7 +8,7 @@
 //!   grantee those operations on that key; it never denies. An explicit `Deny` in the key policy
 //!   or in an identity policy of the caller still wins over a grant. A grant needs no identity
 //!   policy of the grantee, in its own account or across accounts.
-//! - Grantee matching ([`grant_check`]): the caller's ARN equals the grantee principal, or the
+//! - Grantee matching (see [`GrantCheck`]): the caller's ARN equals the grantee principal, or the
 //!   grantee is a role ARN and the caller is a session of that role
 //!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`). A grant to an account
 //!   (`arn:aws:iam::ACCOUNT:root`) matches that account's root only (LocalKms does not model
