@@ -101,6 +101,11 @@ fn constraints_equals_and_subset() {
             e.message()
         );
     }
+    // The denial's audit record names the grant and its constraint.
+    let last = kms.audit().events().pop().unwrap();
+    let (code, message) = last.error.unwrap();
+    assert_eq!(code, "AccessDeniedException");
+    assert!(message.contains(&eq.grant_id) && message.contains("EncryptionContextEquals"));
     // The constraint does not apply to DescribeKey.
     kms.describe_key(&app, &key).unwrap();
 
