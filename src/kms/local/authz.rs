@@ -142,7 +142,10 @@ impl LocalKms {
                     StatementRef::Sid(sid.to_owned())
                 })
         };
-        match x.decision {
+        // A grant of the key may allow what the policies leave implicitly denied (an explicit
+        // Deny still wins); a grant whose constraint fails is the denial's reason.
+        let decision = self.consult_grants(inner, call, key, ec, x.decision)?;
+        match decision {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => {
                 let (policy, statement) = match x.deny {

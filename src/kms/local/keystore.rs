@@ -46,6 +46,8 @@ pub(super) struct KeyRecord {
     pub(super) policy: Arc<Policy>,
     pub(super) created: u64,
     pub(super) deletion_date: Option<u64>,
+    /// The key's tags (TagResource), key → value.
+    pub(super) tags: BTreeMap<String, String>,
 }
 
 impl KeyRecord {
@@ -107,6 +109,8 @@ pub(super) struct Inner {
     pub(super) aliases: BTreeMap<(String, String), String>,
     /// principal ARN → policies.
     pub(super) identity: HashMap<String, Vec<IdentityPolicy>>,
+    /// The grants of every key.
+    pub(super) grants: super::grants::GrantStore,
 }
 
 /// One entry of [`LocalKms::list_aliases`].
@@ -323,6 +327,7 @@ impl LocalKms {
             policy: Arc::new(policy),
             created: secs(now),
             deletion_date: None,
+            tags: BTreeMap::new(),
         })
     }
 

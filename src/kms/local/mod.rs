@@ -121,11 +121,13 @@ mod data;
 mod data_ops;
 pub mod denial;
 pub mod faults;
+pub mod grants;
 mod identity;
 mod keystore;
 pub mod policy;
 pub mod quota;
 pub mod state;
+pub mod tags;
 
 pub use audit::{AuditEvent, AuditLog, Operation, RejectedRequest, RequestOrigin};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -136,6 +138,12 @@ pub use faults::{FaultConfig, Outage};
 pub use policy::{Policy, PolicyError, PolicyKind};
 pub use quota::QuotaConfig;
 pub use state::SetupError;
+
+pub use grants::{
+    CreateGrantRequest, CreateGrantResponse, GrantCheck, GrantConstraints, GrantListEntry,
+    GrantOperation, ListGrantsPage,
+};
+pub use tags::{ListTagsPage, Tag};
 
 use crate::kms::{KmsError, KmsErrorKind};
 pub use keystore::AliasEntry;

@@ -108,6 +108,10 @@ struct StoredKey {
     deletion_date: Option<u64>,
     /// The key material, hex. Zeroized on drop.
     material: String,
+    /// The key's tags (absent when it has none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[zeroize(skip)]
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +124,9 @@ struct StateFile {
     /// account → `alias/NAME` → key id.
     aliases: BTreeMap<String, BTreeMap<String, String>>,
     identity_policies: BTreeMap<String, Vec<String>>,
+    /// The grants (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    grants: Vec<super::grants::stored::StoredGrant>,
 }
 
 /// Version 1: one account.
@@ -183,6 +190,7 @@ pub(super) fn save(
                 created: k.created,
                 deletion_date: k.deletion_date,
                 material: hex::encode(k.material.expose_secret()),
+                tags: k.tags.clone(),
             })
             .collect(),
         aliases,
@@ -195,6 +203,7 @@ pub(super) fn save(
         } else {
             BTreeMap::new()
         },
+        grants: super::grants::stored::store(&inner.grants, |id| inner.keys.contains_key(id)),
     };
     // Sized up front so that growing the buffer leaves no stray copies of key material.
     let estimate = 4096
@@ -348,6 +357,7 @@ pub(super) fn load(
             keys,
             aliases,
             identity_policies: v1.identity_policies,
+            grants: Vec::new(),
         }
     } else {
         if header.account.is_some() {
@@ -401,6 +411,7 @@ pub(super) fn load(
             policy: Arc::new(policy),
             created: k.created,
             deletion_date: k.deletion_date,
+            tags: k.tags.clone(),
         };
         if inner.keys.insert(k.id.clone(), rec).is_some() {
             return Err(at("duplicate id"));
@@ -440,5 +451,8 @@ pub(super) fn load(
         }
         inner.identity.insert(arn.clone(), parsed);
     }
+    inner.grants =
+        super::grants::stored::load(&file.grants, |id| inner.keys.get(id).map(|k| k.arn.clone()))
+            .map_err(corrupt)?;
     Ok(inner)
 }
