@@ -273,3 +273,134 @@ fn soft_enforcement_records_would_be_denials_and_allows() {
     assert_eq!(encrypt["wouldBeDenied"], true, "{encrypt}");
     assert!(encrypt.get("denial").is_some(), "{encrypt}");
 }
+
+#[test]
+fn grants_and_tags_through_the_server() {
+    let s = ServerProcess::start(&iam_json(), &[]);
+    let a = root_call(
+        s.addr,
+        "CreateKey",
+        r#"{"Tags": [{"TagKey": "team", "TagValue": "video"}]}"#,
+    );
+    let key = a.json()["KeyMetadata"]["Arn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    let tags = root_call(
+        s.addr,
+        "ListResourceTags",
+        &format!(r#"{{"KeyId": "{key}"}}"#),
+    )
+    .json();
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([{"TagKey": "team", "TagValue": "video"}]),
+        "{tags}"
+    );
+    let a = root_call(
+        s.addr,
+        "TagResource",
+        &format!(r#"{{"KeyId": "{key}", "Tags": [{{"TagKey": "env", "TagValue": "test"}}]}}"#),
+    );
+    assert_eq!(a.status, 200, "{:?}", a.error());
+    let a = root_call(
+        s.addr,
+        "UntagResource",
+        &format!(r#"{{"KeyId": "{key}", "TagKeys": ["team"]}}"#),
+    );
+    assert_eq!(a.status, 200, "{:?}", a.error());
+    let tags = root_call(
+        s.addr,
+        "ListResourceTags",
+        &format!(r#"{{"KeyId": "{key}"}}"#),
+    )
+    .json();
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([{"TagKey": "env", "TagValue": "test"}]),
+        "{tags}"
+    );
+    let a = root_call(
+        s.addr,
+        "TagResource",
+        &format!(r#"{{"KeyId": "{key}", "Tags": [{{"TagValue": "x"}}]}}"#),
+    );
+    assert_eq!(a.error().0, "ValidationException", "{:?}", a.error());
+
+    // alice may not Decrypt by policy; a grant with a context constraint lets her.
+    let blob = root_call(
+        s.addr,
+        "Encrypt",
+        &format!(r#"{{"KeyId": "{key}", "Plaintext": "aGk=", "EncryptionContext": {{"stream": "cam-1"}}}}"#),
+    )
+    .json()["CiphertextBlob"]
+        .as_str()
+        .expect("blob")
+        .to_owned();
+    let alice = Signing::new(ALICE_KEY, ALICE_SECRET);
+    let decrypt = |ec: &str| {
+        call(
+            s.addr,
+            "Decrypt",
+            &format!(r#"{{"CiphertextBlob": "{blob}", "EncryptionContext": {ec}}}"#),
+            &alice,
+        )
+    };
+    assert_eq!(
+        decrypt(r#"{"stream": "cam-1"}"#).error().0,
+        "AccessDeniedException"
+    );
+    let grant = root_call(
+        s.addr,
+        "CreateGrant",
+        &format!(
+            r#"{{"KeyId": "{key}", "GranteePrincipal": "arn:aws:iam::{ACCOUNT}:user/alice",
+                "Operations": ["Decrypt"], "Name": "cam-1-reader",
+                "Constraints": {{"EncryptionContextSubset": {{"stream": "cam-1"}}}}}}"#
+        ),
+    );
+    let g = grant.json();
+    let grant_id = g["GrantId"].as_str().expect("grant id").to_owned();
+    assert!(g["GrantToken"].is_string(), "{g}");
+    let a = decrypt(r#"{"stream": "cam-1"}"#);
+    assert_eq!(a.json()["Plaintext"], "aGk=", "{:?}", a.error());
+    let a = root_call(s.addr, "ListGrants", &format!(r#"{{"KeyId": "{key}"}}"#));
+    let listed = a.json();
+    assert_eq!(
+        listed["Grants"][0]["GrantId"],
+        grant_id.as_str(),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["Grants"][0]["Operations"],
+        serde_json::json!(["Decrypt"])
+    );
+    assert_eq!(
+        listed["Grants"][0]["Constraints"]["EncryptionContextSubset"]["stream"],
+        "cam-1"
+    );
+    let a = root_call(
+        s.addr,
+        "CreateGrant",
+        &format!(
+            r#"{{"KeyId": "{key}", "GranteePrincipal": "arn:aws:iam::{ACCOUNT}:user/alice", "Operations": ["Fly"]}}"#
+        ),
+    );
+    assert_eq!(a.error().0, "ValidationException", "{:?}", a.error());
+    let a = root_call(
+        s.addr,
+        "RevokeGrant",
+        &format!(r#"{{"KeyId": "{key}", "GrantId": "{grant_id}"}}"#),
+    );
+    assert_eq!(a.status, 200, "{:?}", a.error());
+    assert_eq!(
+        decrypt(r#"{"stream": "cam-1"}"#).error().0,
+        "AccessDeniedException"
+    );
+    let a = root_call(
+        s.addr,
+        "ListRetirableGrants",
+        &format!(r#"{{"RetiringPrincipal": "arn:aws:iam::{ACCOUNT}:root"}}"#),
+    );
+    assert_eq!(a.status, 200, "{:?}", a.error());
+}

@@ -284,6 +284,11 @@ impl Input {
         }
     }
 
+    /// Takes over the constraint failures of a nested structure.
+    pub(crate) fn absorb(&mut self, nested: Input) {
+        self.errors.extend(nested.errors);
+    }
+
     /// An optional list of structures.
     pub(crate) fn structure_list(&mut self, name: &str) -> Result<Option<Vec<Input>>, ApiError> {
         let items = match self.get(name) {

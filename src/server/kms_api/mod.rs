@@ -1,9 +1,10 @@
 //! The KMS JSON 1.1 operations: each reads its members as botocore's KMS model declares them
 //! (names, required members, lengths, ranges, enums), calls [`LocalKms`] as the verified caller,
 //! and writes the model's response shape. Management calls in `keys`, cryptographic calls in
-//! `data`.
+//! `data`, grants and tags in `grants`.
 
 mod data;
+mod grants;
 pub(crate) mod input;
 mod keys;
 
@@ -64,6 +65,17 @@ const OPERATIONS: &[(Operation, Handler)] = &[
     ),
     (Operation::ReEncrypt, data::re_encrypt),
     (Operation::GenerateRandom, data::generate_random),
+    (Operation::CreateGrant, grants::create_grant),
+    (Operation::ListGrants, grants::list_grants),
+    (
+        Operation::ListRetirableGrants,
+        grants::list_retirable_grants,
+    ),
+    (Operation::RetireGrant, grants::retire_grant),
+    (Operation::RevokeGrant, grants::revoke_grant),
+    (Operation::TagResource, grants::tag_resource),
+    (Operation::UntagResource, grants::untag_resource),
+    (Operation::ListResourceTags, grants::list_resource_tags),
 ];
 
 /// The operation named `name` (`GenerateDataKey`, ...), if this server answers it.
