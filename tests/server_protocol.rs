@@ -553,3 +553,57 @@ fn a_bad_iam_file_stops_startup_with_the_problem_named() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn parameters_this_server_does_not_model_are_refused_not_ignored() {
+    let s = ServerProcess::start(&iam_json(), &[]);
+    let key = create_key(&s);
+    for (op, body, code) in [
+        (
+            "CreateKey",
+            r#"{"KeySpec": "RSA_2048"}"#.to_owned(),
+            "UnsupportedOperationException",
+        ),
+        (
+            "CreateKey",
+            r#"{"KeyUsage": "SIGN_VERIFY"}"#.to_owned(),
+            "UnsupportedOperationException",
+        ),
+        (
+            "CreateKey",
+            r#"{"MultiRegion": true}"#.to_owned(),
+            "UnsupportedOperationException",
+        ),
+        (
+            "CreateKey",
+            r#"{"KeySpec": "RSA_1024"}"#.to_owned(),
+            "ValidationException",
+        ),
+        (
+            "GenerateDataKey",
+            format!(r#"{{"KeyId": "{key}", "KeySpec": "AES_256", "DryRun": true}}"#),
+            "UnsupportedOperationException",
+        ),
+        (
+            "Encrypt",
+            format!(
+                r#"{{"KeyId": "{key}", "Plaintext": "aGk=", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}"#
+            ),
+            "InvalidKeyUsageException",
+        ),
+        (
+            "GetKeyPolicy",
+            format!(r#"{{"KeyId": "{key}", "PolicyName": "other"}}"#),
+            "NotFoundException",
+        ),
+    ] {
+        let a = root_call(s.addr, op, &body);
+        assert_eq!(error_of(&a).1, code, "{op} {body}: {:?}", a.error());
+    }
+    // Each refusal is one audit record, with the verified caller.
+    let records = audit_records(&s.path("audit.jsonl"));
+    assert_eq!(records.len(), 8, "CreateKey + 7 refusals");
+    assert!(records[1..].iter().all(|r| r["userIdentity"]["arn"]
+        == format!("arn:aws:iam::{ACCOUNT}:root")
+        && r["errorCode"].is_string()));
+}
