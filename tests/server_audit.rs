@@ -196,6 +196,13 @@ fn several_accounts_live_side_by_side() {
     let a = call(s.addr, "CreateKey", "{}", &other_root);
     let m = a.json()["KeyMetadata"].clone();
     assert_eq!(m["AWSAccountId"], OTHER, "{m}");
+    // botocore parses CreationDate as epoch seconds: a number, near now.
+    let created = m["CreationDate"].as_f64().expect("CreationDate");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!((now - created).abs() < 600.0, "{m}");
     // Each account lists only its own keys.
     let a = root_call(s.addr, "CreateKey", "{}");
     let mine = a.json()["KeyMetadata"]["Arn"]

@@ -358,6 +358,8 @@ pub struct KeyDescription {
     pub manager: String,
     /// Seconds since the Unix epoch at which deletion is scheduled, when pending deletion.
     pub deletion_date: Option<u64>,
+    /// Seconds since the Unix epoch at which the key was created, when the KMS says.
+    pub creation_date: Option<u64>,
 }
 
 /// A key management service that generates and decrypts data keys on behalf of a credential.

@@ -159,6 +159,9 @@ impl Kms for AwsKms {
             deletion_date: meta
                 .deletion_date()
                 .and_then(|d| u64::try_from(d.secs()).ok()),
+            creation_date: meta
+                .creation_date()
+                .and_then(|d| u64::try_from(d.secs()).ok()),
         })
     }
 }

@@ -60,6 +60,7 @@ impl KeyRecord {
             description: self.description.clone(),
             manager: self.manager.as_str().to_owned(),
             deletion_date: self.deletion_date,
+            creation_date: Some(self.created),
         }
     }
 

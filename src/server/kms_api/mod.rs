@@ -145,8 +145,13 @@ pub(crate) fn key_metadata(d: &KeyDescription) -> Value {
         "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
         "MultiRegion": false,
     });
-    if let (Some(date), Some(obj)) = (d.deletion_date, m.as_object_mut()) {
-        obj.insert("DeletionDate".into(), timestamp(date));
+    if let Some(obj) = m.as_object_mut() {
+        if let Some(date) = d.creation_date {
+            obj.insert("CreationDate".into(), timestamp(date));
+        }
+        if let Some(date) = d.deletion_date {
+            obj.insert("DeletionDate".into(), timestamp(date));
+        }
     }
     m
 }
