@@ -17,6 +17,8 @@
 //! - [`cache`]: the per-credential data-key cache.
 //! - [`engine`]: the engine — KMS + cache + message, single fragments and rayon batches.
 //! - [`mkv`]: a bounded EBML reader that splits Matroska streams into fragments.
+//! - [`kvs`]: Kinesis Video Streams with server-side encryption (streams, PutMedia, GetMedia,
+//!   ListFragments, IAM authorization of `kinesisvideo:` actions, stores).
 //! - [`error`]: the crate's error types.
 //!
 //! The codec, the raw-IV AEAD calls, HKDF, the random source and the vector-only `danger`
@@ -52,6 +54,8 @@ pub mod keyring;
 pub mod kms;
 pub mod message;
 pub mod mkv;
+// fragseal s3-kvs (issue 14): the KVS layer.
+pub mod kvs;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;
