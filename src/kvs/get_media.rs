@@ -178,6 +178,15 @@ impl Kvs {
             Ok(e) => e,
             Err(f) => return fail(f, out, summary),
         };
+        if metas.is_empty() {
+            // Nothing to decrypt: the key is still checked, so that a stream whose key is
+            // missing, disabled or pending deletion fails GetMedia as KVS documents. A caller
+            // that may not describe the key (least privilege: kms:Decrypt only) gets nothing
+            // either way.
+            if let Err(f) = self.probe_key(caller, info) {
+                return fail(f, out, summary);
+            }
+        }
         let mut buf = Vec::new();
         for meta in metas {
             let meta = match meta {

@@ -309,7 +309,21 @@ impl Kvs {
             authz::check(&self.kms, caller, action, arn, account)?;
             return self.find(caller, r);
         }
-        let info = self.find(caller, r)?;
+        let info = match self.find(caller, r) {
+            Ok(info) => info,
+            Err(e) => {
+                // Say "not found" only to a caller allowed to act on such a stream.
+                if let StreamRef::Name(n) = r {
+                    let any = format!(
+                        "arn:aws:kinesisvideo:{}:{}:stream/{n}/*",
+                        self.region,
+                        caller.account()
+                    );
+                    authz::check(&self.kms, caller, action, &any, caller.account())?;
+                }
+                return Err(e);
+            }
+        };
         authz::check(&self.kms, caller, action, &info.stream_arn, info.account())?;
         Ok(info)
     }
@@ -493,6 +507,35 @@ impl Kvs {
         }
         match self.via.describe_key(caller, &info.kms_key_id) {
             Ok(d) => Ok(d.arn),
+            Err(e) => Err(FragmentFailure::new(
+                ErrorId::for_kms_error(&e),
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// Checks the stream's key with `DescribeKey` as the caller through KVS: not found,
+    /// disabled or pending deletion fail; `AccessDenied` does not (the caller may hold only
+    /// `kms:Decrypt`).
+    pub(crate) fn probe_key(
+        &self,
+        caller: &Credential,
+        info: &StreamInfo,
+    ) -> Result<(), FragmentFailure> {
+        use crate::kms::{KeyState, KmsErrorKind};
+        match self.via.describe_key(caller, &info.kms_key_id) {
+            Ok(d) => match d.state {
+                KeyState::Enabled => Ok(()),
+                KeyState::Disabled => Err(FragmentFailure::new(
+                    ErrorId::KmsKeyDisabled,
+                    format!("{} is disabled", d.arn),
+                )),
+                _ => Err(FragmentFailure::new(
+                    ErrorId::KmsInvalidState,
+                    format!("{} is {}", d.arn, d.state.as_str()),
+                )),
+            },
+            Err(e) if e.kind() == KmsErrorKind::AccessDenied => Ok(()),
             Err(e) => Err(FragmentFailure::new(
                 ErrorId::for_kms_error(&e),
                 e.to_string(),

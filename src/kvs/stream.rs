@@ -206,7 +206,7 @@ pub struct ListStreamsOutput {
 
 /// `arn:aws:kinesisvideo:REGION:ACCOUNT:stream/NAME/CREATION_MS`.
 pub fn stream_arn(region: &str, account: &str, name: &str, creation_ms: u64) -> String {
-    format!("arn:aws:kinesisvideo:{region}:{account}:stream/{name}/{creation_ms}")
+    format!("arn:aws:kinesisvideo:{region}:{account}:stream/{name}/{creation_ms:013}")
 }
 
 /// The (region, account, name, creation ms) of a stream ARN, if `arn` is one.
