@@ -117,9 +117,23 @@ fn a_simulated_hour_costs_kms_calls_per_credential_as_the_cache_limits_say() {
             s.fragments_opened
         ));
     }
-    assert_eq!(stats.len(), producers.len() + consumers.len());
+    assert_eq!(
+        stats.len(),
+        producers.len() + consumers.len(),
+        "{:?}",
+        stats
+            .iter()
+            .map(|(c, _)| c.principal_arn())
+            .collect::<Vec<_>>()
+    );
+    // The KMS's own per-credential cost estimate (USD 0.03 per 10,000 requests) names every
+    // producer and consumer (and the administrator's CreateKey).
     let cost = audit.cost_estimate(0.03);
-    assert_eq!(cost.len(), producers.len() + consumers.len());
+    for c in producers.iter().chain(&consumers) {
+        let usd = cost.get(c).copied().unwrap_or_default();
+        assert!(usd > 0.0, "{c:?}");
+        report.push(format!("{:<60} estimated USD {usd:.6}", c.principal_arn()));
+    }
     println!(
         "per-credential KMS cost over the hour:\n{}",
         report.join("\n")
