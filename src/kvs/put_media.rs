@@ -80,11 +80,14 @@ pub struct PutMediaSummary {
     pub failure: Option<FragmentFailure>,
 }
 
+/// An element header as read: (id, its bytes, size or `None` for unknown).
+type ElementHeader = (u32, Vec<u8>, Option<u64>);
+
 /// Reads EBML elements from a producer, answering `IDLE` while it sends nothing.
 struct Source<'a, R, F> {
     src: R,
     on_ack: &'a mut F,
-    peeked: Option<(u32, Vec<u8>, Option<u64>)>,
+    peeked: Option<ElementHeader>,
     offset: u64,
 }
 
@@ -143,7 +146,7 @@ impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
     }
 
     /// The next element header: (id, its header bytes, size), or `None` at the end.
-    fn header(&mut self) -> Result<Option<(u32, Vec<u8>, Option<u64>)>, Failed> {
+    fn header(&mut self) -> Result<Option<ElementHeader>, Failed> {
         if let Some(h) = self.peeked.take() {
             return Ok(Some(h));
         }
@@ -310,10 +313,7 @@ impl Kvs {
             };
             let mut header: Option<Header> = None;
             let mut segment_children = false;
-            loop {
-                let Some((id, head, size)) = src.header()? else {
-                    break;
-                };
+            while let Some((id, head, size)) = src.header()? {
                 match id {
                     ids::EBML => {
                         let mut ebml = head;

@@ -41,6 +41,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Manage the local KMS (keys, aliases, key policies, audit trail).
     Kms(KmsArgs),
+    // fragseal s3-kvs (issue 14): the `kvs` subcommand.
+    /// Kinesis Video Streams with server-side encryption: streams, put-media, get-media.
+    Kvs(crate::kvs::KvsArgs),
 }
 
 #[derive(Debug, Args)]
