@@ -187,7 +187,8 @@ impl Kvs {
                 return fail(f, out, summary);
             }
         }
-        let mut buf = Vec::new();
+        // Plaintext of the fragment being written; wiped on every way out.
+        let mut buf = zeroize::Zeroizing::new(Vec::new());
         for meta in metas {
             let meta = match meta {
                 Ok(m) => m,
@@ -243,8 +244,6 @@ impl Kvs {
             summary.fragments += 1;
             summary.continuation_token = Some(meta.fragment_number);
         }
-        // The plaintext copy of the last fragment is not kept around.
-        zeroize::Zeroize::zeroize(&mut buf);
         Ok(())
     }
 }

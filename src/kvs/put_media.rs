@@ -341,6 +341,9 @@ impl Kvs {
                             .ok_or_else(|| {
                                 invalid(src.offset, "Cluster before the stream header")
                             })?;
+                        // A new fragment: an ERROR from here on names it, not the last one.
+                        last_number = None;
+                        last_timecode = None;
                         let mut doc = h.prefix();
                         let cluster_at = doc.len();
                         doc.extend_from_slice(&head);

@@ -152,6 +152,16 @@ fn kvs_error(e: KvsError) -> CliError {
     CliError::new(exit, e.to_string())
 }
 
+/// The exit code of a fragment failure: bad input, KMS refused, KMS unavailable, or local.
+fn fragment_exit(id: fragseal::kvs::ErrorId) -> Exit {
+    match id.id() {
+        4000..=4499 => Exit::Input,
+        4503 => Exit::KmsUnavailable,
+        4500..=4599 => Exit::KmsRefused,
+        _ => Exit::Local,
+    }
+}
+
 fn selector(kind: &str, value: Option<&str>) -> CliResult<StartSelector> {
     let need = || {
         value.map(str::to_owned).ok_or_else(|| {
@@ -310,7 +320,7 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
                 .map_err(kvs_error)?;
             if let Some(f) = summary.failure {
                 return Err(CliError::new(
-                    Exit::KmsRefused,
+                    fragment_exit(f.error_id),
                     format!("PutMedia ended with error {}: {}", f.error_id, f.message),
                 ));
             }
@@ -335,7 +345,7 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
             }
             if let Some(f) = summary.failure {
                 return Err(CliError::new(
-                    Exit::KmsRefused,
+                    fragment_exit(f.error_id),
                     format!("GetMedia ended with error {}: {}", f.error_id, f.message),
                 ));
             }
