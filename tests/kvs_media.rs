@@ -392,7 +392,13 @@ fn invalid_mkv_is_error_4006_and_nothing_of_it_is_persisted() {
     let (s, acks) = put(&w.kvs, &root(), &PutMediaInput::absolute(cam()), &bad[..]);
     let f = s.failure.unwrap();
     assert!([4006, 4000].contains(&f.error_id.id()), "{f:?}");
-    assert_eq!(acks.last().unwrap().event_type, AckEventType::Error);
+    let error = acks.last().unwrap();
+    assert_eq!(error.event_type, AckEventType::Error);
+    assert_eq!(
+        error.fragment_number, None,
+        "the failed fragment was never numbered"
+    );
+    assert_eq!(error.fragment_timecode, Some(2000));
     assert_eq!(s.persisted, 2, "the complete fragments before it are kept");
     assert_eq!(w.store.fragments(&arn).unwrap().len(), 2);
 }
@@ -452,4 +458,102 @@ fn a_stored_fragment_moved_to_another_number_does_not_open() {
     assert_eq!(s.fragments, 5);
     assert_eq!(s.failure.unwrap().error_id.id(), 5000);
     assert_eq!(tag_map(&out)[TAG_ERROR_ID], "5000");
+}
+
+/// Disables the stream's key and moves the clock past the cache's key age once the reader
+/// has handed out `after` bytes.
+struct DisableKeyAt<'a> {
+    data: &'a [u8],
+    at: usize,
+    after: usize,
+    world: &'a World,
+    key: String,
+    done: bool,
+}
+
+impl Read for DisableKeyAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.done && self.at >= self.after {
+            self.done = true;
+            self.world.kms.disable_key(&root(), &self.key).unwrap();
+            self.world.clock.advance(Duration::from_secs(301));
+        }
+        let n = buf.len().min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_fragment_is_reported_and_never_half_persisted() {
+    let w = world();
+    let key = w.kms.create_key(&root(), None, "k").unwrap().arn;
+    let arn = w
+        .kvs
+        .create_stream(
+            &root(),
+            &CreateStreamInput::new("cam")
+                .with_kms_key_id(&key)
+                .with_retention_hours(24),
+        )
+        .unwrap();
+    let live = live_stream(5, 0, 1000);
+    // The last Cluster starts where its id does; its 12-byte header completes fragment 3.
+    let last = live
+        .windows(4)
+        .rposition(|w| w == [0x1F, 0x43, 0xB6, 0x75])
+        .unwrap();
+    let reader = DisableKeyAt {
+        data: &live,
+        at: 0,
+        after: last + 12,
+        world: &w,
+        key: key.clone(),
+        done: false,
+    };
+    let mut acks = Vec::new();
+    let s = w
+        .kvs
+        .put_media(&root(), &PutMediaInput::absolute(cam()), reader, |a| {
+            acks.push(a.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(s.persisted, 4);
+    assert_eq!(s.failure.unwrap().error_id.id(), 4501);
+    let error = acks.last().unwrap();
+    assert_eq!(error.event_type, AckEventType::Error);
+    assert_eq!(error.error_id, Some(4501));
+    assert_eq!(error.fragment_timecode, Some(4000));
+    // The failed fragment was RECEIVED (numbered) but is not stored, not even in part.
+    let failed = error.fragment_number.clone().unwrap();
+    let stored = w.store.fragments(&arn).unwrap();
+    assert_eq!(stored.len(), 4);
+    assert!(stored.iter().all(|f| f.fragment_number != failed));
+    assert!(w.store.fragment(&arn, &failed).unwrap().is_none());
+}
+
+#[test]
+fn put_media_takes_a_stream_name_or_arn_exactly_one() {
+    for (name, arn, ok) in [
+        (Some("cam"), None, true),
+        (
+            None,
+            Some("arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam/1"),
+            true,
+        ),
+        (
+            Some("cam"),
+            Some("arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam/1"),
+            false,
+        ),
+        (None, None, false),
+    ] {
+        let r = StreamRef::from_parts(name, arn);
+        assert_eq!(r.is_ok(), ok, "{name:?} {arn:?}");
+        if let Err(e) = r {
+            assert_eq!(e.code(), "InvalidArgumentException");
+        }
+    }
 }
