@@ -17,6 +17,8 @@
 //! - [`cache`]: the per-credential data-key cache.
 //! - [`engine`]: the engine — KMS + cache + message, single fragments and rayon batches.
 //! - [`mkv`]: a bounded EBML reader that splits Matroska streams into fragments.
+//! - [`kvs`]: Kinesis Video Streams with server-side encryption (streams, PutMedia, GetMedia,
+//!   ListFragments, IAM authorization of `kinesisvideo:` actions, stores).
 //! - [`error`]: the crate's error types.
 //!
 //! The codec, the raw-IV AEAD calls, HKDF, the random source and the vector-only `danger`
@@ -50,6 +52,7 @@ pub mod format;
 pub mod identity;
 pub mod keyring;
 pub mod kms;
+pub mod kvs;
 pub mod message;
 pub mod mkv;
 #[cfg(feature = "server")]

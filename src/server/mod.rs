@@ -21,7 +21,7 @@
 //!     "RootAccessKeys": [{"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "s3cr3t"}]}]}"#)?;
 //! let server = Server::bind(ServerConfig::new(kms, iam)).await?;
 //! println!("listening on http://{}", server.local_addr());
-//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
 //! # Ok(()) }
 //! ```
 

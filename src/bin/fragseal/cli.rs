@@ -41,6 +41,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Manage the local KMS (keys, aliases, key policies, audit trail).
     Kms(KmsArgs),
+    // The `kvs` subcommand (KVS streams with SSE).
+    /// Kinesis Video Streams with server-side encryption: streams, put-media, get-media.
+    Kvs(crate::kvs::KvsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,8 @@ mod files;
 mod inspect;
 mod keys;
 mod kms_cmd;
+// The `kvs` subcommand (KVS streams with SSE).
+mod kvs;
 mod media;
 mod report;
 mod sealing;
@@ -39,6 +41,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Open(a) => sealing::open(&a),
         Command::Inspect(a) => inspect::run(&a.file, a.json, a.max_size),
         Command::Kms(a) => kms_cmd::run(&a),
+        Command::Kvs(a) => kvs::run(&a),
     }
 }
 

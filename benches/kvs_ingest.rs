@@ -1,0 +1,169 @@
+//! PutMedia ingest (MKV split + seal + in-memory store) next to `Engine::seal_batch` of the same
+//! fragments, in the same criterion group, on this machine's 2 threads.
+//!
+//! `cargo bench --bench kvs_ingest -- --warm-up-time 1 --measurement-time 5`
+//!
+//! Every case moves 64 fragments of 2 MB: `put_media/1x64` (one stream, one session of 64
+//! fragments: sequential by nature), `put_media/8x8` (8 concurrent sessions of 8),
+//! `put_media/64x1` (64 sessions of 1), and `seal_batch/64` (the engine alone, 64 fragments in
+//! one rayon batch). Ratio = seal_batch time / put_media time. Each put_media iteration starts
+//! from fresh streams (setup not timed), so the store does not grow across iterations.
+
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use fragseal::engine::{Engine, EngineConfig, SealRequest};
+use fragseal::keyring::KmsKeyring;
+use fragseal::kms::local::LocalKms;
+use fragseal::kms::Credential;
+use fragseal::kvs::put_media::PutMediaInput;
+use fragseal::kvs::{CreateStreamInput, Kvs, MemoryStore, StreamRef};
+use fragseal::EncryptionContext;
+use rayon::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACCOUNT: &str = "123456789012";
+const FRAGMENT: usize = 2_000_000;
+const TOTAL: usize = 64;
+
+fn element(id: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut v = id.to_vec();
+    v.push(0x01);
+    v.extend_from_slice(&(data.len() as u64).to_be_bytes()[1..]);
+    v.extend_from_slice(data);
+    v
+}
+
+/// A live MKV stream (unknown sizes) of `n` clusters, each one key-frame SimpleBlock of 2 MB.
+fn mkv(n: usize, payload: &[u8]) -> Vec<u8> {
+    let mut v = element(
+        &[0x1A, 0x45, 0xDF, 0xA3],
+        &element(&[0x42, 0x82], b"matroska"),
+    );
+    v.extend_from_slice(&[
+        0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    v.extend(element(
+        &[0x15, 0x49, 0xA9, 0x66],
+        &element(&[0x2A, 0xD7, 0xB1], &[0x0F, 0x42, 0x40]),
+    ));
+    let mut entry = element(&[0xD7], &[1]);
+    entry.extend(element(&[0x83], &[1]));
+    entry.extend(element(&[0x86], b"V_MPEG4/ISO/AVC"));
+    v.extend(element(
+        &[0x16, 0x54, 0xAE, 0x6B],
+        &element(&[0xAE], &entry),
+    ));
+    for i in 0..n {
+        v.extend_from_slice(&[
+            0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        v.extend(element(&[0xE7], &((i as u64) * 2000).to_be_bytes()));
+        let mut block = vec![0x81, 0x00, 0x00, 0x80];
+        block.extend_from_slice(&payload[..FRAGMENT - 64]);
+        v.extend(element(&[0xA3], &block));
+    }
+    v
+}
+
+fn root() -> Credential {
+    Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")
+        .expect("credential")
+}
+
+fn world(streams: usize) -> (Kvs, Vec<String>) {
+    let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
+    let key = kms.create_key(&root(), None, "bench").expect("key").arn;
+    let kvs = Kvs::builder(kms, Arc::new(MemoryStore::new()))
+        .build()
+        .expect("kvs");
+    let names: Vec<String> = (0..streams).map(|i| format!("s{i}")).collect();
+    for n in &names {
+        kvs.create_stream(
+            &root(),
+            &CreateStreamInput::new(n)
+                .with_kms_key_id(&key)
+                .with_retention_hours(1),
+        )
+        .expect("stream");
+    }
+    (kvs, names)
+}
+
+fn bench(c: &mut Criterion) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let mut payload = vec![0u8; FRAGMENT];
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    }
+    let mut g = c.benchmark_group("kvs_ingest");
+    g.throughput(Throughput::Bytes((TOTAL * FRAGMENT) as u64));
+    g.sample_size(10);
+    for (streams, per) in [(1usize, 64usize), (8, 8), (64, 1)] {
+        let media = mkv(per, &payload);
+        g.bench_function(format!("put_media/{streams}x{per}"), |b| {
+            b.iter_batched(
+                || world(streams),
+                |(kvs, names)| {
+                    pool.install(|| {
+                        names.par_iter().for_each(|n| {
+                            let s = kvs
+                                .put_media(
+                                    &root(),
+                                    &PutMediaInput::absolute(StreamRef::Name(n.clone())),
+                                    &media[..],
+                                    |_| Ok(()),
+                                )
+                                .expect("put_media");
+                            assert_eq!(s.persisted, per as u64);
+                        })
+                    });
+                    kvs
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
+    let key = kms.create_key(&root(), None, "bench").expect("key").arn;
+    let keyring = KmsKeyring::strict(kms, &root(), &[&key]).expect("keyring");
+    let engine = Engine::new(Arc::new(keyring), EngineConfig::default()).expect("engine");
+    let ec = EncryptionContext::new().with(
+        "aws:kinesisvideo:arn",
+        "arn:aws:kinesisvideo:us-east-1:123456789012:stream/s0/1700000000000",
+    );
+    let fragments: Vec<Bytes> = (0..TOTAL)
+        .map(|i| {
+            let mut f = payload.clone();
+            f[0] = i as u8;
+            Bytes::from(f)
+        })
+        .collect();
+    g.bench_function("seal_batch/64", |b| {
+        b.iter(|| {
+            let reqs: Vec<SealRequest> = fragments
+                .iter()
+                .map(|f| SealRequest::new(ec.clone(), f.clone()))
+                .collect();
+            let out = pool.install(|| engine.seal_batch(&root(), reqs));
+            assert!(out.iter().all(Result::is_ok));
+            out
+        });
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);

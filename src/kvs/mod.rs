@@ -1,0 +1,336 @@
+//! Kinesis Video Streams with server-side encryption: the layer a KVS emulator links.
+//!
+//! What the KVS documentation says (the copies in `kvs-docs/`), and how this module does it:
+//! - **The key is fixed at CreateStream.** `KmsKeyId` (key id, key ARN, alias name or alias
+//!   ARN) is stored as given; UpdateStream cannot change it (`InvalidArgumentException`).
+//!   Without one the stream uses the AWS-managed key, shown as the ARN of
+//!   `alias/aws/kinesisvideo` in the stream's account.
+//! - **The key is not accessed until PutMedia or GetMedia.** CreateStream makes no KMS call,
+//!   so a stream whose key does not exist is created, and its PutMedia and GetMedia fail
+//!   (error id 4506). `alias/aws/kinesisvideo` appears in the account at the first
+//!   PutMedia/GetMedia (the local KMS creates it on first use).
+//! - **Calls to KMS carry the caller's credential, through the service**
+//!   ([`LocalKms::via_service`]: `kms:ViaService = kinesisvideo.REGION.amazonaws.com`), so
+//!   producers need `kms:GenerateDataKey` and consumers `kms:Decrypt` on the stream's key. A key
+//!   named by a key ARN needs no other call; any other form is resolved once per PutMedia
+//!   session or GetMedia call with `DescribeKey` as the caller (the AWS-managed key's policy
+//!   allows that through KVS; for a customer alias, the caller needs `kms:DescribeKey`).
+//! - **KMS costs scale with the credentials.** One [`Engine`] per key ARN, whose data-key
+//!   cache is per credential: each credential makes its own `GenerateDataKey` (producers) and
+//!   `Decrypt` (consumers) calls, about one per key age, never one per fragment.
+//! - **Key requests happen even with retention 0.** Fragments of such a stream are sealed
+//!   (the KMS call is made, errors are reported) and then dropped: nothing is stored.
+//! - **Authorization of the `kinesisvideo:` actions** ([`authz`]) with the local KMS's IAM
+//!   evaluator and identity policies, the stream ARN as the resource.
+//!
+//! Fragments ([`put_media`]): one per MKV Cluster, read incrementally from an [`std::io::Read`]
+//! (Clusters of unknown size included), numbered with increasing decimal strings, stamped with
+//! the producer timestamp (`ABSOLUTE` or `RELATIVE` to `ProducerStartTimestamp`) and the
+//! server timestamp, sealed with their identity (stream ARN, fragment number, producer
+//! timestamp) bound into the message id, and persisted whole or not at all ([`store`]).
+//! Consumers read them back as MKV with KVS's tags ([`get_media`], [`fragments`]).
+
+pub mod acks;
+pub mod authz;
+mod control;
+pub mod errors;
+pub mod fragments;
+pub mod get_media;
+mod mkvout;
+pub mod put_media;
+pub mod store;
+pub mod stream;
+
+pub use acks::{Ack, AckEventType};
+pub use authz::Action;
+pub use errors::{ErrorId, FragmentFailure, KvsError, KvsErrorKind};
+pub use store::{DirStore, FragmentMeta, MemoryStore, Store, StoredFragment};
+pub use stream::{
+    CreateStreamInput, ListStreamsInput, ListStreamsOutput, StreamInfo, StreamRef,
+    UpdateStreamInput,
+};
+
+use crate::arn::KmsKeyArn;
+use crate::cache::Clock as CacheClock;
+use crate::engine::{Engine, EngineConfig};
+use crate::keyring::KmsKeyring;
+use crate::kms::local::{Clock, LocalKms, SystemClock, ViaService, KINESIS_VIDEO_ALIAS};
+use crate::kms::{Credential, Kms};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The encryption context key of a stream's fragments (`aws:kinesisvideo:arn`).
+pub use crate::identity::STREAM_ARN_CONTEXT_KEY;
+
+/// Milliseconds since the Unix epoch of `clock`.
+pub(crate) fn now_ms(clock: &dyn Clock) -> u64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The engine's cache clock, read from the KVS clock (wall time), never going backwards.
+struct WallClock {
+    clock: Arc<dyn Clock>,
+    last: AtomicU64,
+}
+
+impl CacheClock for WallClock {
+    fn now(&self) -> Duration {
+        let ns = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let prev = self.last.fetch_max(ns, Ordering::AcqRel);
+        Duration::from_nanos(prev.max(ns))
+    }
+}
+
+/// Builds a [`Kvs`].
+pub struct KvsBuilder {
+    kms: Arc<LocalKms>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    engine_config: EngineConfig,
+}
+
+impl KvsBuilder {
+    /// The clock for creation times, server timestamps, retention and the data-key caches
+    /// (tests pass a manual clock and move time instead of sleeping).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The engines' configuration (cache limits, retries, frame length).
+    pub fn engine_config(mut self, config: EngineConfig) -> Self {
+        self.engine_config = config;
+        self
+    }
+
+    /// Loads the streams from the store.
+    ///
+    /// # Errors
+    /// A store failure (a corrupt or foreign store), or an invalid engine configuration
+    /// (`InvalidArgumentException`).
+    pub fn build(self) -> Result<Kvs, KvsError> {
+        self.engine_config
+            .validate()
+            .map_err(|e| KvsError::invalid(e.to_string()))?;
+        let mut streams = BTreeMap::new();
+        let mut last_seq = HashMap::new();
+        for info in self.store.streams()? {
+            let last = self
+                .store
+                .fragments(&info.stream_arn)?
+                .last()
+                .map_or(0, |f| f.sequence);
+            last_seq.insert(info.stream_arn.clone(), last);
+            streams.insert(info.stream_arn.clone(), info);
+        }
+        let via = Arc::new(self.kms.via_service("kinesisvideo"));
+        let cache_clock = Arc::new(WallClock {
+            clock: Arc::clone(&self.clock),
+            last: AtomicU64::new(0),
+        });
+        Ok(Kvs {
+            region: self.kms.region().to_owned(),
+            kms: self.kms,
+            via,
+            store: self.store,
+            clock: self.clock,
+            cache_clock,
+            engine_config: self.engine_config,
+            engines: Mutex::new(HashMap::new()),
+            streams: RwLock::new(streams),
+            last_seq: Mutex::new(last_seq),
+        })
+    }
+}
+
+/// The KVS layer: streams, PutMedia, GetMedia, ListFragments. `Send + Sync`; see the
+/// [module documentation](self).
+pub struct Kvs {
+    region: String,
+    kms: Arc<LocalKms>,
+    via: Arc<ViaService>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cache_clock: Arc<WallClock>,
+    engine_config: EngineConfig,
+    engines: Mutex<HashMap<String, Arc<Engine>>>,
+    streams: RwLock<BTreeMap<String, StreamInfo>>,
+    last_seq: Mutex<HashMap<String, u64>>,
+}
+
+impl core::fmt::Debug for Kvs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Kvs")
+            .field("region", &self.region)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kvs {
+    /// A builder over `kms` (whose region the streams live in) and `store`.
+    pub fn builder(kms: Arc<LocalKms>, store: Arc<dyn Store>) -> KvsBuilder {
+        KvsBuilder {
+            kms,
+            store,
+            clock: Arc::new(SystemClock),
+            engine_config: EngineConfig::default(),
+        }
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The local KMS.
+    pub fn kms(&self) -> &Arc<LocalKms> {
+        &self.kms
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        now_ms(&*self.clock)
+    }
+
+    /// The ARN of the AWS-managed key's alias in `account`.
+    pub fn default_key_alias_arn(&self, account: &str) -> String {
+        format!(
+            "arn:aws:kms:{}:{account}:{KINESIS_VIDEO_ALIAS}",
+            self.region
+        )
+    }
+
+    /// The stream's key as a key ARN: a key ARN is taken as is (no KMS call); any other form
+    /// is resolved with `DescribeKey` as the caller, through the service (which creates
+    /// `alias/aws/kinesisvideo` on first use).
+    pub(crate) fn resolve_key(
+        &self,
+        caller: &Credential,
+        info: &StreamInfo,
+    ) -> Result<String, FragmentFailure> {
+        if KmsKeyArn::parse(&info.kms_key_id).is_some() {
+            return Ok(info.kms_key_id.clone());
+        }
+        match self.via.describe_key(caller, &info.kms_key_id) {
+            Ok(d) => Ok(d.arn),
+            Err(e) => Err(FragmentFailure::new(
+                ErrorId::for_kms_error(&e),
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// Checks the stream's key with `DescribeKey` as the caller through KVS: not found,
+    /// disabled or pending deletion fail; `AccessDenied` does not (the caller may hold only
+    /// `kms:Decrypt`).
+    pub(crate) fn probe_key(
+        &self,
+        caller: &Credential,
+        info: &StreamInfo,
+    ) -> Result<(), FragmentFailure> {
+        use crate::kms::{KeyState, KmsErrorKind};
+        match self.via.describe_key(caller, &info.kms_key_id) {
+            Ok(d) => match d.state {
+                KeyState::Enabled => Ok(()),
+                KeyState::Disabled => Err(FragmentFailure::new(
+                    ErrorId::KmsKeyDisabled,
+                    format!("{} is disabled", d.arn),
+                )),
+                _ => Err(FragmentFailure::new(
+                    ErrorId::KmsInvalidState,
+                    format!("{} is {}", d.arn, d.state.as_str()),
+                )),
+            },
+            Err(e) if e.kind() == KmsErrorKind::AccessDenied => Ok(()),
+            Err(e) => Err(FragmentFailure::new(
+                ErrorId::for_kms_error(&e),
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// The engine of `key_arn` (one per key; its cache is per credential).
+    pub(crate) fn engine(
+        &self,
+        caller: &Credential,
+        key_arn: &str,
+    ) -> Result<Arc<Engine>, FragmentFailure> {
+        let mut engines = self
+            .engines
+            .lock()
+            .map_err(|_| FragmentFailure::new(ErrorId::Internal, "engine lock poisoned"))?;
+        if let Some(e) = engines.get(key_arn) {
+            return Ok(Arc::clone(e));
+        }
+        let kms: Arc<dyn Kms> = Arc::clone(&self.via) as Arc<dyn Kms>;
+        let keyring = KmsKeyring::strict(kms, caller, &[key_arn])
+            .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
+        let cache_clock: Arc<dyn CacheClock> = Arc::clone(&self.cache_clock) as Arc<dyn CacheClock>;
+        let engine = Engine::with_clock(Arc::new(keyring), self.engine_config.clone(), cache_clock)
+            .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
+        let engine = Arc::new(engine);
+        engines.insert(key_arn.to_owned(), Arc::clone(&engine));
+        Ok(engine)
+    }
+
+    /// The engines made so far, by key ARN (for cost reports: each engine's per-credential
+    /// statistics).
+    ///
+    /// # Errors
+    /// `InternalFailure` when a lock was poisoned.
+    pub fn engines(&self) -> Result<Vec<(String, Arc<Engine>)>, KvsError> {
+        let engines = self.engines.lock().map_err(|_| KvsError::poisoned())?;
+        let mut v: Vec<_> = engines
+            .iter()
+            .map(|(k, e)| (k.clone(), Arc::clone(e)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(v)
+    }
+
+    /// The next fragment number's value for a stream: strictly above every number given so
+    /// far (and stored), and at least the server time in ms × 10^6, so that numbers keep
+    /// increasing across restarts even when nothing was stored (retention 0).
+    pub(crate) fn next_sequence(
+        &self,
+        stream_arn: &str,
+        now_ms: u64,
+    ) -> Result<u64, FragmentFailure> {
+        let mut seqs = self
+            .last_seq
+            .lock()
+            .map_err(|_| FragmentFailure::new(ErrorId::Internal, "sequence lock poisoned"))?;
+        let last = seqs.entry(stream_arn.to_owned()).or_insert(0);
+        let next = (*last + 1).max(now_ms.saturating_mul(1_000_000));
+        *last = next;
+        Ok(next)
+    }
+
+    /// Removes the fragments of `info` older than its retention.
+    pub(crate) fn apply_retention(&self, info: &StreamInfo) -> Result<(), KvsError> {
+        let keep_ms = u64::from(info.data_retention_in_hours) * 3_600_000;
+        let before = self.now_ms().saturating_sub(keep_ms);
+        self.store.expire(&info.stream_arn, before)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn new_version() -> String {
+    let mut b = [0u8; 6];
+    crate::crypto::fill_random(&mut b);
+    hex::encode(b)
+}

@@ -1,0 +1,534 @@
+//! PutMedia: an MKV byte stream in, one sealed fragment per Cluster, acknowledgements out.
+//!
+//! The input is read incrementally from an [`io::Read`] — a long-running producer session —
+//! one element at a time, so a Cluster of unknown size (as the producer SDK writes them) is
+//! complete when the next top-level element (the next Cluster) starts or the input ends
+//! (RFC 8794 §6.2). Each complete fragment — the stream's header (EBML header, Segment of
+//! unknown size, Info, Tracks) followed by the Cluster — is checked with the crate's MKV
+//! splitter, numbered, sealed with its identity, persisted, and acknowledged:
+//! `BUFFERING` once the Cluster's timecode is read, `RECEIVED` when it is complete,
+//! `PERSISTED` when it is durable, or `ERROR` with KVS's error id (after which the session
+//! ends, and nothing of that fragment is stored). A reader answering `WouldBlock` or
+//! `TimedOut` gets an `IDLE` acknowledgement and is read again.
+
+use super::acks::Ack;
+use super::authz::Action;
+use super::errors::{ErrorId, FragmentFailure, KvsError};
+use super::mkvout::{id_len, id_value, size_len, size_value};
+use super::store::{fragment_number, FragmentMeta, StoredFragment};
+use super::stream::StreamRef;
+use super::{Kvs, STREAM_ARN_CONTEXT_KEY};
+use crate::engine::SealRequest;
+use crate::identity::FragmentIdentity;
+use crate::kms::Credential;
+use crate::mkv::{self, ids};
+use crate::EncryptionContext;
+use bytes::Bytes;
+use std::io::{self, Read};
+
+/// Largest fragment accepted: KVS's 50 MB fragment limit.
+pub const MAX_FRAGMENT_SIZE: u64 = 50 * 1000 * 1000;
+/// Largest header element (EBML header, Info, Tracks, ...) accepted.
+const MAX_HEADER_ELEMENT: u64 = 1024 * 1024;
+
+/// `FragmentTimecodeType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FragmentTimecodeType {
+    /// Cluster timecodes are absolute (milliseconds since the Unix epoch).
+    Absolute,
+    /// Cluster timecodes are relative to `ProducerStartTimestamp`.
+    Relative,
+}
+
+/// PutMedia's parameters (KVS sends them as HTTP headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutMediaInput {
+    /// The stream, by name or ARN (exactly one).
+    pub stream: StreamRef,
+    /// `FragmentTimecodeType`.
+    pub timecode_type: FragmentTimecodeType,
+    /// `ProducerStartTimestamp`, milliseconds since the Unix epoch (used with `RELATIVE`).
+    pub producer_start_timestamp_ms: u64,
+}
+
+impl PutMediaInput {
+    /// Absolute timecodes into `stream`.
+    pub fn absolute(stream: StreamRef) -> Self {
+        Self {
+            stream,
+            timecode_type: FragmentTimecodeType::Absolute,
+            producer_start_timestamp_ms: 0,
+        }
+    }
+
+    /// Timecodes relative to `start_ms`.
+    pub fn relative(stream: StreamRef, start_ms: u64) -> Self {
+        Self {
+            stream,
+            timecode_type: FragmentTimecodeType::Relative,
+            producer_start_timestamp_ms: start_ms,
+        }
+    }
+}
+
+/// What a session did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PutMediaSummary {
+    /// Fragments acknowledged `PERSISTED`.
+    pub persisted: u64,
+    /// The failure that ended the session, if any (it was acknowledged `ERROR`).
+    pub failure: Option<FragmentFailure>,
+}
+
+/// An element header as read: (id, its bytes, size or `None` for unknown).
+type ElementHeader = (u32, Vec<u8>, Option<u64>);
+
+/// Reads EBML elements from a producer, answering `IDLE` while it sends nothing.
+struct Source<'a, R, F> {
+    src: R,
+    on_ack: &'a mut F,
+    peeked: Option<ElementHeader>,
+    offset: u64,
+}
+
+enum Failed {
+    /// The session ends with this failure (acknowledged `ERROR`).
+    Fragment(FragmentFailure),
+    /// The acknowledgement sink failed: nobody is listening.
+    Sink(io::Error),
+}
+
+impl From<FragmentFailure> for Failed {
+    fn from(f: FragmentFailure) -> Self {
+        Failed::Fragment(f)
+    }
+}
+
+fn read_error(e: &io::Error) -> Failed {
+    Failed::Fragment(FragmentFailure::new(
+        ErrorId::StreamReadError,
+        e.to_string(),
+    ))
+}
+
+fn invalid(offset: u64, what: &str) -> Failed {
+    Failed::Fragment(FragmentFailure::new(
+        ErrorId::InvalidMkvData,
+        format!("at byte {offset}: {what}"),
+    ))
+}
+
+impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
+    /// Fills `buf` completely; `Ok(false)` at a clean end of input before any byte.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, Failed> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.src.read(&mut buf[got..]) {
+                Ok(0) if got == 0 => return Ok(false),
+                Ok(0) => return Err(invalid(self.offset, "the input ends inside an element")),
+                Ok(n) => {
+                    got += n;
+                    self.offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    (self.on_ack)(&Ack::idle()).map_err(Failed::Sink)?;
+                }
+                Err(e) => return Err(read_error(&e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next element header: (id, its header bytes, size), or `None` at the end.
+    fn header(&mut self) -> Result<Option<ElementHeader>, Failed> {
+        if let Some(h) = self.peeked.take() {
+            return Ok(Some(h));
+        }
+        let mut first = [0u8; 1];
+        if !self.fill(&mut first)? {
+            return Ok(None);
+        }
+        let at = self.offset - 1;
+        let il = id_len(first[0]).ok_or_else(|| invalid(at, "invalid element id"))?;
+        let mut head = vec![first[0]];
+        head.resize(il + 1, 0);
+        if !self.fill(&mut head[1..])? {
+            return Err(invalid(at, "the input ends inside an element header"));
+        }
+        let sl = size_len(head[il]).ok_or_else(|| invalid(at, "invalid element size"))?;
+        let start = head.len();
+        head.resize(il + sl, 0);
+        if !self.fill(&mut head[start..])? {
+            return Err(invalid(at, "the input ends inside an element header"));
+        }
+        let id = id_value(&head[..il]);
+        let size = size_value(&head[il..]);
+        Ok(Some((id, head, size)))
+    }
+
+    fn peek(&mut self) -> Result<Option<u32>, Failed> {
+        if self.peeked.is_none() {
+            self.peeked = self.header()?;
+        }
+        Ok(self.peeked.as_ref().map(|h| h.0))
+    }
+
+    /// Reads `size` bytes of data onto `out`.
+    fn data(&mut self, size: u64, max: u64, out: &mut Vec<u8>) -> Result<(), Failed> {
+        if size > max {
+            return Err(Failed::Fragment(FragmentFailure::new(
+                ErrorId::MaxFragmentSize,
+                format!("an element of {size} bytes exceeds the limit of {max}"),
+            )));
+        }
+        let start = out.len();
+        out.resize(start + size as usize, 0);
+        if size > 0 && !self.fill(&mut out[start..])? {
+            return Err(invalid(self.offset, "the input ends inside an element"));
+        }
+        Ok(())
+    }
+}
+
+/// The stream's header as it is being read: the EBML header, then the Segment's children
+/// before the first Cluster, and the timestamp scale.
+struct Header {
+    ebml: Vec<u8>,
+    children: Vec<u8>,
+    scale_ns: u64,
+}
+
+impl Header {
+    /// EBML header ‖ Segment (unknown size) ‖ children: the start of every fragment.
+    fn prefix(&self) -> Vec<u8> {
+        let mut v = self.ebml.clone();
+        v.extend(super::mkvout::unknown_size_header(ids::SEGMENT));
+        v.extend_from_slice(&self.children);
+        v
+    }
+}
+
+/// `TimestampScale` in an `Info` body (default 1,000,000 ns).
+fn timestamp_scale(info: &[u8]) -> u64 {
+    let mut pos = 0;
+    while let Some((id, hl, Some(size))) = super::mkvout::header(info, pos) {
+        let start = pos + hl;
+        let Some(end) = usize::try_from(size)
+            .ok()
+            .and_then(|s| start.checked_add(s))
+        else {
+            break;
+        };
+        let Some(data) = info.get(start..end) else {
+            break;
+        };
+        if id == ids::TIMESTAMP_SCALE && (1..=8).contains(&data.len()) {
+            return data
+                .iter()
+                .fold(0u64, |a, b| (a << 8) | u64::from(*b))
+                .max(1);
+        }
+        pos = end;
+    }
+    mkv::DEFAULT_TIMESTAMP_SCALE_NS
+}
+
+/// The largest block timecode (relative to the Cluster) among `cluster_body`'s blocks.
+fn last_block_timecode(cluster_body: &[u8]) -> i64 {
+    let mut max = 0i64;
+    let mut pos = 0;
+    let block_tc = |data: &[u8]| -> Option<i64> {
+        let tl = size_len(*data.first()?)?;
+        let b = data.get(tl..tl + 2)?;
+        Some(i64::from(i16::from_be_bytes([b[0], b[1]])))
+    };
+    while let Some((id, hl, Some(size))) = super::mkvout::header(cluster_body, pos) {
+        let start = pos + hl;
+        let Some(end) = usize::try_from(size)
+            .ok()
+            .and_then(|s| start.checked_add(s))
+        else {
+            break;
+        };
+        let Some(data) = cluster_body.get(start..end) else {
+            break;
+        };
+        match id {
+            ids::SIMPLE_BLOCK => max = max.max(block_tc(data).unwrap_or(0)),
+            ids::BLOCK_GROUP => {
+                if let Some((ids::BLOCK, bhl, Some(bs))) = super::mkvout::header(data, 0) {
+                    if let Some(b) = usize::try_from(bs)
+                        .ok()
+                        .and_then(|bs| data.get(bhl..bhl + bs))
+                    {
+                        max = max.max(block_tc(b).unwrap_or(0));
+                    }
+                }
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    max
+}
+
+impl Kvs {
+    /// PutMedia: reads `media` to its end (or to the first failure), calling `on_ack` with each
+    /// acknowledgement in order.
+    ///
+    /// # Errors
+    /// Before any media is read: `ResourceNotFoundException`, `NotAuthorizedException`,
+    /// `InvalidArgumentException`. A failing `on_ack` (the client went away) ends the session
+    /// with `InternalFailure`; fragments acknowledged before stay persisted. Every other
+    /// failure is an `ERROR` acknowledgement and [`PutMediaSummary::failure`].
+    pub fn put_media<R: Read, F: FnMut(&Ack) -> io::Result<()>>(
+        &self,
+        caller: &Credential,
+        input: &PutMediaInput,
+        media: R,
+        mut on_ack: F,
+    ) -> Result<PutMediaSummary, KvsError> {
+        let info = self.authorized(caller, &input.stream, Action::PutMedia)?;
+        let mut summary = PutMediaSummary::default();
+        let mut last_timecode = None;
+        let mut last_number = None;
+        let result = (|| -> Result<(), Failed> {
+            self.apply_retention(&info)
+                .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
+            let key_arn = self.resolve_key(caller, &info)?;
+            let engine = self.engine(caller, &key_arn)?;
+            let ec =
+                EncryptionContext::new().with(STREAM_ARN_CONTEXT_KEY, info.stream_arn.as_str());
+            let mut src = Source {
+                src: media,
+                on_ack: &mut on_ack,
+                peeked: None,
+                offset: 0,
+            };
+            let mut header: Option<Header> = None;
+            let mut segment_children = false;
+            while let Some((id, head, size)) = src.header()? {
+                match id {
+                    ids::EBML => {
+                        let mut ebml = head;
+                        let size =
+                            size.ok_or_else(|| invalid(src.offset, "EBML header of unknown size"))?;
+                        src.data(size, MAX_HEADER_ELEMENT, &mut ebml)?;
+                        header = Some(Header {
+                            ebml,
+                            children: Vec::new(),
+                            scale_ns: mkv::DEFAULT_TIMESTAMP_SCALE_NS,
+                        });
+                        segment_children = false;
+                    }
+                    ids::SEGMENT => {
+                        if header.is_none() {
+                            return Err(invalid(src.offset, "Segment before the EBML header"));
+                        }
+                        // Its children follow; a known size is not needed to split.
+                        segment_children = true;
+                    }
+                    ids::CLUSTER => {
+                        let h = header
+                            .as_ref()
+                            .filter(|_| segment_children)
+                            .ok_or_else(|| {
+                                invalid(src.offset, "Cluster before the stream header")
+                            })?;
+                        // A new fragment: an ERROR from here on names it, not the last one.
+                        last_number = None;
+                        last_timecode = None;
+                        let mut doc = h.prefix();
+                        let cluster_at = doc.len();
+                        doc.extend_from_slice(&head);
+                        let body_at = doc.len();
+                        let mut buffering_sent = false;
+                        let mut read = 0u64;
+                        loop {
+                            if let Some(total) = size {
+                                if read >= total {
+                                    break;
+                                }
+                            } else {
+                                match src.peek()? {
+                                    None => break,
+                                    Some(cid) if ids::ends_unknown_size_cluster(cid) => break,
+                                    Some(_) => {}
+                                }
+                            }
+                            let Some((cid, chead, csize)) = src.header()? else {
+                                return Err(invalid(src.offset, "the input ends inside a Cluster"));
+                            };
+                            let csize = csize.ok_or_else(|| {
+                                invalid(src.offset, "a Cluster child of unknown size")
+                            })?;
+                            doc.extend_from_slice(&chead);
+                            let at = doc.len();
+                            src.data(csize, MAX_FRAGMENT_SIZE, &mut doc)?;
+                            read += (chead.len() as u64) + csize;
+                            if (doc.len() - cluster_at) as u64 > MAX_FRAGMENT_SIZE {
+                                return Err(Failed::Fragment(FragmentFailure::new(
+                                    ErrorId::MaxFragmentSize,
+                                    format!("the fragment exceeds {MAX_FRAGMENT_SIZE} bytes"),
+                                )));
+                            }
+                            if cid == ids::CLUSTER_TIMESTAMP && !buffering_sent {
+                                let tc =
+                                    doc[at..].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+                                let tc_ms = tc.saturating_mul(h.scale_ns) / 1_000_000;
+                                last_timecode = Some(tc_ms);
+                                (src.on_ack)(&Ack::buffering(tc_ms)).map_err(Failed::Sink)?;
+                                buffering_sent = true;
+                            }
+                        }
+                        if size.is_some_and(|s| read != s) {
+                            return Err(invalid(
+                                src.offset,
+                                "a Cluster child overruns the Cluster",
+                            ));
+                        }
+                        let body_end = doc.len();
+                        let dur_ticks = last_block_timecode(&doc[body_at..body_end]).max(0) as u64;
+                        let scale = h.scale_ns;
+                        let record = self.fragment(
+                            caller,
+                            &info,
+                            &engine,
+                            &ec,
+                            doc,
+                            scale,
+                            dur_ticks,
+                            input,
+                            &mut last_timecode,
+                            &mut last_number,
+                            src.on_ack,
+                        )?;
+                        if record {
+                            summary.persisted += 1;
+                        }
+                    }
+                    _ if header.is_some() && segment_children => {
+                        // Info, Tracks, ... before the first fragment: part of the header;
+                        // Cues, Tags, ... between fragments: skipped.
+                        let size = size.ok_or_else(|| {
+                            invalid(src.offset, "a top-level element of unknown size")
+                        })?;
+                        let mut el = head;
+                        let max = if matches!(id, ids::INFO | ids::TRACKS) {
+                            MAX_HEADER_ELEMENT
+                        } else {
+                            MAX_FRAGMENT_SIZE
+                        };
+                        src.data(size, max, &mut el)?;
+                        if let Some(h) = header.as_mut() {
+                            if id == ids::INFO {
+                                h.scale_ns = timestamp_scale(&el[el.len() - size as usize..]);
+                            }
+                            if matches!(id, ids::INFO | ids::TRACKS) {
+                                h.children.extend_from_slice(&el);
+                            }
+                        }
+                    }
+                    _ => return Err(invalid(src.offset, "an element outside a Segment")),
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(summary),
+            Err(Failed::Sink(e)) => Err(KvsError::new(
+                super::errors::KvsErrorKind::Internal,
+                format!("the acknowledgement stream failed: {e}"),
+            )),
+            Err(Failed::Fragment(f)) => {
+                let ack = Ack::error(last_timecode, last_number.as_deref(), f.error_id);
+                on_ack(&ack).map_err(|e| {
+                    KvsError::new(
+                        super::errors::KvsErrorKind::Internal,
+                        format!("the acknowledgement stream failed: {e}"),
+                    )
+                })?;
+                summary.failure = Some(f);
+                Ok(summary)
+            }
+        }
+    }
+
+    /// Checks, numbers, seals and persists one complete fragment document. Returns whether
+    /// it was stored (false with retention 0).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the session's state, passed explicitly"
+    )]
+    fn fragment<F: FnMut(&Ack) -> io::Result<()>>(
+        &self,
+        caller: &Credential,
+        info: &super::StreamInfo,
+        engine: &crate::engine::Engine,
+        ec: &EncryptionContext,
+        doc: Vec<u8>,
+        scale_ns: u64,
+        duration_ticks: u64,
+        input: &PutMediaInput,
+        last_timecode: &mut Option<u64>,
+        last_number: &mut Option<String>,
+        on_ack: &mut F,
+    ) -> Result<bool, Failed> {
+        let (timecode_ms, size) = {
+            let parsed = mkv::split(&doc)
+                .map_err(|e| FragmentFailure::new(ErrorId::InvalidMkvData, e.to_string()))?;
+            let [f] = parsed.fragments() else {
+                return Err(invalid(0, "a fragment is not exactly one Cluster"));
+            };
+            (f.producer_timestamp_ms(), doc.len() as u64)
+        };
+        *last_timecode = Some(timecode_ms);
+        let producer_ts = match input.timecode_type {
+            FragmentTimecodeType::Absolute => timecode_ms,
+            FragmentTimecodeType::Relative => input
+                .producer_start_timestamp_ms
+                .saturating_add(timecode_ms),
+        };
+        let server_ts = self.now_ms();
+        let seq = self.next_sequence(&info.stream_arn, server_ts)?;
+        let number = fragment_number(seq);
+        *last_number = Some(number.clone());
+        on_ack(&Ack::received(timecode_ms, &number)).map_err(Failed::Sink)?;
+        let identity = FragmentIdentity {
+            stream_arn: info.stream_arn.clone(),
+            fragment_number: seq,
+            producer_timestamp_ms: producer_ts,
+            track: 1,
+        };
+        let request = SealRequest::new(ec.clone(), Bytes::from(doc)).with_identity(identity);
+        let sealed = engine
+            .seal(caller, &request)
+            .map_err(|e| FragmentFailure::from_seal(&e))?;
+        let stored = info.data_retention_in_hours > 0;
+        if stored {
+            let fragment = StoredFragment {
+                meta: FragmentMeta {
+                    fragment_number: number.clone(),
+                    sequence: seq,
+                    producer_timestamp_ms: producer_ts,
+                    server_timestamp_ms: server_ts,
+                    size,
+                    duration_ms: duration_ticks.saturating_mul(scale_ns) / 1_000_000,
+                    track: 1,
+                },
+                sealed: sealed.to_vec(),
+            };
+            self.store
+                .put_fragment(&info.stream_arn, &fragment)
+                .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
+        }
+        on_ack(&Ack::persisted(timecode_ms, &number)).map_err(Failed::Sink)?;
+        Ok(stored)
+    }
+}
