@@ -1,7 +1,8 @@
 //! KMS errors, named after AWS KMS's exceptions.
 //!
 //! Every exception of AWS KMS's service model (botocore `kms/2014-11-01/service-2.json`), plus the
-//! common `AccessDeniedException`, `ThrottlingException` and `ValidationException`, has its own
+//! common `AccessDeniedException`, `ExpiredTokenException`, `ThrottlingException` and
+//! `ValidationException`, has its own
 //! [`KmsErrorKind`], so a caller matches on the kind and never parses a message.
 //! [`KmsErrorKind::code`] is the exception's name exactly; [`KmsError::code`] is the name the
 //! service actually sent when the backend received one (for example
@@ -27,8 +28,13 @@ pub enum KmsErrorKind {
     InvalidCiphertext,
     /// `IncorrectKeyException`: The blob was made under another key than the one named.
     IncorrectKey,
-    /// `AccessDeniedException`: No policy allows the call, or one denies it. Also the kind of the authentication failures (`UnrecognizedClientException`, `InvalidSignatureException`, `ExpiredTokenException`, ...), whose exact name [`KmsError::code`] keeps.
+    /// `AccessDeniedException`: No policy allows the call, or one denies it. Also the kind of the authentication failures (`UnrecognizedClientException`, `InvalidSignatureException`, ...), whose exact name [`KmsError::code`] keeps.
     AccessDenied,
+    /// `ExpiredTokenException`: The caller's session credential (security token) has expired.
+    /// Final for that credential; a caller that can get a new one (a
+    /// [`CredentialProvider`](crate::kms::CredentialProvider)) refreshes it and retries once:
+    /// [`RetryKind::RefreshCredentials`].
+    ExpiredToken,
     /// `ThrottlingException`: The request rate quota was exceeded.
     Throttling,
     /// `ValidationException`: A parameter is out of range or malformed (AWS's `ValidationException`).
@@ -137,6 +143,7 @@ impl KmsErrorKind {
         KmsErrorKind::InvalidCiphertext,
         KmsErrorKind::IncorrectKey,
         KmsErrorKind::AccessDenied,
+        KmsErrorKind::ExpiredToken,
         KmsErrorKind::Throttling,
         KmsErrorKind::InvalidRequest,
         KmsErrorKind::MalformedPolicyDocument,
@@ -196,6 +203,7 @@ impl KmsErrorKind {
             KmsErrorKind::InvalidCiphertext => "InvalidCiphertextException",
             KmsErrorKind::IncorrectKey => "IncorrectKeyException",
             KmsErrorKind::AccessDenied => "AccessDeniedException",
+            KmsErrorKind::ExpiredToken => "ExpiredTokenException",
             KmsErrorKind::Throttling => "ThrottlingException",
             KmsErrorKind::InvalidRequest => "ValidationException",
             KmsErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
@@ -267,6 +275,19 @@ impl KmsErrorKind {
             .find(|k| k.code() == code)
     }
 
+    /// How a caller may recover from this failure: [`RetryKind::Backoff`] for the kinds
+    /// [`Self::is_retryable`] lists, [`RetryKind::RefreshCredentials`] for
+    /// [`KmsErrorKind::ExpiredToken`], [`RetryKind::Final`] for every other kind.
+    pub fn retry_kind(self) -> RetryKind {
+        if self == KmsErrorKind::ExpiredToken {
+            RetryKind::RefreshCredentials
+        } else if self.is_retryable() {
+            RetryKind::Backoff
+        } else {
+            RetryKind::Final
+        }
+    }
+
     /// Whether the same call may succeed if retried later: throttling, transport failures,
     /// KMS-internal failures and timeouts, unavailable keys, and the custom key store failures
     /// that are transient (an unreachable or misbehaving proxy, an inactive cluster).
@@ -285,6 +306,19 @@ impl KmsErrorKind {
                 | KmsErrorKind::XksProxyVpcEndpointServiceNotFound
         )
     }
+}
+
+/// How a failed KMS call may be recovered from (see [`KmsErrorKind::retry_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryKind {
+    /// Retrying cannot help (access denied, not found, invalid ciphertext, ...).
+    Final,
+    /// The same call may succeed later: retry after a backoff (throttling, transport, ...).
+    Backoff,
+    /// The caller's credential has expired (`ExpiredTokenException`): the same call with the
+    /// same credential never succeeds; get a new credential (a new session) and retry once.
+    RefreshCredentials,
 }
 
 /// A KMS failure: its kind, the exception name the service sent (if it differs from the kind's
@@ -355,6 +389,16 @@ impl KmsError {
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
+
+    /// How the caller may recover ([`KmsErrorKind::retry_kind`]).
+    pub fn retry_kind(&self) -> RetryKind {
+        self.kind.retry_kind()
+    }
+
+    /// Whether the caller's credential expired (`ExpiredTokenException`): refresh it and retry.
+    pub fn is_expired_token(&self) -> bool {
+        self.kind == KmsErrorKind::ExpiredToken
+    }
 }
 
 impl fmt::Debug for KmsError {
@@ -401,6 +445,7 @@ mod tests {
             (K::InvalidCiphertext, "InvalidCiphertextException"),
             (K::IncorrectKey, "IncorrectKeyException"),
             (K::AccessDenied, "AccessDeniedException"),
+            (K::ExpiredToken, "ExpiredTokenException"),
             (K::Throttling, "ThrottlingException"),
             (K::InvalidRequest, "ValidationException"),
             (
@@ -542,6 +587,33 @@ mod tests {
                 K::Transport,
             ]
         );
+    }
+
+    #[test]
+    fn expired_token_is_the_only_refresh_kind() {
+        use KmsErrorKind as K;
+        for &k in K::ALL {
+            let expected = if k == K::ExpiredToken {
+                RetryKind::RefreshCredentials
+            } else if k.is_retryable() {
+                RetryKind::Backoff
+            } else {
+                RetryKind::Final
+            };
+            assert_eq!(k.retry_kind(), expected, "{k:?}");
+        }
+        let e = KmsError::new(
+            K::ExpiredToken,
+            "The security token included in the request is expired",
+        );
+        assert!(e.is_expired_token());
+        assert!(
+            !e.is_retryable(),
+            "the same credential never succeeds again"
+        );
+        assert_eq!(e.retry_kind(), RetryKind::RefreshCredentials);
+        assert_eq!(K::from_code("ExpiredTokenException"), Some(K::ExpiredToken));
+        assert!(!KmsError::new(K::AccessDenied, "no").is_expired_token());
     }
 
     #[test]

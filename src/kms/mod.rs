@@ -9,8 +9,10 @@
 pub mod aws;
 mod error;
 pub mod local;
+mod provider;
 
-pub use error::{KmsError, KmsErrorKind};
+pub use error::{KmsError, KmsErrorKind, RetryKind};
+pub use provider::{CredentialProvider, RefreshingCredentialProvider, StaticCredentialProvider};
 
 /// Largest plaintext `Encrypt` accepts (AWS KMS's `PlaintextType` maximum, bytes).
 pub const MAX_ENCRYPT_PLAINTEXT: usize = 4096;
@@ -18,17 +20,28 @@ pub const MAX_ENCRYPT_PLAINTEXT: usize = 4096;
 use crate::crypto::SecretBytes;
 use crate::format::EncryptionContext;
 use core::fmt;
+use std::time::SystemTime;
 
 /// Who is calling KMS. KMS authorizes every credential itself; the data-key cache is keyed by
 /// credential so that a credential is never served a key KMS did not hand to it.
 ///
 /// A credential carries identity only — never a secret. Backends that need secrets (AWS access
 /// keys) map a credential to them in their own configuration.
+///
+/// A temporary (session) credential may carry its **expiry** ([`Self::with_expiry`]): the data
+/// key cache never serves a key fetched for it at or after that instant, and the local KMS
+/// answers `ExpiredTokenException` from then on.
+///
+/// Equality, hashing and ordering compare every field, the expiry included. So a refreshed
+/// session (a new access key id) is a new credential with its own cache entries, and two values
+/// with the same access key id but different expiries never share entries either: a later
+/// expiry cannot extend the life of a key fetched under the earlier one.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Credential {
     account: String,
     principal_arn: String,
     access_key_id: String,
+    expiry: Option<SystemTime>,
 }
 
 impl Credential {
@@ -83,7 +96,33 @@ impl Credential {
             account,
             principal_arn,
             access_key_id,
+            expiry: None,
         })
+    }
+
+    /// This credential, expiring at `expiry` (a session's `Expiration`, as STS returns it).
+    /// It is expired at `expiry` and after ([`Self::is_expired_at`]).
+    #[must_use]
+    pub fn with_expiry(mut self, expiry: SystemTime) -> Self {
+        self.expiry = Some(expiry);
+        self
+    }
+
+    /// When the credential expires; `None` for a long-term credential.
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.expiry
+    }
+
+    /// Whether the credential has expired at `now`: true at its expiry and after.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expiry.is_some_and(|e| now >= e)
+    }
+
+    /// How long the credential stays valid after `now`: `None` without an expiry,
+    /// `Some(Duration::ZERO)` once expired.
+    pub fn remaining_at(&self, now: SystemTime) -> Option<core::time::Duration> {
+        self.expiry
+            .map(|e| e.duration_since(now).unwrap_or(core::time::Duration::ZERO))
     }
 
     /// The AWS account id of the caller.
@@ -109,6 +148,10 @@ impl fmt::Debug for Credential {
             .field("account", &self.account)
             .field("principal_arn", &self.principal_arn)
             .field("access_key_id", &self.access_key_id)
+            .field(
+                "expiry",
+                &self.expiry.map(humantime::format_rfc3339_seconds),
+            )
             .finish()
     }
 }
@@ -474,6 +517,40 @@ mod tests {
         assert_send_sync::<dyn Kms>();
         assert_send_sync::<Credential>();
         assert_send_sync::<KmsError>();
+    }
+
+    #[test]
+    fn expiry_is_part_of_the_identity() {
+        use core::time::Duration;
+        use std::time::UNIX_EPOCH;
+        let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let base = Credential::new(
+            "111122223333",
+            "arn:aws:sts::111122223333:assumed-role/r/s",
+            "ASIA1",
+        )
+        .unwrap();
+        assert_eq!(base.expiry(), None);
+        assert!(!base.is_expired_at(t));
+        assert_eq!(base.remaining_at(t), None);
+        let a = base.clone().with_expiry(t);
+        let b = base.clone().with_expiry(t + Duration::from_secs(1));
+        assert_eq!(a.expiry(), Some(t));
+        assert_ne!(a, base);
+        assert_ne!(a, b, "same key id, another expiry: another credential");
+        assert_eq!(a, base.clone().with_expiry(t));
+        assert!(!a.is_expired_at(t - Duration::from_nanos(1)));
+        assert!(a.is_expired_at(t), "expired at its expiry");
+        assert!(a.is_expired_at(t + Duration::from_secs(5)));
+        assert_eq!(
+            a.remaining_at(t - Duration::from_secs(3)),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            a.remaining_at(t + Duration::from_secs(3)),
+            Some(Duration::ZERO)
+        );
+        assert!(format!("{a:?}").contains("2027-01-15T08:00:00Z"), "{a:?}");
     }
 
     #[test]
