@@ -19,8 +19,9 @@
 //!   the credential it was fetched for ([`Credential::expiry`], compared with the clock's
 //!   [`Clock::wall_now`] and turned into a deadline on the monotonic clock when the entry is
 //!   stored): a key is never served at or after the end of its session, a key fetched by a
-//!   credential that expired meanwhile is not cached at all, and the sweep retires (and
-//!   zeroizes) it at that deadline. A session-bound entry is not refreshed ahead because of its
+//!   credential that expired meanwhile is not cached at all, and the periodic sweep (below)
+//!   retires and zeroizes it: a cache operation made [`SWEEP_INTERVAL`] or more after the
+//!   session ended finds it gone. A session-bound entry is not refreshed ahead because of its
 //!   age (its replacement would end with the same session). A refreshed session is a new
 //!   credential with its own entries ([`Credential`] equality covers the access key id and the
 //!   expiry). [`DataKeyCache::retire_credential`] drops a credential's entries at once, for

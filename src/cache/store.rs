@@ -437,8 +437,6 @@ impl Inner {
         if slot.entry.replace(entry).is_none() {
             st.entry_added(key.credential());
         }
-        // Sweep when the entry expires, so that an idle session's key is erased on time.
-        st.next_sweep = st.next_sweep.min(deadline);
         if refresh {
             counters.refreshed();
         }
