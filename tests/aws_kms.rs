@@ -750,3 +750,138 @@ fn encrypt_refuses_bad_plaintext_lengths_without_sending() {
     }
     assert_eq!(server.requests.load(Ordering::SeqCst), 0);
 }
+
+// ---- Session credentials (issue 13, item 3): moto accepts any session token ----
+
+fn session_caller(n: u32) -> Credential {
+    Credential::new(
+        ACCOUNT,
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/producer/cam-{n}"),
+        format!("ASIAFRAGSEAL{n:04}"),
+    )
+    .expect("a valid credential")
+    .with_expiry(std::time::SystemTime::now() + Duration::from_secs(900))
+}
+
+#[test]
+fn moto_session_token_static_credentials() {
+    const TEST: &str = "moto_session_token_static_credentials";
+    let Some(m) = moto(TEST) else { return };
+    let server = support::shared_moto().expect("started above");
+    let key = m.create_key();
+    let session = session_caller(1);
+    let kms = AwsKms::builder()
+        .region("us-east-1")
+        .endpoint_url(server.endpoint())
+        .caller_static_credentials(
+            session.clone(),
+            "ASIAFRAGSEAL0001",
+            "session-secret",
+            Some("FwoGZXIvYXdzEFRAGSEALSESSIONTOKEN".to_owned()),
+        )
+        .operation_timeout(Duration::from_secs(20))
+        .build()
+        .expect("AwsKms");
+    let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", "stream/a");
+    let g = kms
+        .generate_data_key(&session, &key, DataKeySpec::Aes256, &ec)
+        .expect("GenerateDataKey with a session token");
+    let d = kms
+        .decrypt(&session, &g.ciphertext_blob, &ec, Some(&key))
+        .expect("Decrypt with a session token");
+    assert_eq!(d.plaintext, g.plaintext);
+    // Another session of the same role has no credentials configured here: refused, never
+    // served with the first session's.
+    let e = kms
+        .describe_key(&session_caller(2), &key)
+        .expect_err("unconfigured session");
+    assert_ne!(e.kind(), KmsErrorKind::NotFound, "{e}");
+}
+
+#[test]
+fn moto_refreshing_credentials_provider() {
+    use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+    use fragseal::identity::IdentityCheck;
+    use fragseal::keyring::KmsKeyring;
+    use fragseal::kms::aws::credentials::{provide_credentials_fn, Credentials};
+    use fragseal::kms::{CredentialProvider, RefreshingCredentialProvider};
+    const TEST: &str = "moto_refreshing_credentials_provider";
+    let Some(m) = moto(TEST) else { return };
+    let server = support::shared_moto().expect("started above");
+    let key = m.create_key();
+    // The SDK asks the provider again once its credentials have expired: these expire at
+    // once, so every call loads a new session (key id, secret and token).
+    let loads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = loads.clone();
+    let provider = provide_credentials_fn(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            Ok(Credentials::new(
+                format!("ASIAFRAGSEAL{n:04}"),
+                format!("secret-{n}"),
+                Some(format!("token-{n}")),
+                Some(std::time::SystemTime::now()),
+                "fragseal-test",
+            ))
+        }
+    });
+    let kms = Arc::new(
+        AwsKms::builder()
+            .region("us-east-1")
+            .endpoint_url(server.endpoint())
+            .default_credentials_provider(provider)
+            .operation_timeout(Duration::from_secs(20))
+            .build()
+            .expect("AwsKms"),
+    );
+    // The engine seals and opens for its own provider's sessions over it.
+    let sessions = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let s = sessions.clone();
+    let fragseal_sessions = Arc::new(RefreshingCredentialProvider::new(move || {
+        Ok(session_caller(s.fetch_add(1, Ordering::SeqCst) + 1))
+    }));
+    let keyring = KmsKeyring::strict(kms.clone(), &caller(), &[key.as_str()]).expect("keyring");
+    let engine = Engine::new(Arc::new(keyring), EngineConfig::default())
+        .expect("engine")
+        .with_credential_provider(fragseal_sessions.clone());
+    let ec = EncryptionContext::new().with("aws:kinesisvideo:arn", "stream/a");
+    let sealed = engine
+        .seal_current(&SealRequest::new(ec, b"fragment".to_vec()))
+        .expect("seal");
+    let opened = engine
+        .open_current(&OpenRequest::new(sealed, IdentityCheck::Skip))
+        .expect("open");
+    assert_eq!(&opened.plaintext[..], b"fragment");
+    assert!(
+        loads.load(Ordering::SeqCst) >= 2,
+        "the SDK loaded a new session for the second call ({} loads)",
+        loads.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        fragseal_sessions
+            .credential()
+            .expect("session")
+            .access_key_id(),
+        "ASIAFRAGSEAL0001"
+    );
+}
+
+#[test]
+fn expired_token_answer_is_the_refresh_kind() {
+    for (status, body) in [
+        (
+            400,
+            r#"{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}"#,
+        ),
+        (
+            403,
+            r#"{"__type":"com.amazon.coral.service#ExpiredTokenException","message":"expired"}"#,
+        ),
+    ] {
+        let e = describe_error(answer(status, vec![], body));
+        assert_eq!(e.kind(), KmsErrorKind::ExpiredToken, "{e}");
+        assert_eq!(e.code(), "ExpiredTokenException");
+        assert!(!e.is_retryable(), "not with the same credential");
+        assert_eq!(e.retry_kind(), fragseal::kms::RetryKind::RefreshCredentials);
+    }
+}
