@@ -150,7 +150,9 @@ impl fmt::Debug for Credential {
             .field("access_key_id", &self.access_key_id)
             .field(
                 "expiry",
-                &self.expiry.map(humantime::format_rfc3339_seconds),
+                &self
+                    .expiry
+                    .map(|e| humantime::format_rfc3339_seconds(e).to_string()),
             )
             .finish()
     }
