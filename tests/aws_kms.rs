@@ -750,3 +750,23 @@ fn encrypt_refuses_bad_plaintext_lengths_without_sending() {
     }
     assert_eq!(server.requests.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn expired_token_answer_is_the_refresh_kind() {
+    for (status, body) in [
+        (
+            400,
+            r#"{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}"#,
+        ),
+        (
+            403,
+            r#"{"__type":"com.amazon.coral.service#ExpiredTokenException","message":"expired"}"#,
+        ),
+    ] {
+        let e = describe_error(answer(status, vec![], body));
+        assert_eq!(e.kind(), KmsErrorKind::ExpiredToken, "{e}");
+        assert_eq!(e.code(), "ExpiredTokenException");
+        assert!(!e.is_retryable(), "not with the same credential");
+        assert_eq!(e.retry_kind(), fragseal::kms::RetryKind::RefreshCredentials);
+    }
+}

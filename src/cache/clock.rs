@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// A monotonic clock: the time elapsed since an arbitrary, fixed origin.
 ///
@@ -11,12 +11,22 @@ use std::time::Instant;
 pub trait Clock: Send + Sync {
     /// The current reading.
     fn now(&self) -> Duration;
+
+    /// The wall-clock time of the current reading, against which credential expiries
+    /// ([`crate::kms::Credential::expiry`]) are compared. The cache turns a credential's expiry
+    /// into a deadline on [`Self::now`] when it stores a key, so later wall-clock jumps do not
+    /// move it. The default is [`SystemTime::now`]; a clock that moves time by hand should
+    /// override it to move wall time along (as [`ManualClock`] does).
+    fn wall_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// The real monotonic clock ([`Instant`]), with its origin at construction.
 #[derive(Clone, Copy, Debug)]
 pub struct SystemClock {
     origin: Instant,
+    wall_origin: SystemTime,
 }
 
 impl SystemClock {
@@ -24,6 +34,7 @@ impl SystemClock {
     pub fn new() -> Self {
         Self {
             origin: Instant::now(),
+            wall_origin: SystemTime::now(),
         }
     }
 }
@@ -38,18 +49,41 @@ impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
+
+    /// The wall time at construction plus the monotonic time elapsed since: a wall-clock step
+    /// after construction cannot make a credential look younger.
+    fn wall_now(&self) -> SystemTime {
+        self.wall_origin + self.origin.elapsed()
+    }
 }
 
-/// A clock that moves only when told to: for tests and simulations.
-#[derive(Debug, Default)]
+/// A clock that moves only when told to: for tests and simulations. Its wall time
+/// ([`Clock::wall_now`]) is its start time plus its reading.
+#[derive(Debug)]
 pub struct ManualClock {
     nanos: AtomicU64,
+    wall_origin: SystemTime,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ManualClock {
-    /// A clock reading zero.
+    /// A clock reading zero, whose wall time starts at the system's time now.
     pub fn new() -> Self {
-        Self::default()
+        Self::starting_at(SystemTime::now())
+    }
+
+    /// A clock reading zero, whose wall time starts at `wall` (to move in step with another
+    /// manual clock, for example the local KMS's).
+    pub fn starting_at(wall: SystemTime) -> Self {
+        Self {
+            nanos: AtomicU64::new(0),
+            wall_origin: wall,
+        }
     }
 
     /// Moves the clock forward by `by` (saturating at about 584 years).
@@ -79,6 +113,10 @@ impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
     }
+
+    fn wall_now(&self) -> SystemTime {
+        self.wall_origin + self.now()
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +133,10 @@ mod tests {
         assert_eq!(c.now(), Duration::from_secs(3));
         assert!(c.set(Duration::from_secs(10)));
         assert_eq!(c.now(), Duration::from_secs(10));
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let c = ManualClock::starting_at(t);
+        c.advance(Duration::from_secs(900));
+        assert_eq!(c.wall_now(), t + Duration::from_secs(900));
     }
 
     #[test]

@@ -15,6 +15,17 @@
 //!   credential is never served a data key that was not fetched for that same credential: a
 //!   stored key compares the whole credential (account, principal ARN and access key id), not
 //!   only the access key id that its hash covers.
+//! - **Credential expiry.** An entry's age limit is the lesser of `max_age` and the expiry of
+//!   the credential it was fetched for ([`Credential::expiry`], compared with the clock's
+//!   [`Clock::wall_now`] and turned into a deadline on the monotonic clock when the entry is
+//!   stored): a key is never served at or after the end of its session, a key fetched by a
+//!   credential that expired meanwhile is not cached at all, and the periodic sweep (below)
+//!   retires and zeroizes it: a cache operation made [`SWEEP_INTERVAL`] or more after the
+//!   session ended finds it gone. A session-bound entry is not refreshed ahead because of its
+//!   age (its replacement would end with the same session). A refreshed session is a new
+//!   credential with its own entries ([`Credential`] equality covers the access key id and the
+//!   expiry). [`DataKeyCache::retire_credential`] drops a credential's entries at once, for
+//!   example when KMS answered `ExpiredTokenException` for it.
 //! - **Limits per entry** ([`CacheLimits`]): a maximum age, a maximum number of fragments and a
 //!   maximum number of plaintext bytes. Usage is *reserved* under the cache lock before the key is
 //!   handed out, so a limit is never exceeded: an entry is usable while its age is strictly below
@@ -347,7 +358,9 @@ impl DataKeyCache {
         if let Some(e) = slot.entry.as_mut() {
             let age = now.saturating_sub(e.created);
             let new_bytes = e.bytes.checked_add(bytes);
-            let fits = age < l.max_age
+            // `now < deadline`: younger than `max_age` and, for a session credential, before
+            // its expiry.
+            let fits = now < e.deadline
                 && e.fragments < l.max_fragments
                 && new_bytes.is_some_and(|b| b <= l.max_bytes);
             if fits {
@@ -356,7 +369,9 @@ impl DataKeyCache {
                 e.last_used = tick;
                 let material = Arc::clone(&e.material);
                 let counters = Arc::clone(&e.counters);
-                let due = age >= r.age || e.fragments >= r.fragments || e.bytes >= r.bytes;
+                let due = (age >= r.age && !e.session_bound)
+                    || e.fragments >= r.fragments
+                    || e.bytes >= r.bytes;
                 if due && slot.flight.is_none() && now >= e.refresh_not_before {
                     let flight = Arc::new(Flight::new());
                     slot.flight = Some(Arc::clone(&flight));
@@ -468,6 +483,19 @@ impl DataKeyCache {
         let now = self.inner.clock.now();
         let mut st = self.inner.lock()?;
         Ok(self.inner.retire_expired(&mut st, now))
+    }
+
+    /// Retires every entry of `credential` now (zeroizing each key once no lease holds it);
+    /// returns how many. The engine does this when KMS answers `ExpiredTokenException` for the
+    /// credential: its session is over, whatever expiry it was built with.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the lock was poisoned.
+    pub fn retire_credential(&self, credential: &Credential) -> Result<usize, Error> {
+        Ok(self.inner.lock()?.retire_where(
+            |k, _| k.credential() == credential,
+            |e| e.counters.expired(),
+        ))
     }
 
     /// Drops every entry (in-flight fetches complete normally but their keys are then cached

@@ -15,6 +15,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub(super) struct Entry {
     pub(super) material: Arc<DataKeyMaterial>,
     pub(super) created: Duration,
+    /// The entry is usable strictly before this clock reading: `created + max_age`, or the
+    /// expiry of the credential it was fetched for if that comes first.
+    pub(super) deadline: Duration,
+    /// The deadline is the credential's expiry: a replacement fetched for the same credential
+    /// would die at the same instant, so the entry's age never calls for a refresh ahead.
+    pub(super) session_bound: bool,
     pub(super) fragments: u64,
     pub(super) bytes: u64,
     pub(super) last_used: u64,
@@ -395,10 +401,33 @@ impl Inner {
                 return Err(e);
             }
         };
+        let by_age = started.saturating_add(self.limits.max_age);
+        // The credential's expiry, on this clock: the entry never outlives the session.
+        let by_session = key
+            .credential()
+            .remaining_at(self.clock.wall_now())
+            .map(|left| now.saturating_add(left));
+        if by_session.is_some_and(|end| end <= now) {
+            // The credential expired while the key was being fetched: never cache it. The
+            // caller that asked gets the key KMS answered it with, uncached; a refresh ahead
+            // is dropped (and its key zeroized) here.
+            st.drop_if_empty(hash, key);
+            return Ok((!refresh).then_some(Lease {
+                material,
+                counters,
+                source: LeaseSource::Uncached,
+            }));
+        }
+        let (deadline, session_bound) = match by_session {
+            Some(end) if end <= by_age => (end, true),
+            _ => (by_age, false),
+        };
         let (fragments, used_bytes) = if refresh { (0, 0) } else { (1, bytes) };
         let entry = Entry {
             material: Arc::clone(&material),
             created: started,
+            deadline,
+            session_bound,
             fragments,
             bytes: used_bytes,
             last_used: tick,
@@ -478,11 +507,7 @@ impl Inner {
     }
 
     pub(super) fn retire_expired(&self, state: &mut State, now: Duration) -> usize {
-        let max_age = self.limits.max_age;
-        state.retire_where(
-            |_, e| now.saturating_sub(e.created) >= max_age,
-            |e| e.counters.expired(),
-        )
+        state.retire_where(|_, e| now >= e.deadline, |e| e.counters.expired())
     }
 }
 

@@ -5,11 +5,11 @@
 //! the engine's retry policy, each attempt counted as a KMS call of the credential.
 
 use super::{Engine, RetryPolicy};
-use crate::cache::{CacheKey, CredentialCounters, DataKeyMaterial, Lease, Refresh};
+use crate::cache::{CacheKey, Clock, CredentialCounters, DataKeyMaterial, Lease, Refresh};
 use crate::error::{KeyringError, OpenError};
 use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::keyring::{EncryptionMaterials, Keyring, UnwrappedKey};
-use crate::kms::Credential;
+use crate::kms::{Credential, KmsError, KmsErrorKind};
 use crate::message::SUITE_ID;
 use std::sync::Arc;
 
@@ -61,6 +61,22 @@ fn opening_material(k: UnwrappedKey) -> DataKeyMaterial {
     DataKeyMaterial::new(data_key, Vec::new(), key_id)
 }
 
+/// A refresh ahead never calls KMS for a credential whose session has ended by the time it
+/// runs (a background refresh may start late): it fails with `ExpiredTokenException` instead,
+/// which waiters on it get too.
+fn session_ended(clock: &dyn Clock, credential: &Credential) -> Result<(), KeyringError> {
+    if credential.is_expired_at(clock.wall_now()) {
+        return Err(KeyringError::Kms(KmsError::new(
+            KmsErrorKind::ExpiredToken,
+            format!(
+                "refresh ahead not started: the session {} has ended",
+                credential.access_key_id()
+            ),
+        )));
+    }
+    Ok(())
+}
+
 /// Runs a refresh ahead on its own short-lived thread, so that no caller waits for it. If the
 /// thread cannot be started, the closure — and the ticket in it — is dropped, which abandons the
 /// refresh; the cache tries again after its retry interval.
@@ -100,12 +116,15 @@ impl Engine {
                 || generate(&*self.keyring, self.counters(credential).as_deref()),
                 |ticket| {
                     if !self.config.background_refresh {
-                        let fetched = generate(&*self.keyring, Some(ticket.counters()));
+                        let fetched = session_ended(&**self.cache.clock(), credential)
+                            .and_then(|()| generate(&*self.keyring, Some(ticket.counters())));
                         return ticket.complete(fetched);
                     }
                     let (keyring, retry) = (Arc::clone(&self.keyring), self.config.retry);
                     let (credential, ec) = (credential.clone(), ec.clone());
+                    let clock = Arc::clone(self.cache.clock());
                     spawn_refresh(ticket, move |counters| {
+                        session_ended(&*clock, &credential)?;
                         with_retry(&retry, Some(counters), || {
                             keyring.generate(&credential, &ec)
                         })
@@ -145,12 +164,15 @@ impl Engine {
                 || unwrap(&*self.keyring, self.counters(credential).as_deref()),
                 |ticket| {
                     if !self.config.background_refresh {
-                        let fetched = unwrap(&*self.keyring, Some(ticket.counters()));
+                        let fetched = session_ended(&**self.cache.clock(), credential)
+                            .and_then(|()| unwrap(&*self.keyring, Some(ticket.counters())));
                         return ticket.complete(fetched);
                     }
                     let (keyring, retry) = (Arc::clone(&self.keyring), self.config.retry);
                     let (credential, ec, edk) = (credential.clone(), ec.clone(), edk.clone());
+                    let clock = Arc::clone(self.cache.clock());
                     spawn_refresh(ticket, move |counters| {
+                        session_ended(&*clock, &credential)?;
                         with_retry(&retry, Some(counters), || {
                             keyring.unwrap(&credential, &ec, &edk)
                         })

@@ -43,6 +43,13 @@
 //!   a genuine header copied onto a forged body, whose header does authenticate) cannot use up
 //!   an entry's budget and force extra unwraps. [`Engine::open_stream`] releases plaintext
 //!   frame by frame and keeps its reservation (one fragment, no bytes).
+//! - Session credentials: a cached key never outlives the session of the credential it was
+//!   fetched for ([`crate::kms::Credential::with_expiry`]; see the [cache](crate::cache)).
+//!   When KMS answers `ExpiredTokenException` for a credential, its cached keys are retired.
+//!   An engine given a [`CredentialProvider`] ([`Engine::with_credential_provider`]) seals and
+//!   opens for the provider's current credential ([`Engine::seal_current`],
+//!   [`Engine::open_current`], [`Engine::seal_batch_current`], [`Engine::open_batch_current`])
+//!   and on `ExpiredTokenException` refreshes it once and retries once.
 //! - Keyring calls are retried per [`RetryPolicy`]; while KMS is down, cached keys keep
 //!   working within their limits.
 //! - Outputs: [`Engine::seal`] and [`Engine::open`] allocate their output once, at its final
@@ -57,18 +64,21 @@ mod config;
 mod leases;
 mod request;
 mod retry;
+mod session;
 
+pub use crate::kms::RetryKind;
 pub use batch::{OpenFailure, SealFailure};
 pub use config::EngineConfig;
 pub use request::{OpenOptions, OpenRequest, Opened, SealRequest};
 pub use retry::{RetryPolicy, Retryable};
+pub use session::NoCredential;
 
 use crate::cache::SystemClock;
 use crate::cache::{CacheKey, Clock, CredentialCounters, CredentialStats, DataKeyCache, Lease};
 use crate::crypto::DataKey;
 use crate::error::{ConfigError, OpenError, SealError};
 use crate::keyring::Keyring;
-use crate::kms::Credential;
+use crate::kms::{Credential, CredentialProvider};
 use crate::message::{
     self, OpenParams, OpenStream, ParsedMessage, SealParams, SealedStream, VerifiedHeader,
 };
@@ -86,6 +96,7 @@ pub struct Engine {
     keyring: Arc<dyn Keyring>,
     config: EngineConfig,
     cache: DataKeyCache,
+    provider: Option<Arc<dyn CredentialProvider>>,
 }
 
 impl fmt::Debug for Engine {
@@ -94,6 +105,7 @@ impl fmt::Debug for Engine {
             .field("keyring", &self.keyring)
             .field("config", &self.config)
             .field("cache", &self.cache)
+            .field("credential_provider", &self.provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +142,7 @@ impl Engine {
             keyring,
             config,
             cache,
+            provider: None,
         })
     }
 
@@ -162,6 +175,13 @@ impl Engine {
     /// [`crate::Error::Internal`] when the cache lock was poisoned.
     pub fn all_stats(&self) -> Result<Vec<(Credential, CredentialStats)>, crate::Error> {
         self.cache.all_stats()
+    }
+
+    /// KMS refused `credential` as expired: its session is over whatever expiry it was built
+    /// with, so none of its cached keys is served again. A poisoned cache lock fails the next
+    /// call anyway.
+    fn forget_expired(&self, credential: &Credential) {
+        let _ = self.cache.retire_credential(credential);
     }
 
     fn counters(&self, credential: &Credential) -> Option<Arc<CredentialCounters>> {
@@ -238,9 +258,12 @@ impl Engine {
                 .record_sealed(request.plaintext.len() as u64);
             Ok(sealed)
         })();
-        if result.is_err() {
+        if let Err(e) = &result {
             if let Some(c) = self.counters(credential) {
                 c.record_seal_failure();
+            }
+            if session::seal_expired(e) {
+                self.forget_expired(credential);
             }
         }
         result
@@ -259,6 +282,9 @@ impl Engine {
         let fail = |e: OpenError| {
             if let Some(c) = self.counters(credential) {
                 c.record_open_failure();
+            }
+            if session::open_expired(&e) {
+                self.forget_expired(credential);
             }
             e
         };
@@ -431,6 +457,9 @@ impl Engine {
             Err(e) => {
                 if let Some(c) = self.counters(credential) {
                     c.record_open_failure();
+                }
+                if session::open_expired(&e) {
+                    self.forget_expired(credential);
                 }
                 Err(e)
             }

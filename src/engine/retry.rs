@@ -1,14 +1,17 @@
 //! Retrying KMS calls: capped exponential backoff with jitter, bounded in attempts and time.
 
 use crate::error::{ConfigError, KeyringError};
-use crate::kms::KmsError;
+use crate::kms::{KmsError, RetryKind};
 use core::time::Duration;
 use rand::Rng;
 use std::time::Instant;
 
 /// How KMS calls that fail with a retryable error (throttling, transport, KMS internal errors;
 /// see [`KmsError::is_retryable`]) are retried. Final errors (access denied, not found,
-/// disabled, invalid ciphertext, ...) are never retried.
+/// disabled, invalid ciphertext, ...) are never retried. Nor is an expired credential
+/// ([`RetryKind::RefreshCredentials`]): the same call with it can only fail again, so the
+/// engine refreshes it first when it has a credential provider (see
+/// [`Engine::with_credential_provider`](super::Engine::with_credential_provider)).
 ///
 /// The wait before retry *n* (n = 1, 2, ...) is drawn uniformly from `[d/2, d]` where
 /// `d = min(max_backoff, initial_backoff × 2^(n−1))` ("equal jitter": spreads out clients that
@@ -139,17 +142,40 @@ impl RetryPolicy {
 pub trait Retryable {
     /// Whether the same call may succeed if retried later.
     fn is_retryable(&self) -> bool;
+
+    /// How the failure may be recovered from: [`RetryKind::Backoff`] when
+    /// [`Self::is_retryable`], else [`RetryKind::Final`], unless the implementation knows
+    /// better (a KMS `ExpiredTokenException` is [`RetryKind::RefreshCredentials`]).
+    fn retry_kind(&self) -> RetryKind {
+        if self.is_retryable() {
+            RetryKind::Backoff
+        } else {
+            RetryKind::Final
+        }
+    }
 }
 
 impl Retryable for KmsError {
     fn is_retryable(&self) -> bool {
         KmsError::is_retryable(self)
     }
+
+    fn retry_kind(&self) -> RetryKind {
+        KmsError::retry_kind(self)
+    }
 }
 
 impl Retryable for KeyringError {
     fn is_retryable(&self) -> bool {
         KeyringError::is_retryable(self)
+    }
+
+    fn retry_kind(&self) -> RetryKind {
+        match self.kms() {
+            Some(e) => e.retry_kind(),
+            None if self.is_retryable() => RetryKind::Backoff,
+            None => RetryKind::Final,
+        }
     }
 }
 
@@ -235,6 +261,29 @@ mod tests {
         );
         assert_eq!(r.unwrap(), 3);
         assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn expired_tokens_are_not_retried_with_backoff() {
+        let mut calls = 0;
+        let r: Result<(), _> = policy(4).run(
+            || {
+                calls += 1;
+                Err(KmsError::new(KmsErrorKind::ExpiredToken, "expired"))
+            },
+            |_| {},
+        );
+        let e = r.unwrap_err();
+        assert_eq!(calls, 1, "the same credential cannot succeed");
+        assert_eq!(Retryable::retry_kind(&e), RetryKind::RefreshCredentials);
+        let k = KeyringError::Child(Box::new(KeyringError::Kms(e)));
+        assert_eq!(Retryable::retry_kind(&k), RetryKind::RefreshCredentials);
+        let t = KeyringError::Kms(KmsError::new(KmsErrorKind::Throttling, "slow"));
+        assert_eq!(Retryable::retry_kind(&t), RetryKind::Backoff);
+        assert_eq!(
+            Retryable::retry_kind(&KeyringError::NoKeyIds),
+            RetryKind::Final
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! KMS errors, named after AWS KMS's exceptions.
 //!
 //! Every exception of AWS KMS's service model (botocore `kms/2014-11-01/service-2.json`), plus the
-//! common `AccessDeniedException`, `ThrottlingException` and `ValidationException`, has its own
+//! common `AccessDeniedException`, `ExpiredTokenException`, `ThrottlingException` and
+//! `ValidationException`, has its own
 //! [`KmsErrorKind`], so a caller matches on the kind and never parses a message.
 //! [`KmsErrorKind::code`] is the exception's name exactly; [`KmsError::code`] is the name the
 //! service actually sent when the backend received one (for example
@@ -27,8 +28,13 @@ pub enum KmsErrorKind {
     InvalidCiphertext,
     /// `IncorrectKeyException`: The blob was made under another key than the one named.
     IncorrectKey,
-    /// `AccessDeniedException`: No policy allows the call, or one denies it. Also the kind of the authentication failures (`UnrecognizedClientException`, `InvalidSignatureException`, `ExpiredTokenException`, ...), whose exact name [`KmsError::code`] keeps.
+    /// `AccessDeniedException`: No policy allows the call, or one denies it. Also the kind of the authentication failures (`UnrecognizedClientException`, `InvalidSignatureException`, ...), whose exact name [`KmsError::code`] keeps.
     AccessDenied,
+    /// `ExpiredTokenException`: The caller's session credential (security token) has expired.
+    /// Final for that credential; a caller that can get a new one (a
+    /// [`CredentialProvider`](crate::kms::CredentialProvider)) refreshes it and retries once:
+    /// [`RetryKind::RefreshCredentials`].
+    ExpiredToken,
     /// `ThrottlingException`: The request rate quota was exceeded.
     Throttling,
     /// `ValidationException`: A parameter is out of range or malformed (AWS's `ValidationException`).
@@ -137,6 +143,7 @@ impl KmsErrorKind {
         KmsErrorKind::InvalidCiphertext,
         KmsErrorKind::IncorrectKey,
         KmsErrorKind::AccessDenied,
+        KmsErrorKind::ExpiredToken,
         KmsErrorKind::Throttling,
         KmsErrorKind::InvalidRequest,
         KmsErrorKind::MalformedPolicyDocument,
@@ -196,6 +203,7 @@ impl KmsErrorKind {
             KmsErrorKind::InvalidCiphertext => "InvalidCiphertextException",
             KmsErrorKind::IncorrectKey => "IncorrectKeyException",
             KmsErrorKind::AccessDenied => "AccessDeniedException",
+            KmsErrorKind::ExpiredToken => "ExpiredTokenException",
             KmsErrorKind::Throttling => "ThrottlingException",
             KmsErrorKind::InvalidRequest => "ValidationException",
             KmsErrorKind::MalformedPolicyDocument => "MalformedPolicyDocumentException",
@@ -267,6 +275,19 @@ impl KmsErrorKind {
             .find(|k| k.code() == code)
     }
 
+    /// How a caller may recover from this failure: [`RetryKind::Backoff`] for the kinds
+    /// [`Self::is_retryable`] lists, [`RetryKind::RefreshCredentials`] for
+    /// [`KmsErrorKind::ExpiredToken`], [`RetryKind::Final`] for every other kind.
+    pub fn retry_kind(self) -> RetryKind {
+        if self == KmsErrorKind::ExpiredToken {
+            RetryKind::RefreshCredentials
+        } else if self.is_retryable() {
+            RetryKind::Backoff
+        } else {
+            RetryKind::Final
+        }
+    }
+
     /// Whether the same call may succeed if retried later: throttling, transport failures,
     /// KMS-internal failures and timeouts, unavailable keys, and the custom key store failures
     /// that are transient (an unreachable or misbehaving proxy, an inactive cluster).
@@ -285,6 +306,19 @@ impl KmsErrorKind {
                 | KmsErrorKind::XksProxyVpcEndpointServiceNotFound
         )
     }
+}
+
+/// How a failed KMS call may be recovered from (see [`KmsErrorKind::retry_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryKind {
+    /// Retrying cannot help (access denied, not found, invalid ciphertext, ...).
+    Final,
+    /// The same call may succeed later: retry after a backoff (throttling, transport, ...).
+    Backoff,
+    /// The caller's credential has expired (`ExpiredTokenException`): the same call with the
+    /// same credential never succeeds; get a new credential (a new session) and retry once.
+    RefreshCredentials,
 }
 
 /// A KMS failure: its kind, the exception name the service sent (if it differs from the kind's
@@ -355,6 +389,16 @@ impl KmsError {
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
+
+    /// How the caller may recover ([`KmsErrorKind::retry_kind`]).
+    pub fn retry_kind(&self) -> RetryKind {
+        self.kind.retry_kind()
+    }
+
+    /// Whether the caller's credential expired (`ExpiredTokenException`): refresh it and retry.
+    pub fn is_expired_token(&self) -> bool {
+        self.kind == KmsErrorKind::ExpiredToken
+    }
 }
 
 impl fmt::Debug for KmsError {
@@ -384,172 +428,5 @@ impl std::error::Error for KmsError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    /// Every kind → its exception name, written out by hand from botocore's KMS service model
-    /// (`kms/2014-11-01/service-2.json`, the 48 shapes with `"exception": true`) plus the
-    /// common errors.
-    #[test]
-    fn every_kind_has_aws_exact_code() {
-        use KmsErrorKind as K;
-        let table = [
-            (K::NotFound, "NotFoundException"),
-            (K::Disabled, "DisabledException"),
-            (K::InvalidState, "KMSInvalidStateException"),
-            (K::InvalidCiphertext, "InvalidCiphertextException"),
-            (K::IncorrectKey, "IncorrectKeyException"),
-            (K::AccessDenied, "AccessDeniedException"),
-            (K::Throttling, "ThrottlingException"),
-            (K::InvalidRequest, "ValidationException"),
-            (
-                K::MalformedPolicyDocument,
-                "MalformedPolicyDocumentException",
-            ),
-            (K::LimitExceeded, "LimitExceededException"),
-            (K::AlreadyExists, "AlreadyExistsException"),
-            (K::InvalidKeyUsage, "InvalidKeyUsageException"),
-            (K::InvalidArn, "InvalidArnException"),
-            (K::InvalidAliasName, "InvalidAliasNameException"),
-            (K::InvalidGrantToken, "InvalidGrantTokenException"),
-            (K::InvalidGrantId, "InvalidGrantIdException"),
-            (K::InvalidMarker, "InvalidMarkerException"),
-            (K::InvalidMac, "KMSInvalidMacException"),
-            (K::InvalidSignature, "KMSInvalidSignatureException"),
-            (K::UnsupportedOperation, "UnsupportedOperationException"),
-            (K::DryRunOperation, "DryRunOperationException"),
-            (K::Tag, "TagException"),
-            (K::Conflict, "ConflictException"),
-            (K::DependencyTimeout, "DependencyTimeoutException"),
-            (K::KeyUnavailable, "KeyUnavailableException"),
-            (K::Internal, "KMSInternalException"),
-            (K::CloudHsmClusterInUse, "CloudHsmClusterInUseException"),
-            (
-                K::CloudHsmClusterInvalidConfiguration,
-                "CloudHsmClusterInvalidConfigurationException",
-            ),
-            (
-                K::CloudHsmClusterNotActive,
-                "CloudHsmClusterNotActiveException",
-            ),
-            (
-                K::CloudHsmClusterNotFound,
-                "CloudHsmClusterNotFoundException",
-            ),
-            (
-                K::CloudHsmClusterNotRelated,
-                "CloudHsmClusterNotRelatedException",
-            ),
-            (K::CustomKeyStoreHasKeys, "CustomKeyStoreHasCMKsException"),
-            (
-                K::CustomKeyStoreInvalidState,
-                "CustomKeyStoreInvalidStateException",
-            ),
-            (
-                K::CustomKeyStoreNameInUse,
-                "CustomKeyStoreNameInUseException",
-            ),
-            (K::CustomKeyStoreNotFound, "CustomKeyStoreNotFoundException"),
-            (K::ExpiredImportToken, "ExpiredImportTokenException"),
-            (K::IncorrectKeyMaterial, "IncorrectKeyMaterialException"),
-            (K::IncorrectTrustAnchor, "IncorrectTrustAnchorException"),
-            (K::InvalidImportToken, "InvalidImportTokenException"),
-            (K::XksKeyAlreadyInUse, "XksKeyAlreadyInUseException"),
-            (
-                K::XksKeyInvalidConfiguration,
-                "XksKeyInvalidConfigurationException",
-            ),
-            (K::XksKeyNotFound, "XksKeyNotFoundException"),
-            (
-                K::XksProxyIncorrectAuthenticationCredential,
-                "XksProxyIncorrectAuthenticationCredentialException",
-            ),
-            (
-                K::XksProxyInvalidConfiguration,
-                "XksProxyInvalidConfigurationException",
-            ),
-            (
-                K::XksProxyInvalidResponse,
-                "XksProxyInvalidResponseException",
-            ),
-            (
-                K::XksProxyUriEndpointInUse,
-                "XksProxyUriEndpointInUseException",
-            ),
-            (K::XksProxyUriInUse, "XksProxyUriInUseException"),
-            (K::XksProxyUriUnreachable, "XksProxyUriUnreachableException"),
-            (
-                K::XksProxyVpcEndpointServiceInUse,
-                "XksProxyVpcEndpointServiceInUseException",
-            ),
-            (
-                K::XksProxyVpcEndpointServiceInvalidConfiguration,
-                "XksProxyVpcEndpointServiceInvalidConfigurationException",
-            ),
-            (
-                K::XksProxyVpcEndpointServiceNotFound,
-                "XksProxyVpcEndpointServiceNotFoundException",
-            ),
-            (K::Transport, "TransportError"),
-            (K::AuditFailure, "KMSInternalException"),
-        ];
-        assert_eq!(table.len(), K::ALL.len(), "the table covers every kind");
-        let mut seen = HashSet::new();
-        for (kind, code) in table {
-            assert_eq!(kind.code(), code, "{kind:?}");
-            assert!(seen.insert(kind), "{kind:?} twice in the table");
-            assert!(K::ALL.contains(&kind), "{kind:?} missing from ALL");
-            if !matches!(kind, K::Transport | K::AuditFailure) {
-                assert_eq!(K::from_code(code), Some(kind), "{code}");
-            }
-            // The error's code is the kind's unless the service sent another name.
-            let e = KmsError::new(kind, "m");
-            assert_eq!(e.code(), code);
-            assert_eq!(e.to_string(), format!("{code}: m"));
-        }
-        // The KMS exceptions' names are distinct: one kind per exception.
-        let codes: HashSet<_> = K::ALL
-            .iter()
-            .filter(|k| **k != K::AuditFailure)
-            .map(|k| k.code())
-            .collect();
-        assert_eq!(codes.len(), K::ALL.len() - 1);
-        assert_eq!(K::from_code("TransportError"), None);
-        assert_eq!(K::from_code("notfoundexception"), None);
-    }
-
-    #[test]
-    fn retryable_kinds() {
-        use KmsErrorKind as K;
-        let retryable: Vec<_> = K::ALL
-            .iter()
-            .copied()
-            .filter(|k| k.is_retryable())
-            .collect();
-        assert_eq!(
-            retryable,
-            [
-                K::Throttling,
-                K::DependencyTimeout,
-                K::KeyUnavailable,
-                K::Internal,
-                K::CloudHsmClusterInvalidConfiguration,
-                K::CloudHsmClusterNotActive,
-                K::XksProxyInvalidResponse,
-                K::XksProxyUriUnreachable,
-                K::XksProxyVpcEndpointServiceNotFound,
-                K::Transport,
-            ]
-        );
-    }
-
-    #[test]
-    fn the_sent_code_is_kept() {
-        let e = KmsError::new(KmsErrorKind::AccessDenied, "bad key id")
-            .with_code("UnrecognizedClientException");
-        assert_eq!(e.kind(), KmsErrorKind::AccessDenied);
-        assert_eq!(e.code(), "UnrecognizedClientException");
-        assert_eq!(e.to_string(), "UnrecognizedClientException: bad key id");
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

@@ -20,8 +20,9 @@ const ALIASES: &[(&str, KmsErrorKind)] = {
         ("IncompleteSignature", K::AccessDenied),
         ("MissingAuthenticationToken", K::AccessDenied),
         ("MissingAuthenticationTokenException", K::AccessDenied),
-        ("ExpiredToken", K::AccessDenied),
-        ("ExpiredTokenException", K::AccessDenied),
+        // STS's Query-protocol spelling of an expired session (`ExpiredTokenException` is a
+        // kind of its own).
+        ("ExpiredToken", K::ExpiredToken),
         ("RequestExpired", K::AccessDenied),
         ("RequestTimeTooSkewed", K::AccessDenied),
         ("AuthFailure", K::AccessDenied),
@@ -63,10 +64,12 @@ const ALIASES: &[(&str, KmsErrorKind)] = {
 /// or a `:detail` suffix. `None` for codes it does not know.
 ///
 /// Every KMS exception maps to its own kind ([`KmsErrorKind::from_code`]). Other codes:
-/// - signing, token and clock failures (`UnrecognizedClientException`,
-///   `InvalidSignatureException`, `ExpiredTokenException`, `RequestTimeTooSkewed`, ...) are
-///   `AccessDenied`, final: the same signed request cannot succeed on retry (a refreshing
-///   credentials provider may succeed on a *new* call);
+/// - signing and clock failures (`UnrecognizedClientException`, `InvalidSignatureException`,
+///   `RequestTimeTooSkewed`, ...) are `AccessDenied`, final: the same signed request cannot
+///   succeed on retry;
+/// - an expired session (`ExpiredTokenException`, STS's `ExpiredToken`) is
+///   [`KmsErrorKind::ExpiredToken`]: final for that credential, recoverable by refreshing it
+///   ([`crate::kms::RetryKind::RefreshCredentials`]);
 /// - rate limits of other services' spelling (`RequestLimitExceeded`, `TooManyRequestsException`,
 ///   ...) are `Throttling`, retryable; `LimitExceededException` is a resource quota (keys,
 ///   aliases, grants), its own kind, final;
@@ -234,7 +237,8 @@ mod tests {
             ("InvalidClientTokenId", K::AccessDenied),
             ("InvalidSignatureException", K::AccessDenied),
             ("SignatureDoesNotMatch", K::AccessDenied),
-            ("ExpiredTokenException", K::AccessDenied),
+            ("ExpiredTokenException", K::ExpiredToken),
+            ("ExpiredToken", K::ExpiredToken),
             ("ThrottlingException", K::Throttling),
             // A resource quota (number of keys, aliases, grants), not a request rate.
             ("LimitExceededException", K::LimitExceeded),
@@ -312,12 +316,20 @@ mod tests {
             "RequestTimeTooSkewed",
             "RequestExpired",
             "InvalidSignatureException",
-            // No kind means "retry with refreshed credentials"; an expired token is final here.
+            // Not retryable with backoff: only a refreshed credential can succeed.
             "ExpiredTokenException",
+            "ExpiredToken",
         ] {
             let kind = kind_for_code(code);
             assert!(kind.is_some(), "{code}");
             assert!(!kind.is_some_and(KmsErrorKind::is_retryable), "{code}");
+        }
+        for code in ["ExpiredTokenException", "ExpiredToken"] {
+            assert_eq!(
+                kind_for_code(code).map(KmsErrorKind::retry_kind),
+                Some(crate::kms::RetryKind::RefreshCredentials),
+                "{code}"
+            );
         }
     }
 

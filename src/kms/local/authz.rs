@@ -244,7 +244,13 @@ impl LocalKms {
         let mut resource = None;
         // No identity check here: `Credential::new` refuses control characters (and an account
         // that contradicts the ARN), so the caller can be recorded as it is.
-        let result = self.audit.check().and_then(|()| f(&call, &mut resource));
+        // A session credential past its expiry on this KMS's clock is refused before anything
+        // else (as AWS does), and audited like any refusal.
+        let result = self
+            .audit
+            .check()
+            .and_then(|()| session_is_current(caller, now))
+            .and_then(|()| f(&call, &mut resource));
         // The key's owner, or the caller's account for an account-level call.
         let recipient_account = resource
             .as_deref()
@@ -283,6 +289,17 @@ impl LocalKms {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `ExpiredTokenException` for a credential whose expiry is at or before `now`.
+fn session_is_current(caller: &Credential, now: SystemTime) -> Result<(), KmsError> {
+    if caller.is_expired_at(now) {
+        return Err(KmsError::new(
+            KmsErrorKind::ExpiredToken,
+            "The security token included in the request is expired",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses an encryption context with two keys that differ only in ASCII letter case.
