@@ -1,0 +1,622 @@
+//! Real AWS clients against `fragseal kms serve` (issue 12, item 6): boto3
+//! (tests/python/server_boto3.py) and the AWS CLI (`python -m awscli`, with `--endpoint-url`
+//! and with `AWS_ENDPOINT_URL_KMS`), from the pinned venv of scripts/setup-python.sh.
+//!
+//! Each test starts its own server with the standard IAM fixture (tests/support/server.rs) on
+//! a free loopback port and kills it by PID when done. Without the venv the tests print why
+//! they skip; with `FRAGSEAL_REQUIRE_INTEROP=1` (CI) they fail. The server itself is never
+//! skipped: it is this crate's binary.
+//!
+//! The Python ESDK and fragseal's own AwsKms against the server: tests/server_esdk.rs and
+//! tests/server_aws_kms.rs (feature `aws`).
+
+mod support;
+#[path = "support/signed_client.rs"]
+mod signed_client;
+#[path = "support/server.rs"]
+mod server;
+
+use serde_json::{json, Value};
+use server::{KmsServer, ACCOUNT, OTHER_ACCOUNT, REGION};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn python(test: &str, modules: &[&str]) -> Option<PathBuf> {
+    match support::python_with(modules) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            support::unavailable(test, &e);
+            None
+        }
+    }
+}
+
+fn start(test: &str) -> KmsServer {
+    KmsServer::start(&[]).unwrap_or_else(|e| panic!("{test}: the server did not start: {e}"))
+}
+
+/// Writes the client configuration (endpoint and every user's keys) into the server's temp dir.
+fn client_config(server: &KmsServer) -> PathBuf {
+    let users: serde_json::Map<String, Value> = server
+        .fixture
+        .users
+        .iter()
+        .map(|u| {
+            (
+                u.name.clone(),
+                json!({"access_key_id": u.access_key_id, "secret": u.secret, "arn": u.arn()}),
+            )
+        })
+        .collect();
+    let cfg = json!({
+        "endpoint": server.endpoint(),
+        "region": REGION,
+        "account": ACCOUNT,
+        "other_account": OTHER_ACCOUNT,
+        "users": users,
+    });
+    let path = server.dir().join("clients.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).expect("json")).expect("write config");
+    path
+}
+
+/// The environment of every client process: nothing from the machine's AWS configuration.
+fn isolated_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with("AWS_")) {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_RETRY_MODE", "standard")
+        .env("AWS_PAGER", "")
+        .stdin(Stdio::null());
+}
+
+/// Runs one section of server_boto3.py; returns the names of the checks it passed.
+fn boto3_section(test: &str, server: &KmsServer, python: &Path, section: &str) -> Vec<String> {
+    let cfg = client_config(server);
+    let mut cmd = Command::new(python);
+    isolated_env(&mut cmd);
+    let out = cmd
+        .arg(support::python_script("server_boto3.py"))
+        .arg(&cfg)
+        .arg(section)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{test}: server_boto3.py {section} failed ({}):\n{}\nserver stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        server.logs()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{test}: not JSON ({e}): {:?}", out.stdout));
+    assert_eq!(v["boto3"], json!("1.44.8"), "{test}: the pinned boto3");
+    v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c.as_str().expect("check name").to_owned())
+        .collect()
+}
+
+#[track_caller]
+fn assert_checks(got: &[String], want: &[&str]) {
+    let got: Vec<&str> = got.iter().map(String::as_str).collect();
+    assert_eq!(got, want, "the checks that ran");
+}
+
+/// No user's secret access key appears in the audit log or on the server's stderr.
+#[track_caller]
+fn assert_no_secret_logged(server: &KmsServer) {
+    let audit = std::fs::read_to_string(server.audit_path()).unwrap_or_default();
+    let logs = server.logs();
+    for u in &server.fixture.users {
+        assert!(!audit.contains(&u.secret), "{}'s secret in the audit log", u.name);
+        assert!(!logs.contains(&u.secret), "{}'s secret on stderr", u.name);
+    }
+}
+
+/// The audit records of failed calls, as (eventName, errorCode, userIdentity.accessKeyId).
+fn audit_errors(server: &KmsServer) -> Vec<(String, String, String)> {
+    server
+        .audit_records()
+        .iter()
+        .filter_map(|r| {
+            let code = r["errorCode"].as_str()?;
+            Some((
+                r["eventName"].as_str().unwrap_or("").to_owned(),
+                code.to_owned(),
+                r["userIdentity"]["accessKeyId"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn boto3_keys_aliases_policies_and_states() {
+    const TEST: &str = "boto3_keys_aliases_policies_and_states";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "keys");
+    assert_checks(
+        &checks,
+        &[
+            "create_key.arn",
+            "create_key.state",
+            "create_key.spec",
+            "describe_key",
+            "describe_key.alias",
+            "list_aliases",
+            "list_keys",
+            "get_key_policy.default",
+            "put_get_key_policy",
+            "put_key_policy.malformed",
+            "disable_key",
+            "generate_data_key.disabled",
+            "schedule_key_deletion",
+            "generate_data_key.pending_deletion",
+            "cancel_key_deletion",
+        ],
+    );
+    // The CreateKey and PutKeyPolicy calls are in the audit log under admin's access key.
+    let admin = server.fixture.user("admin").access_key_id.clone();
+    let records = server.audit_records();
+    for op in ["CreateKey", "CreateAlias", "PutKeyPolicy", "ScheduleKeyDeletion"] {
+        assert!(
+            records.iter().any(|r| r["eventName"] == op
+                && r["userIdentity"]["accessKeyId"] == admin.as_str()
+                && r["errorCode"].is_null()),
+            "no successful {op} record of admin"
+        );
+    }
+    assert_no_secret_logged(&server);
+}
+
+#[test]
+fn boto3_data_calls_round_trip() {
+    const TEST: &str = "boto3_data_calls_round_trip";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "data");
+    assert_checks(
+        &checks,
+        &[
+            "generate_data_key",
+            "decrypt",
+            "decrypt.expected_key",
+            "decrypt.wrong_context",
+            "decrypt.garbage",
+            "generate_data_key.bytes",
+            "generate_data_key.fresh",
+            "encrypt",
+            "encrypt.decrypt",
+            "encrypt.4096",
+            "encrypt.4097",
+            "generate_data_key.both_specs",
+            "generate_data_key.1025",
+            "describe_key.alice",
+        ],
+    );
+    // Every record names boto3 as the user agent and the loopback address as the source.
+    let alice = server.fixture.user("alice").access_key_id.clone();
+    let records: Vec<Value> = server
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["userIdentity"]["accessKeyId"] == alice.as_str())
+        .collect();
+    assert!(records.len() >= 12, "{} records of alice", records.len());
+    for r in &records {
+        let ua = r["userAgent"].as_str().unwrap_or("");
+        assert!(ua.contains("Boto3/1.44.8"), "userAgent {ua:?}");
+        assert_eq!(r["sourceIPAddress"], json!("127.0.0.1"), "{r}");
+        assert!(r["requestID"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+    }
+    assert_no_secret_logged(&server);
+}
+
+#[test]
+fn boto3_generate_without_plaintext_reencrypt_random() {
+    const TEST: &str = "boto3_generate_without_plaintext_reencrypt_random";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "data-extra");
+    assert_checks(
+        &checks,
+        &[
+            "generate_data_key_without_plaintext",
+            "generate_data_key_without_plaintext.decrypt",
+            "re_encrypt",
+            "re_encrypt.decrypt",
+            "re_encrypt.source_key",
+            "generate_random",
+            "generate_random.0",
+        ],
+    );
+}
+
+#[test]
+fn boto3_denials_have_aws_error_codes() {
+    const TEST: &str = "boto3_denials_have_aws_error_codes";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "denials");
+    assert_checks(
+        &checks,
+        &[
+            "mallory.generate_data_key",
+            "mallory.describe_key",
+            "mallory.create_key",
+            "alice.put_key_policy",
+            "alice.create_key",
+            "alice.disable_key",
+            "alice.generate_data_key.allowed",
+            "alice.decrypt.explicit_deny",
+            "admin.decrypt.allowed",
+            "admin.unknown_key",
+            "admin.unknown_alias",
+            "unknown_access_key",
+            "wrong_secret",
+            "wrong_secret.list_keys",
+        ],
+    );
+    // Every refusal is in the audit log, the ones refused before LocalKms included.
+    let f = &server.fixture;
+    let errors = audit_errors(&server);
+    let has = |op: &str, code: &str, key: &str| {
+        errors
+            .iter()
+            .any(|(o, c, k)| o == op && c == code && k == key)
+    };
+    let mallory = f.user("mallory").access_key_id.as_str();
+    let alice = f.user("alice").access_key_id.as_str();
+    assert!(has("GenerateDataKey", "AccessDeniedException", mallory), "{errors:?}");
+    assert!(has("CreateKey", "AccessDeniedException", mallory), "{errors:?}");
+    assert!(has("Decrypt", "AccessDeniedException", alice), "{errors:?}");
+    assert!(
+        has("GenerateDataKey", "UnrecognizedClientException", "AKIAFRAGSEALUNKNOWN1"),
+        "{errors:?}"
+    );
+    assert!(has("GenerateDataKey", "InvalidSignatureException", alice), "{errors:?}");
+    assert!(has("ListKeys", "InvalidSignatureException", alice), "{errors:?}");
+    // The explicit Deny is named in alice's Decrypt record.
+    let deny = server
+        .audit_records()
+        .into_iter()
+        .find(|r| {
+            r["eventName"] == "Decrypt"
+                && r["errorCode"] == "AccessDeniedException"
+                && r["userIdentity"]["accessKeyId"] == alice
+        })
+        .expect("alice's denied Decrypt");
+    assert!(
+        deny.to_string().contains("NoDecryptForAlice"),
+        "the denial names the statement's Sid: {deny}"
+    );
+    assert_no_secret_logged(&server);
+}
+
+#[test]
+fn boto3_cross_account() {
+    const TEST: &str = "boto3_cross_account";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "cross-account");
+    assert_checks(
+        &checks,
+        &[
+            "carol.before_key_policy",
+            "carol.bare_key_id",
+            "carol.generate_data_key",
+            "carol.decrypt",
+            "dave.identity_half_missing",
+            "carol.put_key_policy",
+            "carol.create_key.own_account",
+        ],
+    );
+}
+
+#[test]
+fn boto3_grants() {
+    const TEST: &str = "boto3_grants";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "grants");
+    assert_checks(
+        &checks,
+        &[
+            "bob.before_grant",
+            "create_grant",
+            "bob.grant.generate_data_key",
+            "bob.grant.decrypt",
+            "bob.grant.constraint",
+            "bob.grant.operation",
+            "list_grants",
+            "list_retirable_grants",
+            "create_grant.bad_operation",
+            "revoke_grant.unknown",
+            "retire_grant",
+            "bob.after_retire",
+            "bob.after_revoke",
+        ],
+    );
+}
+
+#[test]
+fn boto3_tags() {
+    const TEST: &str = "boto3_tags";
+    let Some(python) = python(TEST, &["boto3"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let checks = boto3_section(TEST, &server, &python, "tags");
+    assert_checks(
+        &checks,
+        &[
+            "create_key.tags",
+            "tag_resource",
+            "untag_resource",
+            "tag_resource.reserved_prefix",
+            "alice.tag_resource",
+        ],
+    );
+}
+
+mod aws_cli {
+    use super::*;
+
+    /// How the CLI is pointed at the server.
+    #[derive(Clone, Copy)]
+    pub enum Endpoint {
+        /// `--endpoint-url URL`.
+        Flag,
+        /// `AWS_ENDPOINT_URL_KMS=URL`.
+        Env,
+    }
+
+    /// `python -m awscli kms ARGS --output json` as `user` (or with `secret` instead of the
+    /// user's own).
+    pub fn aws(
+        python: &Path,
+        server: &KmsServer,
+        user: &str,
+        secret: Option<&str>,
+        endpoint: Endpoint,
+        args: &[&str],
+    ) -> Output {
+        let u = server.fixture.user(user);
+        let mut cmd = Command::new(python);
+        isolated_env(&mut cmd);
+        cmd.args(["-m", "awscli", "kms"])
+            .args(args)
+            .args(["--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", &u.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret.unwrap_or(&u.secret));
+        match endpoint {
+            Endpoint::Flag => {
+                cmd.args(["--endpoint-url", &server.endpoint()]);
+            }
+            Endpoint::Env => {
+                cmd.env("AWS_ENDPOINT_URL_KMS", server.endpoint());
+            }
+        }
+        cmd.output().expect("run the AWS CLI")
+    }
+
+    #[track_caller]
+    pub fn ok(out: &Output, what: &str) -> Value {
+        assert!(
+            out.status.success(),
+            "aws kms {what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("aws kms {what}: not JSON ({e})"))
+    }
+
+    /// The CLI's error line: `An error occurred (CODE) when calling the OP operation: ...`.
+    #[track_caller]
+    pub fn refused(out: &Output, what: &str, code: &str, op: &str) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "aws kms {what}: {stderr}");
+        let want = format!("An error occurred ({code}) when calling the {op} operation");
+        assert!(stderr.contains(&want), "aws kms {what}: want {want:?}, got {stderr}");
+    }
+}
+
+#[test]
+fn aws_cli_with_endpoint_url_and_env() {
+    use aws_cli::{aws, ok, refused, Endpoint};
+    use base64::Engine as _;
+    const TEST: &str = "aws_cli_with_endpoint_url_and_env";
+    let Some(python) = python(TEST, &["awscli"]) else {
+        return;
+    };
+    let server = start(TEST);
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    let version = Command::new(&python)
+        .args(["-m", "awscli", "--version"])
+        .output()
+        .expect("aws --version");
+    let version = String::from_utf8_lossy(&version.stdout).into_owned()
+        + &String::from_utf8_lossy(&version.stderr);
+    assert!(version.starts_with("aws-cli/1.46.3 "), "the pinned CLI: {version}");
+
+    for endpoint in [Endpoint::Flag, Endpoint::Env] {
+        let created = ok(
+            &aws(&python, &server, "admin", None, endpoint, &["create-key", "--description", "cli"]),
+            "create-key",
+        );
+        let arn = created["KeyMetadata"]["Arn"].as_str().expect("Arn").to_owned();
+        assert!(arn.starts_with(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/")), "{arn}");
+        let described = ok(
+            &aws(&python, &server, "alice", None, endpoint, &["describe-key", "--key-id", &arn]),
+            "describe-key",
+        );
+        assert_eq!(described["KeyMetadata"]["Description"], json!("cli"));
+
+        let dk = ok(
+            &aws(
+                &python,
+                &server,
+                "alice",
+                None,
+                endpoint,
+                &[
+                    "generate-data-key",
+                    "--key-id",
+                    &arn,
+                    "--key-spec",
+                    "AES_256",
+                    "--encryption-context",
+                    "purpose=cli",
+                ],
+            ),
+            "generate-data-key",
+        );
+        let plain = b64
+            .decode(dk["Plaintext"].as_str().expect("Plaintext"))
+            .expect("base64");
+        assert_eq!(plain.len(), 32);
+        let blob = server.dir().join("dk.bin");
+        std::fs::write(
+            &blob,
+            b64.decode(dk["CiphertextBlob"].as_str().expect("blob"))
+                .expect("base64"),
+        )
+        .expect("write blob");
+        let blob_arg = format!("fileb://{}", blob.display());
+        let opened = ok(
+            &aws(
+                &python,
+                &server,
+                "alice",
+                None,
+                endpoint,
+                &[
+                    "decrypt",
+                    "--ciphertext-blob",
+                    &blob_arg,
+                    "--encryption-context",
+                    "purpose=cli",
+                ],
+            ),
+            "decrypt",
+        );
+        assert_eq!(opened["KeyId"], json!(arn));
+        assert_eq!(
+            b64.decode(opened["Plaintext"].as_str().expect("Plaintext"))
+                .expect("base64"),
+            plain,
+            "decrypt returns the generated data key"
+        );
+        refused(
+            &aws(
+                &python,
+                &server,
+                "alice",
+                None,
+                endpoint,
+                &[
+                    "decrypt",
+                    "--ciphertext-blob",
+                    &blob_arg,
+                    "--encryption-context",
+                    "purpose=other",
+                ],
+            ),
+            "decrypt (wrong context)",
+            "InvalidCiphertextException",
+            "Decrypt",
+        );
+
+        let message = server.dir().join("plain.txt");
+        std::fs::write(&message, b"fragseal via the AWS CLI").expect("write");
+        let enc = ok(
+            &aws(
+                &python,
+                &server,
+                "alice",
+                None,
+                endpoint,
+                &[
+                    "encrypt",
+                    "--key-id",
+                    &arn,
+                    "--plaintext",
+                    &format!("fileb://{}", message.display()),
+                ],
+            ),
+            "encrypt",
+        );
+        std::fs::write(
+            &blob,
+            b64.decode(enc["CiphertextBlob"].as_str().expect("blob"))
+                .expect("base64"),
+        )
+        .expect("write blob");
+        let dec = ok(
+            &aws(&python, &server, "alice", None, endpoint, &["decrypt", "--ciphertext-blob", &blob_arg]),
+            "decrypt",
+        );
+        assert_eq!(
+            b64.decode(dec["Plaintext"].as_str().expect("Plaintext"))
+                .expect("base64"),
+            b"fragseal via the AWS CLI"
+        );
+
+        let gdk = ["generate-data-key", "--key-id", arn.as_str(), "--key-spec", "AES_256"];
+        refused(
+            &aws(&python, &server, "mallory", None, endpoint, &gdk),
+            "generate-data-key (mallory)",
+            "AccessDeniedException",
+            "GenerateDataKey",
+        );
+        refused(
+            &aws(&python, &server, "alice", Some("not-alices-secret-0000000000000000000000"), endpoint, &gdk),
+            "generate-data-key (wrong secret)",
+            "InvalidSignatureException",
+            "GenerateDataKey",
+        );
+    }
+    // Both endpoint styles reached this server: two CreateKey records of admin.
+    let admin = server.fixture.user("admin").access_key_id.clone();
+    let created = server
+        .audit_records()
+        .iter()
+        .filter(|r| {
+            r["eventName"] == "CreateKey"
+                && r["userIdentity"]["accessKeyId"] == admin.as_str()
+                && r["errorCode"].is_null()
+        })
+        .count();
+    assert_eq!(created, 2);
+    assert!(server
+        .audit_records()
+        .iter()
+        .any(|r| r["userAgent"].as_str().is_some_and(|ua| ua.contains("aws-cli/1.46.3"))));
+    assert_no_secret_logged(&server);
+}
