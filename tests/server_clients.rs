@@ -10,11 +10,11 @@
 //! The Python ESDK and fragseal's own AwsKms against the server: tests/server_esdk.rs and
 //! tests/server_aws_kms.rs (feature `aws`).
 
-mod support;
-#[path = "support/signed_client.rs"]
-mod signed_client;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/signed_client.rs"]
+mod signed_client;
+mod support;
 
 use serde_json::{json, Value};
 use server::{KmsServer, ACCOUNT, OTHER_ACCOUNT, REGION};
@@ -118,7 +118,11 @@ fn assert_no_secret_logged(server: &KmsServer) {
     let audit = std::fs::read_to_string(server.audit_path()).unwrap_or_default();
     let logs = server.logs();
     for u in &server.fixture.users {
-        assert!(!audit.contains(&u.secret), "{}'s secret in the audit log", u.name);
+        assert!(
+            !audit.contains(&u.secret),
+            "{}'s secret in the audit log",
+            u.name
+        );
         assert!(!logs.contains(&u.secret), "{}'s secret on stderr", u.name);
     }
 }
@@ -173,7 +177,12 @@ fn boto3_keys_aliases_policies_and_states() {
     // The CreateKey and PutKeyPolicy calls are in the audit log under admin's access key.
     let admin = server.fixture.user("admin").access_key_id.clone();
     let records = server.audit_records();
-    for op in ["CreateKey", "CreateAlias", "PutKeyPolicy", "ScheduleKeyDeletion"] {
+    for op in [
+        "CreateKey",
+        "CreateAlias",
+        "PutKeyPolicy",
+        "ScheduleKeyDeletion",
+    ] {
         assert!(
             records.iter().any(|r| r["eventName"] == op
                 && r["userIdentity"]["accessKeyId"] == admin.as_str()
@@ -223,7 +232,10 @@ fn boto3_data_calls_round_trip() {
         let ua = r["userAgent"].as_str().unwrap_or("");
         assert!(ua.contains("Boto3/1.44.8"), "userAgent {ua:?}");
         assert_eq!(r["sourceIPAddress"], json!("127.0.0.1"), "{r}");
-        assert!(r["requestID"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+        assert!(
+            r["requestID"].as_str().is_some_and(|s| !s.is_empty()),
+            "{r}"
+        );
     }
     assert_no_secret_logged(&server);
 }
@@ -287,15 +299,31 @@ fn boto3_denials_have_aws_error_codes() {
     };
     let mallory = f.user("mallory").access_key_id.as_str();
     let alice = f.user("alice").access_key_id.as_str();
-    assert!(has("GenerateDataKey", "AccessDeniedException", mallory), "{errors:?}");
-    assert!(has("CreateKey", "AccessDeniedException", mallory), "{errors:?}");
-    assert!(has("Decrypt", "AccessDeniedException", alice), "{errors:?}");
     assert!(
-        has("GenerateDataKey", "UnrecognizedClientException", "AKIAFRAGSEALUNKNOWN1"),
+        has("GenerateDataKey", "AccessDeniedException", mallory),
         "{errors:?}"
     );
-    assert!(has("GenerateDataKey", "InvalidSignatureException", alice), "{errors:?}");
-    assert!(has("ListKeys", "InvalidSignatureException", alice), "{errors:?}");
+    assert!(
+        has("CreateKey", "AccessDeniedException", mallory),
+        "{errors:?}"
+    );
+    assert!(has("Decrypt", "AccessDeniedException", alice), "{errors:?}");
+    assert!(
+        has(
+            "GenerateDataKey",
+            "UnrecognizedClientException",
+            "AKIAFRAGSEALUNKNOWN1"
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        has("GenerateDataKey", "InvalidSignatureException", alice),
+        "{errors:?}"
+    );
+    assert!(
+        has("ListKeys", "InvalidSignatureException", alice),
+        "{errors:?}"
+    );
     // The explicit Deny is named in alice's Decrypt record.
     let deny = server
         .audit_records()
@@ -442,7 +470,10 @@ mod aws_cli {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "aws kms {what}: {stderr}");
         let want = format!("An error occurred ({code}) when calling the {op} operation");
-        assert!(stderr.contains(&want), "aws kms {what}: want {want:?}, got {stderr}");
+        assert!(
+            stderr.contains(&want),
+            "aws kms {what}: want {want:?}, got {stderr}"
+        );
     }
 }
 
@@ -463,17 +494,40 @@ fn aws_cli_with_endpoint_url_and_env() {
         .expect("aws --version");
     let version = String::from_utf8_lossy(&version.stdout).into_owned()
         + &String::from_utf8_lossy(&version.stderr);
-    assert!(version.starts_with("aws-cli/1.46.3 "), "the pinned CLI: {version}");
+    assert!(
+        version.starts_with("aws-cli/1.46.3 "),
+        "the pinned CLI: {version}"
+    );
 
     for endpoint in [Endpoint::Flag, Endpoint::Env] {
         let created = ok(
-            &aws(&python, &server, "admin", None, endpoint, &["create-key", "--description", "cli"]),
+            &aws(
+                &python,
+                &server,
+                "admin",
+                None,
+                endpoint,
+                &["create-key", "--description", "cli"],
+            ),
             "create-key",
         );
-        let arn = created["KeyMetadata"]["Arn"].as_str().expect("Arn").to_owned();
-        assert!(arn.starts_with(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/")), "{arn}");
+        let arn = created["KeyMetadata"]["Arn"]
+            .as_str()
+            .expect("Arn")
+            .to_owned();
+        assert!(
+            arn.starts_with(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/")),
+            "{arn}"
+        );
         let described = ok(
-            &aws(&python, &server, "alice", None, endpoint, &["describe-key", "--key-id", &arn]),
+            &aws(
+                &python,
+                &server,
+                "alice",
+                None,
+                endpoint,
+                &["describe-key", "--key-id", &arn],
+            ),
             "describe-key",
         );
         assert_eq!(described["KeyMetadata"]["Description"], json!("cli"));
@@ -579,7 +633,14 @@ fn aws_cli_with_endpoint_url_and_env() {
         )
         .expect("write blob");
         let dec = ok(
-            &aws(&python, &server, "alice", None, endpoint, &["decrypt", "--ciphertext-blob", &blob_arg]),
+            &aws(
+                &python,
+                &server,
+                "alice",
+                None,
+                endpoint,
+                &["decrypt", "--ciphertext-blob", &blob_arg],
+            ),
             "decrypt",
         );
         assert_eq!(
@@ -588,7 +649,13 @@ fn aws_cli_with_endpoint_url_and_env() {
             b"fragseal via the AWS CLI"
         );
 
-        let gdk = ["generate-data-key", "--key-id", arn.as_str(), "--key-spec", "AES_256"];
+        let gdk = [
+            "generate-data-key",
+            "--key-id",
+            arn.as_str(),
+            "--key-spec",
+            "AES_256",
+        ];
         refused(
             &aws(&python, &server, "mallory", None, endpoint, &gdk),
             "generate-data-key (mallory)",
@@ -596,7 +663,14 @@ fn aws_cli_with_endpoint_url_and_env() {
             "GenerateDataKey",
         );
         refused(
-            &aws(&python, &server, "alice", Some("not-alices-secret-0000000000000000000000"), endpoint, &gdk),
+            &aws(
+                &python,
+                &server,
+                "alice",
+                Some("not-alices-secret-0000000000000000000000"),
+                endpoint,
+                &gdk,
+            ),
             "generate-data-key (wrong secret)",
             "InvalidSignatureException",
             "GenerateDataKey",
@@ -614,9 +688,8 @@ fn aws_cli_with_endpoint_url_and_env() {
         })
         .count();
     assert_eq!(created, 2);
-    assert!(server
-        .audit_records()
-        .iter()
-        .any(|r| r["userAgent"].as_str().is_some_and(|ua| ua.contains("aws-cli/1.46.3"))));
+    assert!(server.audit_records().iter().any(|r| r["userAgent"]
+        .as_str()
+        .is_some_and(|ua| ua.contains("aws-cli/1.46.3"))));
     assert_no_secret_logged(&server);
 }

@@ -11,10 +11,10 @@
 //!
 //! Bounded: 64 × 1,000 calls, each with a 30 s socket timeout; no wall-clock assertion.
 
-#[path = "support/signed_client.rs"]
-mod signed_client;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/signed_client.rs"]
+mod signed_client;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -46,16 +46,24 @@ impl Tally {
 }
 
 fn b64(v: &Value, field: &str) -> Vec<u8> {
-    B64.decode(v[field].as_str().unwrap_or_else(|| panic!("no {field} in {v}")))
-        .unwrap_or_else(|e| panic!("{field} not base64: {e}"))
+    B64.decode(
+        v[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {v}")),
+    )
+    .unwrap_or_else(|e| panic!("{field} not base64: {e}"))
 }
 
 /// One client's 1,000 calls; panics on the first wrong answer.
 fn worker(server_addr: std::net::SocketAddr, keys: Keys, n: usize) -> Tally {
     let mut alice = SignedClient::new(server_addr, server::REGION, &keys.alice.0, &keys.alice.1)
         .with_user_agent(&format!("fragseal-load/{n}"));
-    let mut mallory =
-        SignedClient::new(server_addr, server::REGION, &keys.mallory.0, &keys.mallory.1);
+    let mut mallory = SignedClient::new(
+        server_addr,
+        server::REGION,
+        &keys.mallory.0,
+        &keys.mallory.1,
+    );
     let mut forger = SignedClient::new(
         server_addr,
         server::REGION,
@@ -94,7 +102,10 @@ fn worker(server_addr: std::net::SocketAddr, keys: Keys, n: usize) -> Tally {
                 tally.note("Decrypt", &r);
                 let v = r.ok("Decrypt");
                 assert_eq!(v["KeyId"], json!(keys.arn));
-                assert!(b64(&v, "Plaintext") == *plain, "client {n} call {j}: other plaintext");
+                assert!(
+                    b64(&v, "Plaintext") == *plain,
+                    "client {n} call {j}: other plaintext"
+                );
             }
             5 => {
                 let plain: Vec<u8> = format!("client {n} call {j}").into_bytes();
@@ -261,7 +272,11 @@ fn sixty_four_clients_thousand_calls_each_audit_exact() {
 
     // Request ids: one per answer, all distinct.
     let unique: HashSet<&str> = all_ids.iter().map(String::as_str).collect();
-    assert_eq!(unique.len(), all_ids.len(), "duplicate request ids in answers");
+    assert_eq!(
+        unique.len(),
+        all_ids.len(),
+        "duplicate request ids in answers"
+    );
 
     // The audit log: exactly one record per answered request id.
     let records = server.audit_records();
@@ -273,7 +288,10 @@ fn sixty_four_clients_thousand_calls_each_audit_exact() {
         *by_id.entry(id.to_owned()).or_default() += 1;
     }
     let duplicated: Vec<_> = by_id.iter().filter(|(_, c)| **c > 1).take(5).collect();
-    assert!(duplicated.is_empty(), "duplicated audit records: {duplicated:?}");
+    assert!(
+        duplicated.is_empty(),
+        "duplicated audit records: {duplicated:?}"
+    );
     let lost: Vec<_> = all_ids
         .iter()
         .filter(|id| !by_id.contains_key(id.as_str()))
@@ -285,7 +303,10 @@ fn sixty_four_clients_thousand_calls_each_audit_exact() {
         .filter(|id| !unique.contains(id.as_str()))
         .take(5)
         .collect();
-    assert!(extra.is_empty(), "audit records of no answered request: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "audit records of no answered request: {extra:?}"
+    );
     assert_eq!(records.len(), all_ids.len());
     // The refused calls were recorded with their codes.
     let count_code = |code: &str| {
@@ -307,8 +328,16 @@ fn sixty_four_clients_thousand_calls_each_audit_exact() {
     // Still serving, on a fresh connection.
     let mut after = server.client("alice");
     let v = after
-        .call("GenerateDataKey", &json!({"KeyId": arn, "NumberOfBytes": 16}))
+        .call(
+            "GenerateDataKey",
+            &json!({"KeyId": arn, "NumberOfBytes": 16}),
+        )
         .expect("after the load")
         .ok("GenerateDataKey after the load");
-    assert_eq!(B64.decode(v["Plaintext"].as_str().expect("Plaintext")).expect("b64").len(), 16);
+    assert_eq!(
+        B64.decode(v["Plaintext"].as_str().expect("Plaintext"))
+            .expect("b64")
+            .len(),
+        16
+    );
 }

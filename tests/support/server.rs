@@ -355,7 +355,9 @@ impl KmsServer {
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("server {pid} still running {limit:?} after SIGTERM"));
+                    return Err(format!(
+                        "server {pid} still running {limit:?} after SIGTERM"
+                    ));
                 }
             }
         }

@@ -329,7 +329,9 @@ fn read_line(conn: &mut BufReader<TcpStream>) -> Result<String, CallError> {
         )));
     }
     if !line.ends_with(b"\n") {
-        return Err(CallError::Protocol("header line too long or cut".to_owned()));
+        return Err(CallError::Protocol(
+            "header line too long or cut".to_owned(),
+        ));
     }
     let s = String::from_utf8(line).map_err(|_| CallError::Protocol("non-UTF-8 header".into()))?;
     Ok(s.trim_end_matches(['\r', '\n']).to_owned())
