@@ -52,6 +52,8 @@ pub mod keyring;
 pub mod kms;
 pub mod message;
 pub mod mkv;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;

@@ -236,6 +236,8 @@ pub enum KmsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the local KMS on the AWS KMS wire protocol (JSON 1.1, SigV4) to real AWS clients.
+    Serve(crate::serve::ServeArgs),
     /// Summarize the audit trail: calls per credential and operation, errors, estimated cost.
     Audit {
         /// Print JSON (the summary, and with --events the CloudTrail-shaped events).

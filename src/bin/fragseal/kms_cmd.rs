@@ -58,6 +58,7 @@ pub fn run(args: &KmsArgs) -> CliResult<()> {
                 }
             }
         }
+        KmsCommand::Serve(serve) => crate::serve::run(serve, &args.kms)?,
         KmsCommand::Alias { name, key } => {
             let kms = args.kms.local(false)?;
             kms.create_alias(&caller, name, key)?;

@@ -24,6 +24,7 @@ mod kms_cmd;
 mod media;
 mod report;
 mod sealing;
+mod serve;
 mod text;
 
 use clap::Parser;

@@ -1,0 +1,215 @@
+//! One request, from received headers and body to the answer, synchronously (the HTTP layer
+//! runs it on a blocking thread): header rules → SigV4 → content type → operation → JSON →
+//! the operation on LocalKms. Exactly one audit record per request: LocalKms writes it for the
+//! calls that reach it, [`audit::record_rejected`] for every other.
+
+use super::audit::{self, Origin, Rejection};
+use super::errors::{ApiError, SERIALIZATION, UNKNOWN_OPERATION};
+use super::kms_api::{self, input::Input};
+use super::{sigv4, Shared};
+use crate::kms::Credential;
+use http::request::Parts;
+use http::{Method, StatusCode};
+use std::time::SystemTime;
+
+/// The media type of KMS requests and answers.
+pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+/// The `X-Amz-Target` prefix of KMS.
+const TARGET_PREFIX: &str = "TrentService.";
+
+/// The body as the HTTP layer received it.
+pub(crate) enum Body {
+    /// All of it.
+    Complete(bytes::Bytes),
+    /// Larger than the limit (not read further).
+    TooLarge,
+    /// Not received within the body timeout, or the connection failed mid-body.
+    Incomplete(&'static str),
+}
+
+/// The answer: status and JSON body (empty for operations without output).
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
+    /// Close the connection after answering (the body was not read to its end).
+    pub(crate) close: bool,
+}
+
+impl Answer {
+    fn error(e: &ApiError) -> Self {
+        Answer {
+            status: e.status,
+            body: e.body(),
+            close: false,
+        }
+    }
+}
+
+/// Headers that must appear at most once: a second copy could make the signed value and the
+/// value acted on differ.
+const SINGLE_HEADERS: &[(&str, &str)] = &[
+    ("authorization", "Authorization"),
+    ("x-amz-date", "X-Amz-Date"),
+    ("x-amz-security-token", "X-Amz-Security-Token"),
+    ("x-amz-content-sha256", "X-Amz-Content-Sha256"),
+    ("x-amz-target", "X-Amz-Target"),
+    ("content-type", "Content-Type"),
+    ("host", "Host"),
+];
+
+fn check_single_headers(parts: &Parts) -> Result<(), ApiError> {
+    for (lower, name) in SINGLE_HEADERS {
+        if parts.headers.get_all(*lower).iter().count() > 1 {
+            let code = match *lower {
+                "x-amz-target" => UNKNOWN_OPERATION,
+                "content-type" => SERIALIZATION,
+                _ => super::errors::INCOMPLETE_SIGNATURE,
+            };
+            return Err(ApiError::client(
+                code,
+                format!("The {name} header appears more than once."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_route(parts: &Parts) -> Result<(), ApiError> {
+    if parts.method != Method::POST {
+        return Err(ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            ..ApiError::client(UNKNOWN_OPERATION, "KMS requests are POST /.")
+        });
+    }
+    if parts.uri.path() != "/" {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            ..ApiError::client(UNKNOWN_OPERATION, "KMS requests are POST /.")
+        });
+    }
+    Ok(())
+}
+
+fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
+    let ct = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if ct.as_deref() == Some(CONTENT_TYPE) {
+        Ok(())
+    } else {
+        Err(ApiError::client(
+            SERIALIZATION,
+            format!("Content-Type must be {CONTENT_TYPE}."),
+        ))
+    }
+}
+
+/// The operation name `X-Amz-Target` gives, as far as it can be read (for the audit record).
+fn target_name(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.strip_prefix(TARGET_PREFIX).unwrap_or(t))
+}
+
+/// An event name safe for the audit trail: the target if it is a plain identifier.
+fn event_name(parts: &Parts) -> &str {
+    match target_name(parts) {
+        Some(t)
+            if !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            t
+        }
+        _ => "Unknown",
+    }
+}
+
+/// Answers one request.
+pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> Answer {
+    let now = SystemTime::now();
+    let mut close = false;
+    let mut akid: Option<String> = None;
+    let mut caller: Option<Credential> = None;
+    let outcome = (|| -> Result<Answer, ApiError> {
+        check_single_headers(parts)?;
+        check_route(parts)?;
+        let bytes = match body {
+            Body::Complete(b) => b,
+            Body::TooLarge => {
+                close = true;
+                return Err(ApiError::too_large(shared.limits.max_body));
+            }
+            Body::Incomplete(why) => {
+                close = true;
+                return Err(ApiError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    ..ApiError::client("RequestTimeoutException", why)
+                });
+            }
+        };
+        let who = sigv4::verify(parts, &bytes, &shared.iam, &shared.region, now).map_err(|r| {
+            akid = r.access_key_id;
+            r.error
+        })?;
+        akid = Some(who.access_key_id().to_owned());
+        caller = Some(who.clone());
+        check_content_type(parts)?;
+        let op = match parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(t) => t
+                .strip_prefix(TARGET_PREFIX)
+                .and_then(kms_api::operation)
+                .ok_or_else(|| {
+                    ApiError::client(
+                        UNKNOWN_OPERATION,
+                        format!("Unknown operation '{}'.", t.escape_default()),
+                    )
+                })?,
+            None => {
+                return Err(ApiError::client(
+                    UNKNOWN_OPERATION,
+                    "The X-Amz-Target header is missing.",
+                ))
+            }
+        };
+        let mut input = Input::parse(&bytes)?;
+        let reply = audit::with_origin(&shared.kms, origin, || {
+            kms_api::dispatch(&shared.kms, &who, op, &mut input)
+        })?;
+        Ok(Answer {
+            status: StatusCode::OK,
+            body: reply.0,
+            close: false,
+        })
+    })();
+    match outcome {
+        Ok(a) => a,
+        Err(e) if e.audited => Answer::error(&e),
+        Err(e) => {
+            let rejection = Rejection {
+                event_name: event_name(parts),
+                access_key_id: akid.as_deref(),
+                caller: caller.as_ref(),
+                error: &e,
+            };
+            let mut answer = match audit::record_rejected(&shared.kms, origin, now, &rejection) {
+                Ok(()) => Answer::error(&e),
+                Err(audit_error) => Answer::error(&audit_error),
+            };
+            answer.close = close;
+            answer
+        }
+    }
+}
