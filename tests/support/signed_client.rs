@@ -363,6 +363,14 @@ pub fn read_response(conn: &mut BufReader<TcpStream>) -> Result<Response, CallEr
             return Err(CallError::Protocol("more than 100 headers".to_owned()));
         }
     }
+    // HTTP/1.0 closes after each answer unless the server says keep-alive.
+    let http10_close = version == "HTTP/1.0"
+        && !headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("keep-alive"));
+    if http10_close {
+        headers.push(("connection".to_owned(), "close".to_owned()));
+    }
     let mut resp = Response {
         status,
         headers,
