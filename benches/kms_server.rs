@@ -15,10 +15,10 @@
 //! 2 ms at 8 connections. This bench reports; it does not assert.
 #![allow(missing_docs)]
 
-#[path = "../tests/support/signed_client.rs"]
-mod signed_client;
 #[path = "../tests/support/server.rs"]
 mod server;
+#[path = "../tests/support/signed_client.rs"]
+mod signed_client;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -91,9 +91,7 @@ fn request(op: &str, key_arn: &str, blob: &str) -> Value {
 /// One call, checked; returns its latency.
 fn checked_call(c: &mut SignedClient, op: &str, body: &Value, key_arn: &str) -> Duration {
     let t = Instant::now();
-    let r = c
-        .call(op, body)
-        .unwrap_or_else(|e| panic!("{op}: {e}"));
+    let r = c.call(op, body).unwrap_or_else(|e| panic!("{op}: {e}"));
     let took = t.elapsed();
     let v = r.ok(op);
     assert_eq!(v["KeyId"].as_str(), Some(key_arn), "{op}: {v}");
@@ -121,7 +119,10 @@ fn measure(target: &Target, op: &'static str, connections: usize) -> Point {
                 }
                 if op == "Decrypt" {
                     let v = c.call("Decrypt", &body).expect("Decrypt").ok("Decrypt");
-                    assert_eq!(B64.decode(v["Plaintext"].as_str().expect("P")).ok(), plain.ok());
+                    assert_eq!(
+                        B64.decode(v["Plaintext"].as_str().expect("P")).ok(),
+                        plain.ok()
+                    );
                 }
                 start.wait();
                 let begin = Instant::now();
@@ -224,7 +225,14 @@ fn main() {
     println!();
     println!(
         "{:15} {:>5} | {:>10} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>8}",
-        "operation", "conns", "fragseal/s", "p50 µs", "p99 µs", "moto/s", "p50 µs", "p99 µs",
+        "operation",
+        "conns",
+        "fragseal/s",
+        "p50 µs",
+        "p99 µs",
+        "moto/s",
+        "p50 µs",
+        "p99 µs",
         "ratio"
     );
     let mut rows = Vec::new();
