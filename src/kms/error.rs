@@ -7,6 +7,7 @@
 //! service actually sent when the backend received one (for example
 //! `UnrecognizedClientException`, whose kind is [`KmsErrorKind::AccessDenied`]).
 
+use crate::kms::local::denial::Denial;
 use core::fmt;
 use std::sync::Arc;
 
@@ -294,6 +295,7 @@ pub struct KmsError {
     code: Option<&'static str>,
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    denial: Option<Box<Denial>>,
 }
 
 impl KmsError {
@@ -304,7 +306,20 @@ impl KmsError {
             code: None,
             message: message.into(),
             source: None,
+            denial: None,
         }
+    }
+
+    /// Attaches the rule that decided a refusal (the local KMS does, for every
+    /// `AccessDeniedException` and key-state error).
+    pub fn with_denial(mut self, denial: Denial) -> Self {
+        self.denial = Some(Box::new(denial));
+        self
+    }
+
+    /// The rule that decided this refusal, when the backend knows it (the local KMS).
+    pub fn denial(&self) -> Option<&Denial> {
+        self.denial.as_deref()
     }
 
     /// Records the exception name the service actually sent, when it is not the kind's own
@@ -349,6 +364,7 @@ impl fmt::Debug for KmsError {
             .field("code", &self.code())
             .field("message", &self.message)
             .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .field("denial", &self.denial)
             .finish()
     }
 }

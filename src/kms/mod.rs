@@ -236,6 +236,54 @@ impl DataKeySpec {
     pub fn is_empty(self) -> bool {
         self.len() == 0
     }
+
+    /// The `KeySpec` / `NumberOfBytes` parameters of `GenerateDataKey` (and
+    /// `GenerateDataKeyWithoutPlaintext`), validated as AWS KMS does: exactly one of them;
+    /// `KeySpec` is `AES_256` or `AES_128` (16 bytes, returned as `Bytes(16)`);
+    /// `NumberOfBytes` is 1..=1024.
+    ///
+    /// # Errors
+    /// [`KmsErrorKind::InvalidRequest`] (`ValidationException`) with AWS's message.
+    pub fn parse(key_spec: Option<&str>, number_of_bytes: Option<i64>) -> Result<Self, KmsError> {
+        let invalid = |m: String| KmsError::new(KmsErrorKind::InvalidRequest, m);
+        match (key_spec, number_of_bytes) {
+            (Some(_), Some(_)) | (None, None) => Err(invalid(
+                "Please specify either number of bytes or key spec.".to_owned(),
+            )),
+            (Some("AES_256"), None) => Ok(DataKeySpec::Aes256),
+            (Some("AES_128"), None) => Ok(DataKeySpec::Bytes(16)),
+            (Some(other), None) => Err(invalid(format!(
+                "1 validation error detected: Value '{}' at 'keySpec' failed to satisfy \
+                 constraint: Member must satisfy enum value set: [AES_256, AES_128]",
+                other.escape_debug()
+            ))),
+            (None, Some(n)) => Ok(DataKeySpec::Bytes(number_of_bytes_in_range(n)?)),
+        }
+    }
+}
+
+/// Largest `NumberOfBytes` of `GenerateDataKey` and `GenerateRandom`.
+pub const MAX_NUMBER_OF_BYTES: u16 = 1024;
+
+/// Checks a `NumberOfBytes` parameter (1..=1024) with AWS KMS's validation message.
+///
+/// # Errors
+/// [`KmsErrorKind::InvalidRequest`] (`ValidationException`).
+pub fn number_of_bytes_in_range(n: i64) -> Result<u16, KmsError> {
+    let constraint = if n < 1 {
+        "Member must have value greater than or equal to 1"
+    } else if n > i64::from(MAX_NUMBER_OF_BYTES) {
+        "Member must have value less than or equal to 1024"
+    } else {
+        return u16::try_from(n).map_err(|_| KmsError::new(KmsErrorKind::Internal, "range"));
+    };
+    Err(KmsError::new(
+        KmsErrorKind::InvalidRequest,
+        format!(
+            "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy \
+             constraint: {constraint}"
+        ),
+    ))
 }
 
 /// The result of `GenerateDataKey`.

@@ -102,7 +102,7 @@ internal_pub! {
     /// Parses the next whole frame (prefix, content, tag) of a framed body from `r`.
     ///
     /// # Errors
-    /// As [`read_prefix`]; truncated content or tag.
+    /// As `read_prefix` (the frame prefix); truncated content or tag.
     fn read_frame<'a>(
         r: &mut Reader<'a>,
         frame_length: u32,

@@ -5,27 +5,21 @@
 //! here by [`record_rejected`].
 
 use super::errors::ApiError;
-use crate::kms::local::LocalKms;
+use crate::kms::local::{LocalKms, RejectedRequest, RequestOrigin};
 use crate::kms::Credential;
 use std::time::SystemTime;
 
-/// Where a request came from.
-#[derive(Clone, Debug)]
-pub(crate) struct Origin {
-    /// The peer's IP address.
-    pub(crate) source_ip: String,
-    /// The `User-Agent` header, if any (escaped when rendered).
-    pub(crate) user_agent: Option<String>,
-    /// The `x-amzn-RequestId` this server answers with.
-    pub(crate) request_id: String,
-}
+/// Where a request came from (CloudTrail's `sourceIPAddress`, `userAgent`, `requestID`).
+pub(crate) type Origin = RequestOrigin;
 
 /// A request refused before it reached the KMS.
 pub(crate) struct Rejection<'a> {
-    /// The operation named in `X-Amz-Target` (or what it said, or `Unknown`).
+    /// The operation named in `X-Amz-Target` (or `Unknown`).
     pub(crate) event_name: &'a str,
     /// The access key id the `Authorization` header named, if any.
     pub(crate) access_key_id: Option<&'a str>,
+    /// The account of that access key, if the IAM file declares it.
+    pub(crate) key_account: Option<&'a str>,
     /// The caller, when the signature was verified.
     pub(crate) caller: Option<&'a Credential>,
     /// The answer sent.
@@ -34,8 +28,7 @@ pub(crate) struct Rejection<'a> {
 
 /// Runs `call` (one LocalKms call) with `origin` as the request origin of its audit record.
 pub(crate) fn with_origin<T>(kms: &LocalKms, origin: &Origin, call: impl FnOnce() -> T) -> T {
-    let _ = (kms, origin);
-    call()
+    kms.with_origin(origin, call)
 }
 
 /// Records a refused request.
@@ -49,14 +42,21 @@ pub(crate) fn record_rejected(
     time: SystemTime,
     r: &Rejection<'_>,
 ) -> Result<(), ApiError> {
-    let _ = (
-        kms,
-        origin,
+    let request = RejectedRequest {
         time,
-        r.event_name,
-        r.access_key_id,
-        r.caller,
-        r.error,
-    );
-    Ok(())
+        event_name: r.event_name.to_owned(),
+        access_key_id: r.access_key_id.map(str::to_owned),
+        caller: r.caller.cloned(),
+        origin: origin.clone(),
+        error_code: r.error.code.to_owned(),
+        message: r.error.message.clone(),
+        region: kms.region().to_owned(),
+        recipient_account: r
+            .caller
+            .map(|c| c.account().to_owned())
+            .or_else(|| r.key_account.map(str::to_owned)),
+    };
+    kms.audit()
+        .record_rejected(&request)
+        .map_err(|e| ApiError::internal(e.message().to_owned()))
 }

@@ -112,7 +112,8 @@ async fn answer(
         user_agent: parts
             .headers
             .get(http::header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
         request_id: request_id.clone(),
     };
     let answer =

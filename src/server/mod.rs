@@ -205,8 +205,10 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// Installs the IAM file's identity policies in the KMS (replacing the ones it had) and
-    /// binds the address. Must be called inside a tokio runtime.
+    /// Installs the IAM file's identity policies in the KMS (replacing all it had, see
+    /// [`LocalKms::replace_identity_policies`]) and binds the address. The KMS should serve
+    /// the IAM file's accounts ([`IamConfig::accounts`], `LocalKmsBuilder::accounts`): a caller
+    /// of an account it does not serve is refused by it. Must be called inside a tokio runtime.
     ///
     /// # Errors
     /// [`ServerError::IdentityPolicies`] when a policy cannot be installed (the state file
@@ -250,13 +252,7 @@ impl Server {
     }
 }
 
-/// Replaces the identity policies of every principal the IAM file names.
+/// Replaces every identity policy of the KMS with the IAM file's (all or nothing).
 fn install_identity_policies(kms: &LocalKms, iam: &IamConfig) -> Result<(), KmsError> {
-    for (principal, policies) in iam.identity_policies() {
-        kms.detach_identity_policies(principal)?;
-        for p in policies {
-            kms.attach_identity_policy(principal, p)?;
-        }
-    }
-    Ok(())
+    kms.replace_identity_policies(iam.identity_policies().clone())
 }

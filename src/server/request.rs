@@ -136,7 +136,8 @@ fn event_name(parts: &Parts) -> &str {
 /// Answers one request.
 pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> Answer {
     let now = SystemTime::now();
-    let mut close = false;
+    // A body not read to its end leaves the connection unusable: close it after answering.
+    let close = !matches!(body, Body::Complete(_));
     let mut akid: Option<String> = None;
     let mut caller: Option<Credential> = None;
     let outcome = (|| -> Result<Answer, ApiError> {
@@ -144,12 +145,8 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
         check_route(parts)?;
         let bytes = match body {
             Body::Complete(b) => b,
-            Body::TooLarge => {
-                close = true;
-                return Err(ApiError::too_large(shared.limits.max_body));
-            }
+            Body::TooLarge => return Err(ApiError::too_large(shared.limits.max_body)),
             Body::Incomplete(why) => {
-                close = true;
                 return Err(ApiError {
                     status: StatusCode::REQUEST_TIMEOUT,
                     ..ApiError::client("RequestTimeoutException", why)
@@ -198,9 +195,14 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
         Ok(a) => a,
         Err(e) if e.audited => Answer::error(&e),
         Err(e) => {
+            let key_account = akid
+                .as_deref()
+                .and_then(|k| shared.iam.access_key(k))
+                .map(|k| k.credential.account());
             let rejection = Rejection {
                 event_name: event_name(parts),
                 access_key_id: akid.as_deref(),
+                key_account,
                 caller: caller.as_ref(),
                 error: &e,
             };

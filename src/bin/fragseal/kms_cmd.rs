@@ -205,6 +205,14 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
                 .unwrap_or("?")
                 .to_owned()
         };
+        // A request refused before it reached the KMS (bad signature, unknown key, ...) has
+        // no known caller: listed with the events, not counted nor priced.
+        if v.pointer("/userIdentity/type").and_then(Value::as_str) == Some("Unknown") {
+            if with_events {
+                all.push(v);
+            }
+            continue;
+        }
         let s = by_caller
             .entry((
                 field("/userIdentity/arn"),

@@ -3,7 +3,7 @@
 use crate::backend::{Backend, KmsOpts};
 use crate::error::{CliError, CliResult, Exit};
 use clap::{Args, ValueEnum};
-use fragseal::kms::local::LocalKms;
+use fragseal::kms::local::{Enforcement, LocalKms};
 use fragseal::server::{IamConfig, Server, ServerConfig};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -45,10 +45,19 @@ pub struct ServeArgs {
     pub max_connections: usize,
 }
 
-fn build_kms(opts: &KmsOpts) -> CliResult<Arc<LocalKms>> {
+/// The KMS: `--account` is the primary account, every account of the IAM file is served,
+/// identity policies come from the IAM file only (not persisted in the state file).
+fn build_kms(opts: &KmsOpts, iam: &IamConfig, enforce: Enforce) -> CliResult<Arc<LocalKms>> {
     let state = opts.state_path();
     let audit = opts.audit_file();
+    let enforcement = match enforce {
+        Enforce::Strict => Enforcement::Strict,
+        Enforce::Soft => Enforcement::Soft,
+    };
     let kms = LocalKms::builder(opts.region.clone(), opts.account.clone())
+        .accounts(iam.accounts().iter().cloned())
+        .identity_from_config(true)
+        .enforcement(enforcement)
         .state_file(&state)
         .audit_file(&audit)
         .build()
@@ -88,14 +97,9 @@ pub fn run(args: &ServeArgs, opts: &KmsOpts) -> CliResult<()> {
             "`fragseal kms serve` serves the local KMS only",
         ));
     }
-    if args.enforce == Enforce::Soft {
-        return Err(CliError::usage(
-            "--enforce soft is not available in this build yet",
-        ));
-    }
     let iam = IamConfig::load(&args.iam)
         .map_err(|e| CliError::input(format!("{}: {e}", args.iam.display())))?;
-    let kms = build_kms(opts)?;
+    let kms = build_kms(opts, &iam, args.enforce)?;
     let config = ServerConfig::new(kms, iam)
         .listen(args.listen)
         .header_timeout(args.header_timeout)

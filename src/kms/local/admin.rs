@@ -1,10 +1,10 @@
 //! Management calls: keys (create, enable, disable, schedule and cancel deletion), aliases, key
 //! policies, and the identity policies of the IAM side.
 
-use super::keystore::{parse_key_policy, IdentityPolicy, KeyRecord, Manager};
+use super::keystore::{parse_key_policy, KeyRecord, Manager};
 use super::{
-    malformed, not_found, secs, AliasEntry, LocalKms, Operation, Policy, PolicyKind,
-    MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
+    not_found, secs, AliasEntry, LocalKms, Operation, MAX_PENDING_WINDOW_DAYS,
+    MIN_PENDING_WINDOW_DAYS,
 };
 use crate::kms::{Credential, KeyDescription, KeyState, KmsError, KmsErrorKind};
 use serde_json::Value;
@@ -90,14 +90,19 @@ impl LocalKms {
                 let policy_json = match policy_json {
                     Some(p) => p,
                     None => {
-                        default_policy = self.default_key_policy();
+                        default_policy = Self::default_key_policy_for(caller.account());
                         &default_policy
                     }
                 };
-                let key =
-                    self.new_key_record(policy_json, description, Manager::Customer, call.now)?;
+                let key = self.new_key_record(
+                    caller.account(),
+                    policy_json,
+                    description,
+                    Manager::Customer,
+                    call.now,
+                )?;
                 *resource = Some(key.arn.clone());
-                let desc = key.describe(&self.account);
+                let desc = key.describe();
                 let mut next = inner.clone();
                 next.keys.insert(key.id.clone(), key);
                 self.persist(&next)?;
@@ -143,17 +148,20 @@ impl LocalKms {
                         format!("{} is pending deletion.", key.arn),
                     ));
                 }
-                if inner.aliases.contains_key(alias_name) {
+                // An alias is in the caller's account and may only point to a key of it
+                // (CreateAlias is not a cross-account operation: `authorize` refused others).
+                let entry = (key.account.clone(), alias_name.to_owned());
+                if inner.aliases.contains_key(&entry) {
                     return Err(KmsError::new(
                         KmsErrorKind::AlreadyExists,
                         format!(
                             "An alias with the name {} already exists",
-                            self.alias_arn(alias_name)
+                            self.alias_arn(&key.account, alias_name)
                         ),
                     ));
                 }
                 let mut next = inner.clone();
-                next.aliases.insert(alias_name.to_owned(), key.id.clone());
+                next.aliases.insert(entry, key.id.clone());
                 self.persist(&next)?;
                 *inner = next;
                 Ok(())
@@ -181,7 +189,8 @@ impl LocalKms {
                 let mut inner = self.write()?;
                 self.authorize(&inner, call, Some(&key), None, None)?;
                 let mut next = inner.clone();
-                next.aliases.remove(alias_name);
+                next.aliases
+                    .remove(&(key.account.clone(), alias_name.to_owned()));
                 self.persist(&next)?;
                 *inner = next;
                 Ok(())
@@ -214,14 +223,16 @@ impl LocalKms {
                 let inner = self.read()?;
                 self.authorize(&inner, call, None, None, None)?;
                 let now = secs(call.now);
+                let account = caller.account();
                 Ok(inner
                     .aliases
                     .iter()
+                    .filter(|((a, _), _)| a == account)
                     .filter(|(_, id)| target.as_ref().is_none_or(|t| t == *id))
                     .filter(|(_, id)| inner.keys.get(*id).is_some_and(|k| !k.is_deleted_at(now)))
-                    .map(|(name, id)| AliasEntry {
+                    .map(|((_, name), id)| AliasEntry {
                         alias_name: name.clone(),
-                        alias_arn: self.alias_arn(name),
+                        alias_arn: self.alias_arn(account, name),
                         target_key_id: id.clone(),
                     })
                     .collect())
@@ -249,7 +260,7 @@ impl LocalKms {
                 Ok(inner
                     .keys
                     .values()
-                    .filter(|k| !k.is_deleted_at(now))
+                    .filter(|k| k.account == caller.account() && !k.is_deleted_at(now))
                     .map(|k| k.arn.clone())
                     .collect())
             },
@@ -396,58 +407,6 @@ impl LocalKms {
             k.policy_json = policy_json.to_owned();
             Ok(())
         })
-    }
-
-    /// Attaches an identity policy to `principal_arn` (an IAM user or role ARN; policies of a
-    /// role also apply to its sessions). This is IAM, not KMS: it is not audited and needs no
-    /// caller.
-    ///
-    /// # Errors
-    /// `MalformedPolicyDocument` (the message names the bad element's path), `Internal` if the
-    /// state file cannot be written.
-    pub fn attach_identity_policy(
-        &self,
-        principal_arn: &str,
-        policy_json: &str,
-    ) -> Result<(), KmsError> {
-        let policy = Policy::parse(policy_json, PolicyKind::Identity).map_err(malformed)?;
-        let mut inner = self.write()?;
-        let mut next = inner.clone();
-        next.identity
-            .entry(principal_arn.to_owned())
-            .or_default()
-            .push(IdentityPolicy {
-                json: policy_json.to_owned(),
-                policy: Arc::new(policy),
-            });
-        self.persist(&next)?;
-        *inner = next;
-        Ok(())
-    }
-
-    /// Removes every identity policy of `principal_arn`.
-    ///
-    /// # Errors
-    /// `Internal` if the state file cannot be written.
-    pub fn detach_identity_policies(&self, principal_arn: &str) -> Result<(), KmsError> {
-        let mut inner = self.write()?;
-        let mut next = inner.clone();
-        next.identity.remove(principal_arn);
-        self.persist(&next)?;
-        *inner = next;
-        Ok(())
-    }
-
-    /// The identity policies attached to `principal_arn`, as given.
-    pub fn identity_policies(&self, principal_arn: &str) -> Vec<String> {
-        self.read()
-            .ok()
-            .and_then(|i| {
-                i.identity
-                    .get(principal_arn)
-                    .map(|l| l.iter().map(|p| p.json.clone()).collect())
-            })
-            .unwrap_or_default()
     }
 
     /// The state file, if persistence is enabled.

@@ -2,7 +2,7 @@
 //! and for calls made through a service ([`ViaService`]).
 
 use super::authz::{check_context, Call};
-use super::keystore::KeyRef;
+use super::keystore::{KeyRecord, KeyRef};
 use super::{blob, not_found, secs, LocalKms, Operation};
 use crate::crypto::SecretBytes;
 use crate::format::EncryptionContext;
@@ -22,13 +22,27 @@ impl LocalKms {
         ec: &EncryptionContext,
         via: Option<&str>,
     ) -> Result<GeneratedDataKey, KmsError> {
+        self.generate_as(Operation::GenerateDataKey, caller, key_id, spec, ec, via)
+    }
+
+    /// `GenerateDataKey` or `GenerateDataKeyWithoutPlaintext` (`op`): the same checks, order
+    /// and blob; authorized and audited as `op`.
+    pub(super) fn generate_as(
+        &self,
+        op: Operation,
+        caller: &Credential,
+        key_id: &str,
+        spec: DataKeySpec,
+        ec: &EncryptionContext,
+        via: Option<&str>,
+    ) -> Result<GeneratedDataKey, KmsError> {
         let extra = match spec {
             DataKeySpec::Aes256 => vec![("keySpec", Value::from("AES_256"))],
             DataKeySpec::Bytes(n) => vec![("numberOfBytes", Value::from(n))],
         };
         self.audited(
             caller,
-            Operation::GenerateDataKey,
+            op,
             via,
             Some(key_id),
             Some(ec),
@@ -37,13 +51,10 @@ impl LocalKms {
                 self.faults.apply(call.now)?;
                 self.quota.acquire(caller.account(), call.now)?;
                 check_context(ec)?;
-                let n = spec.len();
-                if n == 0 || n > blob::MAX_DATA_KEY_LEN {
-                    return Err(KmsError::new(
-                        KmsErrorKind::InvalidRequest,
-                        "NumberOfBytes must be between 1 and 1024",
-                    ));
+                if let DataKeySpec::Bytes(n) = spec {
+                    crate::kms::number_of_bytes_in_range(i64::from(n))?;
                 }
+                let n = spec.len();
                 let plaintext = SecretBytes::random(n);
                 let (key_id, ciphertext_blob) =
                     self.seal_blob(call, resource, key_id, ec, plaintext.expose_secret())?;
@@ -103,7 +114,7 @@ impl LocalKms {
     /// `key_id` (recording the key as the audited resource), authorize the call, check the key
     /// state, and seal `plaintext` into a blob bound to the key and `ec`. Returns the key ARN
     /// and the blob.
-    fn seal_blob(
+    pub(super) fn seal_blob(
         &self,
         call: &Call<'_>,
         resource: &mut Option<String>,
@@ -148,41 +159,65 @@ impl LocalKms {
                 self.faults.apply(call.now)?;
                 self.quota.acquire(caller.account(), call.now)?;
                 check_context(ec)?;
-                let parsed = blob::parse(ciphertext_blob)?;
-                let mut alias = None;
-                if let Some(expected) = expected_key_id {
-                    let (want, a) = self.resolve(call, expected)?;
-                    if want.id != parsed.key_id {
-                        *resource = Some(want.arn.clone());
-                        return Err(KmsError::new(
-                            KmsErrorKind::IncorrectKey,
-                            format!(
-                                "The key ID in the request does not identify the KMS key that encrypted the ciphertext ({})",
-                                want.arn
-                            ),
-                        ));
-                    }
-                    alias = a;
-                }
-                let key = {
-                    let inner = self.read()?;
-                    Self::lookup(&inner, &KeyRef::Id(parsed.key_id), secs(call.now))
-                        .map(|(k, _)| k)
-                        .ok_or_else(|| not_found(&format!("Key '{}'", self.key_arn(parsed.key_id))))?
-                };
-                *resource = Some(key.arn.clone());
-                {
-                    let inner = self.read()?;
-                    self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
-                }
-                key.usable()?;
-                let plaintext = blob::open(&parsed, &key.arn, key.material.expose_secret(), ec)?;
+                let (key, plaintext) =
+                    self.open_blob(call, resource, ciphertext_blob, ec, expected_key_id)?;
                 Ok(DecryptedDataKey {
                     key_id: key.arn,
                     plaintext,
                 })
             },
         )
+    }
+
+    /// The source half of Decrypt and ReEncrypt, after the argument checks: parse the blob,
+    /// check `expected_key_id` against the key that encrypted it (`IncorrectKeyException`),
+    /// authorize the call on that key with `ec`, check its state, open the blob.
+    pub(super) fn open_blob(
+        &self,
+        call: &Call<'_>,
+        resource: &mut Option<String>,
+        ciphertext_blob: &[u8],
+        ec: &EncryptionContext,
+        expected_key_id: Option<&str>,
+    ) -> Result<(KeyRecord, SecretBytes), KmsError> {
+        let parsed = blob::parse(ciphertext_blob)?;
+        let mut alias = None;
+        if let Some(expected) = expected_key_id {
+            let (want, a) = self.resolve(call, expected)?;
+            if want.id != parsed.key_id {
+                *resource = Some(want.arn.clone());
+                return Err(KmsError::new(
+                    KmsErrorKind::IncorrectKey,
+                    format!(
+                        "The key ID in the request does not identify the KMS key that encrypted the ciphertext ({})",
+                        want.arn
+                    ),
+                ));
+            }
+            alias = a;
+        }
+        let key = {
+            let inner = self.read()?;
+            // The blob names the key by id; ids are unique across accounts, so the key's own
+            // account is where it is looked up.
+            let account = inner
+                .keys
+                .get(parsed.key_id)
+                .map_or(self.account.as_str(), |k| k.account.as_str())
+                .to_owned();
+            let arn = self.key_arn_in(&account, parsed.key_id);
+            Self::lookup(&inner, &KeyRef::Id(account, parsed.key_id), secs(call.now))
+                .map(|(k, _)| k)
+                .ok_or_else(|| not_found(&format!("Key '{arn}'")))?
+        };
+        *resource = Some(key.arn.clone());
+        {
+            let inner = self.read()?;
+            self.authorize(&inner, call, Some(&key), Some(ec), alias.as_deref())?;
+        }
+        key.usable()?;
+        let plaintext = blob::open(&parsed, &key.arn, key.material.expose_secret(), ec)?;
+        Ok((key, plaintext))
     }
 
     pub(super) fn describe_impl(
@@ -204,7 +239,7 @@ impl LocalKms {
                 *resource = Some(key.arn.clone());
                 let inner = self.read()?;
                 self.authorize(&inner, call, Some(&key), None, alias.as_deref())?;
-                Ok(key.describe(&self.account))
+                Ok(key.describe())
             },
         )
     }

@@ -2,6 +2,7 @@
 //! (ids, ARNs, aliases, the lazily created `alias/aws/kinesisvideo`) and persistence.
 
 use super::authz::Call;
+use super::denial::Denial;
 use super::{
     malformed, not_found, poisoned, policy, secs, state, LocalKms, KINESIS_VIDEO_ALIAS,
     MAX_POLICY_LEN,
@@ -34,6 +35,8 @@ impl Manager {
 #[derive(Clone)]
 pub(super) struct KeyRecord {
     pub(super) id: String,
+    /// The account that owns the key (one of the served accounts).
+    pub(super) account: String,
     pub(super) arn: String,
     pub(super) material: Arc<DataKey>,
     pub(super) state: KeyState,
@@ -43,14 +46,16 @@ pub(super) struct KeyRecord {
     pub(super) policy: Arc<Policy>,
     pub(super) created: u64,
     pub(super) deletion_date: Option<u64>,
+    /// The key's tags (TagResource), key → value.
+    pub(super) tags: BTreeMap<String, String>,
 }
 
 impl KeyRecord {
-    pub(super) fn describe(&self, account: &str) -> KeyDescription {
+    pub(super) fn describe(&self) -> KeyDescription {
         KeyDescription {
             arn: self.arn.clone(),
             key_id: self.id.clone(),
-            account: account.to_owned(),
+            account: self.account.clone(),
             state: self.state,
             description: self.description.clone(),
             manager: self.manager.as_str().to_owned(),
@@ -64,20 +69,27 @@ impl KeyRecord {
 
     /// The error AWS KMS gives for a cryptographic operation in this key's state.
     pub(super) fn usable(&self) -> Result<(), KmsError> {
+        let denial = || Denial::KeyState {
+            key_arn: self.arn.clone(),
+            state: self.state.as_str().to_owned(),
+        };
         match self.state {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::new(
                 KmsErrorKind::Disabled,
                 format!("{} is disabled.", self.arn),
-            )),
+            )
+            .with_denial(denial())),
             KeyState::PendingDeletion => Err(KmsError::new(
                 KmsErrorKind::InvalidState,
                 format!("{} is pending deletion.", self.arn),
-            )),
+            )
+            .with_denial(denial())),
             _ => Err(KmsError::new(
                 KmsErrorKind::InvalidState,
                 format!("{} is not available.", self.arn),
-            )),
+            )
+            .with_denial(denial())),
         }
     }
 }
@@ -91,11 +103,14 @@ pub(super) struct IdentityPolicy {
 
 #[derive(Clone, Default)]
 pub(super) struct Inner {
+    /// Key id → key, for every served account (key ids are unique across accounts).
     pub(super) keys: BTreeMap<String, KeyRecord>,
-    /// `alias/NAME` → key id.
-    pub(super) aliases: BTreeMap<String, String>,
+    /// `(account, "alias/NAME")` → key id (of a key of that account).
+    pub(super) aliases: BTreeMap<(String, String), String>,
     /// principal ARN → policies.
     pub(super) identity: HashMap<String, Vec<IdentityPolicy>>,
+    /// The grants of every key.
+    pub(super) grants: super::grants::GrantStore,
 }
 
 /// One entry of [`LocalKms::list_aliases`].
@@ -109,10 +124,12 @@ pub struct AliasEntry {
     pub target_key_id: String,
 }
 
-/// How a key id named in a request resolved.
+/// How a key id named in a request resolved: a key id or an alias name, in an account.
 pub(super) enum KeyRef<'a> {
-    Id(&'a str),
-    Alias(String),
+    /// `(account, key id)`.
+    Id(String, &'a str),
+    /// `(account, "alias/NAME")`.
+    Alias(String, String),
 }
 
 impl LocalKms {
@@ -124,7 +141,10 @@ impl LocalKms {
         self.inner.write().map_err(|_| poisoned())
     }
 
-    /// Splits a `KeyId` parameter into a key id or an alias name, checking region/account.
+    /// Splits a `KeyId` parameter into a key id or an alias name in an account: a key or
+    /// alias ARN names its account (which must be served here, and the region must be this
+    /// one, else `NotFoundException`); a bare key id or `alias/NAME` is in the caller's
+    /// account.
     pub(super) fn key_ref<'a>(
         &self,
         caller: &Credential,
@@ -147,25 +167,22 @@ impl LocalKms {
                     format!("{key_id} is not a KMS key ARN"),
                 ));
             }
-            if region != self.region || account != self.account {
+            if region != self.region || !self.serves(account) {
                 return Err(not_found(key_id));
             }
             if let Some(id) = resource.strip_prefix("key/") {
-                return Ok(KeyRef::Id(id));
+                return Ok(KeyRef::Id(account.to_owned(), id));
             }
             if resource.starts_with("alias/") {
-                return Ok(KeyRef::Alias(resource.to_owned()));
+                return Ok(KeyRef::Alias(account.to_owned(), resource.to_owned()));
             }
             return Err(not_found(key_id));
         }
+        let account = caller.account().to_owned();
         if key_id.starts_with("alias/") {
-            // Alias names resolve in the caller's account; only this KMS's account lives here.
-            if caller.account() != self.account {
-                return Err(not_found(&self.alias_arn(key_id)));
-            }
-            return Ok(KeyRef::Alias(key_id.to_owned()));
+            return Ok(KeyRef::Alias(account, key_id.to_owned()));
         }
-        Ok(KeyRef::Id(key_id))
+        Ok(KeyRef::Id(account, key_id))
     }
 
     /// Resolves `key_id` to a key, creating `alias/aws/kinesisvideo` on first use.
@@ -183,12 +200,16 @@ impl LocalKms {
                 return Ok(found);
             }
         }
-        if let KeyRef::Alias(name) = &r {
-            if name == KINESIS_VIDEO_ALIAS && call.caller.account() == self.account {
+        if let KeyRef::Alias(account, name) = &r {
+            // Created lazily by a caller of that (served) account only.
+            if name == KINESIS_VIDEO_ALIAS
+                && call.caller.account() == account
+                && self.serves(account)
+            {
                 let mut inner = self.write()?;
-                if !inner.aliases.contains_key(KINESIS_VIDEO_ALIAS) {
+                if !inner.aliases.contains_key(&(account.clone(), name.clone())) {
                     let mut next = inner.clone();
-                    self.create_kinesis_video_key(&mut next, call.now)?;
+                    self.create_kinesis_video_key(&mut next, account, call.now)?;
                     self.persist(&next)?;
                     *inner = next;
                 }
@@ -198,23 +219,35 @@ impl LocalKms {
             }
         }
         Err(match &r {
-            KeyRef::Id(_) if key_id.starts_with("arn:") => not_found(key_id),
-            KeyRef::Id(id) => not_found(&format!("Key '{}'", self.key_arn(id))),
-            KeyRef::Alias(name) => not_found(&format!("Alias {}", self.alias_arn(name))),
+            KeyRef::Id(..) if key_id.starts_with("arn:") => not_found(key_id),
+            KeyRef::Id(account, id) => {
+                not_found(&format!("Key '{}'", self.key_arn_in(account, id)))
+            }
+            KeyRef::Alias(account, name) => {
+                not_found(&format!("Alias {}", self.alias_arn(account, name)))
+            }
         })
     }
 
+    /// The key `r` names, if it exists in the account `r` names and is not deleted.
     pub(super) fn lookup(
         inner: &Inner,
         r: &KeyRef<'_>,
         now: u64,
     ) -> Option<(KeyRecord, Option<String>)> {
-        let (id, alias) = match r {
-            KeyRef::Id(id) => (*id, None),
-            KeyRef::Alias(name) => (inner.aliases.get(name)?.as_str(), Some(name.clone())),
+        let (account, id, alias) = match r {
+            KeyRef::Id(account, id) => (account, *id, None),
+            KeyRef::Alias(account, name) => (
+                account,
+                inner
+                    .aliases
+                    .get(&(account.clone(), name.clone()))?
+                    .as_str(),
+                Some(name.clone()),
+            ),
         };
         let key = inner.keys.get(id)?;
-        if key.is_deleted_at(now) {
+        if key.account != *account || key.is_deleted_at(now) {
             return None;
         }
         Some((key.clone(), alias))
@@ -223,6 +256,7 @@ impl LocalKms {
     pub(super) fn create_kinesis_video_key(
         &self,
         inner: &mut Inner,
+        account: &str,
         now: SystemTime,
     ) -> Result<(), KmsError> {
         let service = format!("kinesisvideo.{}.amazonaws.com", self.region);
@@ -238,7 +272,7 @@ impl LocalKms {
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {
-                            "kms:CallerAccount": self.account,
+                            "kms:CallerAccount": account,
                             "kms:ViaService": service
                         }
                     }
@@ -246,7 +280,7 @@ impl LocalKms {
                 {
                     "Sid": "Allow direct access to key metadata to the account",
                     "Effect": "Allow",
-                    "Principal": {"AWS": policy::root_arn(&self.account)},
+                    "Principal": {"AWS": policy::root_arn(account)},
                     "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
                     "Resource": "*"
                 }
@@ -255,20 +289,23 @@ impl LocalKms {
         let json = serde_json::to_string_pretty(&doc)
             .map_err(|e| KmsError::new(KmsErrorKind::Internal, e.to_string()))?;
         let key = self.new_key_record(
+            account,
             &json,
             "Default key that protects my Kinesis Video Streams data when no other key is defined",
             Manager::Aws,
             now,
         )?;
-        inner
-            .aliases
-            .insert(KINESIS_VIDEO_ALIAS.to_owned(), key.id.clone());
+        inner.aliases.insert(
+            (account.to_owned(), KINESIS_VIDEO_ALIAS.to_owned()),
+            key.id.clone(),
+        );
         inner.keys.insert(key.id.clone(), key);
         Ok(())
     }
 
     pub(super) fn new_key_record(
         &self,
+        account: &str,
         policy_json: &str,
         description: &str,
         manager: Manager,
@@ -279,8 +316,9 @@ impl LocalKms {
         crate::crypto::fill_random(&mut b);
         let id = audit::format_uuid(b);
         Ok(KeyRecord {
-            arn: self.key_arn(&id),
+            arn: self.key_arn_in(account, &id),
             id,
+            account: account.to_owned(),
             material: Arc::new(DataKey::generate()),
             state: KeyState::Enabled,
             description: description.to_owned(),
@@ -289,19 +327,25 @@ impl LocalKms {
             policy: Arc::new(policy),
             created: secs(now),
             deletion_date: None,
+            tags: BTreeMap::new(),
         })
     }
 
-    /// The default key policy of `CreateKey`: the account (root) may do everything, which
-    /// delegates to identity policies.
+    /// The default key policy of `CreateKey` in the primary account: the account (root) may
+    /// do everything, which delegates to identity policies.
     pub fn default_key_policy(&self) -> String {
+        Self::default_key_policy_for(&self.account)
+    }
+
+    /// The default key policy of `CreateKey` for a key of `account`.
+    pub fn default_key_policy_for(account: &str) -> String {
         serde_json::json!({
             "Version": "2012-10-17",
             "Id": "key-default-1",
             "Statement": [{
                 "Sid": "Enable IAM User Permissions",
                 "Effect": "Allow",
-                "Principal": {"AWS": policy::root_arn(&self.account)},
+                "Principal": {"AWS": policy::root_arn(account)},
                 "Action": "kms:*",
                 "Resource": "*"
             }]
@@ -312,13 +356,14 @@ impl LocalKms {
     /// Writes the state file, if any, with `inner`'s contents.
     pub(super) fn persist(&self, inner: &Inner) -> Result<(), KmsError> {
         match &self.state_file {
-            Some(path) => state::save(path, &self.region, &self.account, inner).map_err(|e| {
-                KmsError::new(
-                    KmsErrorKind::Internal,
-                    format!("could not write the state file: {e}"),
-                )
-                .with_source(e)
-            }),
+            Some(path) => state::save(path, &self.region, !self.identity_from_config, inner)
+                .map_err(|e| {
+                    KmsError::new(
+                        KmsErrorKind::Internal,
+                        format!("could not write the state file: {e}"),
+                    )
+                    .with_source(e)
+                }),
             None => Ok(()),
         }
     }

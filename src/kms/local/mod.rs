@@ -4,38 +4,63 @@
 //! backend: its key material lives in process memory (and, if persistence is enabled, in the
 //! state file, which is therefore as sensitive as the keys themselves).
 //!
+//! - Accounts: one KMS serves one or more accounts ([`LocalKmsBuilder::accounts`]; the
+//!   builder's account is the primary, [`LocalKms::account`]). Keys of every account live side
+//!   by side; key ids are UUIDs, unique across accounts.
 //! - Keys: `arn:aws:kms:REGION:ACCOUNT:key/UUID`, states `Enabled` / `Disabled` /
 //!   `PendingDeletion` with AWS KMS's error in each state (`DisabledException`,
 //!   `KMSInvalidStateException`); deletion is scheduled 7..=30 days ahead and happens lazily once
 //!   the date has passed; cancelling leaves the key `Disabled`, as AWS does.
-//! - Aliases `alias/NAME` and alias ARNs `arn:aws:kms:REGION:ACCOUNT:alias/NAME`, resolved in
-//!   this KMS's account. `alias/aws/kinesisvideo` is created on first use by a caller of the
-//!   account, as an AWS-managed key with AWS's managed-key policy: principals of the account may
-//!   use it through Kinesis Video Streams (`kms:ViaService` =
+//! - Resolution, as AWS: a key ARN or alias ARN names its account, which must be served
+//!   (and the key must be in it), else `NotFoundException`; a bare key id or `alias/NAME`
+//!   resolves in the *caller's* account, so another account's key can only be named by ARN.
+//!   Aliases are per account. `alias/aws/kinesisvideo` is created, per account, on first use
+//!   by a caller of that account, as an AWS-managed key with AWS's managed-key policy:
+//!   principals of the account may use it through Kinesis Video Streams (`kms:ViaService` =
 //!   `kinesisvideo.REGION.amazonaws.com`, `kms:CallerAccount` = the account); the account may
 //!   describe it directly if an identity policy allows.
 //! - *Via a service*: a direct call carries no `kms:ViaService`. A caller that acts through a
 //!   service (the KVS emulator) uses [`LocalKms::via_service`], which returns a [`Kms`](crate::kms::Kms) whose
 //!   calls carry `kms:ViaService` = `SERVICE.REGION.amazonaws.com`.
+//! - Operations: those of the [`Kms`](crate::kms::Kms) trait (`GenerateDataKey`, `Encrypt`,
+//!   `Decrypt` with an optional `KeyId`, `DescribeKey`), the management calls, and
+//!   [`LocalKms::generate_data_key_without_plaintext`], [`LocalKms::re_encrypt`] (authorized
+//!   as `kms:ReEncryptFrom` on the source key and `kms:ReEncryptTo` on the destination) and
+//!   [`LocalKms::generate_random`]. [`DataKeySpec::parse`](crate::kms::DataKeySpec::parse)
+//!   validates a request's `KeySpec`/`NumberOfBytes` as AWS does.
 //! - Authorization: every call, management calls included, is checked with the IAM rules of
 //!   [`policy`] against the key policy and the identity policies attached to the caller with
-//!   [`LocalKms::attach_identity_policy`]. Account-level calls (`CreateKey`, `ListKeys`,
-//!   `ListAliases`) have no key policy: the caller must belong to this account and be its root
-//!   (`arn:aws:iam::ACCOUNT:root`) or hold an identity policy allowing the action on `"*"`.
-//!   Identity policies attached to a role ARN also apply to that role's sessions
-//!   (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`). Principals of other accounts may only make
-//!   the calls AWS KMS allows across accounts (`GenerateDataKey`, `Encrypt`, `Decrypt`,
-//!   `DescribeKey`),
-//!   and need both the key policy and an identity policy of their own to allow them.
+//!   [`LocalKms::attach_identity_policy`] (or installed all at once with
+//!   [`LocalKms::replace_identity_policies`]). Account-level calls (`CreateKey`, `ListKeys`,
+//!   `ListAliases`, `GenerateRandom`) have no key policy and act in the caller's account,
+//!   which must be served: the caller must be its root (`arn:aws:iam::ACCOUNT:root`) or hold
+//!   an identity policy allowing the action on `"*"`. Identity policies attached to a role
+//!   ARN also apply to that role's sessions (`arn:aws:sts::ACCOUNT:assumed-role/NAME/...`).
+//!   Principals of another account than the key's may only make the calls AWS KMS allows
+//!   across accounts ([`Operation::cross_account`]), and need both the owner's key policy and
+//!   an identity policy of their own to allow them.
+//! - Explainable denials: every `AccessDeniedException` carries the rule that decided it
+//!   ([`Denial`], [`KmsError::denial`]), and so does its audit record (`"denial"`); key-state
+//!   errors carry [`Denial::KeyState`]. With [`Enforcement::Soft`]
+//!   ([`LocalKms::set_enforcement`]) a call that policies would deny proceeds and its record
+//!   says `"wouldBeDenied": true`; nothing else is softened.
 //! - Quota: one token bucket per *calling* account (AWS KMS throttles the account that makes
-//!   the request), for `GenerateDataKey`, `Encrypt` and `Decrypt`.
-//! - Order of checks, as AWS: faults → quota (`GenerateDataKey`, `Encrypt`, `Decrypt`) →
+//!   the request), for the cryptographic operations (`GenerateDataKey`,
+//!   `GenerateDataKeyWithoutPlaintext`, `Encrypt`, `Decrypt`, `ReEncrypt`, `GenerateRandom`).
+//! - Order of checks, as AWS: faults → quota (cryptographic operations) →
 //!   parameter validation → key lookup
 //!   (`NotFoundException`) → authorization (`AccessDeniedException`) → key state → the operation.
-//! - Every call is audited ([`LocalKms::audit`]). With an audit file, a call whose record cannot
+//! - Every call is audited ([`LocalKms::audit`]); the record names the key's owner as
+//!   `recipientAccountId` (the caller's account for account-level calls) and, inside
+//!   [`LocalKms::with_origin`], the request's `sourceIPAddress`, `userAgent` and `requestID`.
+//!   Requests a server refuses before the KMS sees them go to the same log with
+//!   [`AuditLog::record_rejected`]. With an audit file, a call whose record cannot
 //!   be written fails with [`KmsErrorKind::AuditFailure`] and returns nothing else (fail
 //!   closed); the file is never opened through a symbolic link. A caller whose identity holds a
 //!   control character is refused (`ValidationException`) and recorded escaped.
+//! - Persistence ([`LocalKmsBuilder::state_file`], format in [`state`]): keys with their
+//!   accounts, aliases, and identity policies unless
+//!   [`LocalKmsBuilder::identity_from_config`] says a configuration is their source.
 //! - Deliberately stricter than AWS: an encryption context with two keys that differ only in
 //!   ASCII case (`aws:kinesisvideo:arn` and `AWS:KINESISVIDEO:ARN`) is refused with
 //!   `ValidationException`, because `kms:EncryptionContext:KEY` conditions match keys
@@ -45,9 +70,11 @@
 //!   [`quota::MAX_BUCKETS`] accounts, the oldest evicted first, so rotating session credentials
 //!   do not grow memory forever.
 //!
-//! Layout: `keystore` (keys, aliases, states, persistence), `authz` (the per-call pipeline,
-//! authorization, audit), `data` (`GenerateDataKey`, `Encrypt`, `Decrypt`, `DescribeKey`),
-//! `admin` (management calls); the methods are all on [`LocalKms`].
+//! Layout: `keystore` (keys, aliases, states, resolution, persistence), `authz` (the per-call
+//! pipeline, authorization, audit), [`denial`] (why a call was refused, enforcement), `data`
+//! (`GenerateDataKey`, `Encrypt`, `Decrypt`, `DescribeKey`), `data_ops` (the server's data
+//! operations), `admin` (management calls), `identity` (identity policies), [`audit`] (events,
+//! origin, rejected requests, the log); the methods are all on [`LocalKms`].
 //!
 //! It provides **no security** beyond what a test needs: keys are generated from the OS RNG
 //! and blobs are real AES-256-GCM, but the key material is in this process (and in the state
@@ -91,19 +118,32 @@ pub mod blob;
 pub mod clock;
 mod counts;
 mod data;
+mod data_ops;
+pub mod denial;
 pub mod faults;
+pub mod grants;
+mod identity;
 mod keystore;
 pub mod policy;
 pub mod quota;
 pub mod state;
+pub mod tags;
 
-pub use audit::{AuditEvent, AuditLog, Operation};
+pub use audit::{AuditEvent, AuditLog, Operation, RejectedRequest, RequestOrigin};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::ViaService;
+pub use data_ops::ReEncrypted;
+pub use denial::{Denial, Enforcement, PolicyHalf, PolicyRef, StatementRef};
 pub use faults::{FaultConfig, Outage};
 pub use policy::{Policy, PolicyError, PolicyKind};
 pub use quota::QuotaConfig;
 pub use state::SetupError;
+
+pub use grants::{
+    CreateGrantRequest, CreateGrantResponse, GrantCheck, GrantConstraints, GrantListEntry,
+    GrantOperation, ListGrantsPage,
+};
+pub use tags::{ListTagsPage, Tag};
 
 use crate::kms::{KmsError, KmsErrorKind};
 pub use keystore::AliasEntry;
@@ -111,6 +151,7 @@ use keystore::Inner;
 // The key store's types, under the names `state` uses.
 use keystore::{IdentityPolicy, KeyRecord, Manager};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -128,7 +169,14 @@ pub const MAX_PENDING_WINDOW_DAYS: u32 = 30;
 /// All methods take `&self`; share it in an `Arc`.
 pub struct LocalKms {
     region: String,
+    /// The primary account (the builder's).
     account: String,
+    /// Every served account, the primary first, no duplicates.
+    accounts: Vec<String>,
+    /// Identity policies come from the server's IAM file: not written to the state file.
+    identity_from_config: bool,
+    /// [`Enforcement::Soft`] when set.
+    soft: AtomicBool,
     inner: RwLock<Inner>,
     audit: AuditLog,
     quota: quota::Quota,
@@ -141,7 +189,7 @@ impl core::fmt::Debug for LocalKms {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("LocalKms")
             .field("region", &self.region)
-            .field("account", &self.account)
+            .field("accounts", &self.accounts)
             .field("state_file", &self.state_file)
             .finish_non_exhaustive()
     }
@@ -152,6 +200,9 @@ impl core::fmt::Debug for LocalKms {
 pub struct LocalKmsBuilder {
     region: String,
     account: String,
+    more_accounts: Vec<String>,
+    identity_from_config: bool,
+    enforcement: Enforcement,
     clock: Arc<dyn Clock>,
     audit_capacity: usize,
     audit_file: Option<PathBuf>,
@@ -163,6 +214,8 @@ impl core::fmt::Debug for LocalKmsBuilder {
         f.debug_struct("LocalKmsBuilder")
             .field("region", &self.region)
             .field("account", &self.account)
+            .field("more_accounts", &self.more_accounts)
+            .field("identity_from_config", &self.identity_from_config)
             .field("audit_capacity", &self.audit_capacity)
             .field("audit_file", &self.audit_file)
             .field("state_file", &self.state_file)
@@ -171,6 +224,30 @@ impl core::fmt::Debug for LocalKmsBuilder {
 }
 
 impl LocalKmsBuilder {
+    /// Also serves `accounts` (12 digits each, validated by [`LocalKmsBuilder::build`]): their
+    /// keys live side by side with the primary account's. Repeating an account is harmless.
+    pub fn accounts(mut self, accounts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.more_accounts
+            .extend(accounts.into_iter().map(Into::into));
+        self
+    }
+
+    /// How policy and grant denials are enforced (default [`Enforcement::Strict`]); see
+    /// [`LocalKms::set_enforcement`].
+    pub fn enforcement(mut self, enforcement: Enforcement) -> Self {
+        self.enforcement = enforcement;
+        self
+    }
+
+    /// With `true`, identity policies are not written to the state file (and those a state
+    /// file holds are ignored when it is loaded): their source is the configuration that
+    /// installs them with [`LocalKms::replace_identity_policies`], such as the server's IAM
+    /// file. Default `false`.
+    pub fn identity_from_config(mut self, yes: bool) -> Self {
+        self.identity_from_config = yes;
+        self
+    }
+
     /// Uses `clock` for event times, deletion dates, the quota and outage windows.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -207,11 +284,18 @@ impl LocalKmsBuilder {
     /// file cannot be read, is not a valid state file, or belongs to another region/account.
     /// The file is never modified in these cases.
     pub fn build(self) -> Result<LocalKms, SetupError> {
-        if !policy::is_account_id(&self.account) {
-            return Err(SetupError::InvalidConfig(format!(
-                "account must be 12 digits, got {:?}",
-                self.account
-            )));
+        let mut accounts = vec![self.account.clone()];
+        for a in &self.more_accounts {
+            if !accounts.contains(a) {
+                accounts.push(a.clone());
+            }
+        }
+        for a in &accounts {
+            if !policy::is_account_id(a) {
+                return Err(SetupError::InvalidConfig(format!(
+                    "account must be 12 digits, got {a:?}"
+                )));
+            }
         }
         if self.region.is_empty()
             || !self
@@ -225,7 +309,9 @@ impl LocalKmsBuilder {
             )));
         }
         let inner = match &self.state_file {
-            Some(p) if p.exists() => state::load(p, &self.region, &self.account)?,
+            Some(p) if p.exists() => {
+                state::load(p, &self.region, &accounts, !self.identity_from_config)?
+            }
             _ => Inner::default(),
         };
         let audit = AuditLog::new(self.audit_capacity);
@@ -238,6 +324,9 @@ impl LocalKmsBuilder {
         Ok(LocalKms {
             region: self.region,
             account: self.account,
+            accounts,
+            identity_from_config: self.identity_from_config,
+            soft: AtomicBool::new(self.enforcement == Enforcement::Soft),
             inner: RwLock::new(inner),
             audit,
             quota: quota::Quota::default(),
@@ -269,9 +358,13 @@ impl LocalKms {
     ///
     /// The values are taken as given; use [`LocalKms::builder`] to have them validated.
     pub fn new(region: impl Into<String>, account: impl Into<String>) -> Self {
+        let account = account.into();
         Self {
             region: region.into(),
-            account: account.into(),
+            accounts: vec![account.clone()],
+            account,
+            identity_from_config: false,
+            soft: AtomicBool::new(false),
             inner: RwLock::new(Inner::default()),
             audit: AuditLog::default(),
             quota: quota::Quota::default(),
@@ -286,6 +379,9 @@ impl LocalKms {
         LocalKmsBuilder {
             region: region.into(),
             account: account.into(),
+            more_accounts: Vec::new(),
+            identity_from_config: false,
+            enforcement: Enforcement::Strict,
             clock: Arc::new(SystemClock),
             audit_capacity: audit::DEFAULT_CAPACITY,
             audit_file: None,
@@ -298,9 +394,46 @@ impl LocalKms {
         &self.region
     }
 
-    /// The account that owns the keys.
+    /// The primary account (the one given to [`LocalKms::new`] / [`LocalKms::builder`]).
     pub fn account(&self) -> &str {
         &self.account
+    }
+
+    /// Every served account, the primary first.
+    pub fn accounts(&self) -> &[String] {
+        &self.accounts
+    }
+
+    /// Whether `account` is served here.
+    pub fn serves(&self, account: &str) -> bool {
+        self.accounts.iter().any(|a| a == account)
+    }
+
+    /// Sets how policy and grant denials are enforced: [`Enforcement::Soft`] records each
+    /// would-be denial in the audit trail (`"wouldBeDenied": true` with the [`Denial`]) and
+    /// lets the call proceed; unknown keys, key states, validation and quotas are never
+    /// softened.
+    pub fn set_enforcement(&self, enforcement: Enforcement) {
+        self.soft
+            .store(enforcement == Enforcement::Soft, Ordering::SeqCst);
+    }
+
+    /// The current enforcement.
+    pub fn enforcement(&self) -> Enforcement {
+        if self.soft.load(Ordering::SeqCst) {
+            Enforcement::Soft
+        } else {
+            Enforcement::Strict
+        }
+    }
+
+    /// Runs `f` with `origin` as the request origin of the calls it makes on this thread:
+    /// their audit records carry its `sourceIPAddress`, `userAgent` and `requestID`. The
+    /// previous origin is restored when `f` returns or panics. Calls on other threads are not
+    /// affected (the calls run synchronously, as a server's blocking handler makes them).
+    pub fn with_origin<T>(&self, origin: &RequestOrigin, f: impl FnOnce() -> T) -> T {
+        let _guard = audit::OriginGuard::set(origin);
+        f()
     }
 
     /// The audit log.
@@ -354,12 +487,18 @@ impl LocalKms {
         }
     }
 
-    /// The ARN of key `id`.
+    /// The ARN of key `id` of the primary account.
     pub fn key_arn(&self, id: &str) -> String {
-        format!("arn:aws:kms:{}:{}:key/{id}", self.region, self.account)
+        self.key_arn_in(&self.account, id)
     }
 
-    pub(super) fn alias_arn(&self, name: &str) -> String {
-        format!("arn:aws:kms:{}:{}:{name}", self.region, self.account)
+    /// The ARN of key `id` of `account`.
+    pub fn key_arn_in(&self, account: &str, id: &str) -> String {
+        format!("arn:aws:kms:{}:{account}:key/{id}", self.region)
+    }
+
+    /// The ARN of alias `name` (`alias/NAME`) of `account`.
+    pub fn alias_arn(&self, account: &str, name: &str) -> String {
+        format!("arn:aws:kms:{}:{account}:{name}", self.region)
     }
 }

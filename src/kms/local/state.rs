@@ -4,13 +4,16 @@
 //! HSM backup without the HSM. It is written with owner-only permissions (0600) and should
 //! live on a private path.
 //!
-//! Format: one JSON object
-//! `{"format": "fragseal-localkms-state", "version": 1, "region", "account", "keys": [...],
-//! "aliases": {...}, "identityPolicies": {...}}`. It is written atomically: a temporary file
+//! Format (version 2): one JSON object
+//! `{"format": "fragseal-localkms-state", "version": 2, "region", "keys": [{"id", "account",
+//! ...}], "aliases": {ACCOUNT: {"alias/NAME": KEY_ID}}, "identityPolicies": {...}}`: every key
+//! carries the account that owns it, aliases are per account. Version 1 (one account:
+//! `"account"` at the top, keys without one, `"aliases": {"alias/NAME": KEY_ID}`) is still
+//! read; the next write turns it into version 2. It is written atomically: a temporary file
 //! in the same directory (created 0600), `fsync`, `rename` over the old file, `fsync` of the
 //! directory. Loading checks everything; a file that does not parse, has another format or
-//! version, or belongs to another region or account is refused with a clear error and is
-//! never overwritten (the KMS is not built).
+//! version, belongs to another region, or holds a key or alias of an account this KMS does
+//! not serve is refused with a clear error and is never overwritten (the KMS is not built).
 
 use super::{IdentityPolicy, Inner, KeyRecord, Manager};
 use crate::crypto::DataKey;
@@ -26,8 +29,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The `format` value of a state file.
 pub const FORMAT: &str = "fragseal-localkms-state";
-/// The `version` written and accepted.
-pub const VERSION: u32 = 1;
+/// The `version` written (version 1, single-account, is read too).
+pub const VERSION: u32 = 2;
 /// Largest state file read (bytes).
 pub const MAX_STATE_LEN: u64 = 256 * 1024 * 1024;
 
@@ -94,6 +97,9 @@ impl std::error::Error for SetupError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct StoredKey {
     id: String,
+    /// The owner (version 2; absent in version 1, where the file's account owns every key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     state: String,
     description: String,
     manager: String,
@@ -102,6 +108,10 @@ struct StoredKey {
     deletion_date: Option<u64>,
     /// The key material, hex. Zeroized on drop.
     material: String,
+    /// The key's tags (absent when it has none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[zeroize(skip)]
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,6 +119,25 @@ struct StoredKey {
 struct StateFile {
     format: String,
     version: u32,
+    region: String,
+    keys: Vec<StoredKey>,
+    /// account → `alias/NAME` → key id.
+    aliases: BTreeMap<String, BTreeMap<String, String>>,
+    identity_policies: BTreeMap<String, Vec<String>>,
+    /// The grants (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    grants: Vec<super::grants::stored::StoredGrant>,
+}
+
+/// Version 1: one account.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StateFileV1 {
+    #[allow(dead_code, reason = "checked in the header")]
+    format: String,
+    #[allow(dead_code, reason = "checked in the header")]
+    version: u32,
+    #[allow(dead_code, reason = "checked in the header")]
     region: String,
     account: String,
     keys: Vec<StoredKey>,
@@ -129,23 +158,31 @@ fn parse_state(s: &str) -> Option<KeyState> {
     })
 }
 
-/// Writes `inner` to `path` atomically with mode 0600.
+/// Writes `inner` to `path` atomically with mode 0600 (without identity policies unless
+/// `with_identity`).
 pub(super) fn save(
     path: &Path,
     region: &str,
-    account: &str,
+    with_identity: bool,
     inner: &Inner,
 ) -> Result<(), std::io::Error> {
+    let mut aliases: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for ((account, name), id) in &inner.aliases {
+        aliases
+            .entry(account.clone())
+            .or_default()
+            .insert(name.clone(), id.clone());
+    }
     let file = StateFile {
         format: FORMAT.to_owned(),
         version: VERSION,
         region: region.to_owned(),
-        account: account.to_owned(),
         keys: inner
             .keys
             .values()
             .map(|k| StoredKey {
                 id: k.id.clone(),
+                account: Some(k.account.clone()),
                 state: state_name(k.state).to_owned(),
                 description: k.description.clone(),
                 manager: k.manager.as_str().to_owned(),
@@ -153,14 +190,20 @@ pub(super) fn save(
                 created: k.created,
                 deletion_date: k.deletion_date,
                 material: hex::encode(k.material.expose_secret()),
+                tags: k.tags.clone(),
             })
             .collect(),
-        aliases: inner.aliases.clone(),
-        identity_policies: inner
-            .identity
-            .iter()
-            .map(|(arn, l)| (arn.clone(), l.iter().map(|p| p.json.clone()).collect()))
-            .collect(),
+        aliases,
+        identity_policies: if with_identity {
+            inner
+                .identity
+                .iter()
+                .map(|(arn, l)| (arn.clone(), l.iter().map(|p| p.json.clone()).collect()))
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
+        grants: super::grants::stored::store(&inner.grants, |id| inner.keys.contains_key(id)),
     };
     // Sized up front so that growing the buffer leaves no stray copies of key material.
     let estimate = 4096
@@ -226,8 +269,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
     result
 }
 
-/// Loads and validates the state file at `path` for `region`/`account`.
-pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, super::SetupError> {
+/// Loads and validates the state file at `path` for `region` and the served `accounts`
+/// (identity policies are skipped unless `with_identity`).
+pub(super) fn load(
+    path: &Path,
+    region: &str,
+    accounts: &[String],
+    with_identity: bool,
+) -> Result<Inner, super::SetupError> {
     let io = |source| SetupError::Io {
         path: path.to_path_buf(),
         source,
@@ -266,23 +315,58 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
             show(&header.format)
         )));
     }
-    if header.version.as_ref().and_then(serde_json::Value::as_u64) != Some(u64::from(VERSION)) {
+    let version = header.version.as_ref().and_then(serde_json::Value::as_u64);
+    if version != Some(1) && version != Some(u64::from(VERSION)) {
         return Err(foreign(format!(
-            "version is {}, expected {VERSION}",
+            "version is {}, expected 1 or {VERSION}",
             show(&header.version)
         )));
     }
-    if header.region.as_ref().and_then(|v| v.as_str()) != Some(region)
-        || header.account.as_ref().and_then(|v| v.as_str()) != Some(account)
-    {
+    if header.region.as_ref().and_then(|v| v.as_str()) != Some(region) {
         return Err(foreign(format!(
-            "it is for region {} account {}, not {region} / {account}",
-            show(&header.region),
-            show(&header.account)
+            "it is for region {}, not {region}",
+            show(&header.region)
         )));
     }
-    let file: StateFile =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("bad structure: {e}")))?;
+    let served = |a: &str| accounts.iter().any(|s| s == a);
+    let file: StateFile = if version == Some(1) {
+        let v1: StateFileV1 =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("bad structure: {e}")))?;
+        if !served(&v1.account) {
+            return Err(foreign(format!(
+                "it is for account {}, which is not served here ({})",
+                v1.account,
+                accounts.join(", ")
+            )));
+        }
+        let mut keys = v1.keys;
+        for (i, k) in keys.iter_mut().enumerate() {
+            if k.account.is_some() {
+                return Err(corrupt(format!(
+                    "keys[{i}]: a version 1 key has no \"account\""
+                )));
+            }
+            k.account = Some(v1.account.clone());
+        }
+        let mut aliases = BTreeMap::new();
+        aliases.insert(v1.account.clone(), v1.aliases);
+        StateFile {
+            format: FORMAT.to_owned(),
+            version: 1,
+            region: region.to_owned(),
+            keys,
+            aliases,
+            identity_policies: v1.identity_policies,
+            grants: Vec::new(),
+        }
+    } else {
+        if header.account.is_some() {
+            return Err(corrupt(
+                "a version 2 file has no top-level \"account\"".to_owned(),
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("bad structure: {e}")))?
+    };
     let mut inner = Inner::default();
     for (i, k) in file.keys.iter().enumerate() {
         let at = |what: &str| corrupt(format!("keys[{i}]: {what}"));
@@ -291,6 +375,13 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
             || !k.id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
         {
             return Err(at("bad id"));
+        }
+        let account = k.account.clone().ok_or_else(|| at("no account"))?;
+        if !served(&account) {
+            return Err(foreign(format!(
+                "keys[{i}] belongs to account {account:?}, which is not served here ({})",
+                accounts.join(", ")
+            )));
         }
         let state = parse_state(&k.state).ok_or_else(|| at("unknown state"))?;
         if (state == KeyState::PendingDeletion) != k.deletion_date.is_some() {
@@ -310,6 +401,7 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
         let arn = format!("arn:aws:kms:{region}:{account}:key/{}", k.id);
         let rec = KeyRecord {
             id: k.id.clone(),
+            account,
             arn,
             material: Arc::new(material),
             state,
@@ -319,17 +411,34 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
             policy: Arc::new(policy),
             created: k.created,
             deletion_date: k.deletion_date,
+            tags: k.tags.clone(),
         };
         if inner.keys.insert(k.id.clone(), rec).is_some() {
             return Err(at("duplicate id"));
         }
     }
-    for (name, id) in &file.aliases {
-        if !name.starts_with("alias/") || !inner.keys.contains_key(id) {
-            return Err(corrupt(format!("alias {name:?} is invalid or dangling")));
+    for (account, names) in &file.aliases {
+        if !served(account) {
+            return Err(foreign(format!(
+                "it holds aliases of account {account:?}, which is not served here"
+            )));
+        }
+        for (name, id) in names {
+            if !name.starts_with("alias/")
+                || inner.keys.get(id).is_none_or(|k| k.account != *account)
+            {
+                return Err(corrupt(format!(
+                    "alias {name:?} of {account} is invalid or dangling"
+                )));
+            }
+            inner
+                .aliases
+                .insert((account.clone(), name.clone()), id.clone());
         }
     }
-    inner.aliases = file.aliases.clone();
+    if !with_identity {
+        return Ok(inner);
+    }
     for (arn, list) in &file.identity_policies {
         let mut parsed = Vec::with_capacity(list.len());
         for (i, json) in list.iter().enumerate() {
@@ -342,5 +451,8 @@ pub(super) fn load(path: &Path, region: &str, account: &str) -> Result<Inner, su
         }
         inner.identity.insert(arn.clone(), parsed);
     }
+    inner.grants =
+        super::grants::stored::load(&file.grants, |id| inner.keys.get(id).map(|k| k.arn.clone()))
+            .map_err(corrupt)?;
     Ok(inner)
 }

@@ -147,3 +147,78 @@ pub(super) fn decrypt(call: &Call<'_>, input: &mut Input) -> Result<Reply, ApiEr
     .map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))?;
     Ok(Reply(body))
 }
+
+pub(super) fn generate_data_key_without_plaintext(
+    call: &Call<'_>,
+    input: &mut Input,
+) -> Result<Reply, ApiError> {
+    let key = input.required_string("KeyId", 1, KEY_ID_MAX)?;
+    let ec = context(input, "EncryptionContext")?;
+    grant_tokens(input)?;
+    no_dry_run(input)?;
+    let spec = data_key_spec(input)?;
+    let out = call
+        .kms
+        .generate_data_key_without_plaintext(call.caller, &key, spec, &ec)?;
+    Ok(Reply::json(&serde_json::json!({
+        "CiphertextBlob": b64(&out.ciphertext_blob),
+        "KeyId": out.key_id,
+    })))
+}
+
+pub(super) fn re_encrypt(call: &Call<'_>, input: &mut Input) -> Result<Reply, ApiError> {
+    let blob = input.required_blob("CiphertextBlob", 1, CIPHERTEXT_MAX)?;
+    let source_ec = context(input, "SourceEncryptionContext")?;
+    let source_key = input.string("SourceKeyId", 1, KEY_ID_MAX)?;
+    let destination = input.required_string("DestinationKeyId", 1, KEY_ID_MAX)?;
+    let destination_ec = context(input, "DestinationEncryptionContext")?;
+    grant_tokens(input)?;
+    no_dry_run(input)?;
+    input.finish()?;
+    algorithm(input, "SourceEncryptionAlgorithm")?;
+    algorithm(input, "DestinationEncryptionAlgorithm")?;
+    let out = call.kms.re_encrypt(
+        call.caller,
+        &blob,
+        &source_ec,
+        source_key.as_deref(),
+        &destination,
+        &destination_ec,
+    )?;
+    Ok(Reply::json(&serde_json::json!({
+        "CiphertextBlob": b64(&out.ciphertext_blob),
+        "SourceKeyId": out.source_key_id,
+        "KeyId": out.key_id,
+        "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    })))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RandomReply<'a> {
+    plaintext: &'a str,
+}
+
+pub(super) fn generate_random(call: &Call<'_>, input: &mut Input) -> Result<Reply, ApiError> {
+    let n = input.integer("NumberOfBytes", 1, 1024)?;
+    if input.string("CustomKeyStoreId", 1, 64)?.is_some() {
+        return Err(ApiError::unsupported(
+            "Custom key stores are not supported by this server.",
+        ));
+    }
+    no_recipient(input)?;
+    let Some(n) = n else {
+        input.fail_null("NumberOfBytes");
+        input.finish()?;
+        return Err(ApiError::client(VALIDATION, "NumberOfBytes is required."));
+    };
+    input.finish()?;
+    let bytes = call.kms.generate_random(call.caller, n)?;
+    let plaintext = b64_secret(bytes.expose_secret());
+    let body = serde_json::to_vec(&RandomReply {
+        plaintext: &plaintext,
+    })
+    .map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))?;
+    Ok(Reply(body))
+}

@@ -87,7 +87,8 @@ impl Input {
         ));
     }
 
-    fn fail_null(&mut self, name: &str) {
+    /// Records that the required member `name` is missing.
+    pub(crate) fn fail_null(&mut self, name: &str) {
         self.errors.push(format!(
             "Value null at '{}' failed to satisfy constraint: Member must not be null",
             wire_name(name)
@@ -283,6 +284,11 @@ impl Input {
         }
     }
 
+    /// Takes over the constraint failures of a nested structure.
+    pub(crate) fn absorb(&mut self, nested: Input) {
+        self.errors.extend(nested.errors);
+    }
+
     /// An optional list of structures.
     pub(crate) fn structure_list(&mut self, name: &str) -> Result<Option<Vec<Input>>, ApiError> {
         let items = match self.get(name) {
@@ -420,6 +426,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
 mod tests {
     use super::*;
 
+    fn parsed(body: &[u8]) -> Input {
+        match Input::parse(body) {
+            Ok(i) => i,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
     #[test]
     fn bodies_that_are_not_one_json_object_are_serialization_errors() {
         for body in [
@@ -438,14 +451,12 @@ mod tests {
 
     #[test]
     fn wrong_types_are_serialization_errors_and_constraints_validation_errors() {
-        let mut i = Input::parse(br#"{"KeyId": 5}"#).ok().expect("json");
+        let mut i = parsed(br#"{"KeyId": 5}"#);
         assert_eq!(
             i.required_string("KeyId", 1, 2048).expect_err("type").code,
             "SerializationException"
         );
-        let mut i = Input::parse(br#"{"NumberOfBytes": 0, "Plaintext": ""}"#)
-            .ok()
-            .expect("json");
+        let mut i = parsed(br#"{"NumberOfBytes": 0, "Plaintext": ""}"#);
         i.required_string("KeyId", 1, 2048)
             .expect("absent is fine here");
         i.integer("NumberOfBytes", 1, 1024).expect("int");
@@ -459,9 +470,7 @@ mod tests {
              Member must have value greater than or equal to 1; Value at 'plaintext' failed to \
              satisfy constraint: Member must have length greater than or equal to 1"
         );
-        let mut i = Input::parse(br#"{"KeySpec": "AES_512", "KeyId": null}"#)
-            .ok()
-            .expect("json");
+        let mut i = parsed(br#"{"KeySpec": "AES_512", "KeyId": null}"#);
         i.enumeration("KeySpec", &["AES_256", "AES_128"])
             .expect("str");
         assert_eq!(i.string("KeyId", 1, 2048).expect("null is absent"), None);
@@ -470,9 +479,7 @@ mod tests {
             "1 validation error detected: Value 'AES_512' at 'keySpec' failed to satisfy \
              constraint: Member must satisfy enum value set: [AES_256, AES_128]"
         );
-        let mut i = Input::parse(br#"{"CiphertextBlob": "***"}"#)
-            .ok()
-            .expect("json");
+        let mut i = parsed(br#"{"CiphertextBlob": "***"}"#);
         assert_eq!(
             i.blob("CiphertextBlob", 1, 6144).expect_err("b64").code,
             "SerializationException"

@@ -150,15 +150,11 @@ pub(super) fn create_key(call: &Call<'_>, input: &mut Input) -> Result<Reply, Ap
             "Multi-Region keys are not supported by this server.",
         ));
     }
-    if input.structure_list("Tags")?.is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::unsupported(
-            "Tags on CreateKey are not supported by this server yet.",
-        ));
-    }
+    let tags = super::grants::tags(input, false)?;
     input.finish()?;
     let d = call
         .kms
-        .create_key(call.caller, policy.as_deref(), &description)?;
+        .create_key_with_tags(call.caller, policy.as_deref(), &description, &tags)?;
     Ok(Reply::json(&json!({"KeyMetadata": key_metadata(&d)})))
 }
 

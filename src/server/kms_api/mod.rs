@@ -1,9 +1,10 @@
 //! The KMS JSON 1.1 operations: each reads its members as botocore's KMS model declares them
 //! (names, required members, lengths, ranges, enums), calls [`LocalKms`] as the verified caller,
 //! and writes the model's response shape. Management calls in `keys`, cryptographic calls in
-//! `data`.
+//! `data`, grants and tags in `grants`.
 
 mod data;
+mod grants;
 pub(crate) mod input;
 mod keys;
 
@@ -58,6 +59,23 @@ const OPERATIONS: &[(Operation, Handler)] = &[
     (Operation::GenerateDataKey, data::generate_data_key),
     (Operation::Encrypt, data::encrypt),
     (Operation::Decrypt, data::decrypt),
+    (
+        Operation::GenerateDataKeyWithoutPlaintext,
+        data::generate_data_key_without_plaintext,
+    ),
+    (Operation::ReEncrypt, data::re_encrypt),
+    (Operation::GenerateRandom, data::generate_random),
+    (Operation::CreateGrant, grants::create_grant),
+    (Operation::ListGrants, grants::list_grants),
+    (
+        Operation::ListRetirableGrants,
+        grants::list_retirable_grants,
+    ),
+    (Operation::RetireGrant, grants::retire_grant),
+    (Operation::RevokeGrant, grants::revoke_grant),
+    (Operation::TagResource, grants::tag_resource),
+    (Operation::UntagResource, grants::untag_resource),
+    (Operation::ListResourceTags, grants::list_resource_tags),
 ];
 
 /// The operation named `name` (`GenerateDataKey`, ...), if this server answers it.

@@ -210,41 +210,185 @@ pub fn authorize(
     identity_policies: &[&Policy],
     req: &Request<'_>,
 ) -> Decision {
-    let mut key_direct = false;
-    let mut key_account_allow = false;
+    authorize_explained(key_policy, key_account, identity_policies, req).decision
+}
+
+/// Where the deciding `Deny` statement is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenyAt {
+    /// Statement `statement` (0-based) of the key policy.
+    KeyPolicy {
+        /// Its index in `Statement`.
+        statement: usize,
+    },
+    /// Statement `statement` of identity policy `policy` (indices into the slice given).
+    IdentityPolicy {
+        /// Index of the policy in `identity_policies`.
+        policy: usize,
+        /// Its index in `Statement`.
+        statement: usize,
+    },
+}
+
+/// [`authorize`]'s verdict with the reasons behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    /// The verdict, as [`authorize`] returns it.
+    pub decision: Decision,
+    /// For [`Decision::ExplicitDeny`]: the first `Deny` statement that applies (key policy
+    /// first, then the identity policies in order).
+    pub deny: Option<DenyAt>,
+    /// Whether the key policy had an applicable `Allow` naming the caller (or `*`) directly.
+    pub key_policy_direct: bool,
+    /// Whether the key policy had an applicable `Allow` naming the caller's account.
+    pub key_policy_account: bool,
+    /// Whether an identity policy allowed (the account root counts as allowed).
+    pub identity_allows: bool,
+    /// Whether the caller is of another account than `key_account`.
+    pub cross_account: bool,
+}
+
+/// [`authorize`], also telling which rule decided.
+pub fn authorize_explained(
+    key_policy: Option<&Policy>,
+    key_account: &str,
+    identity_policies: &[&Policy],
+    req: &Request<'_>,
+) -> Explanation {
+    let caller_account = req.context.principal_account;
+    let mut out = Explanation {
+        decision: Decision::ImplicitDeny,
+        deny: None,
+        key_policy_direct: false,
+        key_policy_account: false,
+        identity_allows: false,
+        cross_account: caller_account != key_account,
+    };
     if let Some(kp) = key_policy {
-        for s in &kp.statements {
+        for (i, s) in kp.statements.iter().enumerate() {
             match (s.applies(req), s.effect) {
                 (PrincipalMatch::No, _) => {}
-                (_, Effect::Deny) => return Decision::ExplicitDeny,
-                (PrincipalMatch::Direct, Effect::Allow) => key_direct = true,
-                (PrincipalMatch::Account, Effect::Allow) => key_account_allow = true,
+                (_, Effect::Deny) => {
+                    out.decision = Decision::ExplicitDeny;
+                    out.deny = Some(DenyAt::KeyPolicy { statement: i });
+                    return out;
+                }
+                (PrincipalMatch::Direct, Effect::Allow) => out.key_policy_direct = true,
+                (PrincipalMatch::Account, Effect::Allow) => out.key_policy_account = true,
             }
         }
     }
-    let mut identity_allow = false;
-    for p in identity_policies {
-        match p.evaluate(req) {
-            Decision::ExplicitDeny => return Decision::ExplicitDeny,
-            Decision::Allow => identity_allow = true,
-            Decision::ImplicitDeny => {}
+    for (pi, p) in identity_policies.iter().enumerate() {
+        for (i, s) in p.statements.iter().enumerate() {
+            if s.applies(req) == PrincipalMatch::No {
+                continue;
+            }
+            match s.effect {
+                Effect::Deny => {
+                    out.decision = Decision::ExplicitDeny;
+                    out.deny = Some(DenyAt::IdentityPolicy {
+                        policy: pi,
+                        statement: i,
+                    });
+                    return out;
+                }
+                Effect::Allow => out.identity_allows = true,
+            }
         }
     }
-    let caller_account = req.context.principal_account;
     // The account root holds every identity permission of its own account.
     if req.context.principal_arn == root_arn(caller_account) {
-        identity_allow = true;
+        out.identity_allows = true;
     }
     let allowed = match key_policy {
-        None => caller_account == key_account && identity_allow,
+        None => caller_account == key_account && out.identity_allows,
         Some(_) if caller_account == key_account => {
-            key_direct || (key_account_allow && identity_allow)
+            out.key_policy_direct || (out.key_policy_account && out.identity_allows)
         }
-        Some(_) => (key_direct || key_account_allow) && identity_allow,
+        Some(_) => (out.key_policy_direct || out.key_policy_account) && out.identity_allows,
     };
     if allowed {
-        Decision::Allow
-    } else {
-        Decision::ImplicitDeny
+        out.decision = Decision::Allow;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::kms::local::policy::PolicyKind;
+
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/k";
+
+    fn req<'a>(principal: &'a str, account: &'a str, action: &'a str) -> Request<'a> {
+        Request {
+            action,
+            resource: KEY,
+            context: RequestContext {
+                principal_arn: principal,
+                principal_account: account,
+                via_service: None,
+                encryption_context: None,
+                request_alias: None,
+            },
+        }
+    }
+
+    fn identity(json: &str) -> Policy {
+        Policy::parse(json, PolicyKind::Identity).unwrap()
+    }
+
+    #[test]
+    fn explained_agrees_with_authorize_and_finds_the_deny() {
+        let key = Policy::parse(
+            r#"{"Statement":[
+                {"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"},
+                {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
+            PolicyKind::Key,
+        )
+        .unwrap();
+        let allow = identity(r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#);
+        // The Deny is the second statement of the second policy, after an applicable Allow.
+        let deny = identity(
+            r#"{"Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"},
+                {"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#,
+        );
+        let user = "arn:aws:iam::111122223333:user/u";
+        let ext = "arn:aws:iam::444455556666:user/x";
+        let cases: Vec<(Vec<&Policy>, Request<'_>)> = vec![
+            (
+                vec![&allow, &deny],
+                req(user, "111122223333", "kms:Decrypt"),
+            ),
+            (vec![&allow], req(user, "111122223333", "kms:Decrypt")),
+            (vec![], req(user, "111122223333", "kms:Decrypt")),
+            (vec![], req(ext, "444455556666", "kms:Decrypt")),
+            (vec![&allow], req(ext, "444455556666", "kms:Encrypt")),
+        ];
+        for (ids, r) in &cases {
+            let x = authorize_explained(Some(&key), "111122223333", ids, r);
+            assert_eq!(x.decision, authorize(Some(&key), "111122223333", ids, r));
+        }
+        let x = authorize_explained(Some(&key), "111122223333", &cases[0].0, &cases[0].1);
+        assert_eq!(x.decision, Decision::ExplicitDeny);
+        assert_eq!(
+            x.deny,
+            Some(DenyAt::IdentityPolicy {
+                policy: 1,
+                statement: 1
+            })
+        );
+        assert_eq!(
+            authorize_explained(Some(&key), "111122223333", &cases[1].0, &cases[1].1).decision,
+            Decision::Allow
+        );
+        let x = authorize_explained(Some(&key), "111122223333", &cases[2].0, &cases[2].1);
+        assert!(x.key_policy_account && !x.identity_allows && !x.cross_account);
+        let x = authorize_explained(Some(&key), "111122223333", &cases[3].0, &cases[3].1);
+        assert!(x.cross_account && x.key_policy_account && !x.identity_allows);
+        assert_eq!(x.decision, Decision::ImplicitDeny);
+        let x = authorize_explained(Some(&key), "111122223333", &cases[4].0, &cases[4].1);
+        assert!(!x.key_policy_account && !x.key_policy_direct && x.identity_allows);
     }
 }

@@ -95,7 +95,10 @@ mod pattern;
 
 pub use condition::{Operator, Qualifier, RequestContext};
 pub use document::{is_account_id, Effect, Policy, PolicyKind, PrincipalEntry, Statement};
-pub use eval::{authorize, is_role_arn_of, role_of_session, root_arn, Decision, Request};
+pub use eval::{
+    authorize, authorize_explained, is_role_arn_of, role_of_session, root_arn, Decision, DenyAt,
+    Explanation, Request,
+};
 pub use pattern::{arn_match, glob};
 
 use core::fmt;

@@ -1,0 +1,169 @@
+//! One audit event and its CloudTrail-shaped JSON record.
+
+use super::origin::RequestOrigin;
+use super::Operation;
+use crate::format::EncryptionContext;
+use crate::kms::local::denial::{Denial, Enforcement};
+use crate::kms::Credential;
+use serde_json::{json, Map, Value};
+use std::time::SystemTime;
+
+/// One audit event. [`AuditEvent::to_json`] renders the CloudTrail shape.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    /// When the call was made.
+    pub event_time: SystemTime,
+    /// The operation.
+    pub operation: Operation,
+    /// The region of the local KMS.
+    pub region: String,
+    /// The key's owner, or the caller's account for an account-level call
+    /// (`recipientAccountId`).
+    pub recipient_account: String,
+    /// The caller.
+    pub caller: Credential,
+    /// The service the call came through (`kinesisvideo.REGION.amazonaws.com`), if any.
+    pub via_service: Option<String>,
+    /// The `KeyId` request parameter as given (id, ARN, alias), if any.
+    pub key_id: Option<String>,
+    /// The encryption context of the request, if the operation takes one.
+    pub encryption_context: Option<EncryptionContext>,
+    /// Other request parameters (`keySpec`, `numberOfBytes`, `aliasName`, ...). Never secrets.
+    pub extra_parameters: Vec<(&'static str, Value)>,
+    /// The ARN of the key the call resolved to, if any (`resources`).
+    pub resource_arn: Option<String>,
+    /// The error code (`AccessDeniedException`, ...) and message when the call failed.
+    pub error: Option<(String, String)>,
+    /// The rule that decided the refusal, when the call was refused by policy, grant or key
+    /// state (`"denial"`).
+    pub denial: Option<Denial>,
+    /// In [`Enforcement::Soft`]: the denial that was let through (`"wouldBeDenied": true`).
+    pub would_be_denied: Option<Denial>,
+    /// The enforcement in force for the call (`"enforcement"`, written in soft mode).
+    pub enforcement: Enforcement,
+    /// Where the request came from ([`LocalKms::with_origin`](crate::kms::local::LocalKms::with_origin)), if known: then
+    /// `sourceIPAddress`, `userAgent` and `requestID` are its values.
+    pub origin: Option<RequestOrigin>,
+    /// `requestID`.
+    pub request_id: String,
+    /// `eventID`.
+    pub event_id: String,
+}
+
+impl AuditEvent {
+    /// The event as a CloudTrail-shaped JSON record.
+    pub fn to_json(&self) -> Value {
+        let caller = &self.caller;
+        let principal_type = principal_type(caller);
+        let mut params = Map::new();
+        if let Some(k) = &self.key_id {
+            params.insert("keyId".into(), Value::String(k.clone()));
+        }
+        if let Some(ec) = &self.encryption_context {
+            let m: Map<String, Value> = ec
+                .iter()
+                .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                .collect();
+            params.insert("encryptionContext".into(), Value::Object(m));
+        }
+        for (k, v) in &self.extra_parameters {
+            params.insert((*k).to_owned(), v.clone());
+        }
+        let resources = match &self.resource_arn {
+            Some(arn) => json!([{
+                "accountId": self.recipient_account,
+                "type": "AWS::KMS::Key",
+                "ARN": arn,
+            }]),
+            None => Value::Null,
+        };
+        let mut v = json!({
+            "eventVersion": "1.08",
+            "userIdentity": {
+                "type": principal_type,
+                "principalId": caller.access_key_id(),
+                "arn": caller.principal_arn(),
+                "accountId": caller.account(),
+                "accessKeyId": caller.access_key_id(),
+                "invokedBy": self.via_service,
+            },
+            "eventTime": humantime::format_rfc3339_seconds(self.event_time).to_string(),
+            "eventSource": "kms.amazonaws.com",
+            "eventName": self.operation.name(),
+            "awsRegion": self.region,
+            "sourceIPAddress": self.origin.as_ref().map_or_else(
+                || self.via_service.as_deref().unwrap_or("127.0.0.1"),
+                |o| o.source_ip.as_str(),
+            ),
+            "userAgent": self.origin.as_ref().map_or_else(
+                || self.via_service.as_deref().unwrap_or("fragseal-localkms"),
+                |o| o.user_agent.as_str(),
+            ),
+            "requestParameters": Value::Object(params),
+            "responseElements": Value::Null,
+            "requestID": self.origin.as_ref().map_or(&self.request_id, |o| &o.request_id),
+            "eventID": self.event_id,
+            "readOnly": self.operation.read_only(),
+            "resources": resources,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": self.recipient_account,
+            "eventCategory": "Management",
+        });
+        if let (Some((code, message)), Some(obj)) = (&self.error, v.as_object_mut()) {
+            obj.insert("errorCode".into(), Value::String(code.clone()));
+            obj.insert("errorMessage".into(), Value::String(message.clone()));
+        }
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(d) = &self.denial {
+                obj.insert("denial".into(), d.to_json());
+            }
+            if self.enforcement == Enforcement::Soft {
+                obj.insert("enforcement".into(), Value::from("soft"));
+                if let Some(d) = &self.would_be_denied {
+                    obj.insert("wouldBeDenied".into(), Value::Bool(true));
+                    obj.entry("denial").or_insert_with(|| d.to_json());
+                }
+            }
+        }
+        v
+    }
+
+    /// Whether the call failed.
+    pub fn is_error(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+/// A random UUID (version 4 layout) for request and event ids; not secret.
+pub(crate) fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    crate::crypto::fill_random(&mut b);
+    format_uuid(b)
+}
+
+/// Formats 16 bytes as a version-4 UUID string.
+pub(crate) fn format_uuid(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// CloudTrail's `userIdentity.type` of `caller`.
+pub(super) fn principal_type(caller: &Credential) -> &'static str {
+    if caller.principal_arn().ends_with(":root") {
+        "Root"
+    } else if caller.principal_arn().contains(":assumed-role/") {
+        "AssumedRole"
+    } else {
+        "IAMUser"
+    }
+}
