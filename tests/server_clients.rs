@@ -257,8 +257,9 @@ fn boto3_generate_without_plaintext_reencrypt_random() {
             "re_encrypt",
             "re_encrypt.decrypt",
             "re_encrypt.source_key",
+            "alice.generate_random",
             "generate_random",
-            "generate_random.0",
+            "generate_random.1025",
         ],
     );
 }

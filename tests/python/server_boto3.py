@@ -205,10 +205,14 @@ def section_data_extra(env):
     expect_error("re_encrypt.source_key", "IncorrectKeyException", 400,
                  alice.re_encrypt, CiphertextBlob=wp["CiphertextBlob"],
                  SourceEncryptionContext=ec, SourceKeyId=other, DestinationKeyId=other)
-    rnd = alice.generate_random(NumberOfBytes=48)
+    # GenerateRandom is account-level: alice's data-only policy does not allow it; admin's does.
+    expect_error("alice.generate_random", "AccessDeniedException", 400,
+                 alice.generate_random, NumberOfBytes=48)
+    rnd = env.kms("admin").generate_random(NumberOfBytes=48)
     check("generate_random", len(rnd["Plaintext"]) == 48)
-    expect_error("generate_random.0", "ValidationException", 400,
-                 env.kms("admin").generate_random, NumberOfBytes=0)
+    # (botocore itself refuses 0 before sending; it does not check the maximum.)
+    expect_error("generate_random.1025", "ValidationException", 400,
+                 env.kms("admin").generate_random, NumberOfBytes=1025)
 
 
 def section_denials(env):
