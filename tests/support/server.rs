@@ -383,6 +383,38 @@ impl Drop for KmsServer {
     }
 }
 
+/// The environment of every client process: nothing from the machine's AWS configuration.
+pub fn isolated_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with("AWS_")) {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_RETRY_MODE", "standard")
+        .env("AWS_PAGER", "")
+        .stdin(Stdio::null());
+}
+
+/// No user's secret access key appears in the audit log or on the server's stderr.
+#[track_caller]
+pub fn assert_no_secret_logged(server: &KmsServer) {
+    let audit = std::fs::read_to_string(server.audit_path()).unwrap_or_default();
+    let logs = server.logs();
+    for u in &server.fixture.users {
+        assert!(
+            !audit.contains(&u.secret),
+            "{}'s secret in the audit log",
+            u.name
+        );
+        assert!(!logs.contains(&u.secret), "{}'s secret on stderr", u.name);
+    }
+}
+
 fn path_arg(p: &Path) -> Result<String, String> {
     p.to_str()
         .map(str::to_owned)
