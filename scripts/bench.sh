@@ -5,6 +5,8 @@
 #
 #   scripts/bench.sh                 # all groups (about 6 minutes on 2 cores)
 #   scripts/bench.sh seal_open       # one bench target
+#   scripts/bench.sh kms_server      # `fragseal kms serve` vs moto_server (not criterion; needs
+#                                    # the venv of scripts/setup-python.sh; not in the default set)
 # Extra criterion arguments may follow after `--`, e.g. `scripts/bench.sh seal_open -- 1MiB`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,11 @@ fi
 for t in "${targets[@]}"; do
   # Remove this target's old results, so the table below only reads figures from this run.
   python3 scripts/bench_ratios.py --clean "$t"
-  cargo bench --bench "$t" -- --warm-up-time 1 --measurement-time 3 "$@"
+  if [ "$t" = kms_server ]; then
+    # Its own harness: both servers measured in one run; writes target/bench/kms_server.json.
+    cargo bench --bench kms_server
+  else
+    cargo bench --bench "$t" -- --warm-up-time 1 --measurement-time 3 "$@"
+  fi
 done
 python3 scripts/bench_ratios.py "${targets[@]}"

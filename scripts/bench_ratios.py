@@ -3,6 +3,9 @@
 
 Reads target/criterion/GROUP/FUNCTION/new/estimates.json (median point estimates). A ratio is
 baseline_time / time, i.e. throughput relative to the baseline: 1.00 = as fast as the baseline.
+
+`kms_server` is not a criterion bench: its figures (fragseal kms serve vs moto_server, same run)
+are read from target/bench/kms_server.json, and the ratio is fragseal's requests/s over moto's.
 """
 import json
 import pathlib
@@ -10,6 +13,7 @@ import shutil
 import sys
 
 ROOT = pathlib.Path("target/criterion")
+KMS_SERVER_JSON = pathlib.Path("target/bench/kms_server.json")
 
 # bench target -> list of (group prefix, baseline function, [functions to compare])
 TABLES = {
@@ -55,15 +59,40 @@ def show_all(group: pathlib.Path):
         print(f"  {group.name:28} {f:34} {t / 1000:12.2f} µs   {t / base:6.2f} × fastest")
 
 
+def show_kms_server():
+    if not KMS_SERVER_JSON.exists():
+        print("  (no target/bench/kms_server.json: run `cargo bench --bench kms_server`)")
+        return
+    v = json.loads(KMS_SERVER_JSON.read_text())
+    for r in v["rows"]:
+        f, m = r["fragseal"], r["moto"]
+        print(
+            f"  kms_server {r['operation']:16} {r['connections']:3} conn: fragseal vs moto"
+            f" {r['ratio_rps']:7.1f} ×   ({f['rps']:.0f} vs {m['rps']:.0f} req/s;"
+            f" p99 {f['p99_us'] / 1000:.2f} vs {m['p99_us'] / 1000:.2f} ms)"
+        )
+    t = v["targets"]
+    print(
+        f"  targets: lowest ratio {v['lowest_ratio_rps']:.1f} × (want >= {t['ratio_rps_min']:.0f});"
+        f" worst p99 at 8 conn {v['fragseal_worst_p99_us_at_8'] / 1000:.2f} ms"
+        f" (want <= {t['p99_us_at_8_max'] / 1000:.0f} ms)"
+    )
+
+
 def main(argv):
     if len(argv) > 1 and argv[0] == "--clean":
         for t in argv[1:]:
+            if t == "kms_server":
+                KMS_SERVER_JSON.unlink(missing_ok=True)
             for prefix, *_ in TABLES.get(t, []):
                 for g in groups(prefix):
                     shutil.rmtree(g, ignore_errors=True)
         return
     for target in argv or list(TABLES):
         print(f"== {target}")
+        if target == "kms_server":
+            show_kms_server()
+            continue
         for prefix, baseline, funcs in TABLES.get(target, []):
             for g in groups(prefix):
                 if baseline is None:
