@@ -331,6 +331,7 @@ mod tests {
                 via_service: None,
                 encryption_context: None,
                 request_alias: None,
+                external_id: None,
             },
         }
     }
