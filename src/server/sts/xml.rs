@@ -2,7 +2,8 @@
 //! only place that turns a string into XML character data. Element names are `&'static str`
 //! constants of this module's callers, never request data.
 
-/// `text` as XML character data: `&`, `<`, `>`, `"` and `'` escaped; a character XML 1.0
+/// `text` as XML character data: `&`, `<` and `>` escaped (quotes need no escape outside
+/// attributes, and this writer writes no attribute values from data); a character XML 1.0
 /// cannot carry (controls other than tab, newline and carriage return) is replaced by U+FFFD,
 /// so that no input can end an element or inject markup.
 pub(crate) fn escape(text: &str) -> String {
@@ -12,8 +13,6 @@ pub(crate) fn escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             '\t' | '\n' => out.push(c),
             '\r' => out.push_str("&#13;"),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
@@ -71,10 +70,7 @@ mod tests {
 
     #[test]
     fn markup_in_text_is_escaped() {
-        assert_eq!(
-            escape(r#"a<b>&"c"'d'"#),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
-        );
+        assert_eq!(escape(r#"a<b>&"c"'d'"#), r#"a&lt;b&gt;&amp;"c"'d'"#);
         assert_eq!(escape("</Message><Code>x"), "&lt;/Message&gt;&lt;Code&gt;x");
         assert_eq!(escape("t\tn\nr\r"), "t\tn\nr&#13;");
         assert_eq!(escape("nul\0esc\u{1b}"), "nul\u{FFFD}esc\u{FFFD}");
