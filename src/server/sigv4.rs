@@ -344,7 +344,7 @@ pub(crate) fn verify(
     let Some(service) = Service::parse(header.service) else {
         return Err(refuse(
             INVALID_SIGNATURE,
-            "Credential should be scoped to correct service: 'kms' or 'sts'. ",
+            "Credential should be scoped to correct service: 'kms'. ",
             akid,
         ));
     };
