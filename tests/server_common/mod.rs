@@ -2,6 +2,8 @@
 //! PID when dropped), send raw HTTP/1.1 requests, and sign them with the `aws-sigv4` crate.
 #![allow(dead_code, reason = "each test binary uses part of this")]
 
+pub mod sts;
+
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
