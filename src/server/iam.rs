@@ -530,4 +530,37 @@ mod tests {
         )
         .contains("Extra"));
     }
+
+    #[test]
+    fn trust_policies_apply_to_their_role_and_refuse_resource() {
+        let role = |doc: &str| {
+            format!(
+                r#"{{"Accounts":[{{"AccountId":"111122223333","Roles":[{{"RoleName":"r",
+                  "AssumeRolePolicyDocument":{doc}}}]}}]}}"#
+            )
+        };
+        let ok = IamConfig::from_json(&role(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole"}}"#,
+        ))
+        .expect("valid");
+        let r = ok.role("arn:aws:iam::111122223333:role/r").expect("role");
+        assert_eq!((r.account.as_str(), r.name.as_str()), ("111122223333", "r"));
+        assert!(r.trust_policy.is_some());
+        assert!(ok.role("arn:aws:iam::111122223333:role/s").is_none());
+        assert!(err(&role(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Resource":"*"}}"#
+        ))
+        .contains("prohibited field Resource"));
+        // A trust statement must name principals; an unknown condition key is refused.
+        assert!(err(&role(
+            r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#
+        ))
+        .contains("AssumeRolePolicyDocument"));
+        assert!(err(&role(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole",
+                "Condition":{"StringEquals":{"sts:RoleSessionName":"x"}}}}"#
+        ))
+        .contains("AssumeRolePolicyDocument"));
+        assert!(err(&role(r#"[1]"#)).contains("AssumeRolePolicyDocument"));
+    }
 }
