@@ -393,3 +393,33 @@ fn unsigned_and_kms_scoped_form_requests_get_sts_errors() {
     // The content type is signed: changing it breaks the signature.
     assert_ne!(a.status, 200);
 }
+
+#[test]
+fn the_cli_clock_offset_expires_sessions() {
+    let s = ServerProcess::start(&iam(), &["--clock-offset", "+20m"]);
+    let short = assume(
+        s.addr,
+        &signing(CAM),
+        &producer_arn(),
+        &format!("{}&DurationSeconds=900", with_external_id()),
+    );
+    let a = sts_call(
+        s.addr,
+        "Action=GetCallerIdentity&Version=2011-06-15",
+        &short.signing(),
+    );
+    assert_eq!(sts_error(&a).1, "ExpiredToken");
+    let back = ServerProcess::start(&iam(), &["--clock-offset", "-20m"]);
+    let short = assume(
+        back.addr,
+        &signing(CAM),
+        &producer_arn(),
+        &format!("{}&DurationSeconds=900", with_external_id()),
+    );
+    let a = sts_call(
+        back.addr,
+        "Action=GetCallerIdentity&Version=2011-06-15",
+        &short.signing(),
+    );
+    assert_eq!(a.status, 200);
+}
