@@ -63,6 +63,38 @@ fn sessions_call_kms_with_their_roles_policies_and_are_audited_as_assumed_roles(
         "arn:aws:sts::111122223333:assumed-role/producer/cam-1"
     );
     assert!(gdk.get("errorCode").is_none(), "{gdk}");
+    assert_eq!(
+        gdk["userIdentity"]["sessionContext"]["sessionIssuer"],
+        serde_json::json!({"type": "Role", "arn": producer_arn(), "accountId": A, "userName": "producer"})
+    );
+    // `fragseal kms audit` lists the sessions under their role.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fragseal"))
+        .arg("kms")
+        .arg("--kms-state")
+        .arg(s.path("state.json"))
+        .arg("--audit-log")
+        .arg(s.path("audit.jsonl"))
+        .arg("audit")
+        .output()
+        .expect("fragseal kms audit");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == format!("  role {}, sessions:", producer_arn()))
+        .unwrap_or_else(|| panic!("no role heading in:\n{text}"));
+    assert!(
+        lines[at + 1].starts_with(&format!(
+            "    arn:aws:sts::111122223333:assumed-role/producer/cam-1 ({})",
+            producer.akid
+        )),
+        "{text}"
+    );
     for r in &records {
         let line = r.to_string();
         assert!(
