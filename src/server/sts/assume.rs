@@ -251,7 +251,13 @@ pub(crate) fn assume_role(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
-    let access_key_id = ids::session_access_key_id();
+    // Never an id the IAM file declares (it would shadow the session) or a live session's.
+    let access_key_id = loop {
+        let id = ids::session_access_key_id();
+        if shared.iam.access_key(&id).is_none() && shared.sessions.find(&id, None).is_none() {
+            break id;
+        }
+    };
     let session_arn = format!(
         "arn:aws:sts::{}:assumed-role/{}/{}",
         role.account, role.name, req.session_name
