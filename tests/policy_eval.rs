@@ -74,6 +74,7 @@ fn run(cases: &[Case]) {
                 via_service: c.via,
                 encryption_context: Some(&ec),
                 request_alias: None,
+                external_id: None,
             },
         };
         let got = authorize(key.as_ref(), ACCT, &id_refs, &req);
@@ -842,6 +843,7 @@ fn cond_case(condition: &str, principal: &str, ec: &[(&str, &str)]) -> Decision 
             via_service: None,
             encryption_context: Some(&ec),
             request_alias: None,
+            external_id: None,
         },
     };
     authorize(Some(&key), ACCT, &[], &req)
@@ -1748,6 +1750,7 @@ fn decide(key: &Policy, principal: &str, action: &str, ec: &[(&str, &str)]) -> D
             via_service: None,
             encryption_context: Some(&ec),
             request_alias: None,
+            external_id: None,
         },
     };
     authorize(Some(key), ACCT, &[], &req)

@@ -118,6 +118,7 @@ fuzz_target!(|data: &[u8]| {
                 via_service: via,
                 encryption_context: ec,
                 request_alias: Some("alias/aws/kinesisvideo"),
+                external_id: None,
             },
         };
         let own = policy.evaluate(&req);

@@ -36,6 +36,8 @@ pub(crate) const INCOMPLETE_SIGNATURE: &str = "IncompleteSignatureException";
 pub(crate) const INVALID_SIGNATURE: &str = "InvalidSignatureException";
 /// `UnrecognizedClientException`: unknown access key (or a session token).
 pub(crate) const UNRECOGNIZED_CLIENT: &str = "UnrecognizedClientException";
+/// `ExpiredTokenException`: a session whose expiration has passed.
+pub(crate) const EXPIRED_TOKEN: &str = "ExpiredTokenException";
 /// The body is larger than the server accepts.
 pub(crate) const TOO_LARGE: &str = "RequestEntityTooLargeException";
 /// `UnsupportedOperationException`: a parameter this server does not model.

@@ -121,6 +121,7 @@ async fn answer(
             .await
             .unwrap_or_else(|_| request::Answer {
                 status: http::StatusCode::INTERNAL_SERVER_ERROR,
+                content_type: CONTENT_TYPE,
                 body: super::errors::ApiError::internal("the request handler failed").body(),
                 close: true,
             });
@@ -129,7 +130,7 @@ async fn answer(
     let headers = response.headers_mut();
     headers.insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(CONTENT_TYPE),
+        http::HeaderValue::from_static(answer.content_type),
     );
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", v);

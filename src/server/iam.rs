@@ -118,11 +118,15 @@ impl fmt::Debug for AccessKey {
     }
 }
 
-/// A role declared in the file (its sessions come with issue 13's STS).
+/// A role declared in the file, which STS's `AssumeRole` hands out sessions of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Role {
     pub(crate) arn: String,
-    pub(crate) trust_policy: Option<String>,
+    pub(crate) account: String,
+    pub(crate) name: String,
+    /// The trust policy (`AssumeRolePolicyDocument`), a resource policy of the role: every
+    /// statement names principals and applies to the role's ARN. `None`: nobody may assume it.
+    pub(crate) trust_policy: Option<Policy>,
     pub(crate) max_session_duration: u32,
 }
 
@@ -224,6 +228,32 @@ fn document_text(what: &str, doc: &Value) -> Result<String, IamError> {
     }
 }
 
+/// A trust policy: IAM refuses `Resource`/`NotResource` in one (the resource is the role), so
+/// it is refused here too, and each statement gets `"Resource": ROLE_ARN` before it is parsed
+/// as a resource policy (every statement must then name principals). Its condition keys are
+/// the evaluator's (`sts:ExternalId`, `aws:PrincipalArn`, ...); any other is refused.
+fn trust_policy(text: &str, role_arn: &str) -> Result<Policy, String> {
+    let mut doc: serde_json::Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| format!("is not a JSON object: {e}"))?;
+    let statements = match doc.get_mut("Statement") {
+        Some(Value::Array(a)) => a.iter_mut().collect::<Vec<_>>(),
+        Some(v @ Value::Object(_)) => vec![v],
+        _ => return Err("has no Statement".to_owned()),
+    };
+    for (i, st) in statements.into_iter().enumerate() {
+        let Value::Object(st) = st else {
+            return Err(format!("Statement[{i}] is not an object"));
+        };
+        if st.contains_key("Resource") || st.contains_key("NotResource") {
+            return Err(format!(
+                "Statement[{i}] has the prohibited field Resource (a trust policy applies to its role)"
+            ));
+        }
+        st.insert("Resource".to_owned(), Value::String(role_arn.to_owned()));
+    }
+    Policy::parse(&Value::Object(doc).to_string(), PolicyKind::Key).map_err(|e| e.to_string())
+}
+
 impl IamConfig {
     /// Reads and parses `path` (at most [`MAX_IAM_FILE`] bytes).
     ///
@@ -307,18 +337,20 @@ impl IamConfig {
                     .assume_role_policy_document
                     .as_ref()
                     .map(|d| document_text("AssumeRolePolicyDocument", d))
-                    .transpose()?;
-                if let Some(t) = &trust {
-                    serde_json::from_str::<serde_json::Map<String, Value>>(t).map_err(|e| {
+                    .transpose()?
+                    .map(|t| trust_policy(&t, &arn))
+                    .transpose()
+                    .map_err(|m| {
                         invalid(format!(
-                            "role {}: AssumeRolePolicyDocument is not a JSON object: {e}",
+                            "role {}: AssumeRolePolicyDocument {m}",
                             role.role_name
                         ))
                     })?;
-                }
                 out.add_policies(&arn, role.policies)?;
                 out.roles.push(Role {
                     arn,
+                    account: acct.clone(),
+                    name: role.role_name,
                     trust_policy: trust,
                     max_session_duration: max,
                 });
@@ -396,9 +428,14 @@ impl IamConfig {
     }
 
     /// The declared roles.
-    #[allow(dead_code, reason = "read by the STS sessions of issue 13")]
+    #[cfg(test)]
     pub(crate) fn roles(&self) -> &[Role] {
         &self.roles
+    }
+
+    /// The role whose ARN is `arn`, if declared.
+    pub(crate) fn role(&self, arn: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.arn == arn)
     }
 }
 
@@ -492,5 +529,38 @@ mod tests {
             r#"{"Accounts":[{"AccountId":"111122223333","Users":[{"UserName":"a","Extra":1}]}]}"#
         )
         .contains("Extra"));
+    }
+
+    #[test]
+    fn trust_policies_apply_to_their_role_and_refuse_resource() {
+        let role = |doc: &str| {
+            format!(
+                r#"{{"Accounts":[{{"AccountId":"111122223333","Roles":[{{"RoleName":"r",
+                  "AssumeRolePolicyDocument":{doc}}}]}}]}}"#
+            )
+        };
+        let ok = IamConfig::from_json(&role(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole"}}"#,
+        ))
+        .expect("valid");
+        let r = ok.role("arn:aws:iam::111122223333:role/r").expect("role");
+        assert_eq!((r.account.as_str(), r.name.as_str()), ("111122223333", "r"));
+        assert!(r.trust_policy.is_some());
+        assert!(ok.role("arn:aws:iam::111122223333:role/s").is_none());
+        assert!(err(&role(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Resource":"*"}}"#
+        ))
+        .contains("prohibited field Resource"));
+        // A trust statement must name principals; an unknown condition key is refused.
+        assert!(err(&role(
+            r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#
+        ))
+        .contains("AssumeRolePolicyDocument"));
+        assert!(err(&role(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole",
+                "Condition":{"StringEquals":{"sts:RoleSessionName":"x"}}}}"#
+        ))
+        .contains("AssumeRolePolicyDocument"));
+        assert!(err(&role(r#"[1]"#)).contains("AssumeRolePolicyDocument"));
     }
 }

@@ -8,7 +8,11 @@
 //! - Identities: SigV4 on every request, verified with the `aws-sigv4` crate against the access
 //!   keys of an [`IamConfig`]; the caller is the key's user or account root, never anything in
 //!   the body.
-//! - Audit: one CloudTrail-shaped record per request, refused ones included.
+//! - STS: a request whose SigV4 scope names `sts` is answered in STS's Query protocol
+//!   (`GetCallerIdentity`, `AssumeRole`); the sessions it issues (`ASIA…` keys with a session
+//!   token) then call KMS as `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+//! - Audit: one CloudTrail-shaped record per KMS request, refused ones included (STS requests
+//!   are not KMS events: they are not in the KMS audit log).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,7 +35,9 @@ mod http;
 mod iam;
 mod kms_api;
 mod request;
+mod sessions;
 mod sigv4;
+mod sts;
 
 pub use iam::{IamConfig, IamError, MAX_IAM_FILE};
 
@@ -41,7 +47,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Default largest request body: 1 MiB. The largest valid KMS request is a `PutKeyPolicy` or
 /// `CreateKey` with a 131,072-character policy (botocore's `PolicyType`); even with every
@@ -72,6 +78,25 @@ pub(crate) struct Shared {
     pub(crate) iam: IamConfig,
     pub(crate) region: String,
     pub(crate) limits: Limits,
+    /// The STS sessions issued.
+    pub(crate) sessions: sessions::Sessions,
+    /// Seconds added to the real clock for session expiry (see [`ServerConfig::clock_offset`]).
+    pub(crate) clock_offset: i64,
+}
+
+impl Shared {
+    /// The clocks of a request received now.
+    pub(crate) fn clocks(&self) -> sigv4::Clocks {
+        let real = SystemTime::now();
+        let delta = Duration::from_secs(self.clock_offset.unsigned_abs());
+        let sessions = if self.clock_offset >= 0 {
+            real.checked_add(delta)
+        } else {
+            real.checked_sub(delta)
+        }
+        .unwrap_or(real);
+        sigv4::Clocks { real, sessions }
+    }
 }
 
 /// How to run a [`Server`]: the KMS, the identities, the address and the limits.
@@ -83,6 +108,7 @@ pub struct ServerConfig {
     iam: IamConfig,
     listen: SocketAddr,
     limits: Limits,
+    clock_offset: i64,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -92,6 +118,7 @@ impl fmt::Debug for ServerConfig {
             .field("iam", &self.iam)
             .field("listen", &self.listen)
             .field("limits", &self.limits)
+            .field("clock_offset", &self.clock_offset)
             .finish()
     }
 }
@@ -112,7 +139,21 @@ impl ServerConfig {
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             },
+            clock_offset: 0,
         }
+    }
+
+    /// Shifts the server's notion of now by `seconds` (negative: back) when it checks whether
+    /// an STS session has expired, so that tests see sessions expire without waiting: a server
+    /// started 20 minutes ahead (`1200`) refuses a 15-minute session at its first use with
+    /// `ExpiredTokenException` and accepts a one-hour one.
+    ///
+    /// What is not shifted, so that clients keep working with their real clocks: the SigV4
+    /// 5-minute window (checked against the real clock), and the `Expiration` that
+    /// `AssumeRole` issues (real time + `DurationSeconds`, so the client does not refresh).
+    pub fn clock_offset(mut self, seconds: i64) -> Self {
+        self.clock_offset = seconds;
+        self
     }
 
     /// Listens on `addr` (port 0 picks a free port).
@@ -235,6 +276,8 @@ impl Server {
                 iam: config.iam,
                 region,
                 limits: config.limits,
+                sessions: sessions::Sessions::default(),
+                clock_offset: config.clock_offset,
             }),
         })
     }

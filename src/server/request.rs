@@ -1,16 +1,18 @@
 //! One request, from received headers and body to the answer, synchronously (the HTTP layer
 //! runs it on a blocking thread): header rules → SigV4 → content type → operation → JSON →
-//! the operation on LocalKms. Exactly one audit record per request: LocalKms writes it for the
+//! the operation on LocalKms. A request whose SigV4 scope names `sts` (or, unsigned, with a
+//! form-encoded body) is answered by [`sts`] in the Query protocol instead. Exactly one audit record per request: LocalKms writes it for the
 //! calls that reach it, [`audit::record_rejected`] for every other.
 
 use super::audit::{self, Origin, Rejection};
 use super::errors::{ApiError, SERIALIZATION, UNKNOWN_OPERATION};
 use super::kms_api::{self, input::Input};
+use super::sigv4::Service;
+use super::sts::{self, StsError};
 use super::{sigv4, Shared};
 use crate::kms::Credential;
 use http::request::Parts;
 use http::{Method, StatusCode};
-use std::time::SystemTime;
 
 /// The media type of KMS requests and answers.
 pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -27,9 +29,11 @@ pub(crate) enum Body {
     Incomplete(&'static str),
 }
 
-/// The answer: status and JSON body (empty for operations without output).
+/// The answer: status, media type and body (KMS: JSON, empty for operations without output;
+/// STS: XML).
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
+    pub(crate) content_type: &'static str,
     pub(crate) body: Vec<u8>,
     /// Close the connection after answering (the body was not read to its end).
     pub(crate) close: bool,
@@ -39,10 +43,38 @@ impl Answer {
     fn error(e: &ApiError) -> Self {
         Answer {
             status: e.status,
+            content_type: CONTENT_TYPE,
             body: e.body(),
             close: false,
         }
     }
+
+    fn sts_error(e: &StsError, request_id: &str) -> Self {
+        Answer {
+            status: e.status,
+            content_type: sts::XML_TYPE,
+            body: e.body(request_id),
+            close: false,
+        }
+    }
+}
+
+/// The protocol an answer is in: the SigV4 scope's service when the `Authorization` header
+/// names one; else STS for a form-encoded body (the Query protocol), else KMS.
+fn protocol(parts: &Parts) -> Service {
+    sigv4::scope_service(parts).unwrap_or_else(|| {
+        let form = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(sts::FORM_TYPE));
+        if form {
+            Service::Sts
+        } else {
+            Service::Kms
+        }
+    })
 }
 
 /// Headers that must appear at most once: a second copy could make the signed value and the
@@ -90,7 +122,7 @@ fn check_route(parts: &Parts) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
+fn check_content_type(parts: &Parts, wanted: &str) -> Result<(), ApiError> {
     let ct = parts
         .headers
         .get("content-type")
@@ -102,12 +134,12 @@ fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
                 .trim()
                 .to_ascii_lowercase()
         });
-    if ct.as_deref() == Some(CONTENT_TYPE) {
+    if ct.as_deref() == Some(wanted) {
         Ok(())
     } else {
         Err(ApiError::client(
             SERIALIZATION,
-            format!("Content-Type must be {CONTENT_TYPE}."),
+            format!("Content-Type must be {wanted}."),
         ))
     }
 }
@@ -135,7 +167,11 @@ fn event_name(parts: &Parts) -> &str {
 
 /// Answers one request.
 pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> Answer {
-    let now = SystemTime::now();
+    if protocol(parts) == Service::Sts {
+        return handle_sts(shared, parts, body, origin);
+    }
+    let clocks = shared.clocks();
+    let now = clocks.real;
     // A body not read to its end leaves the connection unusable: close it after answering.
     let close = !matches!(body, Body::Complete(_));
     let mut akid: Option<String> = None;
@@ -153,13 +189,22 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
                 });
             }
         };
-        let who = sigv4::verify(parts, &bytes, &shared.iam, &shared.region, now).map_err(|r| {
+        let verified = sigv4::verify(
+            parts,
+            &bytes,
+            &shared.iam,
+            &shared.sessions,
+            &shared.region,
+            clocks,
+        )
+        .map_err(|r| {
             akid = r.access_key_id;
             r.error
         })?;
+        let who = verified.credential;
         akid = Some(who.access_key_id().to_owned());
         caller = Some(who.clone());
-        check_content_type(parts)?;
+        check_content_type(parts, CONTENT_TYPE)?;
         let op = match parts
             .headers
             .get("x-amz-target")
@@ -187,6 +232,7 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
         })?;
         Ok(Answer {
             status: StatusCode::OK,
+            content_type: CONTENT_TYPE,
             body: reply.0,
             close: false,
         })
@@ -195,10 +241,15 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
         Ok(a) => a,
         Err(e) if e.audited => Answer::error(&e),
         Err(e) => {
+            let session_account = akid
+                .as_deref()
+                .and_then(|k| shared.sessions.find(k, None))
+                .map(|f| f.credential.account().to_owned());
             let key_account = akid
                 .as_deref()
                 .and_then(|k| shared.iam.access_key(k))
-                .map(|k| k.credential.account());
+                .map(|k| k.credential.account())
+                .or(session_account.as_deref());
             let rejection = Rejection {
                 event_name: event_name(parts),
                 access_key_id: akid.as_deref(),
@@ -212,6 +263,67 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
             };
             answer.close = close;
             answer
+        }
+    }
+}
+
+/// Answers one STS request (Query protocol). STS calls are not KMS events: they are not
+/// written to the KMS audit log.
+fn handle_sts(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> Answer {
+    let clocks = shared.clocks();
+    let close = !matches!(body, Body::Complete(_));
+    let outcome = (|| -> Result<Vec<u8>, StsError> {
+        check_single_headers(parts).map_err(|e| StsError::from(&e))?;
+        check_route(parts).map_err(|e| StsError::from(&e))?;
+        let bytes = match body {
+            Body::Complete(b) => b,
+            Body::TooLarge => {
+                return Err(StsError::from(&ApiError::too_large(shared.limits.max_body)))
+            }
+            Body::Incomplete(why) => {
+                return Err(StsError::from(&ApiError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    ..ApiError::client("RequestTimeoutException", why)
+                }))
+            }
+        };
+        let verified = sigv4::verify(
+            parts,
+            &bytes,
+            &shared.iam,
+            &shared.sessions,
+            &shared.region,
+            clocks,
+        )
+        .map_err(|r| StsError::from(&r.error))?;
+        if verified.service != Service::Sts {
+            // A KMS-scoped signature on a form body: the wrong protocol for the service.
+            return Err(StsError::new(
+                "InvalidAction",
+                "Requests signed for kms use the KMS JSON protocol.",
+            ));
+        }
+        check_content_type(parts, sts::FORM_TYPE)
+            .map_err(|e| StsError::new("InvalidAction", e.message))?;
+        sts::handle(
+            shared,
+            &verified.credential,
+            &bytes,
+            &origin.request_id,
+            clocks,
+        )
+    })();
+    match outcome {
+        Ok(body) => Answer {
+            status: StatusCode::OK,
+            content_type: sts::XML_TYPE,
+            body,
+            close,
+        },
+        Err(e) => {
+            let mut a = Answer::sts_error(&e, &origin.request_id);
+            a.close = close;
+            a
         }
     }
 }

@@ -12,34 +12,43 @@
 //!   Signature=<64 hex>`, no `X-Amz-Date`, or `host`/`x-amz-date` unsigned →
 //!   `IncompleteSignatureException`;
 //! - a scope whose date is not X-Amz-Date's, whose region is not the server's, whose service is
-//!   not `kms` or whose terminator is not `aws4_request` → `InvalidSignatureException`;
-//! - `X-Amz-Security-Token` (sessions come with STS, issue 13) or an unknown access key →
-//!   `UnrecognizedClientException` "The security token included in the request is invalid.";
+//!   not `kms` or `sts` or whose terminator is not `aws4_request` → `InvalidSignatureException`;
+//! - an unknown access key, an IAM-file key with an `X-Amz-Security-Token`, or a session key
+//!   (issued by this server's STS) without its token or with another (compared in constant
+//!   time) → `UnrecognizedClientException` "The security token included in the request is
+//!   invalid.";
 //! - X-Amz-Date more than 5 minutes from the server's clock → `InvalidSignatureException`
 //!   "Signature expired: ..." / "Signature not yet current: ...";
 //! - an `x-amz-content-sha256` that is not the body's hash, or a signature that does not match →
-//!   `InvalidSignatureException`.
+//!   `InvalidSignatureException`;
+//! - a session whose expiration has passed (on the server's offset clock) →
+//!   `ExpiredTokenException`, checked last so that only the holder of the session learns it.
+//!
+//! The names are KMS's; STS answers map them to its own (`sts::error_code`).
 
 use super::errors::{
-    ApiError, INCOMPLETE_SIGNATURE, INVALID_SIGNATURE, MISSING_AUTH, UNRECOGNIZED_CLIENT,
+    ApiError, EXPIRED_TOKEN, INCOMPLETE_SIGNATURE, INVALID_SIGNATURE, MISSING_AUTH,
+    UNRECOGNIZED_CLIENT,
 };
 use super::iam::IamConfig;
+use super::sessions::Sessions;
 use crate::kms::Credential;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use http::request::Parts;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 /// How far X-Amz-Date may be from the server's clock (AWS's window for SigV4 headers).
 pub(crate) const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const SERVICE: &str = "kms";
 const BAD_SIGNATURE: &str = "The request signature we calculated does not match the signature \
      you provided. Check your AWS Secret Access Key and signing method. Consult the service \
      documentation for details.";
 const BAD_TOKEN: &str = "The security token included in the request is invalid.";
+const EXPIRED: &str = "The security token included in the request is expired";
 
 /// A refused request: the error, and the access key id if the header named one.
 #[derive(Debug)]
@@ -218,7 +227,57 @@ fn single_header<'a>(parts: &'a Parts, name: &str) -> Option<&'a http::HeaderVal
     parts.headers.get(name)
 }
 
-/// Verifies the request's signature against the IAM file; returns the caller.
+/// The service a request is signed for (its credential scope's), which decides its protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// KMS, JSON 1.1.
+    Kms,
+    /// STS, the Query protocol.
+    Sts,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Kms => "kms",
+            Service::Sts => "sts",
+        }
+    }
+
+    fn parse(scope: &str) -> Option<Self> {
+        match scope {
+            "kms" => Some(Service::Kms),
+            "sts" => Some(Service::Sts),
+            _ => None,
+        }
+    }
+}
+
+/// The service named by the `Authorization` header's credential scope, if it parses and
+/// names one this server answers (used to pick the protocol of the answer, before the
+/// signature is verified).
+pub(crate) fn scope_service(parts: &Parts) -> Option<Service> {
+    let auth = single_header(parts, "authorization")?.to_str().ok()?;
+    Service::parse(parse_authorization(auth).ok()?.service)
+}
+
+/// A verified caller.
+pub(crate) struct Verified {
+    pub(crate) credential: Credential,
+    pub(crate) service: Service,
+}
+
+/// The clocks a request is checked against: `real` for the 5-minute SigV4 window (clients
+/// sign with the real time), `sessions` (the real time plus the server's clock offset) for
+/// session expiry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clocks {
+    pub(crate) real: SystemTime,
+    pub(crate) sessions: SystemTime,
+}
+
+/// Verifies the request's signature against the IAM file's access keys and the STS sessions
+/// this server issued; returns the caller and the service.
 ///
 /// `parts` must have no duplicate `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` or
 /// `x-amz-content-sha256` (the HTTP layer refuses those first).
@@ -226,9 +285,11 @@ pub(crate) fn verify(
     parts: &Parts,
     body: &[u8],
     iam: &IamConfig,
+    sessions: &Sessions,
     region: &str,
-    now: SystemTime,
-) -> Result<Credential, Refusal> {
+    clocks: Clocks,
+) -> Result<Verified, Refusal> {
+    let now = clocks.real;
     let Some(auth) = single_header(parts, "authorization") else {
         return Err(refuse(MISSING_AUTH, "Missing Authentication Token", None));
     };
@@ -280,13 +341,13 @@ pub(crate) fn verify(
             akid,
         ));
     }
-    if header.service != SERVICE {
+    let Some(service) = Service::parse(header.service) else {
         return Err(refuse(
             INVALID_SIGNATURE,
-            format!("Credential should be scoped to correct service: '{SERVICE}'. "),
+            "Credential should be scoped to correct service: 'kms'. ",
             akid,
         ));
-    }
+    };
     if header.terminator != "aws4_request" {
         return Err(refuse(
             INVALID_SIGNATURE,
@@ -297,10 +358,23 @@ pub(crate) fn verify(
             akid,
         ));
     }
-    if parts.headers.contains_key("x-amz-security-token") {
-        return Err(refuse(UNRECOGNIZED_CLIENT, BAD_TOKEN, akid));
-    }
-    let Some(key) = iam.access_key(header.access_key_id) else {
+    let token = single_header(parts, "x-amz-security-token").map(http::HeaderValue::as_bytes);
+    // A long-term key never comes with a session token; a session key always with its own.
+    let (credential, secret, expiration) = if let Some(key) = iam.access_key(header.access_key_id) {
+        if token.is_some() {
+            return Err(refuse(UNRECOGNIZED_CLIENT, BAD_TOKEN, akid));
+        }
+        (
+            key.credential.clone(),
+            Zeroizing::new(key.secret.expose_secret().to_owned()),
+            None,
+        )
+    } else if let Some(found) = sessions.find(header.access_key_id, token) {
+        if !found.token_ok {
+            return Err(refuse(UNRECOGNIZED_CLIENT, BAD_TOKEN, akid));
+        }
+        (found.credential, found.secret, Some(found.expiration))
+    } else {
         return Err(refuse(UNRECOGNIZED_CLIENT, BAD_TOKEN, akid));
     };
     check_skew(request_time, now).map_err(|m| refuse(INVALID_SIGNATURE, m, akid))?;
@@ -314,17 +388,18 @@ pub(crate) fn verify(
             ));
         }
     }
-    let expected = compute_signature(parts, body, &header, key, region, request_time)
+    let expected = compute_signature(parts, body, &header, &secret, region, service, request_time)
         .map_err(|m| refuse(INVALID_SIGNATURE, m, akid))?;
-    if expected
-        .as_bytes()
-        .ct_eq(header.signature.as_bytes())
-        .into()
-    {
-        Ok(key.credential.clone())
-    } else {
-        Err(refuse(INVALID_SIGNATURE, BAD_SIGNATURE, akid))
+    if !bool::from(expected.as_bytes().ct_eq(header.signature.as_bytes())) {
+        return Err(refuse(INVALID_SIGNATURE, BAD_SIGNATURE, akid));
     }
+    if expiration.is_some_and(|exp| clocks.sessions >= exp) {
+        return Err(refuse(EXPIRED_TOKEN, EXPIRED, akid));
+    }
+    Ok(Verified {
+        credential,
+        service,
+    })
 }
 
 fn check_skew(request: SystemTime, now: SystemTime) -> Result<(), String> {
@@ -352,8 +427,9 @@ fn compute_signature(
     parts: &Parts,
     body: &[u8],
     header: &AuthHeader<'_>,
-    key: &super::iam::AccessKey,
+    secret: &str,
     region: &str,
+    service: Service,
     time: SystemTime,
 ) -> Result<String, String> {
     let mut signed = Vec::new();
@@ -372,7 +448,8 @@ fn compute_signature(
     }
     let credentials = aws_credential_types::Credentials::new(
         header.access_key_id,
-        key.secret.expose_secret(),
+        secret,
+        // A session token is canonicalized as the client sent it, among its signed headers.
         None,
         None,
         "fragseal-iam-file",
@@ -384,7 +461,7 @@ fn compute_signature(
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name(SERVICE)
+        .name(service.name())
         .time(time)
         .settings(settings)
         .build()

@@ -2,6 +2,8 @@
 //! PID when dropped), send raw HTTP/1.1 requests, and sign them with the `aws-sigv4` crate.
 #![allow(dead_code, reason = "each test binary uses part of this")]
 
+pub mod sts;
+
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -298,4 +300,124 @@ pub fn audit_records(path: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("audit line"))
         .collect()
+}
+
+/// Signs and sends one STS Query-protocol request (`form` is the form-encoded body).
+pub fn sts_call(addr: SocketAddr, form: &str, signing: &Signing<'_>) -> Answer {
+    let host = addr.to_string();
+    let mut headers = vec![
+        (
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+        ),
+        ("host".to_owned(), host.clone()),
+    ];
+    let identity = aws_credential_types::Credentials::new(
+        signing.access_key_id,
+        signing.secret,
+        signing.session_token.map(str::to_owned),
+        None,
+        "test",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(signing.region)
+        .name("sts")
+        .time(signing.time)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("params")
+        .into();
+    let request = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(form.as_bytes()),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(request, &params).expect("sign").into_parts();
+    for (n, v) in instructions.headers() {
+        headers.push((n.to_owned(), v.to_owned()));
+    }
+    raw(addr, &request_bytes(&headers, form.as_bytes()))
+}
+
+/// The text of the first `<name>...</name>` in an XML answer, entities decoded.
+pub fn xml_text(body: &[u8], name: &str) -> Option<String> {
+    let s = std::str::from_utf8(body).ok()?;
+    let open = format!("<{name}>");
+    let start = s.find(&open)? + open.len();
+    let end = s[start..].find(&format!("</{name}>"))? + start;
+    Some(
+        s[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&#13;", "\r")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// An in-process server (`fragseal::server::Server` on its own tokio runtime thread), for
+/// tests that need a `ServerConfig` option the CLI does not expose; stopped when dropped.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    /// Serves every account of `iam` (the first is the primary) with `clock_offset` seconds.
+    pub fn start(iam: &str, clock_offset: i64) -> Self {
+        let config = fragseal::server::IamConfig::from_json(iam).expect("IAM file");
+        let accounts = config.accounts().to_vec();
+        let kms = fragseal::kms::local::LocalKms::builder("us-east-1", accounts[0].clone())
+            .accounts(accounts.clone())
+            .identity_from_config(true)
+            .build()
+            .expect("LocalKms");
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let server = fragseal::server::Server::bind(
+                    fragseal::server::ServerConfig::new(std::sync::Arc::new(kms), config)
+                        .clock_offset(clock_offset),
+                )
+                .await
+                .expect("bind");
+                addr_tx.send(server.local_addr()).expect("address");
+                let stop = tokio::task::spawn_blocking(move || {
+                    let _ = stop_rx.recv();
+                });
+                server
+                    .run(async move {
+                        let _ = stop.await;
+                    })
+                    .await;
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        Self {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -170,7 +170,9 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
         )
     })?;
     let mut reader = std::io::BufReader::new(file);
-    let mut by_caller: BTreeMap<(String, String), CallerSummary> = BTreeMap::new();
+    // Keyed by (role of a session, or the caller's own ARN; ARN; access key id): the sessions
+    // of a role sort together, under it.
+    let mut by_caller: BTreeMap<(String, String, String), CallerSummary> = BTreeMap::new();
     let mut all = Vec::new();
     let mut line = String::new();
     let mut n = 0usize;
@@ -213,11 +215,13 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
             }
             continue;
         }
+        let arn = field("/userIdentity/arn");
+        let group = v
+            .pointer("/userIdentity/sessionContext/sessionIssuer/arn")
+            .and_then(Value::as_str)
+            .map_or_else(|| arn.clone(), str::to_owned);
         let s = by_caller
-            .entry((
-                field("/userIdentity/arn"),
-                field("/userIdentity/accessKeyId"),
-            ))
+            .entry((group, arn, field("/userIdentity/accessKeyId")))
             .or_default();
         *s.calls.entry(field("/eventName")).or_default() += 1;
         if let Some(code) = v.get("errorCode").and_then(Value::as_str) {
@@ -233,9 +237,10 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
     if json_out {
         let callers: Vec<Value> = by_caller
             .iter()
-            .map(|((arn, akid), s)| {
+            .map(|((group, arn, akid), s)| {
                 json!({
                     "principal_arn": arn,
+                    "session_issuer": if group == arn { Value::Null } else { Value::from(group.as_str()) },
                     "access_key_id": akid,
                     "calls": s.calls,
                     "errors": s.errors,
@@ -263,7 +268,13 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
     outln!("KMS calls recorded in {}:", path.display());
     // Every string below comes from the log file: escaped, so that a principal or access key
     // id holding `\n` or an escape sequence cannot forge or hide lines.
-    for ((arn, akid), s) in &by_caller {
+    let mut current_role: Option<&str> = None;
+    for ((group, arn, akid), s) in &by_caller {
+        let session = group != arn;
+        if session && current_role != Some(group.as_str()) {
+            outln!("  role {}, sessions:", escape(group));
+        }
+        current_role = session.then_some(group.as_str());
         let calls: Vec<String> = s
             .calls
             .iter()
@@ -275,7 +286,8 @@ fn audit(path: &Path, json_out: bool, with_events: bool, price: f64) -> CliResul
             .map(|(c, n)| format!("{} ×{n}", escape(c)))
             .collect();
         outln!(
-            "  {} ({}): {} call(s): {}{}; est. ${:.6}",
+            "  {}{} ({}): {} call(s): {}{}; est. ${:.6}",
+            if session { "  " } else { "" },
             escape(arn),
             escape(akid),
             thousands(s.total),

@@ -43,6 +43,25 @@ pub struct ServeArgs {
     /// Connections served at once.
     #[arg(long, default_value_t = fragseal::server::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Shift the server's clock for STS session expiry only (`+20m`, `-1h`; tests): SigV4's
+    /// skew window and issued `Expiration`s stay on the real clock (docs/SERVER.md).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub clock_offset: i64,
+}
+
+/// `[+|-]DURATION` (humantime) → signed seconds.
+fn parse_offset(s: &str) -> Result<i64, String> {
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'-') => (-1, &s[1..]),
+        Some(b'+') => (1, &s[1..]),
+        _ => (1, s),
+    };
+    let d = humantime::parse_duration(rest).map_err(|e| e.to_string())?;
+    let secs = i64::try_from(d.as_secs()).map_err(|_| "clock offset too large".to_owned())?;
+    if secs > 10 * 365 * 86_400 {
+        return Err("clock offset larger than ten years".to_owned());
+    }
+    Ok(sign * secs)
 }
 
 /// The KMS: `--account` is the primary account, every account of the IAM file is served,
@@ -105,7 +124,8 @@ pub fn run(args: &ServeArgs, opts: &KmsOpts) -> CliResult<()> {
         .header_timeout(args.header_timeout)
         .body_timeout(args.body_timeout)
         .max_body(args.max_body)
-        .max_connections(args.max_connections);
+        .max_connections(args.max_connections)
+        .clock_offset(args.clock_offset);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

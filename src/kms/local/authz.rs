@@ -131,6 +131,7 @@ impl LocalKms {
                 via_service: call.via_service,
                 encryption_context: ec,
                 request_alias: alias,
+                external_id: None,
             },
         };
         let x = policy::authorize_explained(key.map(|k| &*k.policy), key_account, &policies, &req);

@@ -110,6 +110,19 @@ impl AuditEvent {
             "recipientAccountId": self.recipient_account,
             "eventCategory": "Management",
         });
+        // An assumed-role session: CloudTrail's sessionContext.sessionIssuer names the role.
+        if let Some((account, role)) =
+            crate::kms::local::policy::role_of_session(caller.principal_arn())
+        {
+            v["userIdentity"]["sessionContext"] = json!({
+                "sessionIssuer": {
+                    "type": "Role",
+                    "arn": format!("arn:aws:iam::{account}:role/{role}"),
+                    "accountId": account,
+                    "userName": role,
+                },
+            });
+        }
         if let (Some((code, message)), Some(obj)) = (&self.error, v.as_object_mut()) {
             obj.insert("errorCode".into(), Value::String(code.clone()));
             obj.insert("errorMessage".into(), Value::String(message.clone()));

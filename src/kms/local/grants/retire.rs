@@ -115,6 +115,7 @@ fn may_retire(inner: &Inner, caller: &Credential, grant: &GrantRecord) -> Result
             via_service: None,
             encryption_context: None,
             request_alias: None,
+            external_id: None,
         },
     };
     let denied = |why: &str| {

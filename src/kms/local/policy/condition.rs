@@ -117,12 +117,15 @@ pub(super) enum ConditionKey {
     EncryptionContextKeys,
     /// `kms:EncryptionContext:KEY`, with `KEY` as written in the policy.
     EncryptionContext(String),
+    /// `sts:ExternalId` (only an `AssumeRole` request has it, in a role's trust policy).
+    ExternalId,
 }
 
 /// The names of the modelled condition keys, as listed in errors.
 pub(super) const MODELLED_KEYS: &str =
     "kms:CallerAccount, aws:PrincipalAccount, aws:PrincipalArn, \
-     kms:ViaService, kms:RequestAlias, kms:EncryptionContextKeys, kms:EncryptionContext:KEY";
+     kms:ViaService, kms:RequestAlias, kms:EncryptionContextKeys, kms:EncryptionContext:KEY, \
+     sts:ExternalId";
 
 impl ConditionKey {
     /// Every key but `kms:EncryptionContextKeys` has at most one value per request.
@@ -146,6 +149,8 @@ impl ConditionKey {
             Self::RequestAlias
         } else if is("kms:EncryptionContextKeys") {
             Self::EncryptionContextKeys
+        } else if is("sts:ExternalId") {
+            Self::ExternalId
         } else {
             let prefix = name.get(..EC_PREFIX.len())?;
             let key = &name[EC_PREFIX.len()..];
@@ -224,6 +229,9 @@ pub struct RequestContext<'a> {
     pub encryption_context: Option<&'a EncryptionContext>,
     /// The alias the caller named, e.g. `alias/aws/kinesisvideo` (`kms:RequestAlias`).
     pub request_alias: Option<&'a str>,
+    /// The `ExternalId` of an STS `AssumeRole` request (`sts:ExternalId`); `None` for every
+    /// KMS call and for an `AssumeRole` without one.
+    pub external_id: Option<&'a str>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -253,6 +261,7 @@ impl<'a> RequestContext<'a> {
             }
             ConditionKey::ViaService => self.via_service.map(|v| vec![Cow::Borrowed(v)]),
             ConditionKey::RequestAlias => self.request_alias.map(|v| vec![Cow::Borrowed(v)]),
+            ConditionKey::ExternalId => self.external_id.map(|v| vec![Cow::Borrowed(v)]),
             ConditionKey::EncryptionContextKeys => {
                 let ec = self.encryption_context?;
                 if ec.is_empty() {

@@ -331,6 +331,7 @@ mod tests {
                 via_service: None,
                 encryption_context: None,
                 request_alias: None,
+                external_id: None,
             },
         }
     }
@@ -390,5 +391,35 @@ mod tests {
         assert_eq!(x.decision, Decision::ImplicitDeny);
         let x = authorize_explained(Some(&key), "111122223333", &cases[4].0, &cases[4].1);
         assert!(!x.key_policy_account && !x.key_policy_direct && x.identity_allows);
+    }
+
+    #[test]
+    fn sts_external_id_is_read_from_the_request_and_absent_for_kms_calls() {
+        let role = "arn:aws:iam::111122223333:role/r";
+        let trust = Policy::parse(
+            r#"{"Statement":[
+                {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole",
+                 "Resource":"*","Condition":{"StringEquals":{"sts:externalid":"x-1"}}},
+                {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole",
+                 "Resource":"*","Condition":{"StringEquals":{"sts:ExternalId":"banned"}}}]}"#,
+            PolicyKind::Key,
+        )
+        .unwrap();
+        let allow = identity(
+            r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#,
+        );
+        let ext = "arn:aws:iam::444455556666:user/x";
+        let ask = |id: Option<&'static str>| {
+            let mut r = req(ext, "444455556666", "sts:AssumeRole");
+            r.resource = role;
+            r.context.external_id = id;
+            authorize(Some(&trust), "111122223333", &[&allow], &r)
+        };
+        assert_eq!(ask(Some("x-1")), Decision::Allow);
+        assert_eq!(ask(Some("x-2")), Decision::ImplicitDeny);
+        assert_eq!(ask(None), Decision::ImplicitDeny);
+        assert_eq!(ask(Some("banned")), Decision::ExplicitDeny);
+        let ctx = req(ext, "444455556666", "kms:Decrypt").context;
+        assert!(ctx.values("sts:ExternalId").is_none());
     }
 }

@@ -42,6 +42,8 @@
 //! - Condition keys: exactly this set, names case-insensitive:
 //!   - `kms:CallerAccount` and `aws:PrincipalAccount`: the caller's account;
 //!   - `aws:PrincipalArn`: the caller's ARN (for a role session: its role's ARN, see above);
+//!   - `sts:ExternalId`: the `ExternalId` of an STS `AssumeRole` (read in a role's trust
+//!     policy by the server; absent in every KMS call);
 //!   - `kms:ViaService`: the service the call came through (absent for a direct call);
 //!   - `kms:RequestAlias`: the alias the caller named (absent when it named a key id or ARN);
 //!   - `kms:EncryptionContextKeys` (multi-valued): the keys of the request's encryption context;
