@@ -110,6 +110,7 @@ pub fn check(
             via_service: None,
             encryption_context: None,
             request_alias: None,
+            external_id: None,
         },
     };
     match authorize(None, resource_account, &refs, &req) {
