@@ -228,8 +228,9 @@ fn list_fragments_gives_numbers_timestamps_sizes_and_durations() {
             f.fragment_size_in_bytes > o.bytes().len() as u64,
             "the header is included"
         );
-        // 25 fps, 25 frames per cluster: the last frame starts 960 ms after the first.
-        assert_eq!(f.fragment_length_in_milliseconds, 960);
+        // 25 fps, 25 frames per cluster: the last frame starts 960 ms after the first and
+        // lasts 40 ms.
+        assert_eq!(f.fragment_length_in_milliseconds, 1000);
         assert_eq!(f.server_timestamp, 1_764_547_200.0);
     }
     let json = serde_json::to_value(&all).unwrap();
@@ -453,7 +454,7 @@ fn a_stored_fragment_moved_to_another_number_does_not_open() {
     let mut moved = first.clone();
     moved.meta.sequence = metas[4].sequence + 1;
     moved.meta.fragment_number = fragseal::kvs::store::fragment_number(moved.meta.sequence);
-    w.store.put_fragment(&arn, &moved).unwrap();
+    w.store.put_fragment(&arn, moved).unwrap();
     let (s, out) = get(&w, StartSelector::Earliest);
     assert_eq!(s.fragments, 5);
     assert_eq!(s.failure.unwrap().error_id.id(), 5000);

@@ -43,7 +43,7 @@ fn frag(seq: u64, server_ms: u64) -> StoredFragment {
             duration_ms: 0,
             track: 1,
         },
-        sealed: vec![seq as u8; 10],
+        sealed: vec![seq as u8; 10].into(),
     }
 }
 
@@ -51,13 +51,13 @@ const ARN: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/s/00000000
 
 fn store_contract(store: &dyn Store) {
     assert!(matches!(
-        store.put_fragment(ARN, &frag(1, 10)),
+        store.put_fragment(ARN, frag(1, 10)),
         Err(StoreError::NoSuchStream { .. })
     ));
     store.put_stream(&info(ARN)).unwrap();
     assert_eq!(store.streams().unwrap(), vec![info(ARN)]);
     for (seq, t) in [(3, 30), (1, 10), (2, 20)] {
-        store.put_fragment(ARN, &frag(seq, t)).unwrap();
+        store.put_fragment(ARN, frag(seq, t)).unwrap();
     }
     let seqs: Vec<u64> = store
         .fragments(ARN)
@@ -68,9 +68,9 @@ fn store_contract(store: &dyn Store) {
     assert_eq!(seqs, vec![1, 2, 3]);
     // Never overwritten.
     let mut other = frag(2, 20);
-    other.sealed = vec![0xEE; 4];
+    other.sealed = vec![0xEE; 4].into();
     assert!(matches!(
-        store.put_fragment(ARN, &other),
+        store.put_fragment(ARN, other),
         Err(StoreError::FragmentExists { .. })
     ));
     assert_eq!(
@@ -134,7 +134,7 @@ fn a_corrupt_fragment_file_gives_a_clear_error_and_is_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let store = DirStore::open(dir.path()).unwrap();
     store.put_stream(&info(ARN)).unwrap();
-    store.put_fragment(ARN, &frag(1, 10)).unwrap();
+    store.put_fragment(ARN, frag(1, 10)).unwrap();
     let path = stream_dir(dir.path()).join(format!("{}.frag", fragment_number(1)));
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.truncate(bytes.len() - 3);
@@ -143,7 +143,7 @@ fn a_corrupt_fragment_file_gives_a_clear_error_and_is_never_overwritten() {
     assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains("corrupt store file"), "{e}");
     assert!(matches!(
-        store.put_fragment(ARN, &frag(1, 10)),
+        store.put_fragment(ARN, frag(1, 10)),
         Err(StoreError::FragmentExists { .. })
     ));
     assert!(store.expire(ARN, u64::MAX).is_err());

@@ -33,6 +33,7 @@
 pub mod acks;
 pub mod authz;
 mod control;
+mod duration;
 pub mod errors;
 pub mod fragments;
 pub mod get_media;

@@ -13,6 +13,7 @@
 
 use super::acks::Ack;
 use super::authz::Action;
+use super::duration::{fragment_length_ms, TrackDurations};
 use super::errors::{ErrorId, FragmentFailure, KvsError};
 use super::mkvout::{id_len, id_value, size_len, size_value};
 use super::store::{fragment_number, FragmentMeta, StoredFragment};
@@ -179,7 +180,8 @@ impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
         Ok(self.peeked.as_ref().map(|h| h.0))
     }
 
-    /// Reads `size` bytes of data onto `out`.
+    /// Reads `size` bytes of data onto `out`, straight into its spare capacity (no zero-filled
+    /// staging buffer); `IDLE` while the producer sends nothing.
     fn data(&mut self, size: u64, max: u64, out: &mut Vec<u8>) -> Result<(), Failed> {
         if size > max {
             return Err(Failed::Fragment(FragmentFailure::new(
@@ -187,10 +189,31 @@ impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
                 format!("an element of {size} bytes exceeds the limit of {max}"),
             )));
         }
-        let start = out.len();
-        out.resize(start + size as usize, 0);
-        if size > 0 && !self.fill(&mut out[start..])? {
-            return Err(invalid(self.offset, "the input ends inside an element"));
+        let want = usize::try_from(size).map_err(|_| invalid(self.offset, "element too large"))?;
+        out.reserve(want);
+        let end = out.len() + want;
+        while out.len() < end {
+            let before = out.len();
+            let left = (end - before) as u64;
+            // On an error, what was read is on `out` already (`Read::read_to_end`).
+            let r = (&mut self.src).take(left).read_to_end(out);
+            self.offset += (out.len() - before) as u64;
+            match r {
+                Ok(_) if out.len() < end => {
+                    return Err(invalid(self.offset, "the input ends inside an element"));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    (self.on_ack)(&Ack::idle()).map_err(Failed::Sink)?;
+                }
+                Err(e) => return Err(read_error(&e)),
+            }
         }
         Ok(())
     }
@@ -202,13 +225,19 @@ struct Header {
     ebml: Vec<u8>,
     children: Vec<u8>,
     scale_ns: u64,
+    durations: TrackDurations,
 }
 
 impl Header {
     /// EBML header ‖ Segment (unknown size) ‖ children: the start of every fragment.
-    fn prefix(&self) -> Vec<u8> {
-        let mut v = self.ebml.clone();
-        v.extend(super::mkvout::unknown_size_header(ids::SEGMENT));
+    /// A fragment's buffer holding the prefix, with room for `body` more bytes: the one
+    /// allocation of the fragment when `body` is right.
+    fn prefix_with_room(&self, body: usize) -> Vec<u8> {
+        let segment = super::mkvout::unknown_size_header(ids::SEGMENT);
+        let mut v =
+            Vec::with_capacity(self.ebml.len() + segment.len() + self.children.len() + body);
+        v.extend_from_slice(&self.ebml);
+        v.extend(segment);
         v.extend_from_slice(&self.children);
         v
     }
@@ -237,45 +266,6 @@ fn timestamp_scale(info: &[u8]) -> u64 {
         pos = end;
     }
     mkv::DEFAULT_TIMESTAMP_SCALE_NS
-}
-
-/// The largest block timecode (relative to the Cluster) among `cluster_body`'s blocks.
-fn last_block_timecode(cluster_body: &[u8]) -> i64 {
-    let mut max = 0i64;
-    let mut pos = 0;
-    let block_tc = |data: &[u8]| -> Option<i64> {
-        let tl = size_len(*data.first()?)?;
-        let b = data.get(tl..tl + 2)?;
-        Some(i64::from(i16::from_be_bytes([b[0], b[1]])))
-    };
-    while let Some((id, hl, Some(size))) = super::mkvout::header(cluster_body, pos) {
-        let start = pos + hl;
-        let Some(end) = usize::try_from(size)
-            .ok()
-            .and_then(|s| start.checked_add(s))
-        else {
-            break;
-        };
-        let Some(data) = cluster_body.get(start..end) else {
-            break;
-        };
-        match id {
-            ids::SIMPLE_BLOCK => max = max.max(block_tc(data).unwrap_or(0)),
-            ids::BLOCK_GROUP => {
-                if let Some((ids::BLOCK, bhl, Some(bs))) = super::mkvout::header(data, 0) {
-                    if let Some(b) = usize::try_from(bs)
-                        .ok()
-                        .and_then(|bs| data.get(bhl..bhl + bs))
-                    {
-                        max = max.max(block_tc(b).unwrap_or(0));
-                    }
-                }
-            }
-            _ => {}
-        }
-        pos = end;
-    }
-    max
 }
 
 impl Kvs {
@@ -313,6 +303,7 @@ impl Kvs {
             };
             let mut header: Option<Header> = None;
             let mut segment_children = false;
+            let mut last_cluster_len = 0usize;
             while let Some((id, head, size)) = src.header()? {
                 match id {
                     ids::EBML => {
@@ -324,6 +315,7 @@ impl Kvs {
                             ebml,
                             children: Vec::new(),
                             scale_ns: mkv::DEFAULT_TIMESTAMP_SCALE_NS,
+                            durations: TrackDurations::default(),
                         });
                         segment_children = false;
                     }
@@ -344,7 +336,13 @@ impl Kvs {
                         // A new fragment: an ERROR from here on names it, not the last one.
                         last_number = None;
                         last_timecode = None;
-                        let mut doc = h.prefix();
+                        // Room for the Cluster: its size when known, else the last one's.
+                        let room = size
+                            .map_or(last_cluster_len, |s| {
+                                usize::try_from(s.min(MAX_FRAGMENT_SIZE)).unwrap_or(0)
+                            })
+                            .saturating_add(head.len() + 64);
+                        let mut doc = h.prefix_with_room(room);
                         let cluster_at = doc.len();
                         doc.extend_from_slice(&head);
                         let body_at = doc.len();
@@ -393,17 +391,16 @@ impl Kvs {
                                 "a Cluster child overruns the Cluster",
                             ));
                         }
-                        let body_end = doc.len();
-                        let dur_ticks = last_block_timecode(&doc[body_at..body_end]).max(0) as u64;
-                        let scale = h.scale_ns;
+                        last_cluster_len = doc.len() - cluster_at;
+                        let duration_ms =
+                            fragment_length_ms(&doc[body_at..], h.scale_ns, &h.durations);
                         let record = self.fragment(
                             caller,
                             &info,
                             &engine,
                             &ec,
                             doc,
-                            scale,
-                            dur_ticks,
+                            duration_ms,
                             input,
                             &mut last_timecode,
                             &mut last_number,
@@ -427,8 +424,12 @@ impl Kvs {
                         };
                         src.data(size, max, &mut el)?;
                         if let Some(h) = header.as_mut() {
+                            let body = &el[el.len() - size as usize..];
                             if id == ids::INFO {
-                                h.scale_ns = timestamp_scale(&el[el.len() - size as usize..]);
+                                h.scale_ns = timestamp_scale(body);
+                            }
+                            if id == ids::TRACKS {
+                                h.durations = TrackDurations::from_tracks(body);
                             }
                             if matches!(id, ids::INFO | ids::TRACKS) {
                                 h.children.extend_from_slice(&el);
@@ -473,8 +474,7 @@ impl Kvs {
         engine: &crate::engine::Engine,
         ec: &EncryptionContext,
         doc: Vec<u8>,
-        scale_ns: u64,
-        duration_ticks: u64,
+        duration_ms: u64,
         input: &PutMediaInput,
         last_timecode: &mut Option<u64>,
         last_number: &mut Option<String>,
@@ -519,13 +519,13 @@ impl Kvs {
                     producer_timestamp_ms: producer_ts,
                     server_timestamp_ms: server_ts,
                     size,
-                    duration_ms: duration_ticks.saturating_mul(scale_ns) / 1_000_000,
+                    duration_ms,
                     track: 1,
                 },
-                sealed: sealed.to_vec(),
+                sealed,
             };
             self.store
-                .put_fragment(&info.stream_arn, &fragment)
+                .put_fragment(&info.stream_arn, fragment)
                 .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
         }
         on_ack(&Ack::persisted(timecode_ms, &number)).map_err(Failed::Sink)?;

@@ -307,7 +307,7 @@ impl Store for DirStore {
         sync_dir(&self.root.join("streams"))
     }
 
-    fn put_fragment(&self, stream_arn: &str, fragment: &StoredFragment) -> Result<(), StoreError> {
+    fn put_fragment(&self, stream_arn: &str, fragment: StoredFragment) -> Result<(), StoreError> {
         let number = &fragment.meta.fragment_number;
         if parse_fragment_number(number) != Some(fragment.meta.sequence) {
             return Err(corrupt(
@@ -325,7 +325,7 @@ impl Store for DirStore {
         if path.exists() {
             return Err(exists());
         }
-        let bytes = encode_fragment(fragment)?;
+        let bytes = encode_fragment(&fragment)?;
         let tmp = tmp_name(&dir, number);
         write_new(&tmp, &bytes)?;
         let linked = fs::hard_link(&tmp, &path);
@@ -368,7 +368,10 @@ impl Store for DirStore {
             Err(e) => return Err(io(&path)(e)),
         };
         let (meta, sealed) = decode_fragment(&bytes, &path, fragment_number)?;
-        Ok(Some(StoredFragment { meta, sealed }))
+        Ok(Some(StoredFragment {
+            meta,
+            sealed: sealed.into(),
+        }))
     }
 
     fn expire(&self, stream_arn: &str, before_ms: u64) -> Result<usize, StoreError> {

@@ -30,7 +30,7 @@ impl MemoryStore {
     pub fn sealed_bytes(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let s = self.streams.read().map_err(|_| StoreError::Poisoned)?;
         Ok(s.values()
-            .flat_map(|st| st.fragments.values().map(|f| f.sealed.clone()))
+            .flat_map(|st| st.fragments.values().map(|f| f.sealed.to_vec()))
             .collect())
     }
 }
@@ -56,7 +56,7 @@ impl Store for MemoryStore {
             })
     }
 
-    fn put_fragment(&self, stream_arn: &str, fragment: &StoredFragment) -> Result<(), StoreError> {
+    fn put_fragment(&self, stream_arn: &str, fragment: StoredFragment) -> Result<(), StoreError> {
         let mut s = self.streams.write().map_err(|_| StoreError::Poisoned)?;
         let st = s
             .get_mut(stream_arn)
@@ -71,7 +71,7 @@ impl Store for MemoryStore {
                 fragment_number: n.clone(),
             });
         }
-        st.fragments.insert(n.clone(), fragment.clone());
+        st.fragments.insert(n.clone(), fragment);
         Ok(())
     }
 

@@ -13,6 +13,7 @@ pub use dir::DirStore;
 pub use memory::MemoryStore;
 
 use super::stream::StreamInfo;
+use bytes::Bytes;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -43,7 +44,7 @@ pub struct StoredFragment {
     /// Metadata.
     pub meta: FragmentMeta,
     /// The sealed message (AWS Encryption SDK v2, identity bound in the message id).
-    pub sealed: Vec<u8>,
+    pub sealed: Bytes,
 }
 
 impl fmt::Debug for StoredFragment {
@@ -154,12 +155,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`StoreError::NoSuchStream`] or another [`StoreError`].
     fn delete_stream(&self, stream_arn: &str) -> Result<(), StoreError>;
 
-    /// Stores a fragment of a stored stream. When this returns `Ok` the fragment is durable.
+    /// Stores a fragment of a stored stream, taking ownership of it (a store that keeps
+    /// fragments in memory keeps this one without copying it). When this returns `Ok` the
+    /// fragment is durable.
     ///
     /// # Errors
     /// [`StoreError::FragmentExists`] (nothing is overwritten), [`StoreError::NoSuchStream`],
     /// or another [`StoreError`]; on error nothing of the fragment is stored.
-    fn put_fragment(&self, stream_arn: &str, fragment: &StoredFragment) -> Result<(), StoreError>;
+    fn put_fragment(&self, stream_arn: &str, fragment: StoredFragment) -> Result<(), StoreError>;
 
     /// The metadata of a stream's fragments, in fragment-number order.
     ///
