@@ -32,7 +32,9 @@ const TMP_PREFIX: &str = ".tmp-";
 /// Largest metadata record accepted.
 const MAX_META_LEN: u32 = 64 * 1024;
 
-/// A store in a directory; see the [module documentation](self).
+/// A store in a directory: one directory per stream, one file per sealed fragment, each
+/// written to a new temporary file, fsynced, hard-linked to its final name (never replacing
+/// one) and the directory fsynced; foreign or corrupt files are refused and never modified.
 #[derive(Debug)]
 pub struct DirStore {
     root: PathBuf,
