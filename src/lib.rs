@@ -57,6 +57,7 @@ pub mod message;
 pub mod mkv;
 #[cfg(feature = "server")]
 pub mod server;
+mod strict_json;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;

@@ -11,10 +11,8 @@
 
 use crate::server::errors::{ApiError, VALIDATION};
 use base64::Engine as _;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fmt;
 use zeroize::Zeroizing;
 
 /// A request body's members, and the constraint failures found so far.
@@ -50,11 +48,10 @@ impl Input {
                 errors: Vec::new(),
             });
         }
-        let value = serde_json::from_slice::<StrictValue>(body)
-            .map_err(|e| {
-                ApiError::serialization(format!("The request body is not valid JSON: {e}"))
-            })?
-            .0;
+        let value = crate::strict_json::from_slice(body, |k| {
+            format!("member '{}' appears more than once", quoted(k))
+        })
+        .map_err(|e| ApiError::serialization(format!("The request body is not valid JSON: {e}")))?;
         match value {
             Value::Object(members) => Ok(Self {
                 members,
@@ -359,66 +356,6 @@ impl Input {
                 Err(e)
             }
         }
-    }
-}
-
-/// A JSON value that refuses a repeated member name at any depth.
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(StrictValue)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(StrictValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let StrictValue(v) = map.next_value()?;
-            if out.insert(k.clone(), v).is_some() {
-                return Err(serde::de::Error::custom(format!(
-                    "member '{}' appears more than once",
-                    quoted(&k)
-                )));
-            }
-        }
-        Ok(Value::Object(out))
     }
 }
 

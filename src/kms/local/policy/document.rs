@@ -3,9 +3,7 @@
 use super::condition::{parse_conditions, Condition};
 use super::{PolicyError, PolicyErrorKind};
 use crate::arn::{Arn, Principal, PrincipalArn};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
-use std::fmt;
+use serde_json::Value;
 
 /// Which kind of policy a document is; decides whether statements name principals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,20 +92,21 @@ impl Policy {
     /// anywhere in the document (`"Effect":"Deny", ..., "Effect":"Allow"`) is refused, where a
     /// plain [`serde_json::Value`] would silently keep the last value.
     pub fn parse(json: &str, kind: PolicyKind) -> Result<Self, PolicyError> {
-        let value = serde_json::from_str::<StrictValue>(json)
-            .map_err(|e| {
-                if e.classify() == serde_json::error::Category::Data {
-                    // The only data error StrictValue raises is a repeated key.
-                    PolicyError::with_kind(PolicyErrorKind::DuplicateKey, "", e.to_string())
-                } else {
-                    PolicyError::with_kind(
-                        PolicyErrorKind::Json,
-                        "",
-                        format!("not valid JSON: {e}"),
-                    )
-                }
-            })?
-            .0;
+        let value = crate::strict_json::from_slice(json.as_bytes(), |key| {
+            format!(
+                "duplicate JSON object key {key:?} (refused: JSON leaves the meaning of a \
+                 repeated key open, and a reader keeping the last one would let \
+                 \"Effect\":\"Deny\", ..., \"Effect\":\"Allow\" allow)"
+            )
+        })
+        .map_err(|e| {
+            if e.classify() == serde_json::error::Category::Data {
+                // The only data error the strict reader raises is a repeated key.
+                PolicyError::with_kind(PolicyErrorKind::DuplicateKey, "", e.to_string())
+            } else {
+                PolicyError::with_kind(PolicyErrorKind::Json, "", format!("not valid JSON: {e}"))
+            }
+        })?;
         Self::from_value(&value, kind)
     }
 
@@ -437,77 +436,5 @@ fn string_list(v: &Value, path: &str) -> Result<Vec<String>, PolicyError> {
             path,
             "expected a string or an array of strings",
         )),
-    }
-}
-
-/// A JSON value decoded by a reader that refuses an object with a repeated key.
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(StrictValue)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // Same as serde_json's own `Value`: JSON text has no NaN or infinity.
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(StrictValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format!(
-                    "duplicate JSON object key {key:?} (refused: JSON leaves the meaning of a \
-                     repeated key open, and a reader keeping the last one would let \
-                     \"Effect\":\"Deny\", ..., \"Effect\":\"Allow\" allow)"
-                )));
-            }
-            let StrictValue(v) = map.next_value()?;
-            out.insert(key, v);
-        }
-        Ok(Value::Object(out))
     }
 }
