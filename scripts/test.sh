@@ -24,6 +24,13 @@ cargo fmt --check
 step "cargo clippy --all-targets --all-features -- -D warnings"
 cargo clippy --all-targets --all-features -- -D warnings
 
+step "feature matrix: the lean library and the default build compile without the optional providers"
+cargo check --lib --no-default-features
+cargo check --all-targets
+
+step "rustdoc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --quiet
+
 step "cargo test --all-features"
 test_log="$(mktemp)"
 # Every skipped secret probe appends one line here (libtest reports it as passed).
