@@ -24,6 +24,9 @@ for t in "${targets[@]}"; do
   if [ "$t" = kms_server ]; then
     # Its own harness: both servers measured in one run; writes target/bench/kms_server.json.
     cargo bench --bench kms_server
+  elif [ "$t" = primitives ]; then
+    # Every provider: ring, RustCrypto and aws-lc-rs (the primitives are `internal`).
+    cargo bench --bench primitives --features internal,aws-lc -- --warm-up-time 1 --measurement-time 3 "$@"
   else
     cargo bench --bench "$t" -- --warm-up-time 1 --measurement-time 3 "$@"
   fi

@@ -29,7 +29,9 @@ TABLES = {
     ],
     "primitives": [
         ("aead_seal", None, None),
+        ("aead_open", None, None),
         ("derive_message_keys", None, None),
+        ("hkdf_sha512_32", None, None),
         ("random_16", None, None),
     ],
     "local_kms": [("local_kms", None, None)],
@@ -51,12 +53,28 @@ def groups(prefix: str):
 
 
 def show_all(group: pathlib.Path):
-    funcs = sorted(p.name for p in group.iterdir() if (p / "new").exists())
-    times = {f: median_ns(group, f) for f in funcs}
-    base = min(times.values()) if times else None
-    for f in funcs:
-        t = times[f]
-        print(f"  {group.name:28} {f:34} {t / 1000:12.2f} µs   {t / base:6.2f} × fastest")
+    """Every function of the group (and every parameter of a function benched with several
+    inputs, e.g. aead_seal/ring/16384), each as a throughput ratio against `ring` (the default
+    provider, `ring` or `ring-hkdf`) at the same parameter when the group has it, else against
+    the fastest."""
+    rows = []  # (parameter, function, ns)
+    for p in sorted(group.iterdir()):
+        if not p.is_dir() or p.name == "report":
+            continue
+        if (p / "new").exists():
+            rows.append(("", p.name, median_ns(group, p.name)))
+            continue
+        for q in sorted(p.iterdir(), key=lambda q: (len(q.name), q.name)):
+            if (q / "new").exists():
+                rows.append((q.name, p.name, median_ns(group, f"{p.name}/{q.name}")))
+    for param in sorted({r[0] for r in rows}, key=lambda x: (len(x), x)):
+        times = {f: t for (pa, f, t) in rows if pa == param}
+        base_name = next((f for f in ("ring", "ring-hkdf") if f in times), None)
+        base = times[base_name] if base_name else min(times.values())
+        label = f"{base_name} (same run)" if base_name else "fastest"
+        for f, t in sorted(times.items()):
+            name = f"{f}/{param}" if param else f
+            print(f"  {group.name:28} {name:34} {t / 1000:12.2f} µs   {base / t:6.2f} × {label}")
 
 
 def show_kms_server():

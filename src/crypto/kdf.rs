@@ -11,17 +11,22 @@
 //! - commit key: expand with info = the UTF-8 bytes `COMMITKEY`, 32 bytes of output (the suite's
 //!   "algorithm suite data length").
 //!
-//! Two implementations exist: `ring::hkdf` and the RustCrypto `hkdf` + `sha2` crates
-//! ([`KdfBackend`]). Each is the other's test oracle; the faster one on our reference machine
-//! (`ring`, see `benches/primitives.rs`) is the default. Neither allocates on the heap.
+//! Two or three implementations exist ([`KdfBackend`]): `ring::hkdf`, the RustCrypto `hkdf` +
+//! `sha2` crates, and with the `aws-lc` feature `aws_lc_rs::hkdf`. They are each other's test
+//! oracles. [`derive_message_keys`] uses the one of the provider it is given
+//! ([`KdfBackend::for_provider`]): the provider is chosen once per engine or keyring and selects
+//! AEAD and HKDF together. `ring` and the `hkdf` crate do not allocate on the heap; `aws-lc-rs`
+//! copies the salt and the input keying material into two heap allocations per extract.
 //!
 //! Zeroization: derived bytes that pass through our code are zeroized. The pseudorandom key
-//! (PRK) lives inside the HMAC state of the backend (`ring::hkdf::Prk`, `hkdf::Hkdf`), neither of
-//! which offers zeroization; this is a limitation of those crates.
+//! (PRK) lives inside the HMAC state of `ring::hkdf::Prk` and `hkdf::Hkdf`, neither of which
+//! offers zeroization; this is a limitation of those crates. `aws-lc-rs` keeps no PRK between
+//! calls: its `Prk` holds a copy of the input keying material in a buffer it zeroizes on drop,
+//! and each expand runs AWS-LC's one-shot `HKDF` (AWS-LC cleanses its HMAC state).
 
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey, KEY_LEN};
-use crate::crypto::keys::DataKey;
 use crate::crypto::error::CryptoError;
+use crate::crypto::keys::DataKey;
 use core::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -42,14 +47,39 @@ const COMMIT_KEY_LABEL: &[u8] = b"COMMITKEY";
 
 /// Which HKDF-SHA512 implementation to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KdfBackend {
-    /// `ring::hkdf` (assembly SHA-512). The default: in `benches/primitives.rs` it derived the
-    /// message keys slightly faster than the `hkdf` crate (about 0.94 × its time), and with the
-    /// `ring` AEAD it feeds the derived key into the key schedule without a byte copy.
+    /// `ring::hkdf` (assembly SHA-512). The default of [`hkdf_sha512`]: in
+    /// `benches/primitives.rs` it derived the message keys slightly faster than the `hkdf` crate
+    /// (about 0.94 × its time), and with the `ring` AEAD it feeds the derived key into the key
+    /// schedule without a byte copy.
     #[default]
     Ring,
     /// The RustCrypto `hkdf` crate over `sha2`.
     RustCrypto,
+    /// `aws_lc_rs::hkdf` (cargo feature `aws-lc`).
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
+}
+
+impl KdfBackend {
+    /// Every implementation compiled into this build, the default first.
+    pub const ALL: &'static [KdfBackend] = &[
+        KdfBackend::Ring,
+        KdfBackend::RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        KdfBackend::AwsLc,
+    ];
+
+    /// The HKDF of the provider `provider`: a provider selects AEAD and HKDF together.
+    pub fn for_provider(provider: AeadBackend) -> KdfBackend {
+        match provider {
+            AeadBackend::Ring => KdfBackend::Ring,
+            AeadBackend::RustCrypto => KdfBackend::RustCrypto,
+            #[cfg(feature = "aws-lc")]
+            AeadBackend::AwsLc => KdfBackend::AwsLc,
+        }
+    }
 }
 
 /// The key-commitment value of an ESDK v2 message.
@@ -88,8 +118,9 @@ pub struct MessageKeys {
 }
 
 /// Derives the encryption key and commit key of one message (suite `suite_id`, message id
-/// `message_id`) from `data_key`: one HKDF-SHA512 extract, two expands, with the default
-/// [`KdfBackend`]. See the module documentation for the exact inputs.
+/// `message_id`) from `data_key`: one HKDF-SHA512 extract, two expands, with the HKDF of the
+/// provider `backend` ([`KdfBackend::for_provider`]). See the module documentation for the
+/// exact inputs.
 pub fn derive_message_keys(
     backend: AeadBackend,
     data_key: &DataKey,
@@ -97,7 +128,7 @@ pub fn derive_message_keys(
     message_id: &[u8; MESSAGE_ID_LEN],
 ) -> MessageKeys {
     derive_message_keys_with(
-        KdfBackend::default(),
+        KdfBackend::for_provider(backend),
         backend,
         data_key,
         suite_id,
@@ -105,7 +136,7 @@ pub fn derive_message_keys(
     )
 }
 
-/// [`derive_message_keys`] with an explicit HKDF implementation (for benchmarks and tests; both
+/// [`derive_message_keys`] with an explicit HKDF implementation (for benchmarks and tests; all
 /// give identical keys).
 pub fn derive_message_keys_with(
     kdf: KdfBackend,
@@ -126,19 +157,19 @@ pub fn derive_message_keys_with(
     let encryption_key = match kdf {
         KdfBackend::Ring => {
             let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA512, message_id).extract(ikm);
-            let encryption_key = match backend {
+            let encryption_key = if backend == AeadBackend::Ring {
                 // Straight from HKDF output into ring's key schedule: no byte copy in our code.
-                AeadBackend::Ring => Aes256GcmKey::from_ring_okm(
+                Aes256GcmKey::from_ring_okm(
                     prk.expand(&[&suite, DERIVE_KEY_LABEL], &ring::aead::AES_256_GCM)
                         .expect("32-byte expand"),
-                ),
-                AeadBackend::RustCrypto => {
-                    let mut k = Zeroizing::new([0u8; KEY_LEN]);
-                    prk.expand(&[&suite, DERIVE_KEY_LABEL], Len(KEY_LEN))
-                        .and_then(|okm| okm.fill(&mut k[..]))
-                        .expect("32-byte expand");
-                    Aes256GcmKey::new(backend, &k)
-                }
+                )
+            } else {
+                // Another provider's AEAD: through a zeroized buffer.
+                let mut k = Zeroizing::new([0u8; KEY_LEN]);
+                prk.expand(&[&suite, DERIVE_KEY_LABEL], Len(KEY_LEN))
+                    .and_then(|okm| okm.fill(&mut k[..]))
+                    .expect("32-byte expand");
+                Aes256GcmKey::new(backend, &k)
             };
             prk.expand(&[COMMIT_KEY_LABEL], Len(COMMIT_KEY_LEN))
                 .and_then(|okm| okm.fill(&mut commit.0))
@@ -151,6 +182,19 @@ pub fn derive_message_keys_with(
             hk.expand_multi_info(&[&suite, DERIVE_KEY_LABEL], &mut k[..])
                 .expect("32-byte expand");
             hk.expand(COMMIT_KEY_LABEL, &mut commit.0)
+                .expect("32-byte expand");
+            Aes256GcmKey::new(backend, &k)
+        }
+        #[cfg(feature = "aws-lc")]
+        KdfBackend::AwsLc => {
+            use aws_lc_rs::hkdf::{Salt, HKDF_SHA512};
+            let prk = Salt::new(HKDF_SHA512, message_id).extract(ikm);
+            let mut k = Zeroizing::new([0u8; KEY_LEN]);
+            prk.expand(&[&suite, DERIVE_KEY_LABEL], Len(KEY_LEN))
+                .and_then(|okm| okm.fill(&mut k[..]))
+                .expect("32-byte expand");
+            prk.expand(&[COMMIT_KEY_LABEL], Len(COMMIT_KEY_LEN))
+                .and_then(|okm| okm.fill(&mut commit.0))
                 .expect("32-byte expand");
             Aes256GcmKey::new(backend, &k)
         }
@@ -199,6 +243,12 @@ pub fn hkdf_sha512_with(
         KdfBackend::RustCrypto => hkdf::Hkdf::<sha2::Sha512>::new(Some(salt), ikm)
             .expand(info, out)
             .is_ok(),
+        #[cfg(feature = "aws-lc")]
+        KdfBackend::AwsLc => aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA512, salt)
+            .extract(ikm)
+            .expand(&[info], Len(out.len()))
+            .and_then(|okm| okm.fill(out))
+            .is_ok(),
     };
     if ok {
         Ok(())
@@ -209,10 +259,17 @@ pub fn hkdf_sha512_with(
     }
 }
 
-/// An output length for `ring::hkdf`.
+/// An output length for `ring::hkdf` (and `aws_lc_rs::hkdf`).
 struct Len(usize);
 
 impl ring::hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+#[cfg(feature = "aws-lc")]
+impl aws_lc_rs::hkdf::KeyType for Len {
     fn len(&self) -> usize {
         self.0
     }
@@ -280,8 +337,8 @@ mod tests {
             .expect("hkdf");
             let reference = Aes256GcmKey::new(AeadBackend::RustCrypto, &ek);
             let ref_tag = reference.seal_in_place_detached(&[0; 12], b"probe", &mut []);
-            for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
-                for aead in [AeadBackend::Ring, AeadBackend::RustCrypto] {
+            for &kdf in KdfBackend::ALL {
+                for &aead in AeadBackend::ALL {
                     let keys = derive_message_keys_with(kdf, aead, &dk, 0x0478, &mid);
                     assert_eq!(keys.commit_key.as_bytes(), &ck, "{kdf:?}/{aead:?}");
                     assert_eq!(keys.encryption_key.backend(), aead);
@@ -310,8 +367,8 @@ mod tests {
             b"kat",
             &mut [],
         );
-        for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
-            for aead in [AeadBackend::Ring, AeadBackend::RustCrypto] {
+        for &kdf in KdfBackend::ALL {
+            for &aead in AeadBackend::ALL {
                 let keys = derive_message_keys_with(kdf, aead, &dk, 0x0478, &mid);
                 assert!(keys.commit_key.ct_eq(&ck), "{kdf:?}/{aead:?}");
                 let tag = keys
@@ -340,11 +397,14 @@ mod tests {
             rng.fill_bytes(&mut ikm);
             rng.fill_bytes(&mut info);
             let len = rng.gen_range(0..=600);
-            let mut a = vec![0u8; len];
-            let mut b = vec![0u8; len];
-            hkdf_sha512_with(KdfBackend::Ring, &salt, &ikm, &info, &mut a).expect("ring");
-            hkdf_sha512_with(KdfBackend::RustCrypto, &salt, &ikm, &info, &mut b).expect("hkdf");
-            assert_eq!(a, b, "seed {seed}");
+            let mut reference = vec![0u8; len];
+            hkdf_sha512_with(KdfBackend::RustCrypto, &salt, &ikm, &info, &mut reference)
+                .expect("hkdf");
+            for &kdf in KdfBackend::ALL {
+                let mut out = vec![0u8; len];
+                hkdf_sha512_with(kdf, &salt, &ikm, &info, &mut out).expect("hkdf");
+                assert_eq!(out, reference, "{kdf:?}, seed {seed}");
+            }
 
             let mut dk = [0u8; 32];
             let mut mid = [0u8; 32];
@@ -352,7 +412,6 @@ mod tests {
             rng.fill_bytes(&mut mid);
             let dk = DataKey::from_bytes(dk);
             let suite: u16 = rng.gen();
-            let x = derive_message_keys_with(KdfBackend::Ring, AeadBackend::Ring, &dk, suite, &mid);
             let y = derive_message_keys_with(
                 KdfBackend::RustCrypto,
                 AeadBackend::RustCrypto,
@@ -360,21 +419,44 @@ mod tests {
                 suite,
                 &mid,
             );
-            assert!(x.commit_key.ct_eq(y.commit_key.as_bytes()), "seed {seed}");
-            let tx = x
-                .encryption_key
-                .seal_in_place_detached(&[3; 12], &mid, &mut []);
             let ty = y
                 .encryption_key
                 .seal_in_place_detached(&[3; 12], &mid, &mut []);
-            assert_eq!(tx, ty, "seed {seed}");
+            for &provider in AeadBackend::ALL {
+                let x = derive_message_keys(provider, &dk, suite, &mid);
+                assert!(
+                    x.commit_key.ct_eq(y.commit_key.as_bytes()),
+                    "{provider:?}, seed {seed}"
+                );
+                let tx = x
+                    .encryption_key
+                    .seal_in_place_detached(&[3; 12], &mid, &mut []);
+                assert_eq!(tx, ty, "{provider:?}, seed {seed}");
+            }
         }
+    }
+
+    #[test]
+    fn provider_selects_its_hkdf() {
+        assert_eq!(
+            KdfBackend::for_provider(AeadBackend::Ring),
+            KdfBackend::Ring
+        );
+        assert_eq!(
+            KdfBackend::for_provider(AeadBackend::RustCrypto),
+            KdfBackend::RustCrypto
+        );
+        #[cfg(feature = "aws-lc")]
+        assert_eq!(
+            KdfBackend::for_provider(AeadBackend::AwsLc),
+            KdfBackend::AwsLc
+        );
     }
 
     #[test]
     fn too_long_output_is_an_error() {
         let mut out = vec![0u8; HKDF_SHA512_MAX_OUTPUT + 1];
-        for kdf in [KdfBackend::Ring, KdfBackend::RustCrypto] {
+        for &kdf in KdfBackend::ALL {
             assert_eq!(
                 hkdf_sha512_with(kdf, b"s", b"k", b"i", &mut out),
                 Err(CryptoError::HkdfOutputTooLong {

@@ -44,6 +44,9 @@ pub enum Command {
     // The `kvs` subcommand (KVS streams with SSE).
     /// Kinesis Video Streams with server-side encryption: streams, put-media, get-media.
     Kvs(crate::kvs::KvsArgs),
+    // `fragseal bench` (s4-awslc).
+    /// Measure seal and open throughput against the raw AES-GCM baseline (embedded LocalKms).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]

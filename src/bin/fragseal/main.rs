@@ -14,6 +14,10 @@ macro_rules! outln {
 }
 
 mod backend;
+// `fragseal bench` (s4-awslc).
+mod bench;
+mod bench_measure;
+mod bench_plot;
 mod cli;
 mod demo;
 mod error;
@@ -42,6 +46,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inspect(a) => inspect::run(&a.file, a.json, a.max_size),
         Command::Kms(a) => kms_cmd::run(&a),
         Command::Kvs(a) => kvs::run(&a),
+        Command::Bench(a) => bench::run(&a),
     }
 }
 
