@@ -82,7 +82,11 @@ impl Run {
 
     fn fails(self, code: i32, needle: &str) -> String {
         assert_eq!(self.code, Some(code), "{:?}\n{}", self.args, self.stderr);
-        assert!(self.stderr.contains(needle), "{needle:?} not in {}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "{needle:?} not in {}",
+            self.stderr
+        );
         self.stderr
     }
 }
@@ -135,7 +139,10 @@ fn assumed_producer_seals_and_assumed_consumer_opens_through_kms_serve() {
     let v = run(&s, CAM, None, &args).ok();
     let fragments = v["fragments"].as_u64().unwrap();
     assert!(fragments > 1, "{v}");
-    assert_eq!(v["kms_calls"], 1, "one GenerateDataKey for every fragment: {v}");
+    assert_eq!(
+        v["kms_calls"], 1,
+        "one GenerateDataKey for every fragment: {v}"
+    );
     // A's alice opens as the consumer role, under the default session name.
     let consumer = role("consumer");
     let v = run(
@@ -173,7 +180,10 @@ fn assumed_producer_seals_and_assumed_consumer_opens_through_kms_serve() {
     let decrypts = arn_of("Decrypt");
     assert!(!decrypts.is_empty());
     let pid_name = format!("arn:aws:sts::{A}:assumed-role/consumer/fragseal-");
-    assert!(decrypts.iter().all(|a| a.starts_with(&pid_name)), "{decrypts:?}");
+    assert!(
+        decrypts.iter().all(|a| a.starts_with(&pid_name)),
+        "{decrypts:?}"
+    );
     assert_no_secret_in(s.dir.path());
     assert_no_secret_in(work.path());
 }
@@ -190,7 +200,10 @@ fn sts_and_kms_refusals_are_named_as_aws_names_them() {
     let mut args = seal_args(out_s, &key);
     args.extend(["--assume-role", &producer, "--external-id", EXTERNAL_ID]);
     let e = run(&s, NOPOL, None, &args).fails(4, "STS AssumeRole AccessDenied");
-    assert!(!e.contains("KMS "), "an STS refusal is not shown as KMS's: {e}");
+    assert!(
+        !e.contains("KMS "),
+        "an STS refusal is not shown as KMS's: {e}"
+    );
     // The trust policy's ExternalId condition: without it, AccessDenied too.
     let mut args = seal_args(out_s, &key);
     args.extend(["--assume-role", &producer]);
@@ -266,17 +279,17 @@ fn expired_sessions_are_refreshed_once_then_refused_as_expired_token() {
     ]);
     run(&s, CAM, None, &args).ok();
     // Keys of an expired session in the environment: STS itself refuses them, by name.
-    let long = assume(s.addr, &signing(ALICE), &role("long"), "&DurationSeconds=900");
+    let long = assume(
+        s.addr,
+        &signing(ALICE),
+        &role("long"),
+        "&DurationSeconds=900",
+    );
     let mut args = seal_args(out_s, &key);
     let consumer = role("consumer");
     args.extend(["--assume-role", &consumer, "--force"]);
-    let e = run(
-        &s,
-        (&long.akid, &long.secret),
-        Some(&long.token),
-        &args,
-    )
-    .fails(4, "STS AssumeRole ExpiredToken");
+    let e = run(&s, (&long.akid, &long.secret), Some(&long.token), &args)
+        .fails(4, "STS AssumeRole ExpiredToken");
     assert!(!e.contains(&long.secret) && !e.contains(&long.token));
     assert_no_secret_in(s.dir.path());
 }

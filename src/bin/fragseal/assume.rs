@@ -11,8 +11,8 @@
 use crate::error::{CliError, CliResult};
 use crate::sts_client::{AccessKeys, AssumeRoleRequest, Endpoint, StsClient};
 use clap::Args;
-use fragseal::kms::{Credential, CredentialProvider, KmsError, KmsErrorKind};
 use fragseal::kms::RefreshingCredentialProvider;
+use fragseal::kms::{Credential, CredentialProvider, KmsError, KmsErrorKind};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,7 +51,9 @@ impl AssumeRoleOpts {
                 ("--duration-seconds", self.duration_seconds.is_some()),
             ] {
                 if given {
-                    return Err(CliError::usage(format!("{flag} needs --assume-role ROLE_ARN")));
+                    return Err(CliError::usage(format!(
+                        "{flag} needs --assume-role ROLE_ARN"
+                    )));
                 }
             }
         }
@@ -66,7 +68,10 @@ type Slot = Arc<Mutex<Option<Arc<AccessKeys>>>>;
 /// An assumed role: its sessions, fetched on first use and on refresh.
 pub struct AssumedRole {
     provider: Arc<RefreshingCredentialProvider>,
-    #[cfg_attr(not(feature = "aws"), allow(dead_code, reason = "signs only with --features aws"))]
+    #[cfg_attr(
+        not(feature = "aws"),
+        allow(dead_code, reason = "signs only with --features aws")
+    )]
     slot: Slot,
     role_arn: String,
 }
@@ -114,8 +119,8 @@ impl AssumedRole {
             CliError::usage(format!("--assume-role {role_arn}: {e}"))
                 .with_hint("access keys are read from the environment only, never from flags")
         })?);
-        let endpoint = Endpoint::parse(sts_url)
-            .map_err(|e| CliError::usage(format!("--assume-role: {e}")))?;
+        let endpoint =
+            Endpoint::parse(sts_url).map_err(|e| CliError::usage(format!("--assume-role: {e}")))?;
         let client = StsClient::new(endpoint, region.to_owned(), STS_TIMEOUT);
         let request = AssumeRoleRequest {
             role_arn: role_arn.clone(),
@@ -170,7 +175,9 @@ impl AssumedRole {
     /// are handed over as already expired, so that the SDK's identity cache never keeps a
     /// session the engine has replaced).
     #[cfg(feature = "aws")]
-    pub fn sdk_provider(&self) -> impl fragseal::kms::aws::credentials::ProvideCredentials + 'static {
+    pub fn sdk_provider(
+        &self,
+    ) -> impl fragseal::kms::aws::credentials::ProvideCredentials + 'static {
         use fragseal::kms::aws::credentials::{provide_credentials_fn, CredentialsError};
         let slot = Arc::clone(&self.slot);
         provide_credentials_fn(move || {

@@ -65,7 +65,9 @@ impl AccessKeys {
                 secret_access_key: Secret::new(secret),
                 session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
             }),
-            _ => Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set in the environment".into()),
+            _ => Err(
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set in the environment".into(),
+            ),
         }
     }
 
@@ -179,7 +181,10 @@ fn sts_code(code: &str) -> (&'static str, KmsErrorKind) {
         ("MissingAuthenticationToken", KmsErrorKind::AccessDenied),
         ("RegionDisabledException", KmsErrorKind::AccessDenied),
         ("ValidationError", KmsErrorKind::InvalidRequest),
-        ("MalformedPolicyDocument", KmsErrorKind::MalformedPolicyDocument),
+        (
+            "MalformedPolicyDocument",
+            KmsErrorKind::MalformedPolicyDocument,
+        ),
         ("PackedPolicyTooLarge", KmsErrorKind::InvalidRequest),
         ("InvalidAction", KmsErrorKind::InvalidRequest),
         ("MissingAction", KmsErrorKind::InvalidRequest),
@@ -329,7 +334,9 @@ impl StsClient {
             .read_to_end(&mut raw)
             .map_err(io)?;
         if raw.len() as u64 > MAX_ANSWER {
-            return Err(transport(format_args!("{addr}: answer over {MAX_ANSWER} bytes")));
+            return Err(transport(format_args!(
+                "{addr}: answer over {MAX_ANSWER} bytes"
+            )));
         }
         parse_http(&raw).ok_or_else(|| transport(format_args!("{addr}: not an HTTP/1.1 answer")))
     }
@@ -397,12 +404,14 @@ fn xml_text(body: &[u8], name: &str) -> Option<String> {
 
 fn parse_session(body: &[u8]) -> Result<Session, KmsError> {
     let field = |name: &str| {
-        xml_text(body, name).filter(|v| !v.is_empty()).ok_or_else(|| {
-            KmsError::new(
-                KmsErrorKind::Internal,
-                format!("STS AssumeRole: the answer has no {name}"),
-            )
-        })
+        xml_text(body, name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                KmsError::new(
+                    KmsErrorKind::Internal,
+                    format!("STS AssumeRole: the answer has no {name}"),
+                )
+            })
     };
     let expiration_text = field("Expiration")?;
     let expiration = humantime::parse_rfc3339_weak(&expiration_text).map_err(|e| {
@@ -429,14 +438,26 @@ mod tests {
     #[test]
     fn endpoints_are_http_urls() {
         let e = Endpoint::parse("http://127.0.0.1:4566").expect("endpoint");
-        assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("127.0.0.1", 4566, "/"));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("127.0.0.1", 4566, "/")
+        );
         let e = Endpoint::parse("http://sts.local/x").expect("endpoint");
-        assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("sts.local", 80, "/x"));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("sts.local", 80, "/x")
+        );
         let e = Endpoint::parse("http://[::1]:9/").expect("endpoint");
         assert_eq!((e.host.as_str(), e.port), ("::1", 9));
         let e = Endpoint::parse("http://[::1]").expect("endpoint");
         assert_eq!((e.host.as_str(), e.port), ("::1", 80));
-        for bad in ["https://sts.amazonaws.com", "http://", "http://u@h/", "http://h:x/", "http://h/?a"] {
+        for bad in [
+            "https://sts.amazonaws.com",
+            "http://",
+            "http://u@h/",
+            "http://h:x/",
+            "http://h/?a",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
@@ -448,8 +469,14 @@ mod tests {
         let chunked = b"HTTP/1.1 403 Forbidden\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(parse_http(chunked), Some((403, b"abcde".to_vec())));
         assert_eq!(parse_http(b"garbage"), None);
-        assert_eq!(sts_code("AccessDenied"), ("AccessDenied", KmsErrorKind::AccessDenied));
-        assert_eq!(sts_code("ExpiredToken"), ("ExpiredToken", KmsErrorKind::ExpiredToken));
+        assert_eq!(
+            sts_code("AccessDenied"),
+            ("AccessDenied", KmsErrorKind::AccessDenied)
+        );
+        assert_eq!(
+            sts_code("ExpiredToken"),
+            ("ExpiredToken", KmsErrorKind::ExpiredToken)
+        );
         assert_eq!(sts_code("<script>").0, "UnknownError");
         let body = b"<R><Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s&amp;1</SecretAccessKey>\
             <SessionToken>t</SessionToken><Expiration>2026-12-01T17:00:00Z</Expiration></Credentials>\
@@ -457,7 +484,10 @@ mod tests {
         let s = parse_session(body).expect("session");
         assert_eq!(s.keys.access_key_id, "ASIA1");
         assert_eq!(s.keys.secret_access_key.expose(), "s&1");
-        assert_eq!(s.assumed_role_arn, "arn:aws:sts::111122223333:assumed-role/r/s");
+        assert_eq!(
+            s.assumed_role_arn,
+            "arn:aws:sts::111122223333:assumed-role/r/s"
+        );
         assert!(!format!("{s:?}").contains("s&1"), "no secret in Debug");
         assert!(parse_session(b"<R></R>").is_err());
     }
