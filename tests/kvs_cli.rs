@@ -220,5 +220,8 @@ fn cli_kvs_refuses_a_remote_kms_and_assume_role_rather_than_using_the_local_one(
                 "--kms aws / --assume-role are not supported by the KVS layer yet",
             ));
     }
-    assert!(!env.path("store").exists(), "no store made for a refused command");
+    assert!(
+        !env.path("store").exists(),
+        "no store made for a refused command"
+    );
 }
