@@ -200,3 +200,28 @@ fn cli_producer_put_media_then_consumer_get_media() {
         }
     }
 }
+
+#[test]
+fn cli_kvs_refuses_a_remote_kms_and_assume_role_rather_than_using_the_local_one() {
+    // The KVS layer runs on the local KMS only (its KMS calls go through kms:ViaService of the
+    // local KMS, its kinesisvideo:* decisions use the local identity policies): a remote KMS is
+    // refused by name, never silently replaced by the local state file.
+    let env = Env::new();
+    for extra in [
+        &["--kms", "aws", "--endpoint-url", "http://127.0.0.1:9"][..],
+        &["--assume-role", PRODUCER][..],
+    ] {
+        let mut args = vec!["list-streams"];
+        args.extend_from_slice(extra);
+        env.cmd(&args)
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains(
+                "--kms aws / --assume-role are not supported by the KVS layer yet",
+            ));
+    }
+    assert!(
+        !env.path("store").exists(),
+        "no store made for a refused command"
+    );
+}

@@ -1,14 +1,20 @@
 //! Which KMS to call and as whom (the `--kms`, `--kms-state`, `--region`, `--account`,
-//! `--principal`, `--access-key-id` options shared by `seal`, `open` and `kms`). Which keys
-//! seal and open: `keys.rs`.
+//! `--endpoint-url`, `--assume-role`, `--principal`, `--access-key-id` options shared by
+//! `seal`, `open`, `kms` and `kvs`). Which keys seal and open: `keys.rs`.
+//!
+//! Secrets never come from flags: `--kms aws` reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+//! [/ AWS_SESSION_TOKEN] from the environment, and `--assume-role` signs its STS calls with
+//! them. `--access-key-id` is an identifier for the local KMS's audit trail, never a secret.
 
+use crate::assume::{AssumeRoleOpts, AssumedRole};
 use crate::error::{CliError, CliResult, Exit};
 use crate::files;
 use clap::{Args, ValueEnum};
+use fragseal::engine::Engine;
 use fragseal::kms::local::LocalKms;
-use fragseal::kms::{Credential, Kms};
+use fragseal::kms::{Credential, CredentialProvider, Kms};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Default account of the local KMS and of callers (the AWS documentation's example account).
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -49,9 +55,15 @@ pub struct KmsOpts {
     /// Account that owns the local KMS's keys.
     #[arg(long, default_value = DEFAULT_ACCOUNT, global = true)]
     pub account: String,
-    /// KMS endpoint URL (aws backend only), e.g. http://127.0.0.1:5000 for moto.
+    /// KMS endpoint URL (aws backend only), e.g. http://127.0.0.1:5000 for moto, or a
+    /// `fragseal kms serve` listener (which also serves STS for --assume-role).
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub assume: AssumeRoleOpts,
+    /// The assumed role of `--assume-role`, made once per command ([`Self::assumed`]).
+    #[arg(skip)]
+    assumed: OnceLock<Arc<AssumedRole>>,
 }
 
 /// Who calls KMS.
@@ -71,7 +83,19 @@ impl CallerOpts {
     /// Control characters (and the other characters [`crate::text::escape`] escapes) are
     /// refused in the principal and the access key id: they end up in the audit trail, where
     /// a `\n` would forge lines for a reader that does not escape them.
+    ///
+    /// With `--assume-role`, the credential is the role session's (STS `AssumeRole` is called
+    /// here, once), and `--principal` is refused: the session is the principal.
     pub fn credential(&self, kms: &KmsOpts) -> CliResult<Credential> {
+        if let Some(role) = kms.assumed()? {
+            if let Some(p) = &self.principal {
+                return Err(CliError::usage(format!(
+                    "--principal {} contradicts --assume-role: the caller is the role's session",
+                    crate::text::escape(p)
+                )));
+            }
+            return role.credential();
+        }
         let principal = self
             .principal
             .clone()
@@ -101,6 +125,38 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 impl KmsOpts {
+    /// The assumed role of `--assume-role` (`None` without it), made on first use and shared by
+    /// every later use in the command, so that the engine and the SDK see the same sessions.
+    ///
+    /// # Errors
+    /// A usage error for `--assume-role` without `--kms aws`, without an STS endpoint
+    /// (AWS_ENDPOINT_URL_STS or --endpoint-url), or without access keys in the environment.
+    pub fn assumed(&self) -> CliResult<Option<Arc<AssumedRole>>> {
+        self.assume.check()?;
+        if self.assume.assume_role.is_none() {
+            return Ok(None);
+        }
+        if let Some(a) = self.assumed.get() {
+            return Ok(Some(Arc::clone(a)));
+        }
+        if self.backend != Backend::Aws {
+            return Err(CliError::usage(
+                "--assume-role needs --kms aws --endpoint-url URL (a KMS server with STS)",
+            ));
+        }
+        let sts = std::env::var("AWS_ENDPOINT_URL_STS")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.endpoint_url.clone())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "--assume-role needs an STS endpoint: AWS_ENDPOINT_URL_STS or --endpoint-url",
+                )
+            })?;
+        let role = Arc::new(AssumedRole::new(&self.assume, &sts, &self.region)?);
+        Ok(Some(Arc::clone(self.assumed.get_or_init(|| role))))
+    }
+
     /// The state file: --kms-state, else $FRAGSEAL_KMS_STATE, else ./fragseal-kms.json.
     pub fn state_path(&self) -> PathBuf {
         self.kms_state
@@ -131,6 +187,13 @@ impl KmsOpts {
         if self.backend != Backend::Local {
             return Err(CliError::usage(
                 "`fragseal kms` manages the local KMS only (--kms local)",
+            ));
+        }
+        self.assume.check()?;
+        if self.assume.assume_role.is_some() {
+            return Err(CliError::usage(
+                "--assume-role needs --kms aws --endpoint-url URL (a KMS server with STS); \
+                 the local KMS takes --principal",
             ));
         }
         let state = self.state_path();
@@ -167,28 +230,33 @@ impl KmsOpts {
                 Ok(KmsHandle {
                     kms: Arc::clone(&local) as Arc<dyn Kms>,
                     local: Some((local, self.audit_path())),
+                    provider: None,
                 })
             }
-            Backend::Aws => Ok(KmsHandle {
-                kms: self.aws()?,
-                local: None,
-            }),
+            Backend::Aws => {
+                let role = self.assumed()?;
+                Ok(KmsHandle {
+                    kms: self.aws(role.as_deref())?,
+                    local: None,
+                    provider: role.map(|r| r.provider()),
+                })
+            }
         }
     }
 
+    /// AWS KMS, signing with the environment's keys, or with `role`'s current session.
     #[cfg(feature = "aws")]
-    fn aws(&self) -> CliResult<Arc<dyn Kms>> {
+    fn aws(&self, role: Option<&AssumedRole>) -> CliResult<Arc<dyn Kms>> {
         use fragseal::kms::aws::AwsKms;
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
-        else {
-            return Err(CliError::usage(
-                "--kms aws needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",
-            ));
+        let b = AwsKms::builder().region(self.region.clone());
+        let mut b = match role {
+            Some(r) => b.default_credentials_provider(r.sdk_provider()),
+            None => {
+                let keys = crate::sts_client::AccessKeys::from_env()
+                    .map_err(|e| CliError::usage(format!("--kms aws: {e}")))?;
+                b.default_credentials_provider(keys.sdk_credentials(None))
+            }
         };
-        let mut b = AwsKms::builder()
-            .region(self.region.clone())
-            .default_static_credentials(id, secret, var("AWS_SESSION_TOKEN"));
         if let Some(url) = &self.endpoint_url {
             b = b.endpoint_url(url.clone());
         }
@@ -199,7 +267,7 @@ impl KmsOpts {
     }
 
     #[cfg(not(feature = "aws"))]
-    fn aws(&self) -> CliResult<Arc<dyn Kms>> {
+    fn aws(&self, _role: Option<&AssumedRole>) -> CliResult<Arc<dyn Kms>> {
         Err(CliError::usage(
             "this fragseal was built without the AWS KMS backend; rebuild with `--features aws`",
         ))
@@ -220,9 +288,20 @@ pub fn read_file(path: &Path) -> CliResult<Vec<u8>> {
 pub struct KmsHandle {
     pub kms: Arc<dyn Kms>,
     local: Option<(Arc<LocalKms>, PathBuf)>,
+    /// The sessions of `--assume-role`, refreshed on `ExpiredTokenException`.
+    provider: Option<Arc<dyn CredentialProvider>>,
 }
 
 impl KmsHandle {
+    /// `engine`, sealing and opening for the `--assume-role` sessions when there are any
+    /// (refreshed once, and the call retried once, on `ExpiredTokenException`).
+    pub fn with_provider(&self, engine: Engine) -> Engine {
+        match &self.provider {
+            Some(p) => engine.with_credential_provider(Arc::clone(p)),
+            None => engine,
+        }
+    }
+
     /// Fails when an audit event could not be written to the audit log: a KMS call that left
     /// no trace must not look like success.
     pub fn check_audit(&self) -> CliResult<()> {

@@ -90,6 +90,20 @@ impl CliError {
         } else {
             Exit::KmsRefused
         };
+        // STS's refusals (--assume-role) carry their own service and name in the message.
+        if e.message().starts_with(crate::sts_client::STS_PREFIX) {
+            let err = Self::new(exit, e.message().to_owned());
+            return match e.kind() {
+                KmsErrorKind::AccessDenied => err.with_hint(
+                    "the environment's access keys may not sts:AssumeRole this role, or the \
+                     role's trust policy does not trust them (check --external-id)",
+                ),
+                KmsErrorKind::ExpiredToken => err.with_hint(
+                    "the environment's AWS_SESSION_TOKEN has expired: export a new session's keys",
+                ),
+                _ => err,
+            };
+        }
         let err = Self::new(exit, format!("KMS {}: {}", e.code(), e.message()));
         match e.kind() {
             KmsErrorKind::AccessDenied => err.with_hint(

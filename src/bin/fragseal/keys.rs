@@ -152,7 +152,7 @@ impl SealKeyOpts {
                 let keyring =
                     KmsKeyring::strict(Arc::clone(&handle.kms), credential, &[key.as_str()])?;
                 Ok(Sealer {
-                    engine: Engine::new(Arc::new(keyring), config)?,
+                    engine: handle.with_provider(Engine::new(Arc::new(keyring), config)?),
                     handle: Some(handle),
                 })
             }
@@ -190,8 +190,15 @@ fn identity_check(identity: Option<FragmentIdentity>) -> IdentityCheck {
     identity.map_or(IdentityCheck::Skip, IdentityCheck::Expect)
 }
 
-/// KMS calls `engine` made for `credential` so far.
+/// KMS calls `engine` made for `credential` so far; with `--assume-role` sessions, for every
+/// session (a refreshed session is another credential).
 fn kms_calls(engine: &Engine, credential: &Credential) -> u64 {
+    if engine.credential_provider().is_some() {
+        return engine
+            .all_stats()
+            .map(|all| all.iter().map(|(_, s)| s.kms_calls).sum())
+            .unwrap_or(0);
+    }
     engine.stats(credential).map(|s| s.kms_calls).unwrap_or(0)
 }
 
@@ -217,8 +224,15 @@ impl Sealer {
                 }
             })
             .collect();
-        self.engine
-            .seal_batch(credential, requests)
+        // With --assume-role: for the current session, refreshed once on ExpiredToken.
+        let results = if self.engine.credential_provider().is_some() {
+            self.engine
+                .seal_batch_current(requests)
+                .map_err(|e| CliError::kms(&e.error))?
+        } else {
+            self.engine.seal_batch(credential, requests)
+        };
+        results
             .into_iter()
             .map(|r| {
                 r.map_err(|f| {
@@ -301,7 +315,7 @@ impl OpenKeyOpts {
             KmsKeyring::strict(Arc::clone(&handle.kms), credential, &arns)?
         };
         Ok(Opener {
-            engine: Engine::new(Arc::new(keyring), EngineConfig::default())?,
+            engine: handle.with_provider(Engine::new(Arc::new(keyring), EngineConfig::default())?),
             handle: Some(handle),
         })
     }
@@ -330,6 +344,9 @@ impl Opener {
         identity: Option<FragmentIdentity>,
     ) -> CliResult<Bytes> {
         let request = OpenRequest::new(message, identity_check(identity));
+        if self.engine.credential_provider().is_some() {
+            return Ok(self.engine.open_current(&request)?.plaintext);
+        }
         Ok(self.engine.open(credential, &request)?.plaintext)
     }
 
@@ -340,8 +357,14 @@ impl Opener {
             .into_iter()
             .map(|i| OpenRequest::new(i.bytes, identity_check(i.identity)))
             .collect();
-        self.engine
-            .open_batch(credential, requests)
+        let results = if self.engine.credential_provider().is_some() {
+            self.engine
+                .open_batch_current(requests)
+                .map_err(|e| CliError::kms(&e.error))?
+        } else {
+            self.engine.open_batch(credential, requests)
+        };
+        results
             .into_iter()
             .map(|r| {
                 r.map(|opened| opened.plaintext).map_err(|f| {

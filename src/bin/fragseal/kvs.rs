@@ -1,7 +1,7 @@
 //! `fragseal kvs`: Kinesis Video Streams with server-side encryption on the local KMS and a
 //! directory store (see docs/KVS.md).
 
-use crate::backend::{CallerOpts, KmsOpts};
+use crate::backend::{Backend, CallerOpts, KmsOpts};
 use crate::error::{CliError, CliResult, Exit};
 use clap::{Args, Subcommand};
 use fragseal::kvs::fragments::ListFragmentsInput;
@@ -193,6 +193,20 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub fn run(a: &KvsArgs) -> CliResult<()> {
+    // The library's KVS layer (`fragseal::kvs::Kvs`) is built on the local KMS: its KMS calls
+    // go through `LocalKms::via_service` (kms:ViaService) and its kinesisvideo:* decisions use
+    // the local KMS's identity policies. A remote KMS (`--kms aws --endpoint-url`, with or
+    // without --assume-role) needs that layer over `dyn Kms` first.
+    if a.kms.backend != Backend::Local || a.kms.assume.assume_role.is_some() {
+        return Err(CliError::usage(
+            "`fragseal kvs` runs on the local KMS (--kms local --kms-state PATH); \
+             --kms aws / --assume-role are not supported by the KVS layer yet",
+        )
+        .with_hint(
+            "seal and open through a `fragseal kms serve` endpoint with \
+             `fragseal seal|open --kms aws --endpoint-url URL --assume-role ROLE`",
+        ));
+    }
     let kms = a.kms.local(true)?;
     let caller = a.caller.credential(&a.kms)?;
     let store: Arc<dyn Store> = Arc::new(DirStore::open(&a.store).map_err(|e| {

@@ -13,6 +13,8 @@ macro_rules! outln {
     }};
 }
 
+// `--assume-role` (STS sessions for --kms aws).
+mod assume;
 mod backend;
 // `fragseal bench` (s4-awslc).
 mod bench;
@@ -28,9 +30,14 @@ mod kms_cmd;
 // The `kvs` subcommand (KVS streams with SSE).
 mod kvs;
 mod media;
+// `fragseal open` (split from sealing.rs).
+mod opening;
 mod report;
+mod sealed_folder;
 mod sealing;
 mod serve;
+// `--assume-role`'s STS client.
+mod sts_client;
 mod text;
 
 use clap::Parser;
@@ -42,7 +49,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Demo(a) => demo::run(&a),
         Command::Seal(a) => sealing::seal(&a),
-        Command::Open(a) => sealing::open(&a),
+        Command::Open(a) => opening::open(&a),
         Command::Inspect(a) => inspect::run(&a.file, a.json, a.max_size),
         Command::Kms(a) => kms_cmd::run(&a),
         Command::Kvs(a) => kvs::run(&a),
