@@ -15,7 +15,10 @@
 //!   came from (a key whose secret differs is derived again); the region is the server's (a
 //!   request scoped to another one is refused before). At most [`MAX_KEYS`] are kept; when full,
 //!   those of other dates go first, then all. Keys are boxed and zeroized when dropped.
-//! - The signature is compared with the client's in constant time (`subtle`).
+//! - The signature is compared with the client's in constant time (`subtle`). This path only
+//!   accepts: when it does not reproduce the client's signature, `sigv4::verify` asks
+//!   `aws-sigv4`, so a request is never refused for a difference between the two
+//!   canonicalizations (a refused request costs both).
 
 use super::sigv4::Service;
 use hmac::{Hmac, Mac};

@@ -399,12 +399,13 @@ pub(crate) fn verify(
         amz_date,
         date: header.date,
     };
+    // The cached-key path only ever accepts: a signature it does not reproduce (a wrong one,
+    // or one over a canonical form it would build differently), another request shape, or a
+    // signed header it cannot read goes to `aws-sigv4`, which decides (and words the refusal).
     let matches =
         match canonical::verify(keys, parts, &signed, &body_hash, &secret, region, service) {
-            Ok(matches) => matches,
-            // Another request shape, or a signed header it cannot read: `aws-sigv4` decides
-            // (and words the refusal).
-            Err(_) => {
+            Ok(true) => true,
+            Ok(false) | Err(_) => {
                 let expected =
                     compute_signature(parts, body, &header, &secret, region, service, request_time)
                         .map_err(|m| refuse(INVALID_SIGNATURE, m, akid))?;
