@@ -9,9 +9,12 @@
 //! - A body must arrive within `body_timeout` and be at most `max_body` bytes: a declared
 //!   `Content-Length` over the limit is refused before reading, a chunked body as soon as it
 //!   passes it (HTTP 413, and the connection is closed).
-//! - Every request is handled on a blocking thread (`spawn_blocking`): signature check,
-//!   JSON, and the LocalKms call, which writes the state file and the audit record before the
-//!   answer.
+//! - A request is handled synchronously (signature check, JSON, the LocalKms call, which
+//!   writes the audit record, and for management calls the state file, before the answer):
+//!   on the connection's worker thread when its only I/O is the audit append and its work is
+//!   small (the cryptographic and read-only calls, and requests refused before the KMS: see
+//!   `request::runs_inline`), else on a blocking thread (`spawn_blocking`). Inline, a request
+//!   costs no thread hand-off: two context switches fewer per request.
 //! - Shutdown: stop accepting, let in-flight requests finish (at most `shutdown_grace`), then
 //!   return.
 
@@ -29,6 +32,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -94,6 +98,16 @@ async fn read_body(body: Incoming, declared: Option<u64>, limits: &Limits) -> Bo
     }
 }
 
+/// The answer when the handler panicked.
+fn handler_failed() -> request::Answer {
+    request::Answer {
+        status: http::StatusCode::INTERNAL_SERVER_ERROR,
+        content_type: CONTENT_TYPE,
+        body: super::errors::ApiError::internal("the request handler failed").body(),
+        close: true,
+    }
+}
+
 async fn answer(
     shared: Arc<Shared>,
     peer: SocketAddr,
@@ -116,15 +130,20 @@ async fn answer(
             .unwrap_or_default(),
         request_id: request_id.clone(),
     };
-    let answer =
-        tokio::task::spawn_blocking(move || request::handle(&shared, &parts, body, &origin))
-            .await
-            .unwrap_or_else(|_| request::Answer {
-                status: http::StatusCode::INTERNAL_SERVER_ERROR,
-                content_type: CONTENT_TYPE,
-                body: super::errors::ApiError::internal("the request handler failed").body(),
-                close: true,
-            });
+    let protocol = request::protocol(&parts);
+    let answer = if request::runs_inline(&parts, protocol, &body, &shared.kms) {
+        // No thread hop: the request's work is bounded CPU plus one audit append.
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            request::handle(&shared, &parts, protocol, body, &origin)
+        }))
+        .unwrap_or_else(|_| handler_failed())
+    } else {
+        tokio::task::spawn_blocking(move || {
+            request::handle(&shared, &parts, protocol, body, &origin)
+        })
+        .await
+        .unwrap_or_else(|_| handler_failed())
+    };
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() = answer.status;
     let headers = response.headers_mut();

@@ -30,6 +30,7 @@
 //! ```
 
 mod audit;
+mod canonical;
 mod errors;
 mod http;
 mod iam;
@@ -80,6 +81,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     /// The STS sessions issued.
     pub(crate) sessions: sessions::Sessions,
+    /// The SigV4 signing keys derived so far.
+    pub(crate) signing_keys: canonical::KeyCache,
     /// Seconds added to the real clock for session expiry (see [`ServerConfig::clock_offset`]).
     pub(crate) clock_offset: i64,
 }
@@ -277,6 +280,7 @@ impl Server {
                 region,
                 limits: config.limits,
                 sessions: sessions::Sessions::default(),
+                signing_keys: canonical::KeyCache::default(),
                 clock_offset: config.clock_offset,
             }),
         })

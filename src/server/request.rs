@@ -1,5 +1,5 @@
 //! One request, from received headers and body to the answer, synchronously (the HTTP layer
-//! runs it on a blocking thread): header rules → SigV4 → content type → operation → JSON →
+//! runs it on the worker thread or on a blocking thread, see [`runs_inline`]): header rules → SigV4 → content type → operation → JSON →
 //! the operation on LocalKms. A request whose SigV4 scope names `sts` (or, unsigned, with a
 //! form-encoded body) is answered by [`sts`] in the Query protocol instead. Exactly one audit record per request: LocalKms writes it for the
 //! calls that reach it, [`audit::record_rejected`] for every other.
@@ -10,6 +10,7 @@ use super::kms_api::{self, input::Input};
 use super::sigv4::Service;
 use super::sts::{self, StsError};
 use super::{sigv4, Shared};
+use crate::kms::local::{LocalKms, Operation};
 use crate::kms::Credential;
 use http::request::Parts;
 use http::{Method, StatusCode};
@@ -61,7 +62,7 @@ impl Answer {
 
 /// The protocol an answer is in: the SigV4 scope's service when the `Authorization` header
 /// names one; else STS for a form-encoded body (the Query protocol), else KMS.
-fn protocol(parts: &Parts) -> Service {
+pub(crate) fn protocol(parts: &Parts) -> Service {
     sigv4::scope_service(parts).unwrap_or_else(|| {
         let form = parts
             .headers
@@ -165,9 +166,74 @@ fn event_name(parts: &Parts) -> &str {
     }
 }
 
-/// Answers one request.
-pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> Answer {
-    if protocol(parts) == Service::Sts {
+/// Largest body answered on the runtime's worker thread (see [`runs_inline`]).
+const INLINE_BODY_MAX: usize = 64 * 1024;
+
+/// KMS operations that never write the state file (the cryptographic and the read-only ones),
+/// with one exception [`runs_inline`] screens out: a data call naming
+/// `alias/aws/kinesisvideo` may create that key, lazily, and write the state file.
+fn never_writes_state(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::GenerateDataKey
+            | Operation::GenerateDataKeyWithoutPlaintext
+            | Operation::Encrypt
+            | Operation::Decrypt
+            | Operation::ReEncrypt
+            | Operation::GenerateRandom
+            | Operation::DescribeKey
+            | Operation::ListKeys
+            | Operation::ListAliases
+            | Operation::GetKeyPolicy
+            | Operation::ListGrants
+            | Operation::ListRetirableGrants
+            | Operation::ListResourceTags
+    )
+}
+
+/// Whether [`handle`] may run this request on the runtime's worker thread instead of a
+/// blocking thread: true when its only I/O is the append of one audit record (one `write(2)`
+/// of a few hundred bytes to the audit file, no fsync), and its CPU work is bounded by a small
+/// body. That is: a KMS request refused before any KMS call (bad route, body too large or
+/// incomplete, unknown operation), or a call of an operation that never writes the state file
+/// ([`never_writes_state`]), with a body of at most [`INLINE_BODY_MAX`] bytes that cannot name
+/// `alias/aws/kinesisvideo` (no `kinesisvideo`, no JSON escape that could spell it), on a KMS
+/// without injected latency. Everything else (management calls, which write and fsync the
+/// state file before answering; STS; large bodies) runs on a blocking thread.
+///
+/// The same checks run either way: only the thread differs.
+pub(crate) fn runs_inline(parts: &Parts, protocol: Service, body: &Body, kms: &LocalKms) -> bool {
+    if protocol == Service::Sts {
+        return false;
+    }
+    let Body::Complete(bytes) = body else {
+        // Refused before the KMS: only the audit record is written.
+        return true;
+    };
+    let Some(op) = target_name(parts).and_then(kms_api::operation) else {
+        return true;
+    };
+    never_writes_state(op)
+        && bytes.len() <= INLINE_BODY_MAX
+        && !bytes.contains(&b'\\')
+        && !bytes
+            .windows(KINESIS_VIDEO.len())
+            .any(|w| w == KINESIS_VIDEO)
+        && kms.faults().latency.is_zero()
+}
+
+/// What an alias name that LocalKms creates lazily contains (`alias/aws/kinesisvideo`).
+const KINESIS_VIDEO: &[u8] = b"kinesisvideo";
+
+/// Answers one request in `protocol` (what [`protocol`] decided for it).
+pub(crate) fn handle(
+    shared: &Shared,
+    parts: &Parts,
+    protocol: Service,
+    body: Body,
+    origin: &Origin,
+) -> Answer {
+    if protocol == Service::Sts {
         return handle_sts(shared, parts, body, origin);
     }
     let clocks = shared.clocks();
@@ -190,6 +256,7 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: Body, origin: &Origin
             }
         };
         let verified = sigv4::verify(
+            &shared.signing_keys,
             parts,
             &bytes,
             &shared.iam,
@@ -288,6 +355,7 @@ fn handle_sts(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> An
             }
         };
         let verified = sigv4::verify(
+            &shared.signing_keys,
             parts,
             &bytes,
             &shared.iam,
