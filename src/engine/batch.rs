@@ -94,7 +94,7 @@ impl Engine {
         let need = sealed_room(request.plaintext.len(), self.config.frame_length);
         let mut buf = self.buffers.take(need);
         match self.seal_into(credential, request, &mut buf) {
-            Ok(()) => Ok(self.buffers.into_bytes(buf, Contents::Sealed)),
+            Ok(()) => Ok(self.buffers.wrap(buf, Contents::Sealed)),
             Err(e) => {
                 self.buffers.give(buf, Contents::Sealed);
                 Err(e)
@@ -112,7 +112,7 @@ impl Engine {
         let mut buf = self.buffers.take(request.message.len());
         match self.open_into(credential, request, &mut buf) {
             Ok(header) => Ok(Opened {
-                plaintext: self.buffers.into_bytes(buf, Contents::Plaintext),
+                plaintext: self.buffers.wrap(buf, Contents::Plaintext),
                 header,
             }),
             Err(e) => {

@@ -179,7 +179,7 @@ impl BufferPool {
     }
 
     /// `buf` as a result: a [`Bytes`] that returns the buffer here when its last clone drops.
-    pub(crate) fn into_bytes(&self, buf: Vec<u8>, contents: Contents) -> Bytes {
+    pub(crate) fn wrap(&self, buf: Vec<u8>, contents: Contents) -> Bytes {
         if self.inner.limits.max_buffers == 0 || self.inner.limits.max_bytes == 0 {
             return match contents {
                 Contents::Sealed => Bytes::from(buf),
@@ -258,7 +258,7 @@ mod tests {
         let cap = buf.capacity();
         let addr = buf.as_ptr() as usize;
         buf.extend_from_slice(&[0xAB; 1000]);
-        let bytes = pool.into_bytes(buf, Contents::Plaintext);
+        let bytes = pool.wrap(buf, Contents::Plaintext);
         assert_eq!(
             pool.idle(),
             IdleBuffers {
@@ -307,7 +307,7 @@ mod tests {
         let pool = BufferPool::new(BufferPoolLimits::default());
         let mut sealed = pool.take(10);
         sealed.extend_from_slice(&[7; 10]);
-        drop(pool.into_bytes(sealed, Contents::Sealed));
+        drop(pool.wrap(sealed, Contents::Sealed));
         assert_eq!(pool.idle_contents(), vec![vec![7; 10]]);
         let mut failed = pool.take(10);
         failed.extend_from_slice(&[9; 10]);
@@ -319,28 +319,28 @@ mod tests {
     fn limits_bound_what_is_kept() {
         let pool = BufferPool::new(BufferPoolLimits::default().with_max_buffers(2));
         let results: Vec<Bytes> = (0..3)
-            .map(|_| pool.into_bytes(pool.take(100), Contents::Sealed))
+            .map(|_| pool.wrap(pool.take(100), Contents::Sealed))
             .collect();
         drop(results);
         assert_eq!(pool.idle().buffers, 2);
 
         let small = BufferPool::new(BufferPoolLimits::default().with_max_bytes(SLACK + 150));
-        let a = small.into_bytes(small.take(100), Contents::Sealed);
-        let b = small.into_bytes(small.take(100), Contents::Sealed);
+        let a = small.wrap(small.take(100), Contents::Sealed);
+        let b = small.wrap(small.take(100), Contents::Sealed);
         drop((a, b));
         assert_eq!(small.idle().buffers, 1, "the second would pass max_bytes");
         assert!(small.idle().bytes <= SLACK + 150);
 
         let off = BufferPool::new(BufferPoolLimits::OFF);
-        drop(off.into_bytes(off.take(100), Contents::Plaintext));
-        drop(off.into_bytes(off.take(100), Contents::Sealed));
+        drop(off.wrap(off.take(100), Contents::Plaintext));
+        drop(off.wrap(off.take(100), Contents::Sealed));
         assert_eq!(off.idle(), IdleBuffers::default());
     }
 
     #[test]
     fn sizes_far_apart_do_not_share_buffers() {
         let pool = BufferPool::new(BufferPoolLimits::default());
-        drop(pool.into_bytes(pool.take(1 << 20), Contents::Sealed));
+        drop(pool.wrap(pool.take(1 << 20), Contents::Sealed));
         let small = pool.take(1000);
         assert!(
             small.capacity() < 1 << 20,
@@ -354,7 +354,7 @@ mod tests {
         let pool = BufferPool::new(BufferPoolLimits::default());
         let mut buf = pool.take(10);
         buf.extend_from_slice(b"0123456789");
-        let bytes = pool.into_bytes(buf, Contents::Plaintext);
+        let bytes = pool.wrap(buf, Contents::Plaintext);
         drop(pool);
         assert_eq!(&bytes[..], b"0123456789");
     }
