@@ -1,5 +1,11 @@
 //! Batches: many fragments in parallel on the current rayon pool, in order, one result each.
+//!
+//! [`Engine::seal_batch`] and [`Engine::open_batch`] (and their `_mixed` and `_current`
+//! forms) write each result into a buffer of the engine's [pool](super::buffers): the result
+//! is an ordinary [`Bytes`], and dropping its last clone returns the buffer, so that the next
+//! batch writes into memory that is already faulted in (docs/PERFORMANCE.md).
 
+use super::buffers::{Contents, IdleBuffers};
 use super::{Engine, OpenRequest, Opened, SealRequest};
 use crate::error::{OpenError, SealError};
 use crate::kms::Credential;
@@ -63,10 +69,69 @@ impl std::error::Error for OpenFailure {
     }
 }
 
+/// Per frame: a final frame's prefix (end marker, sequence number, IV, length) and tag; a
+/// regular frame needs 8 bytes less.
+const FRAME_OVERHEAD: usize = 4 + 4 + 12 + 4 + 16;
+/// Room for the header: version, suite, message id, context, keys, frame length, commit key and
+/// tag. A larger header only costs a reallocation.
+const HEADER_ROOM: usize = 1024;
+
+/// The room to reserve for the message of `plaintext_len` bytes at `frame_length`.
+fn sealed_room(plaintext_len: usize, frame_length: u32) -> usize {
+    let frames = plaintext_len / (frame_length.max(1) as usize) + 1;
+    plaintext_len
+        .saturating_add(frames.saturating_mul(FRAME_OVERHEAD))
+        .saturating_add(HEADER_ROOM)
+}
+
 impl Engine {
+    /// Seals one fragment into a pooled buffer (see the [module documentation](self)).
+    fn seal_pooled(
+        &self,
+        credential: &Credential,
+        request: &SealRequest,
+    ) -> Result<Bytes, SealError> {
+        let need = sealed_room(request.plaintext.len(), self.config.frame_length);
+        let mut buf = self.buffers.take(need);
+        match self.seal_into(credential, request, &mut buf) {
+            Ok(()) => Ok(self.buffers.wrap(buf, Contents::Sealed)),
+            Err(e) => {
+                self.buffers.give(buf, Contents::Sealed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens one fragment into a pooled buffer, wiped when the plaintext is dropped.
+    fn open_pooled(
+        &self,
+        credential: &Credential,
+        request: &OpenRequest,
+    ) -> Result<Opened, OpenError> {
+        // The plaintext is never longer than the message.
+        let mut buf = self.buffers.take(request.message.len());
+        match self.open_into(credential, request, &mut buf) {
+            Ok(header) => Ok(Opened {
+                plaintext: self.buffers.wrap(buf, Contents::Plaintext),
+                header,
+            }),
+            Err(e) => {
+                self.buffers.give(buf, Contents::Plaintext);
+                Err(e)
+            }
+        }
+    }
+
+    /// What the pool of batch output buffers holds idle: the buffers of dropped batch results,
+    /// kept for the next batch within [`EngineConfig::buffer_pool`](super::EngineConfig::buffer_pool).
+    pub fn idle_batch_buffers(&self) -> IdleBuffers {
+        self.buffers.idle()
+    }
+
     /// Seals many fragments for one credential in parallel (on the current rayon pool). The
     /// results keep the order of `requests`, one per fragment; a fragment that fails is handed
-    /// back intact in its [`SealFailure`].
+    /// back intact in its [`SealFailure`]. Each message lives in a buffer of the engine's pool,
+    /// which gets it back when the last clone of the [`Bytes`] is dropped.
     pub fn seal_batch(
         &self,
         credential: &Credential,
@@ -75,7 +140,7 @@ impl Engine {
         requests
             .into_par_iter()
             .map(|request| {
-                self.seal(credential, &request).map_err(|error| {
+                self.seal_pooled(credential, &request).map_err(|error| {
                     Box::new(SealFailure {
                         credential: credential.clone(),
                         request,
@@ -124,7 +189,7 @@ impl Engine {
         requests
             .into_par_iter()
             .map(|(credential, request)| {
-                self.seal(&credential, &request).map_err(|error| {
+                self.seal_pooled(&credential, &request).map_err(|error| {
                     Box::new(SealFailure {
                         credential,
                         request,
@@ -137,7 +202,9 @@ impl Engine {
 
     /// Opens many fragments for one credential in parallel (on the current rayon pool). The
     /// results keep the order of `requests`, one per fragment; a fragment that fails is handed
-    /// back intact in its [`OpenFailure`].
+    /// back intact in its [`OpenFailure`]. Each plaintext lives in a buffer of the engine's
+    /// pool: when the last clone of [`Opened::plaintext`] is dropped, the buffer is zeroized and
+    /// then given back (or freed when the pool is full).
     pub fn open_batch(
         &self,
         credential: &Credential,
@@ -146,7 +213,7 @@ impl Engine {
         requests
             .into_par_iter()
             .map(|request| {
-                self.open(credential, &request).map_err(|error| {
+                self.open_pooled(credential, &request).map_err(|error| {
                     Box::new(OpenFailure {
                         credential: credential.clone(),
                         request,
@@ -165,7 +232,7 @@ impl Engine {
         requests
             .into_par_iter()
             .map(|(credential, request)| {
-                self.open(&credential, &request).map_err(|error| {
+                self.open_pooled(&credential, &request).map_err(|error| {
                     Box::new(OpenFailure {
                         credential,
                         request,

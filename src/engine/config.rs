@@ -1,5 +1,6 @@
 //! How an engine seals and opens.
 
+use super::buffers::BufferPoolLimits;
 use super::retry::RetryPolicy;
 use crate::cache::CacheLimits;
 use crate::crypto::aead::AeadBackend;
@@ -28,6 +29,14 @@ pub struct EngineConfig {
     /// own use of the still-valid key — which keeps refreshes deterministic under a manual
     /// clock. Either way, no other caller waits.
     pub background_refresh: bool,
+    // s4-batch (C): batch output buffer pool bounds.
+    /// Bounds of the pool of idle output buffers that [`Engine::seal_batch`] and
+    /// [`Engine::open_batch`] results return to when dropped (see
+    /// [`BufferPoolLimits`]; [`BufferPoolLimits::OFF`] turns it off).
+    ///
+    /// [`Engine::seal_batch`]: super::Engine::seal_batch
+    /// [`Engine::open_batch`]: super::Engine::open_batch
+    pub buffer_pool: BufferPoolLimits,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +48,7 @@ impl Default for EngineConfig {
             open_limits: OpenLimits::default(),
             backend: AeadBackend::default(),
             background_refresh: false,
+            buffer_pool: BufferPoolLimits::default(), // s4-batch (C)
         }
     }
 }
@@ -77,6 +87,13 @@ impl EngineConfig {
     /// Sets [`Self::background_refresh`].
     pub fn with_background_refresh(mut self, on: bool) -> Self {
         self.background_refresh = on;
+        self
+    }
+
+    // s4-batch (C): batch output buffer pool bounds.
+    /// Sets [`Self::buffer_pool`].
+    pub fn with_buffer_pool(mut self, limits: BufferPoolLimits) -> Self {
+        self.buffer_pool = limits;
         self
     }
 

@@ -60,6 +60,7 @@
 //!   fails is handed back intact with the reason.
 
 mod batch;
+mod buffers; // s4-batch (C)
 mod config;
 mod leases;
 mod request;
@@ -68,6 +69,7 @@ mod session;
 
 pub use crate::kms::RetryKind;
 pub use batch::{OpenFailure, SealFailure};
+pub use buffers::{BufferPoolLimits, IdleBuffers}; // s4-batch (C)
 pub use config::EngineConfig;
 pub use request::{OpenOptions, OpenRequest, Opened, SealRequest};
 pub use retry::{RetryPolicy, Retryable};
@@ -97,6 +99,7 @@ pub struct Engine {
     config: EngineConfig,
     cache: DataKeyCache,
     provider: Option<Arc<dyn CredentialProvider>>,
+    buffers: buffers::BufferPool, // s4-batch (C): batch output buffers
 }
 
 impl fmt::Debug for Engine {
@@ -138,11 +141,13 @@ impl Engine {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let cache = DataKeyCache::with_clock(config.cache, clock)?;
+        let buffers = buffers::BufferPool::new(config.buffer_pool); // s4-batch (C)
         Ok(Self {
             keyring,
             config,
             cache,
             provider: None,
+            buffers, // s4-batch (C)
         })
     }
 
