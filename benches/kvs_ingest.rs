@@ -3,11 +3,17 @@
 //!
 //! `cargo bench --bench kvs_ingest -- --warm-up-time 1 --measurement-time 5`
 //!
-//! Every case moves 64 fragments of 2 MB: `put_media/1x64` (one stream, one session of 64
-//! fragments: sequential by nature), `put_media/8x8` (8 concurrent sessions of 8),
-//! `put_media/64x1` (64 sessions of 1), and `seal_batch/64` (the engine alone, 64 fragments in
-//! one rayon batch). Ratio = seal_batch time / put_media time. Each put_media iteration starts
-//! from fresh streams (setup not timed), so the store does not grow across iterations.
+//! Every case moves 64 fragments of 2 MB: `put_media/1x64` (1 stream: one session of 64
+//! fragments, pipelined), `put_media/8x8` (8 concurrent sessions of 8), `put_media/64x1` (64
+//! concurrent sessions of 1); the baselines are `seal_batch/64` (the engine alone, 64
+//! fragments in one rayon batch) and `seal_each/64` (64 single-fragment `Engine::seal` calls
+//! on the same pool: what a PutMedia session calls). Ratio = baseline time / put_media time.
+//! Each put_media iteration starts from fresh streams (setup not timed), so the store does
+//! not grow across iterations.
+//!
+//! Instruction counts, one case per process (no criterion):
+//! `KVS_INGEST_ONE=put_media/1x64 valgrind --tool=callgrind target/release/deps/kvs_ingest-*`
+//! (also `seal_batch/64`, `seal_each/64`, `put_media/8x8`, `put_media/64x1`).
 
 #![allow(
     missing_docs,
@@ -15,7 +21,7 @@
 )]
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use fragseal::engine::{Engine, EngineConfig, SealRequest};
 use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
@@ -95,70 +101,137 @@ fn world(streams: usize) -> (Kvs, Vec<String>) {
     (kvs, names)
 }
 
-fn bench(c: &mut Criterion) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("pool");
+const CASES: [(usize, usize); 3] = [(1, 64), (8, 8), (64, 1)];
+
+fn payload() -> Vec<u8> {
     let mut payload = vec![0u8; FRAGMENT];
     for (i, b) in payload.iter_mut().enumerate() {
         *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
     }
+    payload
+}
+
+fn pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool")
+}
+
+/// `streams` concurrent PutMedia sessions of `media` (`per` fragments each).
+fn ingest(pool: &rayon::ThreadPool, kvs: &Kvs, names: &[String], media: &[u8], per: usize) {
+    pool.install(|| {
+        names.par_iter().for_each(|n| {
+            let s = kvs
+                .put_media(
+                    &root(),
+                    &PutMediaInput::absolute(StreamRef::Name(n.clone())),
+                    media,
+                    |_| Ok(()),
+                )
+                .expect("put_media");
+            assert_eq!(s.persisted, per as u64);
+        })
+    });
+}
+
+/// The engine alone, and the 64 fragments it seals.
+struct Baseline {
+    engine: Engine,
+    ec: EncryptionContext,
+    fragments: Vec<Bytes>,
+}
+
+impl Baseline {
+    fn new(payload: &[u8]) -> Self {
+        let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
+        let key = kms.create_key(&root(), None, "bench").expect("key").arn;
+        let keyring = KmsKeyring::strict(kms, &root(), &[&key]).expect("keyring");
+        let engine = Engine::new(Arc::new(keyring), EngineConfig::default()).expect("engine");
+        let ec = EncryptionContext::new().with(
+            "aws:kinesisvideo:arn",
+            "arn:aws:kinesisvideo:us-east-1:123456789012:stream/s0/1700000000000",
+        );
+        let fragments = (0..TOTAL)
+            .map(|i| {
+                let mut f = payload.to_vec();
+                f[0] = i as u8;
+                Bytes::from(f)
+            })
+            .collect();
+        Self {
+            engine,
+            ec,
+            fragments,
+        }
+    }
+
+    fn requests(&self) -> Vec<SealRequest> {
+        self.fragments
+            .iter()
+            .map(|f| SealRequest::new(self.ec.clone(), f.clone()))
+            .collect()
+    }
+
+    fn seal_batch(&self, pool: &rayon::ThreadPool) -> usize {
+        let out = pool.install(|| self.engine.seal_batch(&root(), self.requests()));
+        assert!(out.iter().all(Result::is_ok));
+        out.len()
+    }
+
+    fn seal_each(&self, pool: &rayon::ThreadPool) -> usize {
+        let reqs = self.requests();
+        let out: Vec<_> = pool.install(|| {
+            reqs.par_iter()
+                .map(|r| self.engine.seal(&root(), r).expect("seal"))
+                .collect()
+        });
+        out.len()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let pool = pool();
+    let payload = payload();
     let mut g = c.benchmark_group("kvs_ingest");
     g.throughput(Throughput::Bytes((TOTAL * FRAGMENT) as u64));
     g.sample_size(10);
-    for (streams, per) in [(1usize, 64usize), (8, 8), (64, 1)] {
+    for (streams, per) in CASES {
         let media = mkv(per, &payload);
         g.bench_function(format!("put_media/{streams}x{per}"), |b| {
             b.iter_batched(
                 || world(streams),
                 |(kvs, names)| {
-                    pool.install(|| {
-                        names.par_iter().for_each(|n| {
-                            let s = kvs
-                                .put_media(
-                                    &root(),
-                                    &PutMediaInput::absolute(StreamRef::Name(n.clone())),
-                                    &media[..],
-                                    |_| Ok(()),
-                                )
-                                .expect("put_media");
-                            assert_eq!(s.persisted, per as u64);
-                        })
-                    });
+                    ingest(&pool, &kvs, &names, &media, per);
                     kvs
                 },
                 BatchSize::PerIteration,
             );
         });
     }
-    let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
-    let key = kms.create_key(&root(), None, "bench").expect("key").arn;
-    let keyring = KmsKeyring::strict(kms, &root(), &[&key]).expect("keyring");
-    let engine = Engine::new(Arc::new(keyring), EngineConfig::default()).expect("engine");
-    let ec = EncryptionContext::new().with(
-        "aws:kinesisvideo:arn",
-        "arn:aws:kinesisvideo:us-east-1:123456789012:stream/s0/1700000000000",
-    );
-    let fragments: Vec<Bytes> = (0..TOTAL)
-        .map(|i| {
-            let mut f = payload.clone();
-            f[0] = i as u8;
-            Bytes::from(f)
-        })
-        .collect();
-    g.bench_function("seal_batch/64", |b| {
-        b.iter(|| {
-            let reqs: Vec<SealRequest> = fragments
-                .iter()
-                .map(|f| SealRequest::new(ec.clone(), f.clone()))
-                .collect();
-            let out = pool.install(|| engine.seal_batch(&root(), reqs));
-            assert!(out.iter().all(Result::is_ok));
-            out
-        });
-    });
+    let base = Baseline::new(&payload);
+    g.bench_function("seal_batch/64", |b| b.iter(|| base.seal_batch(&pool)));
+    g.bench_function("seal_each/64", |b| b.iter(|| base.seal_each(&pool)));
     g.finish();
+}
+
+/// One case, once, without criterion (for `valgrind --tool=callgrind`).
+fn one(case: &str) {
+    let pool = pool();
+    let payload = payload();
+    match case {
+        "seal_batch/64" => assert_eq!(Baseline::new(&payload).seal_batch(&pool), TOTAL),
+        "seal_each/64" => assert_eq!(Baseline::new(&payload).seal_each(&pool), TOTAL),
+        _ => {
+            let (streams, per) = CASES
+                .into_iter()
+                .find(|(s, p)| case == format!("put_media/{s}x{p}"))
+                .expect("a case: put_media/1x64|8x8|64x1, seal_batch/64, seal_each/64");
+            let media = mkv(per, &payload);
+            let (kvs, names) = world(streams);
+            ingest(&pool, &kvs, &names, &media, per);
+        }
+    }
 }
 
 criterion_group! {
@@ -166,4 +239,12 @@ criterion_group! {
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
     targets = bench
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(case) = std::env::var("KVS_INGEST_ONE") {
+        one(&case);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -44,12 +44,33 @@ fn put_media_makes_one_fragment_per_cluster_with_buffering_received_persisted_ac
     stream(&w);
     let (s, acks) = put(&w.kvs, &root(), &PutMediaInput::absolute(cam()), SAMPLE);
     assert_eq!(s.persisted, SAMPLE_CLUSTERS as u64);
-    let kinds: Vec<AckEventType> = acks.iter().map(|a| a.event_type).collect();
     let one = [
         AckEventType::Buffering,
         AckEventType::Received,
         AckEventType::Persisted,
     ];
+    // Pipelined: each fragment's acknowledgements in KVS's order, PERSISTED in fragment
+    // order (fragment N+1 may start arriving before N is persisted).
+    let of = |tc: u64| -> Vec<AckEventType> {
+        acks.iter()
+            .filter(|a| a.fragment_timecode == Some(tc))
+            .map(|a| a.event_type)
+            .collect()
+    };
+    for tc in [0, 1000, 2000, 3000, 4000] {
+        assert_eq!(of(tc), one, "fragment at {tc} ms");
+    }
+    assert_eq!(acks.len(), 3 * SAMPLE_CLUSTERS);
+    // Sequential: strictly one fragment after the other.
+    let seq = sequential(world());
+    seq.kvs
+        .create_stream(
+            &root(),
+            &CreateStreamInput::new("cam").with_retention_hours(24),
+        )
+        .unwrap();
+    let (_, seq_acks) = put(&seq.kvs, &root(), &PutMediaInput::absolute(cam()), SAMPLE);
+    let kinds: Vec<AckEventType> = seq_acks.iter().map(|a| a.event_type).collect();
     assert_eq!(kinds, one.repeat(SAMPLE_CLUSTERS));
     // FragmentTimecode is the Cluster's timecode (ffprobe: key frames at 0, 1000, ... ms).
     let tcs: Vec<u64> = acks
@@ -304,6 +325,11 @@ fn get_media_for_fragment_list_in_the_given_order_and_4000_for_a_missing_fragmen
         .unwrap();
     assert_eq!(s.fragments, 2);
     assert_eq!(tag_pairs(&out, TAG_FRAGMENT_NUMBER), want);
+    // This API's own tag names: server- and producer-side timestamps, no continuation token.
+    assert_eq!(tag_pairs(&out, TAG_SERVER_SIDE_TIMESTAMP).len(), 2);
+    assert_eq!(tag_pairs(&out, TAG_PRODUCER_SIDE_TIMESTAMP).len(), 2);
+    assert!(tag_pairs(&out, TAG_SERVER_TIMESTAMP).is_empty());
+    assert!(tag_pairs(&out, TAG_CONTINUATION_TOKEN).is_empty());
     let mut out = Vec::new();
     let s = w
         .kvs
@@ -316,6 +342,20 @@ fn get_media_for_fragment_list_in_the_given_order_and_4000_for_a_missing_fragmen
         .unwrap();
     assert_eq!(s.fragments, 1);
     assert_eq!(s.failure.unwrap().error_id.id(), 4000);
+    // The exception tags name the fragment that failed and the integer code.
+    assert_eq!(
+        tag_pairs(&out, TAG_FRAGMENT_NUMBER),
+        vec![n[1].clone(), "00000000000000000009".to_owned()]
+    );
+    assert_eq!(
+        tag_pairs(&out, TAG_EXCEPTION_ERROR_CODE),
+        vec!["4000".to_owned()]
+    );
+    assert_eq!(
+        tag_pairs(&out, TAG_EXCEPTION_MESSAGE),
+        vec!["FRAGMENT_NOT_FOUND".to_owned()]
+    );
+    assert!(tag_pairs(&out, TAG_ERROR_ID).is_empty());
 }
 
 /// A reader that hands out `chunk` bytes at a time and says `WouldBlock` between chunks.
@@ -488,7 +528,8 @@ impl Read for DisableKeyAt<'_> {
 
 #[test]
 fn a_failed_fragment_is_reported_and_never_half_persisted() {
-    let w = world();
+    // Sequential, so that the key is disabled exactly between fragments 3 and 4.
+    let w = sequential(world());
     let key = w.kms.create_key(&root(), None, "k").unwrap().arn;
     let arn = w
         .kvs

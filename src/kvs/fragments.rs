@@ -1,8 +1,8 @@
 //! ListFragments and GetMediaForFragmentList (the archived-media API).
 
 use super::authz::Action;
-use super::errors::KvsError;
-use super::get_media::GetMediaSummary;
+use super::errors::{ErrorId, FragmentFailure, KvsError};
+use super::get_media::{write_failure, GetMediaSummary, TagSet};
 use super::store::parse_fragment_number;
 use super::stream::StreamRef;
 use super::Kvs;
@@ -141,8 +141,12 @@ impl Kvs {
         })
     }
 
-    /// GetMediaForFragmentList: writes the named fragments, in the order given, as GetMedia
-    /// does (with its tags); a number that is not stored ends the output with error 4000.
+    /// GetMediaForFragmentList: writes the named fragments, in the order given, each followed
+    /// by this API's tags (`AWS_KINESISVIDEO_FRAGMENT_NUMBER`,
+    /// `AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP`, `AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP`). A
+    /// failure ends the output with `AWS_KINESISVIDEO_FRAGMENT_NUMBER` (the fragment that
+    /// failed), `AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE` (the integer code: 4000 for a number
+    /// that is not stored) and `AWS_KINESISVIDEO_EXCEPTION_MESSAGE`.
     ///
     /// # Errors
     /// `InvalidArgumentException` (no numbers, more than 1000, a malformed one),
@@ -167,18 +171,42 @@ impl Kvs {
         let info = self.authorized(caller, stream, Action::GetMediaForFragmentList)?;
         self.apply_retention(&info)?;
         let stored = self.store.fragments(&info.stream_arn)?;
-        let metas = numbers
-            .iter()
-            .map(|n| {
-                stored
-                    .iter()
-                    .find(|f| &f.fragment_number == n)
-                    .cloned()
-                    .ok_or_else(|| n.clone())
-            })
-            .collect();
         let mut summary = GetMediaSummary::default();
-        self.write_fragments(caller, &info, metas, out, &mut summary)?;
+        let set = TagSet::FragmentList;
+        let engine = match self.reader_engine(caller, &info, false) {
+            Ok(e) => e,
+            Err(f) => {
+                let first = numbers.first().map(String::as_str);
+                write_failure(set, first, f, out, &mut summary)?;
+                return Ok(summary);
+            }
+        };
+        // Plaintext of the fragment being written; wiped on every way out.
+        let mut buf = zeroize::Zeroizing::new(Vec::new());
+        for n in numbers {
+            let Some(meta) = stored.iter().find(|f| &f.fragment_number == n).cloned() else {
+                let f = FragmentFailure::new(
+                    ErrorId::FragmentNotFound,
+                    format!("fragment {n} is not found"),
+                );
+                write_failure(set, Some(n), f, out, &mut summary)?;
+                return Ok(summary);
+            };
+            let r = self.write_fragment(
+                caller,
+                &info,
+                &engine,
+                set,
+                meta,
+                &mut buf,
+                out,
+                &mut summary,
+            )?;
+            if let Err(f) = r {
+                write_failure(set, Some(n), f, out, &mut summary)?;
+                return Ok(summary);
+            }
+        }
         Ok(summary)
     }
 }

@@ -10,14 +10,17 @@
 //! `AWS_KINESISVIDEO_ERROR_ID` (4000: fragment not found; 4500–4506: the stream's KMS key;
 //! 5000: internal, for example a stored fragment that does not authenticate).
 //!
+//! [`Kvs::get_media`] writes what is stored at the call and returns; a live reader that waits
+//! for fragments still to come is a [`GetMediaSession`] ([`Kvs::start_get_media`],
+//! [`GetMediaSession::follow`]), which is how `NOW` reads anything.
+//!
 //! Each fragment is opened with the identity its metadata names (stream ARN, fragment number,
 //! producer timestamp) and must carry `aws:kinesisvideo:arn` = the stream's ARN: a sealed
 //! fragment moved to another number or stream in the store does not open.
 
-use super::authz::Action;
 use super::errors::{ErrorId, FragmentFailure, KvsError};
 use super::mkvout::{element, tags, unknown_size_header};
-use super::store::{parse_fragment_number, FragmentMeta};
+use super::store::FragmentMeta;
 use super::stream::{StreamInfo, StreamRef};
 use super::{Kvs, STREAM_ARN_CONTEXT_KEY};
 use crate::engine::{Engine, OpenRequest};
@@ -27,6 +30,7 @@ use crate::mkv::ids;
 use std::io::Write;
 use std::sync::Arc;
 
+pub use super::live::{GetMediaSession, LiveLimits};
 pub use super::mkvout::read_tags;
 
 /// Tag names.
@@ -43,13 +47,23 @@ pub const TAG_CONTINUATION_TOKEN: &str = "AWS_KINESISVIDEO_CONTINUATION_TOKEN";
 pub const TAG_ERROR_CODE: &str = "AWS_KINESISVIDEO_ERROR_CODE";
 /// Tag names.
 pub const TAG_ERROR_ID: &str = "AWS_KINESISVIDEO_ERROR_ID";
+/// GetMediaForFragmentList's tag names (the archived-media API names them differently).
+pub const TAG_SERVER_SIDE_TIMESTAMP: &str = "AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP";
+/// GetMediaForFragmentList's tag names.
+pub const TAG_PRODUCER_SIDE_TIMESTAMP: &str = "AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP";
+/// GetMediaForFragmentList's tag names: the integer code of the exception.
+pub const TAG_EXCEPTION_ERROR_CODE: &str = "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE";
+/// GetMediaForFragmentList's tag names: a text description of the exception.
+pub const TAG_EXCEPTION_MESSAGE: &str = "AWS_KINESISVIDEO_EXCEPTION_MESSAGE";
 
 /// GetMedia's `StartSelector`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartSelector {
     /// `EARLIEST`: the oldest stored fragment.
     Earliest,
-    /// `NOW`: fragments that arrive from now on (this layer returns what is stored, so none).
+    /// `NOW`: the chunk after the most recent one at the time of the call, that is only
+    /// fragments persisted after the call ([`Kvs::get_media`] therefore writes none;
+    /// [`GetMediaSession::follow`] waits for them).
     Now,
     /// `FRAGMENT_NUMBER` with `AfterFragmentNumber`: from that fragment on (inclusive).
     FragmentNumber(String),
@@ -61,6 +75,21 @@ pub enum StartSelector {
     ContinuationToken(String),
 }
 
+/// Why a GetMedia output ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GetMediaEnd {
+    /// Every fragment stored at the time was written ([`Kvs::get_media`]).
+    #[default]
+    CaughtUp,
+    /// A live read ([`GetMediaSession::follow`]) saw no new fragment for
+    /// [`LiveLimits::idle_timeout`].
+    Idle,
+    /// A live read wrote [`LiveLimits::max_fragments`].
+    MaxFragments,
+    /// A failure ended the output (written as error tags): [`GetMediaSummary::failure`].
+    Failed,
+}
+
 /// What a GetMedia (or GetMediaForFragmentList) call wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GetMediaSummary {
@@ -70,21 +99,77 @@ pub struct GetMediaSummary {
     pub continuation_token: Option<String>,
     /// The failure that ended the output (written as error tags), if any.
     pub failure: Option<FragmentFailure>,
+    /// Why the output ended.
+    pub end: GetMediaEnd,
 }
 
-fn seconds(ms: u64) -> String {
+/// Which API's tags a fragment carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TagSet {
+    /// GetMedia: `_SERVER_TIMESTAMP`, `_PRODUCER_TIMESTAMP`, `_MILLIS_BEHIND_NOW`,
+    /// `_CONTINUATION_TOKEN`; errors as `_ERROR_CODE` / `_ERROR_ID`.
+    GetMedia,
+    /// GetMediaForFragmentList: `_SERVER_SIDE_TIMESTAMP`, `_PRODUCER_SIDE_TIMESTAMP`; errors as
+    /// `_FRAGMENT_NUMBER`, `_EXCEPTION_ERROR_CODE`, `_EXCEPTION_MESSAGE`.
+    FragmentList,
+}
+
+pub(crate) fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-fn write_err(e: std::io::Error) -> KvsError {
+pub(crate) fn write_err(e: std::io::Error) -> KvsError {
     KvsError::new(
         super::errors::KvsErrorKind::Internal,
         format!("writing the media failed ({}): {e}", ErrorId::WriteError),
     )
 }
 
+/// A document of its own (EBML header, Segment of unknown size), so that tags written before
+/// any fragment sit inside a Segment.
+pub(crate) fn write_empty_document<W: Write>(out: &mut W) -> Result<(), KvsError> {
+    let ebml = element(ids::EBML, &element(ids::DOC_TYPE, b"matroska"));
+    out.write_all(&ebml).map_err(write_err)?;
+    out.write_all(&unknown_size_header(ids::SEGMENT))
+        .map_err(write_err)
+}
+
+/// Ends the output with `f` as error tags and records it in `summary`.
+pub(crate) fn write_failure<W: Write>(
+    set: TagSet,
+    number: Option<&str>,
+    f: FragmentFailure,
+    out: &mut W,
+    summary: &mut GetMediaSummary,
+) -> Result<(), KvsError> {
+    let t = match set {
+        TagSet::GetMedia => tags(&[
+            (TAG_ERROR_CODE, f.error_id.name().to_owned()),
+            (TAG_ERROR_ID, f.error_id.id().to_string()),
+        ]),
+        TagSet::FragmentList => {
+            let mut pairs = Vec::with_capacity(3);
+            if let Some(n) = number {
+                pairs.push((TAG_FRAGMENT_NUMBER, n.to_owned()));
+            }
+            pairs.push((TAG_EXCEPTION_ERROR_CODE, f.error_id.id().to_string()));
+            pairs.push((TAG_EXCEPTION_MESSAGE, f.error_id.name().to_owned()));
+            tags(&pairs)
+        }
+    };
+    if summary.fragments == 0 {
+        write_empty_document(out)?;
+    }
+    out.write_all(&t).map_err(write_err)?;
+    summary.failure = Some(f);
+    summary.end = GetMediaEnd::Failed;
+    Ok(())
+}
+
 impl Kvs {
-    /// GetMedia: writes the stream's fragments from `selector` on to `out`.
+    /// GetMedia: writes the stream's fragments stored at the call from `selector` on to `out`,
+    /// then returns ([`GetMediaEnd::CaughtUp`]). A reader that waits for new fragments is a
+    /// [`GetMediaSession`].
     ///
     /// # Errors
     /// `ResourceNotFoundException`, `NotAuthorizedException`, `InvalidArgumentException` (a
@@ -98,152 +183,94 @@ impl Kvs {
         selector: &StartSelector,
         out: &mut W,
     ) -> Result<GetMediaSummary, KvsError> {
-        let info = self.authorized(caller, stream, Action::GetMedia)?;
-        self.apply_retention(&info)?;
-        let all = self.store.fragments(&info.stream_arn)?;
-        let check = |n: &str| {
-            parse_fragment_number(n)
-                .map(|_| ())
-                .ok_or_else(|| KvsError::invalid(format!("{n} is not a fragment number")))
-        };
-        let now = self.now_ms();
-        let start = match selector {
-            StartSelector::Earliest => Ok(0),
-            StartSelector::Now => Ok(all
-                .iter()
-                .take_while(|f| f.server_timestamp_ms < now)
-                .count()),
-            StartSelector::FragmentNumber(n) => {
-                check(n)?;
-                all.iter()
-                    .position(|f| &f.fragment_number == n)
-                    .ok_or(n.clone())
-            }
-            StartSelector::ServerTimestamp(t) => Ok(all
-                .iter()
-                .take_while(|f| f.server_timestamp_ms < *t)
-                .count()),
-            StartSelector::ProducerTimestamp(t) => Ok(all
-                .iter()
-                .position(|f| f.producer_timestamp_ms >= *t)
-                .unwrap_or(all.len())),
-            StartSelector::ContinuationToken(t) => {
-                check(t)?;
-                Ok(all
-                    .iter()
-                    .take_while(|f| f.fragment_number.as_str() <= t.as_str())
-                    .count())
-            }
-        };
-        let mut summary = GetMediaSummary::default();
-        let metas: Vec<Result<FragmentMeta, String>> = match start {
-            Ok(i) => all.into_iter().skip(i).map(Ok).collect(),
-            Err(missing) => vec![Err(missing)],
-        };
-        self.write_fragments(caller, &info, metas, out, &mut summary)?;
-        Ok(summary)
+        self.start_get_media(caller, stream, selector)?
+            .read_stored(out)
     }
 
-    /// Writes `metas` in order (an `Err(number)` is a fragment that is not stored).
-    pub(crate) fn write_fragments<W: Write>(
+    /// The engine of the stream's key, resolved as the caller (at every GetMedia call,
+    /// fragments or not: the managed key appears in the account at the first GetMedia). With
+    /// nothing to decrypt (`probe`), the key is still checked, so that a stream whose key is
+    /// missing, disabled or pending deletion fails GetMedia as KVS documents; a caller that
+    /// may not describe the key (least privilege: `kms:Decrypt` only) gets nothing either way.
+    pub(crate) fn reader_engine(
         &self,
         caller: &Credential,
         info: &StreamInfo,
-        metas: Vec<Result<FragmentMeta, String>>,
+        probe: bool,
+    ) -> Result<Arc<Engine>, FragmentFailure> {
+        let engine = self
+            .resolve_key(caller, info)
+            .and_then(|arn| self.engine(caller, &arn))?;
+        if probe {
+            self.probe_key(caller, info)?;
+        }
+        Ok(engine)
+    }
+
+    /// Writes one stored fragment with `set`'s tags. `Ok(Err(_))`: the fragment failed (not
+    /// stored, or it does not open); nothing of it was written.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the reader's state, passed explicitly"
+    )]
+    pub(crate) fn write_fragment<W: Write>(
+        &self,
+        caller: &Credential,
+        info: &StreamInfo,
+        engine: &Engine,
+        set: TagSet,
+        meta: FragmentMeta,
+        buf: &mut Vec<u8>,
         out: &mut W,
         summary: &mut GetMediaSummary,
-    ) -> Result<(), KvsError> {
-        let fail = |f: FragmentFailure, out: &mut W, summary: &mut GetMediaSummary| {
-            let t = tags(&[
-                (TAG_ERROR_CODE, f.error_id.name().to_owned()),
-                (TAG_ERROR_ID, f.error_id.id().to_string()),
-            ]);
-            if summary.fragments == 0 {
-                // A document of its own, so that the tags sit inside a Segment.
-                let ebml = element(ids::EBML, &element(ids::DOC_TYPE, b"matroska"));
-                out.write_all(&ebml).map_err(write_err)?;
-                out.write_all(&unknown_size_header(ids::SEGMENT))
-                    .map_err(write_err)?;
-            }
-            out.write_all(&t).map_err(write_err)?;
-            summary.failure = Some(f);
-            Ok::<(), KvsError>(())
+    ) -> Result<Result<(), FragmentFailure>, KvsError> {
+        let Some(stored) = self
+            .store
+            .fragment(&info.stream_arn, &meta.fragment_number)?
+        else {
+            return Ok(Err(FragmentFailure::new(
+                ErrorId::FragmentNotFound,
+                format!("fragment {} is not found", meta.fragment_number),
+            )));
         };
-        // The key is resolved at every GetMedia, fragments or not: the managed key appears
-        // in the account at the first GetMedia.
-        let engine: Arc<Engine> = match self
-            .resolve_key(caller, info)
-            .and_then(|arn| self.engine(caller, &arn))
-        {
-            Ok(e) => e,
-            Err(f) => return fail(f, out, summary),
+        let identity = FragmentIdentity {
+            stream_arn: info.stream_arn.clone(),
+            fragment_number: meta.sequence,
+            producer_timestamp_ms: meta.producer_timestamp_ms,
+            track: meta.track,
         };
-        if metas.is_empty() {
-            // Nothing to decrypt: the key is still checked, so that a stream whose key is
-            // missing, disabled or pending deletion fails GetMedia as KVS documents. A caller
-            // that may not describe the key (least privilege: kms:Decrypt only) gets nothing
-            // either way.
-            if let Err(f) = self.probe_key(caller, info) {
-                return fail(f, out, summary);
-            }
+        let request = OpenRequest::new(stored.sealed, IdentityCheck::Expect(identity))
+            .require(STREAM_ARN_CONTEXT_KEY, info.stream_arn.as_str());
+        buf.clear();
+        if let Err(e) = engine.open_into(caller, &request, buf) {
+            return Ok(Err(FragmentFailure::from_open(&e)));
         }
-        // Plaintext of the fragment being written; wiped on every way out.
-        let mut buf = zeroize::Zeroizing::new(Vec::new());
-        for meta in metas {
-            let meta = match meta {
-                Ok(m) => m,
-                Err(n) => {
-                    return fail(
-                        FragmentFailure::new(
-                            ErrorId::FragmentNotFound,
-                            format!("fragment {n} is not found"),
-                        ),
-                        out,
-                        summary,
-                    )
-                }
-            };
-            let Some(stored) = self
-                .store
-                .fragment(&info.stream_arn, &meta.fragment_number)?
-            else {
-                return fail(
-                    FragmentFailure::new(
-                        ErrorId::FragmentNotFound,
-                        format!("fragment {} is not found", meta.fragment_number),
-                    ),
-                    out,
-                    summary,
-                );
-            };
-            let identity = FragmentIdentity {
-                stream_arn: info.stream_arn.clone(),
-                fragment_number: meta.sequence,
-                producer_timestamp_ms: meta.producer_timestamp_ms,
-                track: meta.track,
-            };
-            let request = OpenRequest::new(stored.sealed, IdentityCheck::Expect(identity))
-                .require(STREAM_ARN_CONTEXT_KEY, info.stream_arn.as_str());
-            buf.clear();
-            if let Err(e) = engine.open_into(caller, &request, &mut buf) {
-                return fail(FragmentFailure::from_open(&e), out, summary);
-            }
-            let now = self.now_ms();
-            let t = tags(&[
+        let t = match set {
+            TagSet::GetMedia => tags(&[
                 (TAG_FRAGMENT_NUMBER, meta.fragment_number.clone()),
                 (TAG_SERVER_TIMESTAMP, seconds(meta.server_timestamp_ms)),
                 (TAG_PRODUCER_TIMESTAMP, seconds(meta.producer_timestamp_ms)),
                 (
                     TAG_MILLIS_BEHIND_NOW,
-                    now.saturating_sub(meta.server_timestamp_ms).to_string(),
+                    self.now_ms()
+                        .saturating_sub(meta.server_timestamp_ms)
+                        .to_string(),
                 ),
                 (TAG_CONTINUATION_TOKEN, meta.fragment_number.clone()),
-            ]);
-            out.write_all(&buf).map_err(write_err)?;
-            out.write_all(&t).map_err(write_err)?;
-            summary.fragments += 1;
-            summary.continuation_token = Some(meta.fragment_number);
-        }
-        Ok(())
+            ]),
+            TagSet::FragmentList => tags(&[
+                (TAG_FRAGMENT_NUMBER, meta.fragment_number.clone()),
+                (TAG_SERVER_SIDE_TIMESTAMP, seconds(meta.server_timestamp_ms)),
+                (
+                    TAG_PRODUCER_SIDE_TIMESTAMP,
+                    seconds(meta.producer_timestamp_ms),
+                ),
+            ]),
+        };
+        out.write_all(buf).map_err(write_err)?;
+        out.write_all(&t).map_err(write_err)?;
+        summary.fragments += 1;
+        summary.continuation_token = Some(meta.fragment_number);
+        Ok(Ok(()))
     }
 }

@@ -37,8 +37,11 @@ mod duration;
 pub mod errors;
 pub mod fragments;
 pub mod get_media;
+mod live;
 mod mkvout;
+mod pipeline;
 pub mod put_media;
+mod source;
 pub mod store;
 pub mod stream;
 
@@ -59,7 +62,7 @@ use crate::kms::local::{Clock, LocalKms, SystemClock, ViaService, KINESIS_VIDEO_
 use crate::kms::{Credential, Kms};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The encryption context key of a stream's fragments (`aws:kinesisvideo:arn`).
@@ -97,9 +100,19 @@ pub struct KvsBuilder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     engine_config: EngineConfig,
+    pipelined: bool,
 }
 
 impl KvsBuilder {
+    /// Whether a PutMedia session reads fragment N+1 while fragment N is sealed (the
+    /// default), or seals and persists each fragment before it reads on (`false`: the
+    /// acknowledgements then come strictly as `BUFFERING`, `RECEIVED`, `PERSISTED` per
+    /// fragment, one fragment after the other).
+    pub fn pipelined_put_media(mut self, pipelined: bool) -> Self {
+        self.pipelined = pipelined;
+        self
+    }
+
     /// The clock for creation times, server timestamps, retention and the data-key caches
     /// (tests pass a manual clock and move time instead of sleeping).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -146,9 +159,12 @@ impl KvsBuilder {
             clock: self.clock,
             cache_clock,
             engine_config: self.engine_config,
+            pipelined: self.pipelined,
             engines: Mutex::new(HashMap::new()),
             streams: RwLock::new(streams),
             last_seq: Mutex::new(last_seq),
+            live: Mutex::new(HashMap::new()),
+            live_changed: Condvar::new(),
         })
     }
 }
@@ -163,9 +179,13 @@ pub struct Kvs {
     clock: Arc<dyn Clock>,
     cache_clock: Arc<WallClock>,
     engine_config: EngineConfig,
+    pipelined: bool,
     engines: Mutex<HashMap<String, Arc<Engine>>>,
     streams: RwLock<BTreeMap<String, StreamInfo>>,
     last_seq: Mutex<HashMap<String, u64>>,
+    /// Fragments persisted per stream since the start (live GetMedia readers wait on it).
+    live: Mutex<HashMap<String, u64>>,
+    live_changed: Condvar,
 }
 
 impl core::fmt::Debug for Kvs {
@@ -185,6 +205,7 @@ impl Kvs {
             store,
             clock: Arc::new(SystemClock),
             engine_config: EngineConfig::default(),
+            pipelined: true,
         }
     }
 

@@ -15,7 +15,8 @@ use super::acks::Ack;
 use super::authz::Action;
 use super::duration::{fragment_length_ms, TrackDurations};
 use super::errors::{ErrorId, FragmentFailure, KvsError};
-use super::mkvout::{id_len, id_value, size_len, size_value};
+use super::pipeline::{Pipeline, SealFailed};
+use super::source::{invalid, Failed, Source};
 use super::store::{fragment_number, FragmentMeta, StoredFragment};
 use super::stream::StreamRef;
 use super::{Kvs, STREAM_ARN_CONTEXT_KEY};
@@ -79,144 +80,6 @@ pub struct PutMediaSummary {
     pub persisted: u64,
     /// The failure that ended the session, if any (it was acknowledged `ERROR`).
     pub failure: Option<FragmentFailure>,
-}
-
-/// An element header as read: (id, its bytes, size or `None` for unknown).
-type ElementHeader = (u32, Vec<u8>, Option<u64>);
-
-/// Reads EBML elements from a producer, answering `IDLE` while it sends nothing.
-struct Source<'a, R, F> {
-    src: R,
-    on_ack: &'a mut F,
-    peeked: Option<ElementHeader>,
-    offset: u64,
-}
-
-enum Failed {
-    /// The session ends with this failure (acknowledged `ERROR`).
-    Fragment(FragmentFailure),
-    /// The acknowledgement sink failed: nobody is listening.
-    Sink(io::Error),
-}
-
-impl From<FragmentFailure> for Failed {
-    fn from(f: FragmentFailure) -> Self {
-        Failed::Fragment(f)
-    }
-}
-
-fn read_error(e: &io::Error) -> Failed {
-    Failed::Fragment(FragmentFailure::new(
-        ErrorId::StreamReadError,
-        e.to_string(),
-    ))
-}
-
-fn invalid(offset: u64, what: &str) -> Failed {
-    Failed::Fragment(FragmentFailure::new(
-        ErrorId::InvalidMkvData,
-        format!("at byte {offset}: {what}"),
-    ))
-}
-
-impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
-    /// Fills `buf` completely; `Ok(false)` at a clean end of input before any byte.
-    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, Failed> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.src.read(&mut buf[got..]) {
-                Ok(0) if got == 0 => return Ok(false),
-                Ok(0) => return Err(invalid(self.offset, "the input ends inside an element")),
-                Ok(n) => {
-                    got += n;
-                    self.offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    (self.on_ack)(&Ack::idle()).map_err(Failed::Sink)?;
-                }
-                Err(e) => return Err(read_error(&e)),
-            }
-        }
-        Ok(true)
-    }
-
-    /// The next element header: (id, its header bytes, size), or `None` at the end.
-    fn header(&mut self) -> Result<Option<ElementHeader>, Failed> {
-        if let Some(h) = self.peeked.take() {
-            return Ok(Some(h));
-        }
-        let mut first = [0u8; 1];
-        if !self.fill(&mut first)? {
-            return Ok(None);
-        }
-        let at = self.offset - 1;
-        let il = id_len(first[0]).ok_or_else(|| invalid(at, "invalid element id"))?;
-        let mut head = vec![first[0]];
-        head.resize(il + 1, 0);
-        if !self.fill(&mut head[1..])? {
-            return Err(invalid(at, "the input ends inside an element header"));
-        }
-        let sl = size_len(head[il]).ok_or_else(|| invalid(at, "invalid element size"))?;
-        let start = head.len();
-        head.resize(il + sl, 0);
-        if !self.fill(&mut head[start..])? {
-            return Err(invalid(at, "the input ends inside an element header"));
-        }
-        let id = id_value(&head[..il]);
-        let size = size_value(&head[il..]);
-        Ok(Some((id, head, size)))
-    }
-
-    fn peek(&mut self) -> Result<Option<u32>, Failed> {
-        if self.peeked.is_none() {
-            self.peeked = self.header()?;
-        }
-        Ok(self.peeked.as_ref().map(|h| h.0))
-    }
-
-    /// Reads `size` bytes of data onto `out`, straight into its spare capacity (no zero-filled
-    /// staging buffer); `IDLE` while the producer sends nothing.
-    fn data(&mut self, size: u64, max: u64, out: &mut Vec<u8>) -> Result<(), Failed> {
-        if size > max {
-            return Err(Failed::Fragment(FragmentFailure::new(
-                ErrorId::MaxFragmentSize,
-                format!("an element of {size} bytes exceeds the limit of {max}"),
-            )));
-        }
-        let want = usize::try_from(size).map_err(|_| invalid(self.offset, "element too large"))?;
-        out.reserve(want);
-        let end = out.len() + want;
-        while out.len() < end {
-            let before = out.len();
-            let left = (end - before) as u64;
-            // On an error, what was read is on `out` already (`Read::read_to_end`).
-            let r = (&mut self.src).take(left).read_to_end(out);
-            self.offset += (out.len() - before) as u64;
-            match r {
-                Ok(_) if out.len() < end => {
-                    return Err(invalid(self.offset, "the input ends inside an element"));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    (self.on_ack)(&Ack::idle()).map_err(Failed::Sink)?;
-                }
-                Err(e) => return Err(read_error(&e)),
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The stream's header as it is being read: the EBML header, then the Segment's children
@@ -301,145 +164,194 @@ impl Kvs {
                 peeked: None,
                 offset: 0,
             };
-            let mut header: Option<Header> = None;
-            let mut segment_children = false;
-            let mut last_cluster_len = 0usize;
-            while let Some((id, head, size)) = src.header()? {
-                match id {
-                    ids::EBML => {
-                        let mut ebml = head;
-                        let size =
-                            size.ok_or_else(|| invalid(src.offset, "EBML header of unknown size"))?;
-                        src.data(size, MAX_HEADER_ELEMENT, &mut ebml)?;
-                        header = Some(Header {
-                            ebml,
-                            children: Vec::new(),
-                            scale_ns: mkv::DEFAULT_TIMESTAMP_SCALE_NS,
-                            durations: TrackDurations::default(),
-                        });
-                        segment_children = false;
-                    }
-                    ids::SEGMENT => {
-                        if header.is_none() {
-                            return Err(invalid(src.offset, "Segment before the EBML header"));
-                        }
-                        // Its children follow; a known size is not needed to split.
-                        segment_children = true;
-                    }
-                    ids::CLUSTER => {
-                        let h = header
-                            .as_ref()
-                            .filter(|_| segment_children)
-                            .ok_or_else(|| {
-                                invalid(src.offset, "Cluster before the stream header")
-                            })?;
-                        // A new fragment: an ERROR from here on names it, not the last one.
-                        last_number = None;
-                        last_timecode = None;
-                        // Room for the Cluster: its size when known, else the last one's.
-                        let room = size
-                            .map_or(last_cluster_len, |s| {
-                                usize::try_from(s.min(MAX_FRAGMENT_SIZE)).unwrap_or(0)
-                            })
-                            .saturating_add(head.len() + 64);
-                        let mut doc = h.prefix_with_room(room);
-                        let cluster_at = doc.len();
-                        doc.extend_from_slice(&head);
-                        let body_at = doc.len();
-                        let mut buffering_sent = false;
-                        let mut read = 0u64;
-                        loop {
-                            if let Some(total) = size {
-                                if read >= total {
-                                    break;
+            rayon::in_place_scope(|scope| {
+                let mut pipe = Pipeline::new(scope, &engine, caller);
+                let read = (|| -> Result<(), Failed> {
+                    let mut header: Option<Header> = None;
+                    let mut segment_children = false;
+                    let mut last_cluster_len = 0usize;
+                    while let Some((id, head, size)) = src.header()? {
+                        match id {
+                            ids::EBML => {
+                                let mut ebml = head;
+                                let size = size.ok_or_else(|| {
+                                    invalid(src.offset, "EBML header of unknown size")
+                                })?;
+                                src.data(size, MAX_HEADER_ELEMENT, &mut ebml)?;
+                                header = Some(Header {
+                                    ebml,
+                                    children: Vec::new(),
+                                    scale_ns: mkv::DEFAULT_TIMESTAMP_SCALE_NS,
+                                    durations: TrackDurations::default(),
+                                });
+                                segment_children = false;
+                            }
+                            ids::SEGMENT => {
+                                if header.is_none() {
+                                    return Err(invalid(
+                                        src.offset,
+                                        "Segment before the EBML header",
+                                    ));
                                 }
-                            } else {
-                                match src.peek()? {
-                                    None => break,
-                                    Some(cid) if ids::ends_unknown_size_cluster(cid) => break,
-                                    Some(_) => {}
+                                // Its children follow; a known size is not needed to split.
+                                segment_children = true;
+                            }
+                            ids::CLUSTER => {
+                                let h = header.as_ref().filter(|_| segment_children).ok_or_else(
+                                    || invalid(src.offset, "Cluster before the stream header"),
+                                )?;
+                                // A new fragment: an ERROR from here on names it, not the last one.
+                                last_number = None;
+                                last_timecode = None;
+                                // Room for the Cluster: its size when known, else the last one's.
+                                let room = size
+                                    .map_or(last_cluster_len, |s| {
+                                        usize::try_from(s.min(MAX_FRAGMENT_SIZE)).unwrap_or(0)
+                                    })
+                                    .saturating_add(head.len() + 64);
+                                let mut doc = h.prefix_with_room(room);
+                                let cluster_at = doc.len();
+                                doc.extend_from_slice(&head);
+                                let body_at = doc.len();
+                                let mut buffering_sent = false;
+                                let mut read = 0u64;
+                                loop {
+                                    if let Some(total) = size {
+                                        if read >= total {
+                                            break;
+                                        }
+                                    } else {
+                                        match src.peek()? {
+                                            None => break,
+                                            Some(cid) if ids::ends_unknown_size_cluster(cid) => {
+                                                break
+                                            }
+                                            Some(_) => {}
+                                        }
+                                    }
+                                    let Some((cid, chead, csize)) = src.header()? else {
+                                        return Err(invalid(
+                                            src.offset,
+                                            "the input ends inside a Cluster",
+                                        ));
+                                    };
+                                    let csize = csize.ok_or_else(|| {
+                                        invalid(src.offset, "a Cluster child of unknown size")
+                                    })?;
+                                    doc.extend_from_slice(&chead);
+                                    let at = doc.len();
+                                    src.data(csize, MAX_FRAGMENT_SIZE, &mut doc)?;
+                                    self.drain(
+                                        &mut pipe,
+                                        Drain::Ready,
+                                        &info,
+                                        &mut summary,
+                                        src.on_ack,
+                                    )?;
+                                    read += (chead.len() as u64) + csize;
+                                    if (doc.len() - cluster_at) as u64 > MAX_FRAGMENT_SIZE {
+                                        return Err(Failed::Fragment(FragmentFailure::new(
+                                            ErrorId::MaxFragmentSize,
+                                            format!(
+                                                "the fragment exceeds {MAX_FRAGMENT_SIZE} bytes"
+                                            ),
+                                        )));
+                                    }
+                                    if cid == ids::CLUSTER_TIMESTAMP && !buffering_sent {
+                                        let tc = doc[at..]
+                                            .iter()
+                                            .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+                                        let tc_ms = tc.saturating_mul(h.scale_ns) / 1_000_000;
+                                        last_timecode = Some(tc_ms);
+                                        (src.on_ack)(&Ack::buffering(tc_ms))
+                                            .map_err(Failed::Sink)?;
+                                        buffering_sent = true;
+                                    }
+                                }
+                                if size.is_some_and(|s| read != s) {
+                                    return Err(invalid(
+                                        src.offset,
+                                        "a Cluster child overruns the Cluster",
+                                    ));
+                                }
+                                last_cluster_len = doc.len() - cluster_at;
+                                let duration_ms =
+                                    fragment_length_ms(&doc[body_at..], h.scale_ns, &h.durations);
+                                let (request, meta, timecode_ms) = self.receive(
+                                    &info,
+                                    &ec,
+                                    doc,
+                                    duration_ms,
+                                    input,
+                                    &mut last_timecode,
+                                    &mut last_number,
+                                    src.on_ack,
+                                )?;
+                                while !pipe.has_room() {
+                                    self.drain(
+                                        &mut pipe,
+                                        Drain::One,
+                                        &info,
+                                        &mut summary,
+                                        src.on_ack,
+                                    )?;
+                                }
+                                pipe.submit(request, meta, timecode_ms);
+                                if !self.pipelined {
+                                    self.drain(
+                                        &mut pipe,
+                                        Drain::All,
+                                        &info,
+                                        &mut summary,
+                                        src.on_ack,
+                                    )?;
                                 }
                             }
-                            let Some((cid, chead, csize)) = src.header()? else {
-                                return Err(invalid(src.offset, "the input ends inside a Cluster"));
-                            };
-                            let csize = csize.ok_or_else(|| {
-                                invalid(src.offset, "a Cluster child of unknown size")
-                            })?;
-                            doc.extend_from_slice(&chead);
-                            let at = doc.len();
-                            src.data(csize, MAX_FRAGMENT_SIZE, &mut doc)?;
-                            read += (chead.len() as u64) + csize;
-                            if (doc.len() - cluster_at) as u64 > MAX_FRAGMENT_SIZE {
-                                return Err(Failed::Fragment(FragmentFailure::new(
-                                    ErrorId::MaxFragmentSize,
-                                    format!("the fragment exceeds {MAX_FRAGMENT_SIZE} bytes"),
-                                )));
+                            _ if header.is_some() && segment_children => {
+                                // Info, Tracks, ... before the first fragment: part of the header;
+                                // Cues, Tags, ... between fragments: skipped.
+                                let size = size.ok_or_else(|| {
+                                    invalid(src.offset, "a top-level element of unknown size")
+                                })?;
+                                let mut el = head;
+                                let max = if matches!(id, ids::INFO | ids::TRACKS) {
+                                    MAX_HEADER_ELEMENT
+                                } else {
+                                    MAX_FRAGMENT_SIZE
+                                };
+                                src.data(size, max, &mut el)?;
+                                if let Some(h) = header.as_mut() {
+                                    let body = &el[el.len() - size as usize..];
+                                    if id == ids::INFO {
+                                        h.scale_ns = timestamp_scale(body);
+                                    }
+                                    if id == ids::TRACKS {
+                                        h.durations = TrackDurations::from_tracks(body);
+                                    }
+                                    if matches!(id, ids::INFO | ids::TRACKS) {
+                                        h.children.extend_from_slice(&el);
+                                    }
+                                }
                             }
-                            if cid == ids::CLUSTER_TIMESTAMP && !buffering_sent {
-                                let tc =
-                                    doc[at..].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
-                                let tc_ms = tc.saturating_mul(h.scale_ns) / 1_000_000;
-                                last_timecode = Some(tc_ms);
-                                (src.on_ack)(&Ack::buffering(tc_ms)).map_err(Failed::Sink)?;
-                                buffering_sent = true;
-                            }
+                            _ => return Err(invalid(src.offset, "an element outside a Segment")),
                         }
-                        if size.is_some_and(|s| read != s) {
-                            return Err(invalid(
-                                src.offset,
-                                "a Cluster child overruns the Cluster",
-                            ));
-                        }
-                        last_cluster_len = doc.len() - cluster_at;
-                        let duration_ms =
-                            fragment_length_ms(&doc[body_at..], h.scale_ns, &h.durations);
-                        let record = self.fragment(
-                            caller,
-                            &info,
-                            &engine,
-                            &ec,
-                            doc,
-                            duration_ms,
-                            input,
-                            &mut last_timecode,
-                            &mut last_number,
-                            src.on_ack,
-                        )?;
-                        if record {
-                            summary.persisted += 1;
-                        }
+                        self.drain(&mut pipe, Drain::Ready, &info, &mut summary, src.on_ack)?;
                     }
-                    _ if header.is_some() && segment_children => {
-                        // Info, Tracks, ... before the first fragment: part of the header;
-                        // Cues, Tags, ... between fragments: skipped.
-                        let size = size.ok_or_else(|| {
-                            invalid(src.offset, "a top-level element of unknown size")
-                        })?;
-                        let mut el = head;
-                        let max = if matches!(id, ids::INFO | ids::TRACKS) {
-                            MAX_HEADER_ELEMENT
-                        } else {
-                            MAX_FRAGMENT_SIZE
-                        };
-                        src.data(size, max, &mut el)?;
-                        if let Some(h) = header.as_mut() {
-                            let body = &el[el.len() - size as usize..];
-                            if id == ids::INFO {
-                                h.scale_ns = timestamp_scale(body);
-                            }
-                            if id == ids::TRACKS {
-                                h.durations = TrackDurations::from_tracks(body);
-                            }
-                            if matches!(id, ids::INFO | ids::TRACKS) {
-                                h.children.extend_from_slice(&el);
-                            }
-                        }
+                    Ok(())
+                })();
+                match read {
+                    Err(Failed::Sink(e)) => {
+                        pipe.abandon();
+                        Err(Failed::Sink(e))
                     }
-                    _ => return Err(invalid(src.offset, "an element outside a Segment")),
+                    // Fragments received before a failure are complete: they are persisted, and
+                    // acknowledged, before the ERROR of the one that failed.
+                    other => {
+                        self.drain(&mut pipe, Drain::All, &info, &mut summary, src.on_ack)?;
+                        other
+                    }
                 }
-            }
-            Ok(())
+            })
         })();
         match result {
             Ok(()) => Ok(summary),
@@ -447,6 +359,21 @@ impl Kvs {
                 super::errors::KvsErrorKind::Internal,
                 format!("the acknowledgement stream failed: {e}"),
             )),
+            Err(Failed::At(SealFailed {
+                failure,
+                timecode_ms,
+                number,
+            })) => {
+                let ack = Ack::error(Some(timecode_ms), Some(&number), failure.error_id);
+                on_ack(&ack).map_err(|e| {
+                    KvsError::new(
+                        super::errors::KvsErrorKind::Internal,
+                        format!("the acknowledgement stream failed: {e}"),
+                    )
+                })?;
+                summary.failure = Some(failure);
+                Ok(summary)
+            }
             Err(Failed::Fragment(f)) => {
                 let ack = Ack::error(last_timecode, last_number.as_deref(), f.error_id);
                 on_ack(&ack).map_err(|e| {
@@ -461,17 +388,15 @@ impl Kvs {
         }
     }
 
-    /// Checks, numbers, seals and persists one complete fragment document. Returns whether
-    /// it was stored (false with retention 0).
+    /// Checks and numbers one complete fragment document and acknowledges it `RECEIVED`:
+    /// the request that seals it, its metadata, and its timecode.
     #[allow(
         clippy::too_many_arguments,
         reason = "the session's state, passed explicitly"
     )]
-    fn fragment<F: FnMut(&Ack) -> io::Result<()>>(
+    fn receive<F: FnMut(&Ack) -> io::Result<()>>(
         &self,
-        caller: &Credential,
         info: &super::StreamInfo,
-        engine: &crate::engine::Engine,
         ec: &EncryptionContext,
         doc: Vec<u8>,
         duration_ms: u64,
@@ -479,7 +404,7 @@ impl Kvs {
         last_timecode: &mut Option<u64>,
         last_number: &mut Option<String>,
         on_ack: &mut F,
-    ) -> Result<bool, Failed> {
+    ) -> Result<(SealRequest, FragmentMeta, u64), Failed> {
         let (timecode_ms, size) = {
             let parsed = mkv::split(&doc)
                 .map_err(|e| FragmentFailure::new(ErrorId::InvalidMkvData, e.to_string()))?;
@@ -507,28 +432,80 @@ impl Kvs {
             track: 1,
         };
         let request = SealRequest::new(ec.clone(), Bytes::from(doc)).with_identity(identity);
-        let sealed = engine
-            .seal(caller, &request)
-            .map_err(|e| FragmentFailure::from_seal(&e))?;
-        let stored = info.data_retention_in_hours > 0;
-        if stored {
-            let fragment = StoredFragment {
-                meta: FragmentMeta {
-                    fragment_number: number.clone(),
-                    sequence: seq,
-                    producer_timestamp_ms: producer_ts,
-                    server_timestamp_ms: server_ts,
-                    size,
-                    duration_ms,
-                    track: 1,
-                },
-                sealed,
-            };
-            self.store
-                .put_fragment(&info.stream_arn, fragment)
-                .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
-        }
-        on_ack(&Ack::persisted(timecode_ms, &number)).map_err(Failed::Sink)?;
-        Ok(stored)
+        let meta = FragmentMeta {
+            fragment_number: number,
+            sequence: seq,
+            producer_timestamp_ms: producer_ts,
+            server_timestamp_ms: server_ts,
+            size,
+            duration_ms,
+            track: 1,
+        };
+        Ok((request, meta, timecode_ms))
     }
+
+    /// Takes sealed fragments off `pipe` in order — each stored (unless the retention is 0),
+    /// then acknowledged `PERSISTED` — as `how` says. A fragment that failed to seal or to be
+    /// stored ends the session: what is in flight behind it is dropped, never persisted.
+    fn drain<F: FnMut(&Ack) -> io::Result<()>>(
+        &self,
+        pipe: &mut Pipeline<'_, '_>,
+        how: Drain,
+        info: &super::StreamInfo,
+        summary: &mut PutMediaSummary,
+        on_ack: &mut F,
+    ) -> Result<(), Failed> {
+        while !pipe.is_empty() {
+            let Some((f, sealed)) = pipe.next_done(how != Drain::Ready) else {
+                return Ok(());
+            };
+            let timecode_ms = f.timecode_ms;
+            let number = f.meta.fragment_number.clone();
+            let failed = |failure| {
+                Failed::At(SealFailed {
+                    failure,
+                    timecode_ms,
+                    number: number.clone(),
+                })
+            };
+            let sealed = match sealed {
+                Ok(b) => b,
+                Err(e) => {
+                    pipe.abandon();
+                    return Err(failed(FragmentFailure::from_seal(&e)));
+                }
+            };
+            if info.data_retention_in_hours > 0 {
+                let fragment = StoredFragment {
+                    meta: f.meta,
+                    sealed,
+                };
+                if let Err(e) = self.store.put_fragment(&info.stream_arn, fragment) {
+                    pipe.abandon();
+                    return Err(failed(FragmentFailure::new(
+                        ErrorId::Internal,
+                        e.to_string(),
+                    )));
+                }
+                self.notify_persisted(&info.stream_arn);
+                summary.persisted += 1;
+            }
+            on_ack(&Ack::persisted(timecode_ms, &number)).map_err(Failed::Sink)?;
+            if how == Drain::One {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How much [`Kvs::drain`] takes off the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Drain {
+    /// The results that are in, in order, without waiting.
+    Ready,
+    /// The oldest, waiting for it.
+    One,
+    /// Everything, waiting.
+    All,
 }

@@ -50,6 +50,21 @@ pub fn world_with(region: &str, account: &str, start: SystemTime, store: Arc<dyn
     }
 }
 
+/// The same world with PutMedia sessions that seal and persist each fragment before they
+/// read on (for tests that change the KMS at an exact point of a session).
+pub fn sequential(w: World) -> World {
+    let kvs = Kvs::builder(Arc::clone(&w.kms), Arc::clone(&w.store))
+        .clock(w.clock.clone())
+        .engine_config(
+            fragseal::engine::EngineConfig::default()
+                .with_retry(fragseal::engine::RetryPolicy::none()),
+        )
+        .pipelined_put_media(false)
+        .build()
+        .unwrap();
+    World { kvs, ..w }
+}
+
 pub fn world() -> World {
     world_with(REGION, ACCOUNT, start_time(), Arc::new(MemoryStore::new()))
 }
