@@ -211,7 +211,16 @@ fn sts_and_kms_refusals_are_named_as_aws_names_them() {
     // Unknown access keys: STS's InvalidClientTokenId.
     let mut args = seal_args(out_s, &key);
     args.extend(["--assume-role", &producer]);
-    run(&s, ("AKIAUNKNOWNEXAMPLE01", "x"), None, &args).fails(4, "InvalidClientTokenId");
+    run(
+        &s,
+        (
+            "AKIAUNKNOWNEXAMPLE01",
+            "unknown-secret-000000000000000000000000",
+        ),
+        None,
+        &args,
+    )
+    .fails(4, "InvalidClientTokenId");
     assert!(!out.exists(), "nothing written for a refused seal");
     // The consumer role may not seal: KMS's AccessDeniedException for the session.
     let mut args = seal_args(out_s, &key);
