@@ -85,6 +85,8 @@ pub mod internal {
     pub mod danger {
         pub use crate::message::danger::*;
         pub use crate::message::danger_seal_with_fixed_message_id_for_vectors;
+        // [s4-signed] flagged hunk: the signed suite's vector entry point.
+        pub use crate::message::danger_seal_signed_with_fixed_message_id_for_vectors;
     }
 }
 

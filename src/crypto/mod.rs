@@ -15,6 +15,7 @@ internal_pub! { mod error; }
 internal_pub! { mod kdf; }
 pub mod keys;
 internal_pub! { mod rng; }
+pub mod sign;
 
 pub use aead::AeadBackend;
 internal_pub! { use error::CryptoError; }
@@ -24,3 +25,4 @@ internal_pub! {
 }
 internal_pub! { use rng::fill_random; }
 pub use keys::{DataKey, SecretBytes};
+pub use sign::{SigningBackend, SigningKey};

@@ -5,7 +5,7 @@ use crate::cache::CacheLimits;
 use crate::crypto::aead::AeadBackend;
 use crate::error::ConfigError;
 use crate::format::OpenLimits;
-use crate::message;
+use crate::message::{self, SealSuite};
 
 /// How an [`Engine`](super::Engine) seals and opens. Which keys protect and may open a
 /// message is the engine's [keyring](crate::keyring), not a configuration value.
@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// own use of the still-valid key — which keeps refreshes deterministic under a manual
     /// clock. Either way, no other caller waits.
     pub background_refresh: bool,
+    /// The suite messages are sealed with: `0x0478` by default, or the signed `0x0578`
+    /// (opt-in), whose signing key pair is cached with each data key and whose public key is
+    /// bound by the keyring (see [`SealSuite`]). Opening accepts either, whatever this says.
+    pub seal_suite: SealSuite,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +43,7 @@ impl Default for EngineConfig {
             open_limits: OpenLimits::default(),
             backend: AeadBackend::default(),
             background_refresh: false,
+            seal_suite: SealSuite::default(),
         }
     }
 }
@@ -77,6 +82,12 @@ impl EngineConfig {
     /// Sets [`Self::background_refresh`].
     pub fn with_background_refresh(mut self, on: bool) -> Self {
         self.background_refresh = on;
+        self
+    }
+
+    /// Sets [`Self::seal_suite`].
+    pub fn with_seal_suite(mut self, suite: SealSuite) -> Self {
+        self.seal_suite = suite;
         self
     }
 
