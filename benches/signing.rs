@@ -71,7 +71,11 @@ fn seal(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(size as u64));
     for (aead, signing, name) in [
         (AeadBackend::Ring, SigningBackend::Ring, "ring"),
-        (AeadBackend::RustCrypto, SigningBackend::RustCrypto, "rustcrypto"),
+        (
+            AeadBackend::RustCrypto,
+            SigningBackend::RustCrypto,
+            "rustcrypto",
+        ),
     ] {
         let params = SealParams {
             backend: aead,

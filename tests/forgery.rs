@@ -161,11 +161,18 @@ fn under_0x0478_a_decrypt_only_consumer_forges_fragments_that_open() {
 
     // 1. The genuine header (bytes as sealed) on a new body.
     let header_body = &legit[..header.header_len() - 16];
-    let mut b =
-        MessageBuilder::with_header_body(&stolen, AeadBackend::Ring, header.message_id(), header_body);
+    let mut b = MessageBuilder::with_header_body(
+        &stolen,
+        AeadBackend::Ring,
+        header.message_id(),
+        header_body,
+    );
     b.framed_body(&forged_plaintext(), FRAME as usize, false);
     let same_header = b.finish();
-    assert_eq!(&same_header[..header.header_len()], &legit[..header.header_len()]);
+    assert_eq!(
+        &same_header[..header.header_len()],
+        &legit[..header.header_len()]
+    );
 
     // 2. A whole new message (new message id, identity MAC and all) around the stolen EDK.
     let params = SealParams {
@@ -207,14 +214,20 @@ fn under_0x0578_rekeying_or_downgrading_changes_the_context_kms_bound() {
     // ...but not under a context with its own public key (re-keying): KMS refuses.
     let mut rekeyed_ec = parts.context.clone();
     rekeyed_ec.insert(EC_PUBLIC_KEY_FIELD, attacker.public_key_base64());
-    assert!(w.keyring().unwrap(&role("consumer"), &rekeyed_ec, edk).is_err());
+    assert!(w
+        .keyring()
+        .unwrap(&role("consumer"), &rekeyed_ec, edk)
+        .is_err());
     // Nor without the public key (a downgrade to 0x0478).
     let mut stripped_ec = parts.context.clone();
     let mut map = stripped_ec.as_map().clone();
     map.remove(EC_PUBLIC_KEY_FIELD);
     stripped_ec = map.into_iter().collect();
     assert_eq!(stripped_ec, ec());
-    assert!(w.keyring().unwrap(&role("consumer"), &stripped_ec, edk).is_err());
+    assert!(w
+        .keyring()
+        .unwrap(&role("consumer"), &stripped_ec, edk)
+        .is_err());
 
     // The downgraded message (0x0478, genuine EDK, context without the key) does not open.
     let params = SealParams {
@@ -223,7 +236,12 @@ fn under_0x0578_rekeying_or_downgrading_changes_the_context_kms_bound() {
     };
     let downgraded = message::seal(&stolen, &params, &forged_plaintext()).unwrap();
     assert!(matches!(
-        open_as(&consumer, &role("consumer"), &downgraded, IdentityCheck::Skip),
+        open_as(
+            &consumer,
+            &role("consumer"),
+            &downgraded,
+            IdentityCheck::Skip
+        ),
         Err(OpenError::AllKeysFailed(_))
     ));
 

@@ -22,8 +22,8 @@ use fragseal::message::{
 };
 use fragseal::EncryptionContext;
 use p384::ecdsa::signature::Verifier;
-use std::sync::{Arc, Mutex};
 use signed_support::{footer_verifies, signed_parts};
+use std::sync::{Arc, Mutex};
 
 const ACCOUNT: &str = "111122223333";
 const STREAM: &str = "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam-1/1";
@@ -109,7 +109,10 @@ fn engine_seals_0x0578_with_the_public_key_bound_before_the_keyring_call() {
         // The keyring was asked for exactly the context the header stores.
         let asked = keyring.contexts();
         assert_eq!(asked.len(), 1);
-        assert_eq!(asked[0].get(EC_PUBLIC_KEY_FIELD), Some(parts.public_key_b64.as_str()));
+        assert_eq!(
+            asked[0].get(EC_PUBLIC_KEY_FIELD),
+            Some(parts.public_key_b64.as_str())
+        );
         assert_eq!(asked[0].get("aws:kinesisvideo:arn"), Some(STREAM));
         // The exact length is known up front.
         let edks = vec![EncryptedDataKey {
@@ -139,8 +142,7 @@ fn one_key_pair_per_cache_entry() {
     let keyring = Arc::new(Recording::new());
     let engine = Engine::new(
         keyring.clone(),
-        signed_config(AeadBackend::Ring)
-            .with_cache(CacheLimits::default().with_max_fragments(3)),
+        signed_config(AeadBackend::Ring).with_cache(CacheLimits::default().with_max_fragments(3)),
     )
     .unwrap();
     let other = EncryptionContext::new().with("aws:kinesisvideo:arn", format!("{STREAM}-b"));
@@ -166,7 +168,10 @@ fn one_key_pair_per_cache_entry() {
         .iter()
         .map(|c| c.get(EC_PUBLIC_KEY_FIELD).unwrap().to_owned())
         .collect();
-    assert_eq!(asked, vec![keys[0].clone(), keys[3].clone(), keys[4].clone()]);
+    assert_eq!(
+        asked,
+        vec![keys[0].clone(), keys[3].clone(), keys[4].clone()]
+    );
 }
 
 #[test]
@@ -176,7 +181,10 @@ fn the_default_suite_stays_0x0478_without_a_public_key() {
     let sealed = engine
         .seal(&root(), &SealRequest::new(ec(), vec![1; 100]))
         .unwrap();
-    assert_eq!(u16::from_be_bytes([sealed[1], sealed[2]]), message::SUITE_ID);
+    assert_eq!(
+        u16::from_be_bytes([sealed[1], sealed[2]]),
+        message::SUITE_ID
+    );
     assert_eq!(keyring.contexts()[0].get(EC_PUBLIC_KEY_FIELD), None);
 }
 
@@ -209,7 +217,12 @@ fn a_caller_context_with_the_reserved_key_is_refused_before_any_keyring_call() {
     }];
     let stored = ec().with(EC_PUBLIC_KEY_FIELD, "x");
     assert!(matches!(
-        message::seal_signed(&data_key, &forged_key, &SealParams::new(&stored, &edks), b"x"),
+        message::seal_signed(
+            &data_key,
+            &forged_key,
+            &SealParams::new(&stored, &edks),
+            b"x"
+        ),
         Err(SealError::ReservedContextKey { .. })
     ));
 }
@@ -255,7 +268,10 @@ fn message_api_signs_with_each_backend() {
         let signer = SigningKey::generate(backend).unwrap();
         let params = SealParams::new(&ctx, &edks);
         let sealed = message::seal_signed(&data_key, &signer, &params, &[3; 70_000]).unwrap();
-        assert_eq!(sealed.len(), message::signed_sealed_len(&params, 70_000).unwrap());
+        assert_eq!(
+            sealed.len(),
+            message::signed_sealed_len(&params, 70_000).unwrap()
+        );
         let parts = signed_parts(&sealed);
         assert_eq!(
             base64::engine::general_purpose::STANDARD
@@ -265,7 +281,9 @@ fn message_api_signs_with_each_backend() {
         );
         let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(signer.public_key()).unwrap();
         let sig = p384::ecdsa::Signature::from_der(&parts.signature).unwrap();
-        assert!(vk.verify(&sealed[..sealed.len() - FOOTER_LEN], &sig).is_ok());
+        assert!(vk
+            .verify(&sealed[..sealed.len() - FOOTER_LEN], &sig)
+            .is_ok());
         // seal_signed_into appends after what is there.
         let mut out = b"prefix".to_vec();
         message::seal_signed_into(&data_key, &signer, &params, b"abc", &mut out).unwrap();

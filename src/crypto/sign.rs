@@ -373,7 +373,9 @@ mod tests {
                         fixed += 1;
                     }
                     let vk = VerifyingKey::from_sec1_bytes(key.public_key()).unwrap();
-                    assert!(vk.verify(b"m", &P384Signature::from_der(&out).unwrap()).is_ok());
+                    assert!(vk
+                        .verify(b"m", &P384Signature::from_der(&out).unwrap())
+                        .is_ok());
                 }
                 None => asked += 1,
             }

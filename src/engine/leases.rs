@@ -6,12 +6,12 @@
 
 use super::{Engine, RetryPolicy};
 use crate::cache::{CacheKey, Clock, CredentialCounters, DataKeyMaterial, Lease, Refresh};
+use crate::crypto::aead::AeadBackend;
+use crate::crypto::sign::{SigningKey, EC_PUBLIC_KEY_FIELD};
 use crate::error::{KeyringError, OpenError};
 use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::keyring::{EncryptionMaterials, Keyring, UnwrappedKey};
 use crate::kms::{Credential, KmsError, KmsErrorKind};
-use crate::crypto::aead::AeadBackend;
-use crate::crypto::sign::{SigningKey, EC_PUBLIC_KEY_FIELD};
 use crate::message::SealSuite;
 use std::sync::Arc;
 

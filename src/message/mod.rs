@@ -394,7 +394,14 @@ pub fn danger_seal_signed_with_fixed_message_id_for_vectors(
 ) -> Result<Vec<u8>, SealError> {
     let message_id = fixed_message_id(data_key, params, random_half)?;
     let mut out = Vec::with_capacity(signed_sealed_len(params, plaintext.len())?);
-    seal_impl(data_key, Some(signer), params, &message_id, plaintext, &mut out)?;
+    seal_impl(
+        data_key,
+        Some(signer),
+        params,
+        &message_id,
+        plaintext,
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -433,7 +440,13 @@ fn seal_impl(
         (SUITE_ID, 0)
     };
     let keys = derive_message_keys(params.backend, data_key, suite, message_id);
-    let fields = header_fields(params, suite, stored, message_id, keys.commit_key.as_bytes());
+    let fields = header_fields(
+        params,
+        suite,
+        stored,
+        message_id,
+        keys.commit_key.as_bytes(),
+    );
     let header_len = fields.serialized_len().map_err(write_error)? + HEADER_TAG_LEN;
     let total = layout
         .body_len()
