@@ -177,7 +177,7 @@ fn under_0x0478_a_decrypt_only_consumer_forges_fragments_that_open() {
     // 2. A whole new message (new message id, identity MAC and all) around the stolen EDK.
     let params = SealParams {
         frame_length: FRAME,
-        identity: Some(&request.identity.as_ref().unwrap().clone()),
+        identity: request.identity.as_ref(),
         ..SealParams::new(header.encryption_context(), header.encrypted_data_keys())
     };
     let new_id = message::seal(&stolen, &params, &forged_plaintext()).unwrap();
