@@ -21,7 +21,6 @@ use fragseal::keyring::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, Sea
 use fragseal::message::{MessageHeader, OpenLimits, SUITE_ID};
 use interop_support::{
     cases, decrypt_job, encrypt_jobs, expect_ok, plaintext, run_peer, stream_context, Case,
-    FRAME_LENGTHS,
 };
 use serde_json::json;
 
@@ -146,6 +145,7 @@ mod kms_keyring {
     use fragseal::keyring::KmsKeyring;
     use fragseal::kms::aws::{map_sdk_error, AwsKms};
     use fragseal::kms::Credential;
+    use interop_support::FRAME_LENGTHS;
     use std::sync::Arc;
 
     const ACCOUNT: &str = "123456789012";

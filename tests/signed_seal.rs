@@ -261,9 +261,12 @@ fn message_api_signs_with_each_backend() {
         ciphertext: vec![2; 40],
     }];
     let ctx = ec();
-    let mut backends = vec![SigningBackend::Ring, SigningBackend::RustCrypto];
-    #[cfg(feature = "aws-lc")]
-    backends.push(SigningBackend::AwsLc);
+    let backends = [
+        SigningBackend::Ring,
+        SigningBackend::RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        SigningBackend::AwsLc,
+    ];
     for backend in backends {
         let signer = SigningKey::generate(backend).unwrap();
         let params = SealParams::new(&ctx, &edks);
