@@ -265,3 +265,53 @@ fn under_0x0578_rekeying_or_downgrading_changes_the_context_kms_bound() {
         Err(OpenError::Format(_))
     ));
 }
+
+#[test]
+fn under_0x0578_a_new_body_under_the_genuine_header_is_refused() {
+    let w = World::new();
+    let producer = w.engine(SealSuite::AesGcmHkdfSha512CommitKeyEcdsaP384);
+    let consumer = w.engine(SealSuite::AesGcmHkdfSha512CommitKey);
+    let legit = producer
+        .seal(&role("producer"), &SealRequest::new(ec(), genuine()))
+        .unwrap();
+    // Positive control: the genuine signed fragment opens for the consumer.
+    assert_eq!(
+        open_as(&consumer, &role("consumer"), &legit, IdentityCheck::Skip).unwrap(),
+        genuine()
+    );
+    let parts = signed_parts(&legit);
+    let stolen = w.steal(&parts.context, &parts.edks[0]);
+    let attacker = SigningKey::generate(SigningBackend::Ring).unwrap();
+    let header_body = &legit[..parts.header_len - 16];
+    let forge = |footer: &dyn Fn(&mut MessageBuilder)| {
+        let mut b = MessageBuilder::with_header_body_for_suite(
+            &stolen,
+            AeadBackend::Ring,
+            message::SIGNED_SUITE_ID,
+            &parts.message_id,
+            header_body,
+        );
+        b.framed_body(&forged_plaintext(), FRAME as usize, false);
+        footer(&mut b);
+        b.finish()
+    };
+    // The genuine header is reproduced byte for byte (the stolen key makes its tag).
+    let with_old_footer = forge(&|b| {
+        b.footer(&parts.signature);
+    });
+    assert_eq!(
+        &with_old_footer[..parts.header_len],
+        &legit[..parts.header_len]
+    );
+    let with_own_signature = forge(&|b| {
+        b.sign(&attacker).unwrap();
+    });
+    for forged in [&with_old_footer, &with_own_signature] {
+        for (engine, who) in [(&producer, role("producer")), (&consumer, role("consumer"))] {
+            assert!(matches!(
+                open_as(engine, &who, forged, IdentityCheck::Skip),
+                Err(OpenError::Authentication(_))
+            ));
+        }
+    }
+}
