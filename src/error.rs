@@ -87,6 +87,9 @@ pub enum KeyringError {
     Authentication(AuthenticationError),
     /// A multi-keyring's generator failed, or a child failed to wrap.
     Child(Box<KeyringError>),
+    /// The signing key pair of a signed-suite data key could not be generated (the ECDSA
+    /// provider refused it; not expected).
+    SigningKey(crate::crypto::sign::SignError),
 }
 
 impl KeyringError {
@@ -142,6 +145,7 @@ impl fmt::Display for KeyringError {
             KeyringError::NotMine => f.write_str("the encrypted data key is not this keyring's"),
             KeyringError::Authentication(e) => e.fmt(f),
             KeyringError::Child(e) => write!(f, "keyring failed: {e}"),
+            KeyringError::SigningKey(e) => write!(f, "no signing key pair: {e}"),
         }
     }
 }
@@ -152,6 +156,7 @@ impl std::error::Error for KeyringError {
             KeyringError::Kms(e) => Some(e),
             KeyringError::Authentication(e) => Some(e),
             KeyringError::Child(e) => Some(&**e),
+            KeyringError::SigningKey(e) => Some(e),
             _ => None,
         }
     }
@@ -282,6 +287,8 @@ pub enum SealError {
     },
     /// An internal failure that is not the caller's (a poisoned lock, a panicking fetch).
     Internal(&'static str),
+    /// The ECDSA provider failed to generate a key pair or to sign (signed suite `0x0578`).
+    Signing(crate::crypto::sign::SignError),
 }
 
 impl fmt::Display for SealError {
@@ -325,6 +332,7 @@ impl fmt::Display for SealError {
                 write!(f, "{requests} requests but {outputs} output buffers")
             }
             SealError::Internal(s) => write!(f, "internal failure: {s}"),
+            SealError::Signing(e) => write!(f, "cannot sign the message: {e}"),
         }
     }
 }
@@ -333,6 +341,7 @@ impl std::error::Error for SealError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SealError::Keyring(e) => Some(e),
+            SealError::Signing(e) => Some(e),
             _ => None,
         }
     }

@@ -61,6 +61,7 @@ mod strict_json;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;
+pub use format::{AlgorithmSuite, CommitmentPolicy};
 
 /// UNSTABLE: the codec and danger APIs, for fuzz targets, the vector generator and the tests
 /// that build malformed messages. Only with the `internal` cargo feature.
@@ -73,18 +74,19 @@ pub mod internal {
     /// The wire-format codec: bounded reader, header, body, encrypted data keys, errors, and
     /// the frame parser (the one frame-prefix parser every open uses).
     pub mod format {
-        pub use crate::format::{body, context, edk, error, header, reader, Reader};
+        pub use crate::format::{body, context, edk, error, footer, header, reader, suite, Reader};
         pub use crate::message::frame::read_frame;
     }
     /// AES-256-GCM with caller-chosen IVs, HKDF-SHA512 and the random source.
     pub mod crypto {
-        pub use crate::crypto::{aead, kdf, keys, rng, CryptoError};
+        pub use crate::crypto::{aead, kdf, keys, rng, verify, CryptoError};
     }
     /// Writing deliberately malformed messages, and sealing with a fixed message id (and
     /// `RawAesKeyring::danger_wrap_with_fixed_iv_for_vectors`, a method only with this feature).
     pub mod danger {
         pub use crate::message::danger::*;
         pub use crate::message::danger_seal_with_fixed_message_id_for_vectors;
+        pub use crate::message::danger_seal_signed_with_fixed_message_id_for_vectors;
     }
 }
 

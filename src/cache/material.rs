@@ -1,7 +1,7 @@
 //! What the cache stores and hands out: [`DataKeyMaterial`] and [`Lease`].
 
 use super::CredentialCounters;
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, SigningKey};
 use crate::format::EncryptedDataKey;
 use core::fmt;
 use std::sync::Arc;
@@ -13,12 +13,17 @@ use std::sync::Arc;
 /// The cache stores it as it is and never looks inside an encrypted data key: what an EDK
 /// contains and which EDKs to trust is the keyring's business.
 ///
-/// The plaintext key is zeroized when this is dropped. `Debug` shows the key id and the number
-/// of encrypted data keys only.
+/// For the signed suite `0x0578` it also carries the signing key pair whose public key was
+/// in the context the data key was generated for: one key pair per cache entry, as ESDK
+/// caching does, evicted and dropped with the data key.
+///
+/// The plaintext key (and the signing key) is zeroized when this is dropped. `Debug` shows the
+/// key id, the number of encrypted data keys and whether there is a signing key only.
 pub struct DataKeyMaterial {
     data_key: DataKey,
     encrypted_data_keys: Vec<EncryptedDataKey>,
     key_id: String,
+    signing_key: Option<SigningKey>,
 }
 
 impl DataKeyMaterial {
@@ -32,7 +37,20 @@ impl DataKeyMaterial {
             data_key,
             encrypted_data_keys,
             key_id,
+            signing_key: None,
         }
+    }
+
+    /// Adds the signing key pair of the signed suite (its public key must be in the context
+    /// the data key was generated for).
+    pub fn with_signing_key(mut self, signing_key: SigningKey) -> Self {
+        self.signing_key = Some(signing_key);
+        self
+    }
+
+    /// The signing key pair, for materials of the signed suite.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signing_key.as_ref()
     }
 
     /// The plaintext data key.
@@ -56,6 +74,7 @@ impl fmt::Debug for DataKeyMaterial {
         f.debug_struct("DataKeyMaterial")
             .field("key_id", &self.key_id)
             .field("encrypted_data_keys", &self.encrypted_data_keys.len())
+            .field("signing_key", &self.signing_key.is_some())
             .finish_non_exhaustive()
     }
 }

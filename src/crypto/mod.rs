@@ -15,6 +15,9 @@ internal_pub! { mod error; }
 internal_pub! { mod kdf; }
 pub mod keys;
 internal_pub! { mod rng; }
+pub mod sign;
+// s4-open (A): ECDSA verification of the signed suites.
+internal_pub! { mod verify; }
 
 pub use aead::AeadBackend;
 internal_pub! { use error::CryptoError; }
@@ -24,3 +27,6 @@ internal_pub! {
 }
 internal_pub! { use rng::fill_random; }
 pub use keys::{DataKey, SecretBytes};
+pub use sign::{SigningBackend, SigningKey};
+// s4-open (A): the signer's public key of a signed message, as its parsed header shows it.
+pub use verify::SignerPublicKey;

@@ -6,7 +6,7 @@ use crate::cache::CacheLimits;
 use crate::crypto::aead::AeadBackend;
 use crate::error::ConfigError;
 use crate::format::OpenLimits;
-use crate::message;
+use crate::message::{self, SealSuite};
 
 /// How an [`Engine`](super::Engine) seals and opens. Which keys protect and may open a
 /// message is the engine's [keyring](crate::keyring), not a configuration value.
@@ -29,7 +29,6 @@ pub struct EngineConfig {
     /// own use of the still-valid key — which keeps refreshes deterministic under a manual
     /// clock. Either way, no other caller waits.
     pub background_refresh: bool,
-    // s4-batch (C): batch output buffer pool bounds.
     /// Bounds of the pool of idle output buffers that [`Engine::seal_batch`] and
     /// [`Engine::open_batch`] results return to when dropped (see
     /// [`BufferPoolLimits`]; [`BufferPoolLimits::OFF`] turns it off).
@@ -37,6 +36,10 @@ pub struct EngineConfig {
     /// [`Engine::seal_batch`]: super::Engine::seal_batch
     /// [`Engine::open_batch`]: super::Engine::open_batch
     pub buffer_pool: BufferPoolLimits,
+    /// The suite messages are sealed with: `0x0478` by default, or the signed `0x0578`
+    /// (opt-in), whose signing key pair is cached with each data key and whose public key is
+    /// bound by the keyring (see [`SealSuite`]). Opening accepts either, whatever this says.
+    pub seal_suite: SealSuite,
 }
 
 impl Default for EngineConfig {
@@ -48,7 +51,8 @@ impl Default for EngineConfig {
             open_limits: OpenLimits::default(),
             backend: AeadBackend::default(),
             background_refresh: false,
-            buffer_pool: BufferPoolLimits::default(), // s4-batch (C)
+            buffer_pool: BufferPoolLimits::default(),
+            seal_suite: SealSuite::default(),
         }
     }
 }
@@ -90,10 +94,15 @@ impl EngineConfig {
         self
     }
 
-    // s4-batch (C): batch output buffer pool bounds.
     /// Sets [`Self::buffer_pool`].
     pub fn with_buffer_pool(mut self, limits: BufferPoolLimits) -> Self {
         self.buffer_pool = limits;
+        self
+    }
+
+    /// Sets [`Self::seal_suite`].
+    pub fn with_seal_suite(mut self, suite: SealSuite) -> Self {
+        self.seal_suite = suite;
         self
     }
 

@@ -6,11 +6,13 @@
 
 use super::{Engine, RetryPolicy};
 use crate::cache::{CacheKey, Clock, CredentialCounters, DataKeyMaterial, Lease, Refresh};
+use crate::crypto::aead::AeadBackend;
+use crate::crypto::sign::{SigningKey, EC_PUBLIC_KEY_FIELD};
 use crate::error::{KeyringError, OpenError};
 use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::keyring::{EncryptionMaterials, Keyring, UnwrappedKey};
 use crate::kms::{Credential, KmsError, KmsErrorKind};
-use crate::message::SUITE_ID;
+use crate::message::SealSuite;
 use std::sync::Arc;
 
 /// The sealing cache key's key id: one engine has one keyring, so one name serves.
@@ -61,6 +63,30 @@ fn opening_material(k: UnwrappedKey) -> DataKeyMaterial {
     DataKeyMaterial::new(data_key, Vec::new(), key_id)
 }
 
+/// Fetches sealing materials for the whole context `ec`. For the signed suite, one new
+/// signing key pair per fetch (so per cache entry): its public key joins the context *before*
+/// the keyring call, so the keyring (KMS) binds it to the data key, and the pair is cached
+/// with the data key.
+fn fetch_sealing(
+    keyring: &dyn Keyring,
+    retry: &RetryPolicy,
+    counters: Option<&CredentialCounters>,
+    credential: &Credential,
+    ec: &EncryptionContext,
+    suite: SealSuite,
+    backend: AeadBackend,
+) -> Result<DataKeyMaterial, KeyringError> {
+    if !suite.is_signed() {
+        return with_retry(retry, counters, || keyring.generate(credential, ec))
+            .map(sealing_material);
+    }
+    let signer = SigningKey::generate(backend.into()).map_err(KeyringError::SigningKey)?;
+    let mut bound = ec.clone();
+    bound.insert(EC_PUBLIC_KEY_FIELD, signer.public_key_base64());
+    with_retry(retry, counters, || keyring.generate(credential, &bound))
+        .map(|m| sealing_material(m).with_signing_key(signer))
+}
+
 /// A refresh ahead never calls KMS for a credential whose session has ended by the time it
 /// runs (a background refresh may start late): it fails with `ExpiredTokenException` instead,
 /// which waiters on it get too.
@@ -102,12 +128,19 @@ impl Engine {
         ec: &EncryptionContext,
         bytes: u64,
     ) -> Result<Lease, CacheFailure> {
-        let key = CacheKey::for_sealing(credential, SEALING_KEY_ID, SUITE_ID, ec);
+        let (suite, backend) = (self.config.seal_suite, self.config.backend);
+        // The suite is part of the key: a 0x0478 entry has no signing key, a 0x0578 one does.
+        let key = CacheKey::for_sealing(credential, SEALING_KEY_ID, suite.id(), ec);
         let generate = |keyring: &dyn Keyring, counters: Option<&CredentialCounters>| {
-            with_retry(&self.config.retry, counters, || {
-                keyring.generate(credential, ec)
-            })
-            .map(sealing_material)
+            fetch_sealing(
+                keyring,
+                &self.config.retry,
+                counters,
+                credential,
+                ec,
+                suite,
+                backend,
+            )
         };
         self.cache
             .get_or_fetch_with_refresh(
@@ -125,10 +158,15 @@ impl Engine {
                     let clock = Arc::clone(self.cache.clock());
                     spawn_refresh(ticket, move |counters| {
                         session_ended(&*clock, &credential)?;
-                        with_retry(&retry, Some(counters), || {
-                            keyring.generate(&credential, &ec)
-                        })
-                        .map(sealing_material)
+                        fetch_sealing(
+                            &*keyring,
+                            &retry,
+                            Some(counters),
+                            &credential,
+                            &ec,
+                            suite,
+                            backend,
+                        )
                     });
                 },
             )

@@ -60,7 +60,7 @@
 //!   fails is handed back intact with the reason.
 
 mod batch;
-mod buffers; // s4-batch (C)
+mod buffers;
 mod config;
 mod leases;
 mod request;
@@ -69,7 +69,7 @@ mod session;
 
 pub use crate::kms::RetryKind;
 pub use batch::{OpenFailure, SealFailure};
-pub use buffers::{BufferPoolLimits, IdleBuffers}; // s4-batch (C)
+pub use buffers::{BufferPoolLimits, IdleBuffers};
 pub use config::EngineConfig;
 pub use request::{OpenOptions, OpenRequest, Opened, SealRequest};
 pub use retry::{RetryPolicy, Retryable};
@@ -77,7 +77,7 @@ pub use session::NoCredential;
 
 use crate::cache::SystemClock;
 use crate::cache::{CacheKey, Clock, CredentialCounters, CredentialStats, DataKeyCache, Lease};
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, SigningKey};
 use crate::error::{ConfigError, OpenError, SealError};
 use crate::keyring::Keyring;
 use crate::kms::{Credential, CredentialProvider};
@@ -99,7 +99,7 @@ pub struct Engine {
     config: EngineConfig,
     cache: DataKeyCache,
     provider: Option<Arc<dyn CredentialProvider>>,
-    buffers: buffers::BufferPool, // s4-batch (C): batch output buffers
+    buffers: buffers::BufferPool,
 }
 
 impl fmt::Debug for Engine {
@@ -141,13 +141,13 @@ impl Engine {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let cache = DataKeyCache::with_clock(config.cache, clock)?;
-        let buffers = buffers::BufferPool::new(config.buffer_pool); // s4-batch (C)
+        let buffers = buffers::BufferPool::new(config.buffer_pool);
         Ok(Self {
             keyring,
             config,
             cache,
             provider: None,
-            buffers, // s4-batch (C)
+            buffers,
         })
     }
 
@@ -201,8 +201,11 @@ impl Engine {
     /// keys, a context of another stream than the identity's, oversized fields). The request
     /// is left untouched either way.
     pub fn seal(&self, credential: &Credential, request: &SealRequest) -> Result<Bytes, SealError> {
-        self.seal_with(credential, request, |key, params| {
-            message::seal(key, params, &request.plaintext).map(Bytes::from)
+        self.seal_with(credential, request, |key, signer, params| match signer {
+            None => message::seal(key, params, &request.plaintext).map(Bytes::from),
+            Some(signer) => {
+                message::seal_signed(key, signer, params, &request.plaintext).map(Bytes::from)
+            }
         })
     }
 
@@ -218,8 +221,9 @@ impl Engine {
         request: &SealRequest,
         out: &mut Vec<u8>,
     ) -> Result<(), SealError> {
-        self.seal_with(credential, request, |key, params| {
-            message::seal_into(key, params, &request.plaintext, out)
+        self.seal_with(credential, request, |key, signer, params| match signer {
+            None => message::seal_into(key, params, &request.plaintext, out),
+            Some(signer) => message::seal_signed_into(key, signer, params, &request.plaintext, out),
         })
     }
 
@@ -229,7 +233,7 @@ impl Engine {
         &self,
         credential: &Credential,
         request: &SealRequest,
-        write: impl FnOnce(&DataKey, &SealParams<'_>) -> Result<T, SealError>,
+        write: impl FnOnce(&DataKey, Option<&SigningKey>, &SealParams<'_>) -> Result<T, SealError>,
     ) -> Result<T, SealError> {
         let authenticate_only =
             (!request.authenticate_only.is_empty()).then_some(&request.authenticate_only);
@@ -257,7 +261,16 @@ impl Engine {
                 authenticate_only,
                 backend: self.config.backend,
             };
-            let sealed = write(material.data_key(), &params)?;
+            let signer = if self.config.seal_suite.is_signed() {
+                Some(
+                    material
+                        .signing_key()
+                        .ok_or(SealError::Internal("signed-suite material without a key"))?,
+                )
+            } else {
+                None
+            };
+            let sealed = write(material.data_key(), signer, &params)?;
             lease
                 .counters()
                 .record_sealed(request.plaintext.len() as u64);

@@ -5,6 +5,7 @@
 
 use crate::crypto::aead::{AeadBackend, IV_LEN};
 use crate::crypto::kdf::{derive_message_keys, MessageKeys, MESSAGE_ID_LEN};
+use crate::crypto::sign::{SignError, SigningKey};
 use crate::crypto::DataKey;
 use crate::format::body::{frame_iv, BodyAad, BodyKind, FINAL_FRAME_MARKER};
 use crate::format::header::{HeaderFields, HEADER_IV};
@@ -54,18 +55,25 @@ impl MessageBuilder {
         let mut body = Vec::new();
         // The writer fails only for unrepresentable sizes; tests do not use those.
         let _ = fields.write(&mut body);
-        Self::with_header_body(data_key, backend, fields.message_id, &body)
+        Self::with_header_body_for_suite(
+            data_key,
+            backend,
+            fields.suite_id,
+            fields.message_id,
+            &body,
+        )
     }
 
-    /// Starts with arbitrary header body bytes (derivation uses suite `0x0478` and
-    /// `message_id`), then their valid tag.
-    pub fn with_header_body(
+    /// As [`Self::with_header_body`], deriving the message keys for suite `suite_id` (for
+    /// example `0x0578`) instead of `0x0478`.
+    pub fn with_header_body_for_suite(
         data_key: &DataKey,
         backend: AeadBackend,
+        suite_id: u16,
         message_id: &[u8; MESSAGE_ID_LEN],
         header_body: &[u8],
     ) -> Self {
-        let keys = derive_message_keys(backend, data_key, crate::message::SUITE_ID, message_id);
+        let keys = derive_message_keys(backend, data_key, suite_id, message_id);
         let tag = keys
             .encryption_key
             .seal_in_place_detached(&HEADER_IV, header_body, &mut []);
@@ -76,6 +84,40 @@ impl MessageBuilder {
             message_id: *message_id,
             bytes,
         }
+    }
+
+    /// Appends a footer holding `signature` as it is (its u16 length, then the bytes).
+    pub fn footer(&mut self, signature: &[u8]) -> &mut Self {
+        let len = u16::try_from(signature.len()).unwrap_or(u16::MAX);
+        self.bytes.extend_from_slice(&len.to_be_bytes());
+        self.bytes.extend_from_slice(signature);
+        self
+    }
+
+    /// Signs what is written so far (header and body) with `signer` and appends the footer.
+    ///
+    /// # Errors
+    /// As [`SigningKey::sign`].
+    pub fn sign(&mut self, signer: &SigningKey) -> Result<&mut Self, SignError> {
+        let signature = signer.sign(&self.bytes)?;
+        Ok(self.footer(&signature))
+    }
+
+    /// Starts with arbitrary header body bytes (derivation uses suite `0x0478` and
+    /// `message_id`), then their valid tag.
+    pub fn with_header_body(
+        data_key: &DataKey,
+        backend: AeadBackend,
+        message_id: &[u8; MESSAGE_ID_LEN],
+        header_body: &[u8],
+    ) -> Self {
+        Self::with_header_body_for_suite(
+            data_key,
+            backend,
+            crate::message::SUITE_ID,
+            message_id,
+            header_body,
+        )
     }
 
     /// The commit key derived for this message.

@@ -57,6 +57,7 @@ mod verified;
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
 use crate::crypto::kdf::{derive_message_keys, MESSAGE_ID_LEN};
 use crate::crypto::rng::fill_random;
+use crate::crypto::sign::SigningKey;
 use crate::crypto::DataKey;
 use crate::error::SealError;
 use crate::format::body::{self, frame_iv, BodyAad, BodyKind, FrameLayout};
@@ -64,12 +65,48 @@ use crate::format::header::{HeaderFields, WriteError, HEADER_IV, HEADER_TAG_LEN}
 use crate::format::{ContentType, EncryptedDataKey, EncryptionContext};
 use crate::identity::{FragmentIdentity, RANDOM_LEN};
 
+pub use crate::crypto::sign::{EC_PUBLIC_KEY_FIELD, SIGNATURE_LEN};
 pub use crate::format::header::{MessageHeader, OpenLimits, SUITE_ID};
 pub use checks::{check_open_context, check_seal_context};
 pub(crate) use open::authenticate_header;
 pub use open::{parse, FrameSummary, OpenParams, ParsedMessage};
 pub use stream::{OpenStream, SealedStream};
 pub use verified::VerifiedHeader;
+
+/// The id of the signed suite: AES-256-GCM, HKDF-SHA512, key commitment, ECDSA P-384.
+pub const SIGNED_SUITE_ID: u16 = 0x0578;
+
+/// Length of the footer of a signed message: the u16 signature length and the signature.
+pub const FOOTER_LEN: usize = 2 + SIGNATURE_LEN;
+
+/// The algorithm suite a sealer writes. fragseal only ever seals committing suites.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SealSuite {
+    /// `0x0478` (default): AES-256-GCM, HKDF-SHA512, key commitment. Anyone who can obtain
+    /// the data key (for example with `kms:Decrypt`) can also write messages under it.
+    #[default]
+    AesGcmHkdfSha512CommitKey,
+    /// `0x0578`: as `0x0478`, plus an ECDSA P-384 signature over header and body by a key pair
+    /// whose public key is in the encryption context (`aws-crypto-public-key`), bound by the
+    /// keyring (KMS): holding the data key no longer lets a reader write messages.
+    AesGcmHkdfSha512CommitKeyEcdsaP384,
+}
+
+impl SealSuite {
+    /// The suite id written in the header.
+    pub const fn id(self) -> u16 {
+        match self {
+            SealSuite::AesGcmHkdfSha512CommitKey => SUITE_ID,
+            SealSuite::AesGcmHkdfSha512CommitKeyEcdsaP384 => SIGNED_SUITE_ID,
+        }
+    }
+
+    /// Whether messages carry a signature (and the public key in their context).
+    pub const fn is_signed(self) -> bool {
+        matches!(self, SealSuite::AesGcmHkdfSha512CommitKeyEcdsaP384)
+    }
+}
 
 /// Default frame length: 64 KiB (the ESDK's own default is 4 KiB; media fragments are large).
 pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
@@ -135,13 +172,15 @@ fn check_params(params: &SealParams<'_>, plaintext_len: usize) -> Result<FrameLa
 
 fn header_fields<'a>(
     params: &SealParams<'a>,
+    suite_id: u16,
+    stored: &'a EncryptionContext,
     message_id: &'a [u8; MESSAGE_ID_LEN],
     commit_key: &'a [u8; 32],
 ) -> HeaderFields<'a> {
     HeaderFields {
-        suite_id: SUITE_ID,
+        suite_id,
         message_id,
-        encryption_context: params.encryption_context,
+        encryption_context: stored,
         encrypted_data_keys: params.encrypted_data_keys,
         content_type: ContentType::Framed,
         frame_length: params.frame_length,
@@ -154,14 +193,59 @@ fn header_fields<'a>(
 /// # Errors
 /// A [`SealError`] for parameters [`seal`] would refuse.
 pub fn sealed_len(params: &SealParams<'_>, plaintext_len: usize) -> Result<usize, SealError> {
+    sealed_len_impl(params, None, plaintext_len)
+}
+
+/// The exact length of the message [`seal_signed`] produces for `plaintext_len` bytes (the
+/// signature has a static length, see [`crate::crypto::sign`]).
+///
+/// # Errors
+/// As [`sealed_len`].
+pub fn signed_sealed_len(
+    params: &SealParams<'_>,
+    plaintext_len: usize,
+) -> Result<usize, SealError> {
+    // Any key of the backend gives the same length: the public key's base64 is 68 bytes.
+    let placeholder = EncryptionContext::new().with(EC_PUBLIC_KEY_FIELD, "A".repeat(68));
+    let stored = with_public_key_value(params.encryption_context, &placeholder);
+    sealed_len_impl(params, Some(&stored), plaintext_len)
+}
+
+fn sealed_len_impl(
+    params: &SealParams<'_>,
+    signed_context: Option<&EncryptionContext>,
+    plaintext_len: usize,
+) -> Result<usize, SealError> {
     let layout = check_params(params, plaintext_len)?;
-    let header = header_fields(params, &[0; MESSAGE_ID_LEN], &[0; 32])
+    let stored = signed_context.unwrap_or(params.encryption_context);
+    let (suite, footer) = if signed_context.is_some() {
+        (SIGNED_SUITE_ID, FOOTER_LEN)
+    } else {
+        (SUITE_ID, 0)
+    };
+    let header = header_fields(params, suite, stored, &[0; MESSAGE_ID_LEN], &[0; 32])
         .serialized_len()
         .map_err(write_error)?;
     layout
         .body_len()
-        .and_then(|b| b.checked_add(header + HEADER_TAG_LEN))
+        .and_then(|b| b.checked_add(header + HEADER_TAG_LEN + footer))
         .ok_or(SealError::MessageTooLarge)
+}
+
+/// `ec` with the public key pair of `public` (a one-pair context) added.
+fn with_public_key_value(ec: &EncryptionContext, public: &EncryptionContext) -> EncryptionContext {
+    let mut stored = ec.clone();
+    for (k, v) in public.iter() {
+        stored.insert(k, v);
+    }
+    stored
+}
+
+/// The context a signed message stores: the caller's, plus the signer's public key.
+fn signed_context(ec: &EncryptionContext, signer: &SigningKey) -> EncryptionContext {
+    let mut stored = ec.clone();
+    stored.insert(EC_PUBLIC_KEY_FIELD, signer.public_key_base64());
+    stored
 }
 
 /// Seals `plaintext` under `data_key` into a new message (allocated once, at its final size).
@@ -203,7 +287,53 @@ pub fn seal_into(
         params.identity,
     )?;
     let message_id = new_message_id(data_key, params.identity)?;
-    seal_impl(data_key, params, &message_id, plaintext, out)
+    seal_impl(data_key, None, params, &message_id, plaintext, out)
+}
+
+/// Seals `plaintext` under `data_key` with the signed suite `0x0578`: the stored context is
+/// `params.encryption_context` plus the public key of `signer` under
+/// [`EC_PUBLIC_KEY_FIELD`], and the message ends with a footer holding the signature of
+/// header and body. The data key must have been obtained for that whole context (plus
+/// [`SealParams::authenticate_only`]), public key included: that binding is what stops a
+/// holder of the data key from writing messages under it (the [engine](crate::engine) does
+/// this). Allocated once, at its final size.
+///
+/// # Errors
+/// As [`seal`]; [`SealError::Signing`] if the signature provider fails.
+pub fn seal_signed(
+    data_key: &DataKey,
+    signer: &SigningKey,
+    params: &SealParams<'_>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    check_seal_context(
+        params.encryption_context,
+        params.authenticate_only,
+        params.identity,
+    )?;
+    let mut out = Vec::with_capacity(signed_sealed_len(params, plaintext.len())?);
+    seal_signed_into(data_key, signer, params, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// As [`seal_signed`], appending the message to `out`.
+///
+/// # Errors
+/// As [`seal_signed`]; `out` is then unchanged.
+pub fn seal_signed_into(
+    data_key: &DataKey,
+    signer: &SigningKey,
+    params: &SealParams<'_>,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), SealError> {
+    check_seal_context(
+        params.encryption_context,
+        params.authenticate_only,
+        params.identity,
+    )?;
+    let message_id = new_message_id(data_key, params.identity)?;
+    seal_impl(data_key, Some(signer), params, &message_id, plaintext, out)
 }
 
 fn new_message_id(
@@ -242,7 +372,46 @@ pub fn danger_seal_with_fixed_message_id_for_vectors(
     random_half: &[u8; RANDOM_LEN],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
-    let message_id = match params.identity {
+    let message_id = fixed_message_id(data_key, params, random_half)?;
+    let mut out = Vec::with_capacity(sealed_len(params, plaintext.len())?);
+    seal_impl(data_key, None, params, &message_id, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// DANGER — as [`danger_seal_with_fixed_message_id_for_vectors`], with the signed suite
+/// `0x0578` and `signer` (the signature itself is randomized, so the output is deterministic
+/// up to the footer). Only with the `internal` feature.
+///
+/// # Errors
+/// As [`seal_signed`], without the context checks.
+#[cfg(feature = "internal")]
+pub fn danger_seal_signed_with_fixed_message_id_for_vectors(
+    data_key: &DataKey,
+    signer: &SigningKey,
+    params: &SealParams<'_>,
+    random_half: &[u8; RANDOM_LEN],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    let message_id = fixed_message_id(data_key, params, random_half)?;
+    let mut out = Vec::with_capacity(signed_sealed_len(params, plaintext.len())?);
+    seal_impl(
+        data_key,
+        Some(signer),
+        params,
+        &message_id,
+        plaintext,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+#[cfg(feature = "internal")]
+fn fixed_message_id(
+    data_key: &DataKey,
+    params: &SealParams<'_>,
+    random_half: &[u8; RANDOM_LEN],
+) -> Result<[u8; MESSAGE_ID_LEN], SealError> {
+    Ok(match params.identity {
         Some(identity) => identity.message_id(data_key, random_half)?,
         None => {
             let mut id = [0u8; MESSAGE_ID_LEN];
@@ -251,26 +420,37 @@ pub fn danger_seal_with_fixed_message_id_for_vectors(
             }
             id
         }
-    };
-    let mut out = Vec::with_capacity(sealed_len(params, plaintext.len())?);
-    seal_impl(data_key, params, &message_id, plaintext, &mut out)?;
-    Ok(out)
+    })
 }
 
 fn seal_impl(
     data_key: &DataKey,
+    signer: Option<&SigningKey>,
     params: &SealParams<'_>,
     message_id: &[u8; MESSAGE_ID_LEN],
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), SealError> {
     let layout = check_params(params, plaintext.len())?;
-    let keys = derive_message_keys(params.backend, data_key, SUITE_ID, message_id);
-    let fields = header_fields(params, message_id, keys.commit_key.as_bytes());
+    let signed_ec = signer.map(|k| signed_context(params.encryption_context, k));
+    let stored = signed_ec.as_ref().unwrap_or(params.encryption_context);
+    let (suite, footer) = if signer.is_some() {
+        (SIGNED_SUITE_ID, FOOTER_LEN)
+    } else {
+        (SUITE_ID, 0)
+    };
+    let keys = derive_message_keys(params.backend, data_key, suite, message_id);
+    let fields = header_fields(
+        params,
+        suite,
+        stored,
+        message_id,
+        keys.commit_key.as_bytes(),
+    );
     let header_len = fields.serialized_len().map_err(write_error)? + HEADER_TAG_LEN;
     let total = layout
         .body_len()
-        .and_then(|b| b.checked_add(header_len))
+        .and_then(|b| b.checked_add(header_len + footer))
         .ok_or(SealError::MessageTooLarge)?;
     let extra_aad = serialize_authenticate_only(params.authenticate_only)
         .ok_or(SealError::Header(WriteError::EncryptionContextTooLarge))?;
@@ -300,8 +480,28 @@ fn seal_impl(
         seq = seq.wrapping_add(1);
     }
     seal_frame(out, key, &mut aad, BodyKind::Final, seq, last);
+    if let Some(signer) = signer {
+        write_footer(signer, out, start)?;
+    }
     debug_assert_eq!(out.len() - start, total);
     Ok(())
+}
+
+/// Signs the message written in `out[start..]` (header and body) and appends the footer; on
+/// failure truncates `out` back to `start`.
+fn write_footer(signer: &SigningKey, out: &mut Vec<u8>, start: usize) -> Result<(), SealError> {
+    match signer.sign(out.get(start..).unwrap_or(&[])) {
+        Ok(signature) => {
+            // SIGNATURE_LEN (103) fits a u16.
+            out.extend_from_slice(&(SIGNATURE_LEN as u16).to_be_bytes());
+            out.extend_from_slice(&signature);
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(SealError::Signing(e))
+        }
+    }
 }
 
 /// Appends one frame: prefix, then the plaintext copied in and encrypted in place, then the tag.

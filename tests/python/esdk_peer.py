@@ -10,18 +10,22 @@ Job:
       "provider": {"kind": "raw-aes", "namespace": "...", "key_name": "...", "key_hex": "64 hex"}
                |  {"kind": "aws-kms", "key_arn": "arn:aws:kms:..."},
       "encrypt": [{"name": "...", "plaintext": PATH, "ciphertext": OUT_PATH,
-                   "frame_length": N, "encryption_context": {...}}],
+                   "frame_length": N, "encryption_context": {...},
+                   "suite": "0x0478" | "0x0578" | "default"}],
       "decrypt": [{"name": "...", "ciphertext": PATH, "plaintext": OUT_PATH,
-                   "encryption_context": {...}}]
+                   "encryption_context": {...}, "suite": "0x0478" | "0x0578"}]
     }
 
 For "aws-kms" the KMS endpoint, region and credentials come from the environment
 (AWS_ENDPOINT_URL_KMS, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), so the
 SDK's own StrictAwsKmsMasterKeyProvider is used unmodified.
 
-Every message is encrypted with suite 0x0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY) under the
-REQUIRE_ENCRYPT_REQUIRE_DECRYPT commitment policy; decryption requires that same policy, and checks
-that the message used suite 0x0478 and that its encryption context contains every expected pair.
+Messages are encrypted under the REQUIRE_ENCRYPT_REQUIRE_DECRYPT commitment policy with the case's
+"suite": 0x0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY, the default of this peer), 0x0578
+(AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384), or "default" (no algorithm passed: the SDK's own
+default, which is 0x0578). Decryption requires that same policy, checks that the message used the
+case's suite (default 0x0478) and that its encryption context contains every expected pair; for a
+signed suite the SDK itself verifies the footer's signature with the context's public key.
 
 Result: {"results": [{"name": ..., "op": "encrypt"|"decrypt", "ok": true} |
                      {"name": ..., "op": ..., "ok": false, "error": "..."}],
@@ -43,7 +47,10 @@ from aws_encryption_sdk.identifiers import (
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.key_providers.raw import RawMasterKey
 
-SUITE = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+SUITES = {
+    "0x0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+    "0x0578": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+}
 
 
 def key_provider(spec):
@@ -77,13 +84,18 @@ def main(job_path):
         try:
             with open(case["plaintext"], "rb") as f:
                 plaintext = f.read()
-            ciphertext, _header = client.encrypt(
+            kwargs = {}
+            suite = case.get("suite", "0x0478")
+            if suite != "default":
+                kwargs["algorithm"] = SUITES[suite]
+            ciphertext, header = client.encrypt(
                 source=plaintext,
                 key_provider=provider,
-                algorithm=SUITE,
                 frame_length=case["frame_length"],
                 encryption_context=case.get("encryption_context", {}),
+                **kwargs
             )
+            entry["suite"] = "0x%04x" % header.algorithm.algorithm_id
             with open(case["ciphertext"], "wb") as f:
                 f.write(ciphertext)
             entry["ok"] = True
@@ -98,8 +110,9 @@ def main(job_path):
             with open(case["ciphertext"], "rb") as f:
                 ciphertext = f.read()
             plaintext, header = client.decrypt(source=ciphertext, key_provider=provider)
-            if header.algorithm != SUITE:
-                raise ValueError("message used suite %r, expected 0x0478" % (header.algorithm,))
+            want = case.get("suite", "0x0478")
+            if header.algorithm != SUITES[want]:
+                raise ValueError("message used suite %r, expected %s" % (header.algorithm, want))
             expected = case.get("encryption_context", {})
             got = dict(header.encryption_context)
             for k, v in expected.items():
