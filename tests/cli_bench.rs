@@ -148,14 +148,11 @@ fn table_shows_baseline_and_ratio() {
 }
 
 #[test]
-fn suite_0578_is_refused_until_the_engine_seals_it() {
-    let out = bench().args(["--suite", "0x0578"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("0x0578") && err.contains("--suite 0x0478"),
-        "{err}"
-    );
+fn the_signed_suite_is_measured_and_other_suites_are_refused() {
+    let out = bench().args(["--suite", "0x0578", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["suite"], "0x0578");
     let out = bench().args(["--suite", "0x0178"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let out = bench().args(["--sizes", "0"]).output().unwrap();

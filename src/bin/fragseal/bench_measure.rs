@@ -164,7 +164,12 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub fn new(provider: AeadBackend, credentials: usize, cache: bool) -> Result<Self, CliError> {
+    pub fn new(
+        provider: AeadBackend,
+        credentials: usize,
+        cache: bool,
+        suite: fragseal::message::SealSuite,
+    ) -> Result<Self, CliError> {
         let setup = |what: &str, e: &dyn std::fmt::Display| {
             CliError::new(Exit::Internal, format!("bench setup: {what}: {e}"))
         };
@@ -187,7 +192,8 @@ impl Bench {
         };
         let config = EngineConfig::default()
             .with_backend(provider)
-            .with_cache(limits);
+            .with_cache(limits)
+            .with_seal_suite(suite);
         let engine = Engine::new(Arc::new(keyring), config).map_err(|e| setup("engine", &e))?;
         let context = EncryptionContext::new().with("aws:kinesisvideo:arn", STREAM_ARN);
         Ok(Self {
