@@ -87,6 +87,12 @@ pub enum KeyringError {
     Authentication(AuthenticationError),
     /// A multi-keyring's generator failed, or a child failed to wrap.
     Child(Box<KeyringError>),
+    // [s4-vectors flagged hunk] the raw RSA keyring's key errors.
+    /// A raw RSA keyring's key is missing for the operation, does not parse, or is unusable.
+    RsaKey {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl KeyringError {
@@ -132,6 +138,8 @@ impl fmt::Display for KeyringError {
             KeyringError::ReservedNamespace => {
                 f.write_str("raw AES keyring namespace must not start with aws-kms")
             }
+            // [s4-vectors flagged hunk]
+            KeyringError::RsaKey { reason } => write!(f, "raw RSA keyring: {reason}"),
             KeyringError::NameTooLong { len } => {
                 write!(
                     f,

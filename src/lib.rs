@@ -20,6 +20,7 @@
 //! - [`kvs`]: Kinesis Video Streams with server-side encryption (streams, PutMedia, GetMedia,
 //!   ListFragments, IAM authorization of `kinesisvideo:` actions, stores).
 //! - [`error`]: the crate's error types.
+//! - `vectors` (feature `vectors`): the AWS test-vector framework's manifests, for validators.
 //!
 //! The codec, the raw-IV AEAD calls, HKDF, the random source and the vector-only `danger`
 //! builders are crate-private. Fuzz targets, the vector generator and the tests that forge
@@ -57,7 +58,10 @@ pub mod message;
 pub mod mkv;
 #[cfg(feature = "server")]
 pub mod server;
+// [s4-vectors] the test-vector framework (feature `vectors`, on with `cli`).
 mod strict_json;
+#[cfg(feature = "vectors")]
+pub mod vectors;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;
