@@ -44,6 +44,9 @@ pub enum Command {
     // The `kvs` subcommand (KVS streams with SSE).
     /// Kinesis Video Streams with server-side encryption: streams, put-media, get-media.
     Kvs(crate::kvs::KvsArgs),
+    // [s4-vectors flagged hunk] the AWS test-vector framework.
+    /// Run AWS Encryption SDK test-vector manifests, and write fragseal's own.
+    Vectors(crate::vectors_cmd::VectorsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ mod report;
 mod sealing;
 mod serve;
 mod text;
+// [s4-vectors] `fragseal vectors`.
+mod vectors_cmd;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -42,6 +44,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inspect(a) => inspect::run(&a.file, a.json, a.max_size),
         Command::Kms(a) => kms_cmd::run(&a),
         Command::Kvs(a) => kvs::run(&a),
+        Command::Vectors(a) => vectors_cmd::run(&a),
     }
 }
 
