@@ -20,7 +20,7 @@
 //! - [`kvs`]: Kinesis Video Streams with server-side encryption (streams, PutMedia, GetMedia,
 //!   ListFragments, IAM authorization of `kinesisvideo:` actions, stores).
 //! - [`error`]: the crate's error types.
-//! - `vectors` (feature `vectors`): the AWS test-vector framework's manifests, for validators.
+//! - [`vectors`]: the AWS test-vector framework's manifests, for validators.
 //!
 //! The codec, the raw-IV AEAD calls, HKDF, the random source and the vector-only `danger`
 //! builders are crate-private. Fuzz targets, the vector generator and the tests that forge
@@ -58,13 +58,13 @@ pub mod message;
 pub mod mkv;
 #[cfg(feature = "server")]
 pub mod server;
-// [s4-vectors] the test-vector framework (feature `vectors`, on with `cli`).
 mod strict_json;
-#[cfg(feature = "vectors")]
+// [s4-vectors] the test-vector framework.
 pub mod vectors;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;
+pub use format::{AlgorithmSuite, CommitmentPolicy};
 
 /// UNSTABLE: the codec and danger APIs, for fuzz targets, the vector generator and the tests
 /// that build malformed messages. Only with the `internal` cargo feature.
@@ -77,12 +77,12 @@ pub mod internal {
     /// The wire-format codec: bounded reader, header, body, encrypted data keys, errors, and
     /// the frame parser (the one frame-prefix parser every open uses).
     pub mod format {
-        pub use crate::format::{body, context, edk, error, header, reader, Reader};
+        pub use crate::format::{body, context, edk, error, header, reader, suite, Reader};
         pub use crate::message::frame::read_frame;
     }
     /// AES-256-GCM with caller-chosen IVs, HKDF-SHA512 and the random source.
     pub mod crypto {
-        pub use crate::crypto::{aead, kdf, keys, rng, CryptoError};
+        pub use crate::crypto::{aead, kdf, keys, rng, verify, CryptoError};
     }
     /// Writing deliberately malformed messages, and sealing with a fixed message id (and
     /// `RawAesKeyring::danger_wrap_with_fixed_iv_for_vectors`, a method only with this feature).

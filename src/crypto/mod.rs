@@ -15,6 +15,8 @@ internal_pub! { mod error; }
 internal_pub! { mod kdf; }
 pub mod keys;
 internal_pub! { mod rng; }
+// s4-open (A): ECDSA verification of the signed suites.
+internal_pub! { mod verify; }
 
 pub use aead::AeadBackend;
 internal_pub! { use error::CryptoError; }

@@ -14,6 +14,8 @@
 //! - `body`: the frame layout, the non-framed body, and the body AAD (frames themselves are
 //!   parsed by the one frame-prefix parser, `fragseal::internal::format::read_frame`).
 //! - `error`: precise errors for malformed messages.
+//! - `suite`: the eleven ESDK algorithm suites ([`AlgorithmSuite`]) and the
+//!   [`CommitmentPolicy`] that says which of them an open accepts.
 //!
 //! A body's frame structure is read, without a key, by
 //! [`ParsedMessage::frame_summary`](crate::message::ParsedMessage::frame_summary).
@@ -24,9 +26,11 @@ internal_pub! { mod edk; }
 internal_pub! { mod error; }
 internal_pub! { mod header; }
 internal_pub! { mod reader; }
+internal_pub! { mod suite; }
 
 pub use context::{ContextError, EncryptionContext};
 pub use edk::EncryptedDataKey;
 pub use error::{Field, FormatError, FormatErrorKind};
 pub use header::{ContentType, MessageHeader, OpenLimits, WriteError};
+pub use suite::{AlgorithmSuite, CommitmentPolicy, KdfAlgorithm, SignatureAlgorithm};
 internal_pub! { use reader::Reader; }

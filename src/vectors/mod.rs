@@ -46,7 +46,7 @@ pub use manifest::{
 };
 pub use runner::{load_decrypt, run_decrypt, Outcome, Report, RunOptions, TestResult};
 pub use source::{relative_path, Source, MAX_FILE_LEN};
-pub use suites::{CommitmentPolicy, SuiteInfo};
+pub use suites::{opened, CommitmentPolicy, SuiteInfo};
 
 use core::fmt;
 use std::path::Path;

@@ -1,16 +1,8 @@
 //! The ESDK algorithm suites as the runner sees them: which this build opens, which the
 //! commitment policy allows, and how to read a message's suite before parsing it.
 
-/// The ESDK commitment policies that allow fragseal's encryption (fragseal never encrypts
-/// with a non-committing suite).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CommitmentPolicy {
-    /// Encrypt and decrypt committing suites only (the default).
-    #[default]
-    RequireEncryptRequireDecrypt,
-    /// Encrypt committing suites; decrypt the non-committing (1.x) suites too.
-    RequireEncryptAllowDecrypt,
-}
+pub use crate::format::CommitmentPolicy;
+use crate::format::AlgorithmSuite;
 
 /// A suite's properties that decide whether a test runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,35 +17,17 @@ pub struct SuiteInfo {
     pub data_key_len: usize,
 }
 
-/// The 11 ESDK suites: id, committing, signed, data key length.
-const SUITES: [(u16, bool, bool, usize); 11] = [
-    (0x0014, false, false, 16),
-    (0x0046, false, false, 24),
-    (0x0078, false, false, 32),
-    (0x0114, false, false, 16),
-    (0x0146, false, false, 24),
-    (0x0178, false, false, 32),
-    (0x0214, false, true, 16),
-    (0x0346, false, true, 24),
-    (0x0378, false, true, 32),
-    (0x0478, true, false, 32),
-    (0x0578, true, true, 32),
-];
-
-/// The suites this build opens.
+/// The suites this build opens (A's open support extends this list as it lands).
 const OPENED: [u16; 1] = [0x0478];
 
 /// The suite of an ESDK suite id.
 pub fn info(id: u16) -> Option<SuiteInfo> {
-    SUITES
-        .iter()
-        .find(|s| s.0 == id)
-        .map(|&(id, committing, signed, data_key_len)| SuiteInfo {
-            id,
-            committing,
-            signed,
-            data_key_len,
-        })
+    AlgorithmSuite::from_id(id).map(|s| SuiteInfo {
+        id,
+        committing: s.is_committing(),
+        signed: s.is_signed(),
+        data_key_len: s.data_key_len(),
+    })
 }
 
 /// The suite named in a message's first bytes (format version 1: `01 80 SUITE`, version 2:
@@ -72,7 +46,8 @@ pub fn peek(message: &[u8]) -> Option<SuiteInfo> {
 
 /// Why a message of suite `s` is not run under `policy`, if it is not.
 pub fn skip_reason(s: SuiteInfo, policy: CommitmentPolicy) -> Option<String> {
-    if !s.committing && policy == CommitmentPolicy::RequireEncryptRequireDecrypt {
+    let suite = AlgorithmSuite::from_id(s.id)?;
+    if !policy.allows_decrypt(suite) {
         return Some(
             "non-committing suite refused by the commitment policy RequireEncryptRequireDecrypt \
              (run with --commitment-policy require-encrypt-allow-decrypt)"
@@ -83,6 +58,11 @@ pub fn skip_reason(s: SuiteInfo, policy: CommitmentPolicy) -> Option<String> {
         return Some(format!("suite 0x{:04X} is not opened by this build", s.id));
     }
     None
+}
+
+/// Whether this build opens messages of suite `id` (under a policy that allows it).
+pub fn opened(id: u16) -> bool {
+    OPENED.contains(&id)
 }
 
 /// Whether fragseal encrypts with suite `id` (`vectors encrypt`).
