@@ -220,7 +220,8 @@ fn zip_dir(dir: &Path, out: &Path) {
             let rel = p.strip_prefix(dir).expect("inside");
             let name = rel.to_str().expect("utf-8").replace('\\', "/");
             z.start_file(name, opts).expect("start");
-            z.write_all(&std::fs::read(&p).expect("read")).expect("write");
+            z.write_all(&std::fs::read(&p).expect("read"))
+                .expect("write");
         }
     }
     z.finish().expect("finish");

@@ -228,14 +228,14 @@ fn aes_apply(
     key: &SecretBytes,
     iv: &[u8],
     aad: &[u8],
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
     tag: Option<&[u8]>,
 ) -> Result<[u8; TAG_LEN], KeyringError> {
     fn run<C: KeyInit + AeadInPlace<NonceSize = U12, TagSize = U16>>(
         key: &[u8],
         iv: &[u8],
         aad: &[u8],
-        buf: &mut Vec<u8>,
+        buf: &mut [u8],
         tag: Option<&[u8]>,
     ) -> Result<[u8; TAG_LEN], KeyringError> {
         let cipher = C::new_from_slice(key).map_err(|_| AuthenticationError)?;

@@ -1,8 +1,8 @@
 //! The ESDK algorithm suites as the runner sees them: which this build opens, which the
 //! commitment policy allows, and how to read a message's suite before parsing it.
 
-pub use crate::format::CommitmentPolicy;
 use crate::format::AlgorithmSuite;
+pub use crate::format::CommitmentPolicy;
 
 /// A suite's properties that decide whether a test runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
