@@ -77,7 +77,7 @@ pub mod internal {
     /// The wire-format codec: bounded reader, header, body, encrypted data keys, errors, and
     /// the frame parser (the one frame-prefix parser every open uses).
     pub mod format {
-        pub use crate::format::{body, context, edk, error, header, reader, suite, Reader};
+        pub use crate::format::{body, context, edk, error, footer, header, reader, suite, Reader};
         pub use crate::message::frame::read_frame;
     }
     /// AES-256-GCM with caller-chosen IVs, HKDF-SHA512 and the random source.

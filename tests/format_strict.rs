@@ -612,9 +612,14 @@ fn version_suite_content_type_and_frame_length_are_checked() {
         format_kind(try_open(&patched(0, &[3]))).1,
         FormatErrorKind::UnsupportedVersion(3)
     );
+    // Suite 0x0578 is supported, and requires the signer's public key in the context.
     assert_eq!(
-        format_kind(try_open(&patched(1, &[0x05, 0x78]))).1,
-        FormatErrorKind::UnsupportedSuite(0x0578)
+        format_kind(try_open(&patched(1, &[0x05, 0x78]))),
+        (Field::EncryptionContext, FormatErrorKind::MissingPublicKey)
+    );
+    assert_eq!(
+        format_kind(try_open(&patched(1, &[0x06, 0x78]))).1,
+        FormatErrorKind::UnsupportedSuite(0x0678)
     );
     assert_eq!(
         format_kind(try_open(&patched(1, &[0x01, 0x78]))).1,

@@ -26,3 +26,5 @@ internal_pub! {
 }
 internal_pub! { use rng::fill_random; }
 pub use keys::{DataKey, SecretBytes};
+// s4-open (A): the signer's public key of a signed message, as its parsed header shows it.
+pub use verify::SignerPublicKey;

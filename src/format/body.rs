@@ -202,6 +202,18 @@ impl FrameRef<'_> {
 /// # Errors
 /// A [`FormatError`] on [`Field::NonFramedBody`].
 pub fn read_non_framed<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatError> {
+    let frame = read_non_framed_block(r)?;
+    r.expect_end(Field::NonFramedBody)?;
+    Ok(frame)
+}
+
+// s4-open (A): the non-framed body without the end check, for signed suites whose footer
+// follows it.
+/// [`read_non_framed`] without requiring the input to end after it.
+///
+/// # Errors
+/// A [`FormatError`] on [`Field::NonFramedBody`].
+pub fn read_non_framed_block<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatError> {
     let f = Field::NonFramedBody;
     let offset = r.offset();
     let iv = r.array::<IV_LEN>(f)?;
@@ -213,7 +225,6 @@ pub fn read_non_framed<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatErr
     let len = Reader::check_len(len_at, f, len, MAX_NON_FRAMED_LEN)?;
     let ciphertext = r.take(len, f)?;
     let tag = r.array::<TAG_LEN>(f)?;
-    r.expect_end(f)?;
     Ok(FrameRef {
         kind: BodyKind::SingleBlock,
         seq: 1,

@@ -31,6 +31,8 @@ pub enum Field {
     NonFramedBody,
     /// Raw AES keyring provider info.
     ProviderInfo,
+    /// The message footer of a signed suite (signature length and signature).
+    Footer,
 }
 
 /// What is wrong with a message, and where.
@@ -109,6 +111,12 @@ pub enum FormatErrorKind {
     },
     /// Raw AES keyring provider info is malformed.
     InvalidProviderInfo,
+    /// A signed suite's encryption context lacks `aws-crypto-public-key` (ESDK default CMM:
+    /// "No signature verification key found in header for signed algorithm").
+    MissingPublicKey,
+    /// The `aws-crypto-public-key` value is not strict base64 of a compressed point on the
+    /// suite's curve.
+    InvalidPublicKey,
 }
 
 /// A malformed message: what is wrong, in which field, at which byte offset.
@@ -187,6 +195,14 @@ impl fmt::Display for FormatErrorKind {
             ),
             LengthLimit { length, max } => write!(f, "length {length} exceeds maximum {max}"),
             InvalidProviderInfo => write!(f, "malformed raw AES keyring provider info"),
+            MissingPublicKey => write!(
+                f,
+                "signed algorithm suite without aws-crypto-public-key in the encryption context"
+            ),
+            InvalidPublicKey => write!(
+                f,
+                "aws-crypto-public-key is not base64 of a compressed point on the suite's curve"
+            ),
         }
     }
 }

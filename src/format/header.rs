@@ -1,31 +1,34 @@
 //! The message header, format version 2 (`data-format/message-header.md`), as fragseal writes
-//! and strictly accepts it.
+//! and strictly accepts it: suites `0x0478` and `0x0578` (the committing suites).
 //!
 //! ```text
 //! version 0x02 | suite u16 | message id [32] | AAD (u16 len ‖ pairs) | EDK count u16 ‖ EDKs |
 //! content type u8 | frame length u32 | commit key [32] | header auth tag [16]
 //! ```
 //! The header auth tag is AES-256-GCM under the derived message key, IV of twelve zero bytes,
-//! empty plaintext, AAD = the header body bytes exactly as received (fragseal never requires
-//! encryption context that is not stored in the message, so nothing is appended).
+//! empty plaintext, AAD = the header body bytes exactly as received, followed by the
+//! serialized context the opener supplies ("required encryption context"), if any.
+//!
+//! Suite `0x0578` signs the message: its encryption context must hold the signer's public key
+//! under `aws-crypto-public-key` (the only `aws-crypto-` key accepted), decoded and checked
+//! here ([`MessageHeader::signer_public_key`]); the footer follows the body
+//! (`super::footer`). The suites themselves are described in `super::suite`.
 
 use super::context::EncryptionContext;
 use super::edk::EncryptedDataKey;
 use super::error::{Field, FormatError, FormatErrorKind};
 use super::reader::Reader;
+use super::suite::AlgorithmSuite;
 use crate::crypto::kdf::{COMMIT_KEY_LEN, MESSAGE_ID_LEN};
+use crate::crypto::verify::{SignerPublicKey, EC_PUBLIC_KEY_FIELD};
 
 internal_pub! {
     /// Message format version 2.
     const FORMAT_VERSION: u8 = 0x02;
 }
-/// AES-256-GCM, HKDF-SHA512 key derivation, key commitment, no signature. The only suite
-/// fragseal writes or opens.
+/// AES-256-GCM, HKDF-SHA512 key derivation, key commitment, no signature: the suite fragseal
+/// seals with by default (see [`AlgorithmSuite`] for all of them).
 pub const SUITE_ID: u16 = 0x0478;
-internal_pub! {
-    /// The same with an ECDSA P-384 signature: not supported (fragseal does not verify signatures).
-    const SUITE_ID_SIGNED: u16 = 0x0578;
-}
 internal_pub! {
     /// Length of the header authentication tag.
     const HEADER_TAG_LEN: usize = 16;
@@ -33,12 +36,6 @@ internal_pub! {
 internal_pub! {
     /// The IV of the header authentication tag in format version 2: all zero.
     const HEADER_IV: [u8; 12] = [0; 12];
-}
-internal_pub! {
-    /// Suites of format version 1, none of which commits to its key.
-    const NON_COMMITTING_SUITES: [u16; 9] = [
-        0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
-    ];
 }
 internal_pub! {
     /// Default [`OpenLimits::max_encrypted_data_keys`].
@@ -111,7 +108,7 @@ impl OpenLimits {
 /// The header body: every field before the header authentication tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderBody {
-    /// Algorithm suite id (always [`SUITE_ID`] once parsed).
+    /// Algorithm suite id (`0x0478` or `0x0578` once parsed).
     pub suite_id: u16,
     /// The 32-byte message id.
     pub message_id: [u8; MESSAGE_ID_LEN],
@@ -287,10 +284,11 @@ impl HeaderBody {
         /// of encrypted data keys configured ..., then as soon as that can be determined during
         /// deserializing decrypt MUST process no more bytes and yield an error."
         ///
-        /// fragseal additionally rejects: any suite other than `0x0478` (non-committing suites with
-        /// [`FormatErrorKind::NonCommittingSuite`]), encryption context keys starting with
-        /// `aws-crypto-`, a frame length of 0 or above [`OpenLimits::max_frame_length`] in a framed
-        /// message.
+        /// fragseal additionally rejects: any suite other than `0x0478` and `0x0578`
+        /// (non-committing suites with [`FormatErrorKind::NonCommittingSuite`]), encryption
+        /// context keys starting with `aws-crypto-` (but `aws-crypto-public-key`, which suite
+        /// `0x0578` requires: [`FormatErrorKind::MissingPublicKey`] without it), a frame length
+        /// of 0 or above [`OpenLimits::max_frame_length`] in a framed message.
         ///
         /// # Errors
         /// A [`FormatError`] naming the field and offset.
@@ -320,24 +318,27 @@ impl HeaderBody {
             }
             let suite_at = r.offset();
             let suite_id = r.u16(Field::AlgorithmSuite)?;
-            if suite_id != SUITE_ID {
-                let kind = if NON_COMMITTING_SUITES.contains(&suite_id) {
-                    FormatErrorKind::NonCommittingSuite(suite_id)
-                } else {
-                    FormatErrorKind::UnsupportedSuite(suite_id)
-                };
-                return Err(Reader::error_at(suite_at, Field::AlgorithmSuite, kind));
-            }
+            let suite = match AlgorithmSuite::from_id(suite_id) {
+                Some(s) if s.is_committing() => s,
+                Some(_) => {
+                    return Err(Reader::error_at(
+                        suite_at,
+                        Field::AlgorithmSuite,
+                        FormatErrorKind::NonCommittingSuite(suite_id),
+                    ))
+                }
+                None => {
+                    return Err(Reader::error_at(
+                        suite_at,
+                        Field::AlgorithmSuite,
+                        FormatErrorKind::UnsupportedSuite(suite_id),
+                    ))
+                }
+            };
             let message_id = *r.array::<MESSAGE_ID_LEN>(Field::MessageId)?;
             let ec_at = r.offset();
             let encryption_context = EncryptionContext::read_header_field(r)?;
-            if let Some(k) = encryption_context.reserved_key() {
-                return Err(Reader::error_at(
-                    ec_at,
-                    Field::EncryptionContext,
-                    FormatErrorKind::ReservedEncryptionContextKey(k.to_owned()),
-                ));
-            }
+            check_reserved_keys(&encryption_context, suite, ec_at)?;
             let count_at = r.offset();
             let count = r.u16(Field::EncryptedDataKeys)?;
             if count == 0 {
@@ -400,16 +401,77 @@ impl HeaderBody {
     }
 }
 
+internal_pub! {
+    /// The reserved-key rule of a `suite` message's context (starting at `ec_at`): no key with
+    /// the prefix `aws-crypto-`, except `aws-crypto-public-key` in a signed suite, where it is
+    /// required (ESDK default CMM, decrypt: "If the algorithm suite contains a signing
+    /// algorithm ... MUST extract the verification key from the encryption context").
+    ///
+    /// # Errors
+    /// [`FormatErrorKind::ReservedEncryptionContextKey`] or
+    /// [`FormatErrorKind::MissingPublicKey`] on [`Field::EncryptionContext`].
+    fn check_reserved_keys(
+        ec: &EncryptionContext,
+        suite: AlgorithmSuite,
+        ec_at: usize,
+    ) -> Result<(), FormatError> {
+        let err = |kind| Reader::error_at(ec_at, Field::EncryptionContext, kind);
+        let signed = suite.is_signed();
+        if let Some((k, _)) = ec
+            .iter()
+            .find(|(k, _)| k.starts_with("aws-crypto-") && !(signed && *k == EC_PUBLIC_KEY_FIELD))
+        {
+            return Err(err(FormatErrorKind::ReservedEncryptionContextKey(
+                k.to_owned(),
+            )));
+        }
+        if signed && ec.get(EC_PUBLIC_KEY_FIELD).is_none() {
+            return Err(err(FormatErrorKind::MissingPublicKey));
+        }
+        Ok(())
+    }
+}
+
+internal_pub! {
+    /// The signer's public key of a signed `suite`'s context (`None` for an unsigned suite).
+    ///
+    /// # Errors
+    /// [`FormatErrorKind::MissingPublicKey`] or [`FormatErrorKind::InvalidPublicKey`] on
+    /// [`Field::EncryptionContext`], at `ec_at`.
+    fn signer_key_of(
+        ec: &EncryptionContext,
+        suite: AlgorithmSuite,
+        ec_at: usize,
+    ) -> Result<Option<SignerPublicKey>, FormatError> {
+        if !suite.is_signed() {
+            return Ok(None);
+        }
+        let err = |kind| Reader::error_at(ec_at, Field::EncryptionContext, kind);
+        let value = ec
+            .get(EC_PUBLIC_KEY_FIELD)
+            .ok_or_else(|| err(FormatErrorKind::MissingPublicKey))?;
+        SignerPublicKey::from_context_value(suite.signature(), value)
+            .map(Some)
+            .ok_or_else(|| err(FormatErrorKind::InvalidPublicKey))
+    }
+}
+
+/// Offset of the encryption context field in a format version 2 header.
+const EC_OFFSET_V2: usize = 1 + 2 + MESSAGE_ID_LEN;
+
 /// A parsed, not yet authenticated, message header. It keeps the header bytes exactly as
 /// received: the header authentication tag is verified over those bytes, never over a
 /// re-serialization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageHeader {
     body: HeaderBody,
+    suite: AlgorithmSuite,
     auth_tag: [u8; HEADER_TAG_LEN],
     /// Header body bytes followed by the tag, as received.
     raw: Vec<u8>,
     body_len: usize,
+    /// The signer's public key (signed suites only), decoded and checked while parsing.
+    signer_key: Option<SignerPublicKey>,
 }
 
 impl MessageHeader {
@@ -427,16 +489,30 @@ impl MessageHeader {
         let body_len = r.consumed();
         let auth_tag = *r.array::<HEADER_TAG_LEN>(Field::HeaderAuthTag)?;
         let raw = r.consumed_bytes().to_vec();
+        // `HeaderBody::read` accepted only suites `AlgorithmSuite` knows.
+        let suite = AlgorithmSuite::from_id(body.suite_id).ok_or_else(|| {
+            Reader::error_at(
+                1,
+                Field::AlgorithmSuite,
+                FormatErrorKind::UnsupportedSuite(body.suite_id),
+            )
+        })?;
+        let signer_key = signer_key_of(&body.encryption_context, suite, EC_OFFSET_V2)?;
         Ok(Self {
             body,
+            suite,
             auth_tag,
             raw,
             body_len,
+            signer_key,
         })
     }
 
     internal_pub! {
         /// Builds a header from its body (serialized once here) and tag. Used by sealing.
+        /// An unknown suite id is kept as written but reported as `0x0478` by
+        /// [`Self::suite`], and a signed suite's public key is kept only if it decodes: this
+        /// constructor checks nothing that [`Self::parse`] checks.
         ///
         /// # Errors
         /// A [`WriteError`] when the body cannot be serialized.
@@ -448,11 +524,18 @@ impl MessageHeader {
             body.write(&mut raw)?;
             let body_len = raw.len();
             raw.extend_from_slice(&auth_tag);
+            let suite = AlgorithmSuite::from_id(body.suite_id)
+                .unwrap_or(AlgorithmSuite::AES_256_GCM_HKDF_SHA512_COMMIT_KEY);
+            let signer_key = signer_key_of(&body.encryption_context, suite, EC_OFFSET_V2)
+                .ok()
+                .flatten();
             Ok(Self {
                 body,
+                suite,
                 auth_tag,
                 raw,
                 body_len,
+                signer_key,
             })
         }
     }
@@ -463,9 +546,19 @@ impl MessageHeader {
             &self.body
         }
     }
-    /// Algorithm suite id (`0x0478`).
+    /// Algorithm suite id (`0x0478` or `0x0578`).
     pub fn suite_id(&self) -> u16 {
         self.body.suite_id
+    }
+    /// The algorithm suite.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.suite
+    }
+    /// The signer's public key of a signed suite (from `aws-crypto-public-key`, decoded and
+    /// checked to be on the curve; authenticated with the rest of the header once the header
+    /// tag verifies). `None` for an unsigned suite.
+    pub fn signer_public_key(&self) -> Option<&SignerPublicKey> {
+        self.signer_key.as_ref()
     }
     /// The 32-byte message id.
     pub fn message_id(&self) -> &[u8; MESSAGE_ID_LEN] {

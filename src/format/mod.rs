@@ -14,6 +14,7 @@
 //! - `body`: the frame layout, the non-framed body, and the body AAD (frames themselves are
 //!   parsed by the one frame-prefix parser, `fragseal::internal::format::read_frame`).
 //! - `error`: precise errors for malformed messages.
+//! - `footer`: the signed suites' message footer (signature length and DER signature).
 //! - `suite`: the eleven ESDK algorithm suites ([`AlgorithmSuite`]) and the
 //!   [`CommitmentPolicy`] that says which of them an open accepts.
 //!
@@ -24,6 +25,7 @@ internal_pub! { mod body; }
 internal_pub! { mod context; }
 internal_pub! { mod edk; }
 internal_pub! { mod error; }
+internal_pub! { mod footer; }
 internal_pub! { mod header; }
 internal_pub! { mod reader; }
 internal_pub! { mod suite; }

@@ -4,9 +4,11 @@ use super::frame::read_frame;
 use super::{checks::context_binds_stream, serialize_authenticate_only, with_header_aad};
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
 use crate::crypto::kdf::{derive_message_keys, MessageKeys};
+use crate::crypto::verify::verify_message;
 use crate::crypto::DataKey;
 use crate::error::{AuthenticationError, OpenError};
-use crate::format::body::{read_non_framed, BodyAad, BodyKind, FrameRef};
+use crate::format::body::{read_non_framed_block, BodyAad, BodyKind, FrameRef};
+use crate::format::footer::{read_message_end, Footer};
 use crate::format::header::HEADER_IV;
 use crate::format::{ContentType, EncryptionContext, Field, MessageHeader, OpenLimits, Reader};
 use crate::identity::IdentityCheck;
@@ -101,6 +103,30 @@ pub(crate) fn authenticate_header(
     Ok(keys)
 }
 
+/// Verifies a signed message's footer: `footer` must be present exactly when the header's
+/// suite is signed, and its signature must verify over the message's bytes before it
+/// (header and body as received) with the header's public key, on `params.backend`.
+fn verify_footer(
+    header: &MessageHeader,
+    message: &[u8],
+    footer: Option<Footer<'_>>,
+    params: &OpenParams<'_>,
+) -> Result<(), OpenError> {
+    match (header.signer_public_key(), footer) {
+        (None, None) => Ok(()),
+        (Some(key), Some(footer)) => {
+            let signed = message.get(..footer.offset).ok_or(AuthenticationError)?;
+            Ok(verify_message(
+                params.backend,
+                key,
+                signed,
+                footer.signature,
+            )?)
+        }
+        _ => Err(AuthenticationError.into()),
+    }
+}
+
 /// Decrypts one frame's ciphertext appended to `out`; on failure the appended bytes are zeroed
 /// and removed.
 fn open_frame_into(
@@ -152,14 +178,15 @@ impl<'m> ParsedMessage<'m> {
     /// Opens the message with `data_key`.
     ///
     /// Authenticates the header first (commit key, header tag with the supplied context, and
-    /// the identity per `params.identity`), then checks and decrypts every frame. Nothing is
-    /// returned unless the whole message verifies; non-framed bodies are accepted.
+    /// the identity per `params.identity`), then checks and decrypts every frame, then (suite
+    /// `0x0578`) verifies the footer's signature over header and body. Nothing is returned
+    /// unless the whole message verifies; non-framed bodies are accepted.
     ///
     /// # Errors
     /// [`OpenError::Authentication`] (opaque) for a wrong key, a bad tag, a commit key
-    /// mismatch, a missing or wrong supplied context or an identity mismatch;
-    /// [`OpenError::Format`] for a malformed body (sequence gap, wrong IV, missing final
-    /// frame, trailing bytes, ...).
+    /// mismatch, a missing or wrong supplied context, an identity mismatch or a signature
+    /// that does not verify; [`OpenError::Format`] for a malformed body (sequence gap, wrong
+    /// IV, missing final frame, truncated footer, trailing bytes, ...).
     pub fn open(&self, data_key: &DataKey, params: &OpenParams<'_>) -> Result<Vec<u8>, OpenError> {
         let mut out = Vec::new();
         self.open_into(data_key, params, &mut out)?;
@@ -187,18 +214,22 @@ impl<'m> ParsedMessage<'m> {
         let start = out.len();
         // Plaintext is never longer than the body.
         out.reserve(body.len());
+        let message = self.message;
         let result = match header.content_type() {
-            ContentType::NonFramed => read_non_framed(&mut r)
-                .map_err(OpenError::from)
-                .and_then(|frame| open_frame_into(out, key, &mut aad, &frame)),
+            ContentType::NonFramed => (|| {
+                let frame = read_non_framed_block(&mut r)?;
+                open_frame_into(out, key, &mut aad, &frame)?;
+                let footer = read_message_end(&mut r, header.suite(), Field::NonFramedBody)?;
+                verify_footer(header, message, footer, params)
+            })(),
             ContentType::Framed => (|| {
                 let mut seq: u32 = 1;
                 loop {
                     let frame = read_frame(&mut r, header.frame_length(), seq)?;
                     open_frame_into(out, key, &mut aad, &frame)?;
                     if frame.kind == BodyKind::Final {
-                        r.expect_end(Field::Frame)?;
-                        return Ok(());
+                        let footer = read_message_end(&mut r, header.suite(), Field::Frame)?;
+                        return verify_footer(header, message, footer, params);
                     }
                     // A regular frame's sequence number is never FF FF FF FF (that is the
                     // final marker), so this cannot overflow.
@@ -220,6 +251,7 @@ impl<'m> ParsedMessage<'m> {
 struct FrameIndex<'m> {
     frames: Vec<FrameRef<'m>>,
     plaintext_len: u64,
+    footer: Option<Footer<'m>>,
 }
 
 fn index_frames<'m>(header: &MessageHeader, body: &'m [u8]) -> Result<FrameIndex<'m>, OpenError> {
@@ -233,10 +265,11 @@ fn index_frames<'m>(header: &MessageHeader, body: &'m [u8]) -> Result<FrameIndex
         let last = frame.kind == BodyKind::Final;
         frames.push(frame);
         if last {
-            r.expect_end(Field::Frame)?;
+            let footer = read_message_end(&mut r, header.suite(), Field::Frame)?;
             return Ok(FrameIndex {
                 frames,
                 plaintext_len,
+                footer,
             });
         }
         seq = seq.checked_add(1).ok_or(AuthenticationError)?;
@@ -271,7 +304,8 @@ impl ParsedMessage<'_> {
         match header.content_type() {
             ContentType::NonFramed => {
                 let mut r = Reader::at(body, header.header_len());
-                let frame = read_non_framed(&mut r)?;
+                let frame = read_non_framed_block(&mut r)?;
+                read_message_end(&mut r, header.suite(), Field::NonFramedBody)?;
                 Ok(FrameSummary {
                     content_type: ContentType::NonFramed,
                     frames: 1,
@@ -296,7 +330,8 @@ impl ParsedMessage<'_> {
     /// structure of the whole body is checked without decrypting, and only the frames
     /// overlapping `range` are decrypted and verified — plus the final frame, whose tag
     /// authenticates the message's length (so a truncated message is detected even when the
-    /// range lies in its first frames).
+    /// range lies in its first frames). A signed message's signature is verified over the
+    /// whole message first.
     ///
     /// # Errors
     /// As [`Self::open`]; [`OpenError::RangeReversed`] or [`OpenError::RangeBeyondEnd`] when
@@ -323,6 +358,7 @@ impl ParsedMessage<'_> {
         }
         let keys = authenticate_header(data_key, header, params)?;
         let index = index_frames(header, body)?;
+        verify_footer(header, self.message, index.footer, params)?;
         let key = &keys.encryption_key;
         let mut aad = BodyAad::new(header.message_id());
         // The final frame first: its tag authenticates the plaintext length the range is

@@ -25,10 +25,29 @@
 //! before the final frame is an error. Errors surface as [`std::io::Error`] of kind `InvalidData` wrapping a
 //! [`crate::OpenError`] (use `get_ref()` and `downcast_ref`); after an error the stream keeps
 //! failing.
+//!
+//! Signed suite `0x0578`: the header and every frame are hashed as they are read (SHA-384),
+//! and the footer's ECDSA signature is verified after the final frame, always with the
+//! RustCrypto `p384` verifier (the only one that takes a digest computed incrementally),
+//! whatever the provider. **What is released before the signature verifies:** every regular
+//! frame, as soon as its AES-GCM tag verifies. Those frames are authentic under the data key,
+//! but not yet proven to come from the holder of the signing key: anyone who can obtain the
+//! data key (any principal allowed `kms:Decrypt`) can forge regular frames that this reader
+//! releases before failing at the footer. The final frame's plaintext is held back until the
+//! signature verifies (and the input ends), so a reader that treats the data as genuine only
+//! once `read` returns `Ok(0)` never acts on a forgery; one that acts on each frame as it
+//! comes must not rely on the signature for those frames. This is what the ESDK
+//! specification asks (client-apis/decrypt.md): regular frames' plaintext "SHOULD be released
+//! as soon as ... tag verification, succeeds", plaintext of a final frame or of unframed data
+//! "MUST NOT be released until signature verification successfully completes", and "any
+//! released plaintext MUST NOT be considered signed data until this operation finishes
+//! successfully": on failure, discard what was released and roll back what was done with it.
+//! [`super::ParsedMessage::open`] releases nothing before the signature verifies.
 
 use super::frame::{is_final, read_prefix, FINAL_PREFIX_LEN, REGULAR_PREFIX_LEN};
 use super::{authenticate_header, OpenParams};
 use crate::crypto::aead::{Aes256GcmKey, IV_LEN, TAG_LEN};
+use crate::crypto::verify::{max_signature_len, StreamVerifier};
 use crate::crypto::DataKey;
 use crate::error::{AuthenticationError, OpenError};
 use crate::format::body::{frame_iv, BodyAad, BodyKind, MAX_NON_FRAMED_LEN};
@@ -101,7 +120,15 @@ impl<R: Read> SealedStream<R> {
     ) -> Result<OpenStream<R>, OpenError> {
         let keys = authenticate_header(data_key, &self.header, params)?;
         let offset = self.header.header_len();
+        let verifier = self.header.signer_public_key().map(|key| {
+            let mut v = StreamVerifier::new(key.clone());
+            v.update(self.header.raw_bytes());
+            v
+        });
+        let max_signature = max_signature_len(self.header.suite().signature());
         Ok(OpenStream {
+            verifier,
+            max_signature,
             source: self.source,
             pending: self.pending,
             pending_pos: 0,
@@ -149,6 +176,10 @@ enum State {
 
 /// The plaintext of an authenticated sealed message, frame by frame (see the module docs).
 pub struct OpenStream<R> {
+    /// Signed suites: the digest of everything read so far (until the footer).
+    verifier: Option<StreamVerifier>,
+    /// Longest footer signature of the suite.
+    max_signature: usize,
     source: R,
     pending: Vec<u8>,
     pending_pos: usize,
@@ -208,7 +239,26 @@ impl<R: Read> OpenStream<R> {
             }
         }
         self.offset += dst.len();
+        if let Some(v) = &mut self.verifier {
+            v.update(dst);
+        }
         Ok(())
+    }
+
+    /// Signed suites: reads the footer (not hashed) and verifies its signature over
+    /// everything read before it. Nothing for an unsigned suite.
+    fn verify_footer(&mut self) -> Result<(), OpenError> {
+        let Some(verifier) = self.verifier.take() else {
+            return Ok(());
+        };
+        let at = self.offset;
+        let mut len = [0u8; 2];
+        self.read_exact_field(&mut len, Field::Footer)?;
+        let len = usize::from(u16::from_be_bytes(len));
+        Reader::check_len(at, Field::Footer, len as u64, self.max_signature as u64)?;
+        let mut signature = vec![0u8; len];
+        self.read_exact_field(&mut signature, Field::Footer)?;
+        Ok(verifier.verify(&signature)?)
     }
 
     /// Reads `len` content bytes into `self.frame` (reusing its allocation).
@@ -293,7 +343,12 @@ impl<R: Read> OpenStream<R> {
             // A regular frame's sequence number is below FF FF FF FF.
             self.seq = seq.saturating_add(1);
         } else {
-            // Release the last plaintext only once the input is known to end here.
+            // Release the last plaintext only once the signature (signed suites) verifies and
+            // the input is known to end here.
+            if let Err(e) = self.verify_footer() {
+                self.frame.zeroize();
+                return Err(e);
+            }
             let at = self.offset;
             let count = self.trailing_bytes()?;
             if count > 0 {
