@@ -226,3 +226,39 @@ fn zip_dir(dir: &Path, out: &Path) {
     }
     z.finish().expect("finish");
 }
+
+/// vectors/esdk is vectors/positive in the framework's format: same messages and plaintexts,
+/// every test passes here and in the Python ESDK.
+#[test]
+fn own_positive_vectors_in_the_framework_format() {
+    let root = support::repo_root().join("vectors");
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("positive")).expect("positive") {
+        let p = e.expect("entry").path();
+        let v: Value = serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("json");
+        let name = v["name"].as_str().expect("name");
+        let hex = |k: &str| hex::decode(v[k].as_str().expect("hex")).expect("hex");
+        let ct = std::fs::read(root.join("esdk/ciphertexts").join(name)).expect("ciphertext");
+        let pt = std::fs::read(root.join("esdk/plaintexts").join(name)).expect("plaintext");
+        assert_eq!(ct, hex("message"), "{name}");
+        assert_eq!(pt, hex("plaintext"), "{name}");
+        n += 1;
+    }
+    let report = run(&root.join("esdk"), &RunOptions::default());
+    assert_eq!(report.counts(), (n, 0, 0));
+
+    let Some(py) = python() else { return };
+    let script = support::python_script("esdk_manifest.py");
+    let dir = root.join("esdk");
+    let stdout = support::run_python(
+        &py,
+        &script,
+        &["decrypt", dir.to_str().expect("utf-8")],
+        &[],
+    )
+    .expect("python decrypts");
+    let v: Value = serde_json::from_str(&stdout).expect("json");
+    let results = v["results"].as_object().expect("results");
+    assert_eq!(results.len(), n);
+    assert!(results.values().all(|r| r == "pass"), "{results:?}");
+}
