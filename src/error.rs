@@ -90,6 +90,11 @@ pub enum KeyringError {
     /// The signing key pair of a signed-suite data key could not be generated (the ECDSA
     /// provider refused it; not expected).
     SigningKey(crate::crypto::sign::SignError),
+    /// A raw RSA keyring's key is missing for the operation, does not parse, or is unusable.
+    RsaKey {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl KeyringError {
@@ -135,6 +140,7 @@ impl fmt::Display for KeyringError {
             KeyringError::ReservedNamespace => {
                 f.write_str("raw AES keyring namespace must not start with aws-kms")
             }
+            KeyringError::RsaKey { reason } => write!(f, "raw RSA keyring: {reason}"),
             KeyringError::NameTooLong { len } => {
                 write!(
                     f,

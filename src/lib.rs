@@ -20,6 +20,7 @@
 //! - [`kvs`]: Kinesis Video Streams with server-side encryption (streams, PutMedia, GetMedia,
 //!   ListFragments, IAM authorization of `kinesisvideo:` actions, stores).
 //! - [`error`]: the crate's error types.
+//! - [`vectors`]: the AWS test-vector framework's manifests, for validators.
 //!
 //! The codec, the raw-IV AEAD calls, HKDF, the random source and the vector-only `danger`
 //! builders are crate-private. Fuzz targets, the vector generator and the tests that forge
@@ -58,6 +59,7 @@ pub mod mkv;
 #[cfg(feature = "server")]
 pub mod server;
 mod strict_json;
+pub mod vectors;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;

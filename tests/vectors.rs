@@ -618,10 +618,10 @@ fn generate() -> Vec<Vector> {
     ));
     v.push(Vector::err(
         "signed_suite_0578",
-        "suite 0x0578 (ECDSA-signed) is not supported",
+        "suite 0x0578 without aws-crypto-public-key",
         reheader(&valid, |h| h[1..3].copy_from_slice(&[0x05, 0x78])),
         fmt,
-        "UnsupportedSuite",
+        "MissingPublicKey",
     ));
     let mut v1 = vec![0x01, 0x80, 0x01, 0x78];
     v1.extend_from_slice(&[0x40; 16]);

@@ -16,7 +16,7 @@ internal_pub! { mod kdf; }
 pub mod keys;
 internal_pub! { mod rng; }
 pub mod sign;
-// s4-open (A): ECDSA verification of the signed suites.
+// ECDSA verification of the signed suites.
 internal_pub! { mod verify; }
 
 pub use aead::AeadBackend;
@@ -28,5 +28,5 @@ internal_pub! {
 internal_pub! { use rng::fill_random; }
 pub use keys::{DataKey, SecretBytes};
 pub use sign::{SigningBackend, SigningKey};
-// s4-open (A): the signer's public key of a signed message, as its parsed header shows it.
+// the signer's public key of a signed message, as its parsed header shows it.
 pub use verify::SignerPublicKey;

@@ -207,7 +207,7 @@ pub fn read_non_framed<'a>(r: &mut Reader<'a>) -> Result<FrameRef<'a>, FormatErr
     Ok(frame)
 }
 
-// s4-open (A): the non-framed body without the end check, for signed suites whose footer
+// the non-framed body without the end check, for signed suites whose footer
 // follows it.
 /// [`read_non_framed`] without requiring the input to end after it.
 ///

@@ -12,6 +12,8 @@
 //!   [`DiscoveryFilter`]; it cannot seal). There is no default between them. Only a
 //!   well-formed KMS key ARN ([`crate::arn::KmsKeyArn`]) from a message is ever sent to KMS.
 //! - [`RawAesKeyring`]: a local AES-256 wrapping key, in the ESDK raw AES keyring's format.
+//! - [`RawRsaKeyring`]: a local RSA key pair in the ESDK raw RSA keyring's format, for test
+//!   vectors only (its `rsa` crate has the open timing advisory RUSTSEC-2023-0071).
 //! - [`MultiKeyring`]: a generator and children; the data key is wrapped for each, and each
 //!   encrypted data key opens the message alone.
 //!
@@ -34,10 +36,12 @@
 pub mod kms;
 pub mod multi;
 pub mod raw_aes;
+pub mod raw_rsa;
 
 pub use kms::{DiscoveryFilter, KmsKeyring, AWS_KMS_PROVIDER_ID};
 pub use multi::MultiKeyring;
 pub use raw_aes::{open_with_raw_key, seal_with_raw_key, RawAesKeyring, SealOptions};
+pub use raw_rsa::{RawRsaKeyring, RsaPadding};
 
 use crate::crypto::DataKey;
 use crate::error::KeyringError;
@@ -225,6 +229,7 @@ mod tests {
         send_sync::<KmsKeyring>();
         send_sync::<RawAesKeyring>();
         send_sync::<MultiKeyring>();
+        send_sync::<RawRsaKeyring>();
         assert_object_safe_send_sync(None);
     }
 }

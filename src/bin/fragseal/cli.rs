@@ -44,9 +44,10 @@ pub enum Command {
     // The `kvs` subcommand (KVS streams with SSE).
     /// Kinesis Video Streams with server-side encryption: streams, put-media, get-media.
     Kvs(crate::kvs::KvsArgs),
-    // `fragseal bench` (s4-awslc).
     /// Measure seal and open throughput against the raw AES-GCM baseline (embedded LocalKms).
     Bench(crate::bench::BenchArgs),
+    /// Run AWS Encryption SDK test-vector manifests, and write fragseal's own.
+    Vectors(crate::vectors_cmd::VectorsArgs),
 }
 
 #[derive(Debug, Args)]

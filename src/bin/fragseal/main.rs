@@ -16,7 +16,6 @@ macro_rules! outln {
 // `--assume-role` (STS sessions for --kms aws).
 mod assume;
 mod backend;
-// `fragseal bench` (s4-awslc).
 mod bench;
 mod bench_measure;
 mod bench_plot;
@@ -39,6 +38,7 @@ mod serve;
 // `--assume-role`'s STS client.
 mod sts_client;
 mod text;
+mod vectors_cmd;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -54,6 +54,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Kms(a) => kms_cmd::run(&a),
         Command::Kvs(a) => kvs::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Vectors(a) => vectors_cmd::run(&a),
     }
 }
 
