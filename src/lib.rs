@@ -87,8 +87,8 @@ pub mod internal {
     /// `RawAesKeyring::danger_wrap_with_fixed_iv_for_vectors`, a method only with this feature).
     pub mod danger {
         pub use crate::message::danger::*;
-        pub use crate::message::danger_seal_with_fixed_message_id_for_vectors;
         pub use crate::message::danger_seal_signed_with_fixed_message_id_for_vectors;
+        pub use crate::message::danger_seal_with_fixed_message_id_for_vectors;
     }
 }
 

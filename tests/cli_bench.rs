@@ -149,8 +149,15 @@ fn table_shows_baseline_and_ratio() {
 
 #[test]
 fn the_signed_suite_is_measured_and_other_suites_are_refused() {
-    let out = bench().args(["--suite", "0x0578", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench()
+        .args(["--suite", "0x0578", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["suite"], "0x0578");
     let out = bench().args(["--suite", "0x0178"]).output().unwrap();

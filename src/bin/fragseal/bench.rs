@@ -186,7 +186,12 @@ fn measure(args: &BenchArgs) -> Result<Report, CliError> {
     providers.dedup();
     for &provider in &providers {
         let raw = RawAead::new(provider)?;
-        let bench = Bench::new(provider, args.credentials as usize, cache, seal_suite(args.suite))?;
+        let bench = Bench::new(
+            provider,
+            args.credentials as usize,
+            cache,
+            seal_suite(args.suite),
+        )?;
         for &size in &args.sizes {
             for &threads in &args.threads {
                 // One fragment per thread; open requests sealed beforehand (warming the cache).
