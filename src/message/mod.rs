@@ -205,9 +205,10 @@ pub fn signed_sealed_len(
     params: &SealParams<'_>,
     plaintext_len: usize,
 ) -> Result<usize, SealError> {
-    // Any key of the backend gives the same length: the public key's base64 is 68 bytes.
-    let placeholder = EncryptionContext::new().with(EC_PUBLIC_KEY_FIELD, "A".repeat(68));
-    let stored = with_public_key_value(params.encryption_context, &placeholder);
+    // Every P-384 public key has the same length in the context (68 bytes of base64), so a
+    // same-length value sizes the stored context exactly.
+    let same_length = EncryptionContext::new().with(EC_PUBLIC_KEY_FIELD, "A".repeat(68));
+    let stored = with_public_key_value(params.encryption_context, &same_length);
     sealed_len_impl(params, Some(&stored), plaintext_len)
 }
 
@@ -266,7 +267,8 @@ pub fn seal(
         params.identity,
     )?;
     let mut out = Vec::with_capacity(sealed_len(params, plaintext.len())?);
-    seal_into(data_key, params, plaintext, &mut out)?;
+    let message_id = new_message_id(data_key, params.identity)?;
+    seal_impl(data_key, None, params, &message_id, plaintext, &mut out)?;
     Ok(out)
 }
 
@@ -312,7 +314,15 @@ pub fn seal_signed(
         params.identity,
     )?;
     let mut out = Vec::with_capacity(signed_sealed_len(params, plaintext.len())?);
-    seal_signed_into(data_key, signer, params, plaintext, &mut out)?;
+    let message_id = new_message_id(data_key, params.identity)?;
+    seal_impl(
+        data_key,
+        Some(signer),
+        params,
+        &message_id,
+        plaintext,
+        &mut out,
+    )?;
     Ok(out)
 }
 
