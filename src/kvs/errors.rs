@@ -199,7 +199,9 @@ impl ErrorId {
     }
 
     /// The id a KMS failure is reported with:
-    /// - `AccessDeniedException` → 4500; `DisabledException` → 4501;
+    /// - `AccessDeniedException`, and `ExpiredTokenException` (the caller's session ended: a
+    ///   new session is a new credential, so the same call cannot succeed) → 4500;
+    ///   `DisabledException` → 4501;
     /// - `ValidationException`, `InvalidArnException`, `InvalidAliasNameException`,
     ///   `InvalidGrantTokenException` → 4502;
     /// - the retryable failures (throttling, `KeyUnavailableException`, timeouts, transport,
@@ -210,7 +212,7 @@ impl ErrorId {
     ///   audit write) → 5000.
     pub fn for_kms(kind: KmsErrorKind) -> Self {
         match kind {
-            KmsErrorKind::AccessDenied => ErrorId::KmsAccessDenied,
+            KmsErrorKind::AccessDenied | KmsErrorKind::ExpiredToken => ErrorId::KmsAccessDenied,
             KmsErrorKind::Disabled => ErrorId::KmsKeyDisabled,
             KmsErrorKind::InvalidRequest
             | KmsErrorKind::InvalidArn

@@ -15,6 +15,34 @@
 //!   named by a key ARN needs no other call; any other form is resolved once per PutMedia
 //!   session or GetMedia call with `DescribeKey` as the caller (the AWS-managed key's policy
 //!   allows that through KVS; for a customer alias, the caller needs `kms:DescribeKey`).
+//!
+//! **A remote data-plane KMS** ([`KvsBuilder::data_kms`], for example an
+//! [`AwsKms`](crate::kms::aws) pointed at a `fragseal kms serve` listener or at AWS KMS) makes
+//! the `DescribeKey`, `GenerateDataKey` and `Decrypt` calls instead of the local KMS; the local
+//! KMS given to [`Kvs::builder`] stays the authority of the `kinesisvideo:` decisions (its
+//! identity policies; see [`remote`] for loading them from a server's IAM file) and names the
+//! region. What changes, by design:
+//! - **No `kms:ViaService`.** Only the KVS service itself can make a call that AWS KMS sees as
+//!   coming through `kinesisvideo.REGION.amazonaws.com`; a client signing with the caller's
+//!   keys cannot assert it, and this layer does not pretend to. The remote KMS sees the
+//!   caller's own direct calls: key and identity policies must allow them without a
+//!   `kms:ViaService` condition, and a policy that requires one refuses them (4500), which is
+//!   the safe outcome.
+//! - **The AWS-managed key is not used.** `alias/aws/kinesisvideo` is created in the account
+//!   by the KVS service at the first PutMedia/GetMedia, and its key policy allows it only
+//!   through that service (`kms:ViaService`). A client of a remote KMS can do neither, so a
+//!   stream on the default key fails PutMedia and GetMedia with a message saying why: 4506
+//!   (`KMS_KEY_NOT_FOUND`) when the alias does not exist there, 4500 when the caller may not
+//!   describe it or when it exists (a `DescribeKey` answering `KeyManager: AWS` is refused
+//!   before any data-key call). There is no fallback to another key or to the local KMS: the
+//!   stream needs a customer managed key (`KmsKeyId`).
+//! - **Temporary credentials.** Each call takes the caller's [`Credential`]; a session
+//!   credential carries its expiry ([`Credential::with_expiry`]), and the engines' caches never
+//!   serve a data key past it (the cache's clock reads the KVS clock for wall time). A
+//!   refreshed session is a new credential with its own cache entries and KMS calls. A session
+//!   that expires during a PutMedia session fails the next fragment that needs KMS with 4500
+//!   (`ExpiredTokenException` in the message): the producer starts a new PutMedia session
+//!   with its new credential, as a KVS producer reconnects.
 //! - **KMS costs scale with the credentials.** One [`Engine`] per key ARN, whose data-key
 //!   cache is per credential: each credential makes its own `GenerateDataKey` (producers) and
 //!   `Decrypt` (consumers) calls, about one per key age, never one per fragment.
@@ -41,6 +69,7 @@ mod live;
 mod mkvout;
 mod pipeline;
 pub mod put_media;
+pub mod remote;
 mod source;
 pub mod store;
 pub mod stream;
@@ -92,11 +121,18 @@ impl CacheClock for WallClock {
         let prev = self.last.fetch_max(ns, Ordering::AcqRel);
         Duration::from_nanos(prev.max(ns))
     }
+
+    /// The KVS clock is a wall clock: credential expiries are compared with it, so that a
+    /// manual KVS clock moves sessions towards their expiry along with the cache's ages.
+    fn wall_now(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
 }
 
 /// Builds a [`Kvs`].
 pub struct KvsBuilder {
     kms: Arc<LocalKms>,
+    data_kms: Option<Arc<dyn Kms>>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     engine_config: EngineConfig,
@@ -104,6 +140,17 @@ pub struct KvsBuilder {
 }
 
 impl KvsBuilder {
+    /// The KMS of the data plane: `DescribeKey`, `GenerateDataKey` and `Decrypt` of PutMedia,
+    /// GetMedia and GetMediaForFragmentList go to `kms` (a remote KMS, for example an
+    /// `AwsKms` at a `fragseal kms serve` endpoint) instead of the local KMS through the
+    /// service. The local KMS of [`Kvs::builder`] still decides the `kinesisvideo:` actions and
+    /// names the region. See the [module documentation](self) for what a remote KMS means for
+    /// `kms:ViaService` (not asserted) and `alias/aws/kinesisvideo` (never created: 4506).
+    pub fn data_kms(mut self, kms: Arc<dyn Kms>) -> Self {
+        self.data_kms = Some(kms);
+        self
+    }
+
     /// Whether a PutMedia session reads fragment N+1 while fragment N is sealed (the
     /// default), or seals and persists each fragment before it reads on (`false`: the
     /// acknowledgements then come strictly as `BUFFERING`, `RECEIVED`, `PERSISTED` per
@@ -146,7 +193,10 @@ impl KvsBuilder {
             last_seq.insert(info.stream_arn.clone(), last);
             streams.insert(info.stream_arn.clone(), info);
         }
-        let via = Arc::new(self.kms.via_service("kinesisvideo"));
+        let data = match self.data_kms {
+            Some(remote) => DataKms::Remote(remote),
+            None => DataKms::Via(Arc::new(self.kms.via_service("kinesisvideo"))),
+        };
         let cache_clock = Arc::new(WallClock {
             clock: Arc::clone(&self.clock),
             last: AtomicU64::new(0),
@@ -154,7 +204,7 @@ impl KvsBuilder {
         Ok(Kvs {
             region: self.kms.region().to_owned(),
             kms: self.kms,
-            via,
+            data,
             store: self.store,
             clock: self.clock,
             cache_clock,
@@ -169,12 +219,40 @@ impl KvsBuilder {
     }
 }
 
+/// Where the data-plane KMS calls go.
+enum DataKms {
+    /// The local KMS through the service (`kms:ViaService`; creates `alias/aws/kinesisvideo`).
+    Via(Arc<ViaService>),
+    /// A remote KMS ([`KvsBuilder::data_kms`]): direct calls as the caller.
+    Remote(Arc<dyn Kms>),
+}
+
+impl DataKms {
+    fn kms(&self) -> Arc<dyn Kms> {
+        match self {
+            DataKms::Via(v) => Arc::clone(v) as Arc<dyn Kms>,
+            DataKms::Remote(r) => Arc::clone(r),
+        }
+    }
+
+    fn describe_key(
+        &self,
+        caller: &Credential,
+        key_id: &str,
+    ) -> Result<crate::kms::KeyDescription, crate::kms::KmsError> {
+        match self {
+            DataKms::Via(v) => v.describe_key(caller, key_id),
+            DataKms::Remote(r) => r.describe_key(caller, key_id),
+        }
+    }
+}
+
 /// The KVS layer: streams, PutMedia, GetMedia, ListFragments. `Send + Sync`; see the
 /// [module documentation](self).
 pub struct Kvs {
     region: String,
     kms: Arc<LocalKms>,
-    via: Arc<ViaService>,
+    data: DataKms,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cache_clock: Arc<WallClock>,
@@ -202,6 +280,7 @@ impl Kvs {
     pub fn builder(kms: Arc<LocalKms>, store: Arc<dyn Store>) -> KvsBuilder {
         KvsBuilder {
             kms,
+            data_kms: None,
             store,
             clock: Arc::new(SystemClock),
             engine_config: EngineConfig::default(),
@@ -214,9 +293,39 @@ impl Kvs {
         &self.region
     }
 
-    /// The local KMS.
+    /// The local KMS: the authority of the `kinesisvideo:` decisions, and the data-plane KMS
+    /// unless [`KvsBuilder::data_kms`] named another.
     pub fn kms(&self) -> &Arc<LocalKms> {
         &self.kms
+    }
+
+    /// Whether the data-plane KMS is a remote one ([`KvsBuilder::data_kms`]).
+    pub fn has_remote_data_kms(&self) -> bool {
+        matches!(self.data, DataKms::Remote(_))
+    }
+
+    /// A key-resolution failure of `info`'s key, with the remote KMS's missing AWS-managed key
+    /// said as such (never a fallback to another key).
+    fn key_failure(&self, info: &StreamInfo, e: &crate::kms::KmsError) -> FragmentFailure {
+        let id = ErrorId::for_kms_error(e);
+        let unusable = matches!(id, ErrorId::KmsKeyNotFound | ErrorId::KmsAccessDenied);
+        if unusable && info.uses_default_key() && self.has_remote_data_kms() {
+            let what = if id == ErrorId::KmsKeyNotFound {
+                "does not exist at the remote KMS"
+            } else {
+                "cannot be resolved by this caller at the remote KMS"
+            };
+            return FragmentFailure::new(
+                id,
+                format!(
+                    "{} {what} ({e}): the AWS-managed key is created by the Kinesis Video \
+                     Streams service, never by a client, and its policy allows it only through \
+                     that service; create the stream with a customer managed key (KmsKeyId)",
+                    info.kms_key_id
+                ),
+            );
+        }
+        FragmentFailure::new(id, e.to_string())
     }
 
     /// The store.
@@ -238,7 +347,8 @@ impl Kvs {
 
     /// The stream's key as a key ARN: a key ARN is taken as is (no KMS call); any other form
     /// is resolved with `DescribeKey` as the caller, through the service (which creates
-    /// `alias/aws/kinesisvideo` on first use).
+    /// `alias/aws/kinesisvideo` on first use), or at the remote data-plane KMS (which does
+    /// not: a missing alias there is 4506).
     pub(crate) fn resolve_key(
         &self,
         caller: &Credential,
@@ -247,12 +357,19 @@ impl Kvs {
         if KmsKeyArn::parse(&info.kms_key_id).is_some() {
             return Ok(info.kms_key_id.clone());
         }
-        match self.via.describe_key(caller, &info.kms_key_id) {
-            Ok(d) => Ok(d.arn),
-            Err(e) => Err(FragmentFailure::new(
-                ErrorId::for_kms_error(&e),
-                e.to_string(),
+        match self.data.describe_key(caller, &info.kms_key_id) {
+            Ok(d) if d.manager == "AWS" && self.has_remote_data_kms() => Err(FragmentFailure::new(
+                ErrorId::KmsAccessDenied,
+                format!(
+                    "{} is an AWS-managed key ({}): its key policy allows it only through \
+                         the Kinesis Video Streams service (kms:ViaService), which a client of \
+                         the remote KMS cannot assert; create the stream with a customer \
+                         managed key (KmsKeyId)",
+                    info.kms_key_id, d.arn
+                ),
             )),
+            Ok(d) => Ok(d.arn),
+            Err(e) => Err(self.key_failure(info, &e)),
         }
     }
 
@@ -265,7 +382,7 @@ impl Kvs {
         info: &StreamInfo,
     ) -> Result<(), FragmentFailure> {
         use crate::kms::{KeyState, KmsErrorKind};
-        match self.via.describe_key(caller, &info.kms_key_id) {
+        match self.data.describe_key(caller, &info.kms_key_id) {
             Ok(d) => match d.state {
                 KeyState::Enabled => Ok(()),
                 KeyState::Disabled => Err(FragmentFailure::new(
@@ -278,10 +395,7 @@ impl Kvs {
                 )),
             },
             Err(e) if e.kind() == KmsErrorKind::AccessDenied => Ok(()),
-            Err(e) => Err(FragmentFailure::new(
-                ErrorId::for_kms_error(&e),
-                e.to_string(),
-            )),
+            Err(e) => Err(self.key_failure(info, &e)),
         }
     }
 
@@ -298,7 +412,7 @@ impl Kvs {
         if let Some(e) = engines.get(key_arn) {
             return Ok(Arc::clone(e));
         }
-        let kms: Arc<dyn Kms> = Arc::clone(&self.via) as Arc<dyn Kms>;
+        let kms = self.data.kms();
         let keyring = KmsKeyring::strict(kms, caller, &[key_arn])
             .map_err(|e| FragmentFailure::new(ErrorId::Internal, e.to_string()))?;
         let cache_clock: Arc<dyn CacheClock> = Arc::clone(&self.cache_clock) as Arc<dyn CacheClock>;
