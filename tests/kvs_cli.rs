@@ -202,23 +202,36 @@ fn cli_producer_put_media_then_consumer_get_media() {
 }
 
 #[test]
-fn cli_kvs_refuses_a_remote_kms_and_assume_role_rather_than_using_the_local_one() {
-    // The KVS layer runs on the local KMS only (its KMS calls go through kms:ViaService of the
-    // local KMS, its kinesisvideo:* decisions use the local identity policies): a remote KMS is
-    // refused by name, never silently replaced by the local state file.
+fn cli_kvs_refuses_a_remote_kms_without_the_iam_file_and_never_uses_the_local_one() {
+    // Over a remote KMS the kinesisvideo:* decisions need the server's IAM file (--iam FILE):
+    // without it the command is refused (fail closed), never run on the local state file; and
+    // --assume-role needs --kms aws.
     let env = Env::new();
-    for extra in [
-        &["--kms", "aws", "--endpoint-url", "http://127.0.0.1:9"][..],
-        &["--assume-role", PRODUCER][..],
+    for (extra, needle) in [
+        (
+            &["--kms", "aws", "--endpoint-url", "http://127.0.0.1:9"][..],
+            "needs --iam FILE",
+        ),
+        (
+            &["--assume-role", PRODUCER][..],
+            "--assume-role needs --kms aws",
+        ),
+        (
+            &["--iam", "iam.json"][..],
+            "--iam iam.json is for --kms aws",
+        ),
     ] {
         let mut args = vec!["list-streams"];
         args.extend_from_slice(extra);
         env.cmd(&args)
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE01")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "not-a-real-secret-0000000000000000000000",
+            )
             .assert()
             .code(1)
-            .stderr(predicates::str::contains(
-                "--kms aws / --assume-role are not supported by the KVS layer yet",
-            ));
+            .stderr(predicates::str::contains(needle));
     }
     assert!(
         !env.path("store").exists(),

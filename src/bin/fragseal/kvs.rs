@@ -1,19 +1,19 @@
-//! `fragseal kvs`: Kinesis Video Streams with server-side encryption on the local KMS and a
-//! directory store (see docs/KVS.md).
+//! `fragseal kvs`: Kinesis Video Streams with server-side encryption on a directory store,
+//! with the local KMS (`--kms local --kms-state PATH`) or a remote one (`--kms aws
+//! --endpoint-url URL --iam FILE [--assume-role ROLE]`, for example `fragseal kms serve`);
+//! see docs/KVS.md. The layer itself is built in `kvs_layer.rs`.
 
-use crate::backend::{Backend, CallerOpts, KmsOpts};
+use crate::backend::{CallerOpts, KmsOpts};
 use crate::error::{CliError, CliResult, Exit};
 use clap::{Args, Subcommand};
 use fragseal::kvs::fragments::ListFragmentsInput;
 use fragseal::kvs::get_media::StartSelector;
 use fragseal::kvs::put_media::PutMediaInput;
 use fragseal::kvs::{
-    CreateStreamInput, DirStore, Kvs, KvsError, KvsErrorKind, ListStreamsInput, Store, StreamRef,
-    UpdateStreamInput,
+    CreateStreamInput, KvsError, KvsErrorKind, ListStreamsInput, StreamRef, UpdateStreamInput,
 };
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct KvsArgs {
@@ -34,6 +34,11 @@ pub struct KvsArgs {
     pub kms: KmsOpts,
     #[command(flatten)]
     pub caller: CallerOpts,
+    /// With --kms aws: the IAM file of the `fragseal kms serve` endpoint (its `--iam FILE`),
+    /// whose identity policies decide the kinesisvideo: actions and whose access keys name
+    /// the caller. Required with --kms aws (without it nothing could decide them).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub iam: Option<PathBuf>,
 }
 
 /// The stream a command acts on: by name or by ARN.
@@ -143,7 +148,7 @@ pub enum KvsCommand {
     ListFragments(StreamArg),
 }
 
-fn kvs_error(e: KvsError) -> CliError {
+pub(crate) fn kvs_error(e: KvsError) -> CliError {
     let exit = match e.kind() {
         KvsErrorKind::InvalidArgument => Exit::Usage,
         KvsErrorKind::Store | KvsErrorKind::Internal => Exit::Local,
@@ -193,29 +198,7 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub fn run(a: &KvsArgs) -> CliResult<()> {
-    // The library's KVS layer (`fragseal::kvs::Kvs`) is built on the local KMS: its KMS calls
-    // go through `LocalKms::via_service` (kms:ViaService) and its kinesisvideo:* decisions use
-    // the local KMS's identity policies. A remote KMS (`--kms aws --endpoint-url`, with or
-    // without --assume-role) needs that layer over `dyn Kms` first.
-    if a.kms.backend != Backend::Local || a.kms.assume.assume_role.is_some() {
-        return Err(CliError::usage(
-            "`fragseal kvs` runs on the local KMS (--kms local --kms-state PATH); \
-             --kms aws / --assume-role are not supported by the KVS layer yet",
-        )
-        .with_hint(
-            "seal and open through a `fragseal kms serve` endpoint with \
-             `fragseal seal|open --kms aws --endpoint-url URL --assume-role ROLE`",
-        ));
-    }
-    let kms = a.kms.local(true)?;
-    let caller = a.caller.credential(&a.kms)?;
-    let store: Arc<dyn Store> = Arc::new(DirStore::open(&a.store).map_err(|e| {
-        CliError::new(
-            Exit::Local,
-            format!("cannot use the store {}: {e}", a.store.display()),
-        )
-    })?);
-    let kvs = Kvs::builder(kms, store).build().map_err(kvs_error)?;
+    let (kvs, caller) = crate::kvs_layer::open(a)?;
     match &a.command {
         KvsCommand::CreateStream {
             stream_name,

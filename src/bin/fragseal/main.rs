@@ -28,6 +28,8 @@ mod keys;
 mod kms_cmd;
 // The `kvs` subcommand (KVS streams with SSE).
 mod kvs;
+// s5-remote: the KVS layer of `fragseal kvs` (local KMS, or a remote one with --iam FILE).
+mod kvs_layer;
 mod media;
 // `fragseal open` (split from sealing.rs).
 mod opening;
