@@ -238,3 +238,115 @@ fn cli_kvs_refuses_a_remote_kms_without_the_iam_file_and_never_uses_the_local_on
         "no store made for a refused command"
     );
 }
+
+/// PutMedia of the sample as the producer: the fragment numbers acknowledged PERSISTED.
+fn put_sample(env: &Env) -> Vec<String> {
+    let out = env
+        .cmd(&[
+            "--principal",
+            PRODUCER,
+            "put-media",
+            "--stream-name",
+            "cam",
+            SAMPLE,
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|a| a["EventType"] == "PERSISTED")
+        .map(|a| a["FragmentNumber"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn cli_get_media_follow_writes_the_fragments_a_concurrent_put_media_persists() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.json(&[
+        "create-stream",
+        "--stream-name",
+        "cam",
+        "--data-retention-in-hours",
+        "1",
+    ]);
+    // Stored before the reader starts: NOW skips them.
+    let before = put_sample(&env);
+    let out = env.path("live.mkv");
+    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_fragseal"))
+        .current_dir(env.dir.path())
+        .env_remove("FRAGSEAL_KMS_AUDIT")
+        .env_remove("FRAGSEAL_KMS_STATE")
+        .arg("kvs")
+        .args(["--kms-state", env.path("kms.json").to_str().unwrap()])
+        .args(["--store", env.path("store").to_str().unwrap()])
+        .args(["--principal", CONSUMER, "get-media", "--stream-name", "cam"])
+        .args([
+            "--follow",
+            "--start-selector-type",
+            "NOW",
+            "--max-fragments",
+            "5",
+        ])
+        // Only an upper bound if the reader never sees the producer: the test then fails.
+        .args([
+            "--idle-timeout",
+            "120",
+            "--json",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader says when its start is fixed; only then does the producer write.
+    let mut stderr = std::io::BufReader::new(reader.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("fragseal: following arn:aws:kinesisvideo:"),
+        "{line}"
+    );
+    // A concurrent producer in another process: the reader follows the store it writes.
+    let after = put_sample(&env);
+    let done = reader.wait_with_output().unwrap();
+    assert!(done.status.success(), "{line}");
+    let v: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(v["Fragments"], 5, "{v}");
+    assert_eq!(v["End"], "MaxFragments", "{v}");
+    assert_eq!(v["ContinuationToken"], after[4].as_str(), "{v}");
+    let mkv = std::fs::read(&out).unwrap();
+    for n in &after {
+        assert!(
+            mkv.windows(n.len()).any(|w| w == n.as_bytes()),
+            "{n} written"
+        );
+    }
+    for n in &before {
+        assert!(
+            !mkv.windows(n.len()).any(|w| w == n.as_bytes()),
+            "{n} skipped (NOW)"
+        );
+    }
+    // Following from the earliest: every stored fragment, then the idle end.
+    let idle = env.json(&[
+        "--principal",
+        CONSUMER,
+        "get-media",
+        "--stream-name",
+        "cam",
+        "--follow",
+        "--idle-timeout",
+        "0.2",
+        "-o",
+        "all.mkv",
+    ]);
+    assert_eq!(idle["Fragments"], 10, "{idle}");
+    assert_eq!(idle["End"], "Idle", "{idle}");
+}

@@ -27,22 +27,27 @@ use std::ops::Bound;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-/// When a live read ([`GetMediaSession::follow`]) ends.
+/// When a live read ([`GetMediaSession::follow`]) ends, and how it watches the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LiveLimits {
     /// How long the reader waits for a new fragment before it ends the output
     /// ([`GetMediaEnd::Idle`]). KVS does not document its value; the default is 5 s.
     pub idle_timeout: Duration,
     /// The most fragments written ([`GetMediaEnd::MaxFragments`]); `None`: no limit.
     pub max_fragments: Option<u64>,
+    /// Also re-read the store at least this often while waiting; `None` (the default): only
+    /// when a PutMedia session of the same [`Kvs`] persists a fragment (it wakes its
+    /// readers). Set it when another process writes the store (a [`DirStore`] shared with
+    /// another `fragseal kvs put-media`): a wakeup does not cross processes.
+    ///
+    /// [`DirStore`]: crate::kvs::DirStore
+    pub poll_interval: Option<Duration>,
 }
 
 impl Default for LiveLimits {
     fn default() -> Self {
-        Self {
-            idle_timeout: Duration::from_secs(5),
-            max_fragments: None,
-        }
+        Self::idle(Duration::from_secs(5))
     }
 }
 
@@ -52,12 +57,20 @@ impl LiveLimits {
         Self {
             idle_timeout: idle,
             max_fragments: None,
+            poll_interval: None,
         }
     }
 
     /// Also ends after `n` fragments.
     pub fn with_max_fragments(mut self, n: u64) -> Self {
         self.max_fragments = Some(n);
+        self
+    }
+
+    /// Also re-reads the store every `interval` (at least 1 ms) while waiting
+    /// ([`Self::poll_interval`]).
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval.max(Duration::from_millis(1)));
         self
     }
 }
@@ -300,11 +313,11 @@ impl GetMediaSession<'_> {
                 summary.end = GetMediaEnd::Idle;
                 return Ok(summary);
             }
-            self.kvs.wait_persisted(
-                &self.info.stream_arn,
-                seen,
-                limits.idle_timeout.saturating_sub(idle),
-            );
+            let mut wait = limits.idle_timeout.saturating_sub(idle);
+            if let Some(poll) = limits.poll_interval {
+                wait = wait.min(poll);
+            }
+            self.kvs.wait_persisted(&self.info.stream_arn, seen, wait);
         }
     }
 

@@ -7,7 +7,7 @@ use crate::backend::{CallerOpts, KmsOpts};
 use crate::error::{CliError, CliResult, Exit};
 use clap::{Args, Subcommand};
 use fragseal::kvs::fragments::ListFragmentsInput;
-use fragseal::kvs::get_media::StartSelector;
+use fragseal::kvs::get_media::{LiveLimits, StartSelector};
 use fragseal::kvs::put_media::PutMediaInput;
 use fragseal::kvs::{
     CreateStreamInput, KvsError, KvsErrorKind, ListStreamsInput, StreamRef, UpdateStreamInput,
@@ -143,6 +143,18 @@ pub enum KvsCommand {
         /// Output file [default: stdout].
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Follow the stream: write fragments as they are persisted (by this or another
+        /// process's put-media), until --idle-timeout without a new one or --max-fragments.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: end after this many seconds without a new fragment (decimals
+        /// allowed, 0.001 to 86400).
+        #[arg(long, value_name = "SECONDS", requires = "follow", value_parser = parse_idle)]
+        idle_timeout: Option<std::time::Duration>,
+        /// With --follow: end after writing this many fragments.
+        #[arg(long, value_name = "N", requires = "follow",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_fragments: Option<u64>,
     },
     /// ListFragments.
     ListFragments(StreamArg),
@@ -191,6 +203,20 @@ fn selector(kind: &str, value: Option<&str>) -> CliResult<StartSelector> {
             )))
         }
     })
+}
+
+/// How often `get-media --follow` re-reads the store while it waits: another process's
+/// put-media cannot wake it.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn parse_idle(v: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = v
+        .parse()
+        .map_err(|_| format!("{v:?} is not a number of seconds"))?;
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err(format!("{v} is not between 0.001 and 86400 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -327,19 +353,42 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
             start_selector_type,
             start_value,
             output,
+            follow,
+            idle_timeout,
+            max_fragments,
         } => {
             let sel = selector(start_selector_type, start_value.as_deref())?;
-            let mut buf = Vec::new();
-            let summary = kvs
-                .get_media(&caller, &stream.stream()?, &sel, &mut buf)
-                .map_err(kvs_error)?;
-            match output {
-                Some(p) => std::fs::write(p, &buf).map_err(|e| CliError::write(p, &e))?,
-                None => std::io::stdout()
-                    .lock()
-                    .write_all(&buf)
-                    .map_err(|e| CliError::write(std::path::Path::new("stdout"), &e))?,
-            }
+            let stream = stream.stream()?;
+            let summary = if *follow {
+                let mut limits = LiveLimits::default().with_poll_interval(FOLLOW_POLL);
+                if let Some(t) = idle_timeout {
+                    limits.idle_timeout = *t;
+                }
+                if let Some(n) = max_fragments {
+                    limits = limits.with_max_fragments(*n);
+                }
+                crate::kvs_follow::follow_media(
+                    &kvs,
+                    &caller,
+                    &stream,
+                    &sel,
+                    output.as_deref(),
+                    &limits,
+                )?
+            } else {
+                let mut buf = Vec::new();
+                let summary = kvs
+                    .get_media(&caller, &stream, &sel, &mut buf)
+                    .map_err(kvs_error)?;
+                match output {
+                    Some(p) => std::fs::write(p, &buf).map_err(|e| CliError::write(p, &e))?,
+                    None => std::io::stdout()
+                        .lock()
+                        .write_all(&buf)
+                        .map_err(|e| CliError::write(std::path::Path::new("stdout"), &e))?,
+                }
+                summary
+            };
             if let Some(f) = summary.failure {
                 return Err(CliError::new(
                     fragment_exit(f.error_id),
@@ -351,6 +400,7 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
                     print_json(&serde_json::json!({
                         "Fragments": summary.fragments,
                         "ContinuationToken": summary.continuation_token,
+                        "End": format!("{:?}", summary.end),
                     }));
                 } else {
                     outln!("{} fragments", summary.fragments);

@@ -30,6 +30,8 @@ mod kms_cmd;
 mod kvs;
 // s5-remote: the KVS layer of `fragseal kvs` (local KMS, or a remote one with --iam FILE).
 mod kvs_layer;
+// s5-remote: `fragseal kvs get-media --follow`.
+mod kvs_follow;
 mod media;
 // `fragseal open` (split from sealing.rs).
 mod opening;
