@@ -3,13 +3,14 @@
 //!
 //! A remote KMS decides the `kms:` actions with its own policies; the stream actions
 //! (`kinesisvideo:PutMedia`, `GetMedia`, ...) are decided here, by the local IAM evaluator
-//! ([`super::authz`]), from identity policies held by a [`LocalKms`]. For a `fragseal kms
-//! serve` endpoint these are the server's own: [`authority_from_iam`] loads the identity
-//! policies of the server's IAM file (`--iam FILE`) into an in-memory local KMS (no keys, no
-//! state file), so that one policy document decides both the `kms:` calls (at the server) and
-//! the `kinesisvideo:` actions (here), as on AWS.
+//! ([`super::authz`]), from identity policies held by a
+//! [`LocalKms`](crate::kms::local::LocalKms). For a `fragseal kms serve` endpoint these are
+//! the server's own: `authority_from_iam` (feature `server`) loads the identity policies of
+//! the server's IAM file (`--iam FILE`) into an in-memory local KMS (no keys, no state file),
+//! so that one policy document decides both the `kms:` calls (at the server) and the
+//! `kinesisvideo:` actions (here), as on AWS.
 //!
-//! Who the caller is: for long-term access keys, [`caller_of_access_key`] maps the key id to
+//! Who the caller is: for long-term access keys, `caller_of_access_key` maps the key id to
 //! the user or root the file declares it for, after checking the secret against the file's in
 //! constant time (a key id alone proves nothing). A role session's principal
 //! (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`) is the one STS answered with; its
