@@ -7,6 +7,8 @@
 //!   buffer — the practical limit) vs `engine_seal` (`Engine::seal` with a warm data-key cache
 //!   over LocalKms: cache lookup, header, HKDF, frames, one fresh output allocation) and
 //!   `engine_seal_into` (the same into a reused buffer).
+//! - `engine_large/{4,16,50}MiB`: large fragments against "copy + seal in place" (see
+//!   `large`).
 //! - `engine_batch/64x1MiB`: `seal_batch`, `seal_batch_into` (reused output buffers) and
 //!   `open_batch` of 64 different 1 MiB fragments on a 1-thread and a 2-thread rayon pool
 //!   (speedup = time at 1 thread / time at 2 threads), with raw `ring` sealing the same 64
@@ -14,7 +16,9 @@
 //!   (`Engine::seal` / `Engine::open` over the same 64 fragments one after another on the
 //!   calling thread) as the per-thread baseline of the batch targets (issue 15.1: batch per
 //!   thread ≥ 0.85 × single). Batch results are dropped inside the measured time, so the pool's
-//!   give-back (and the zeroizing of opened plaintext) is counted.
+//!   give-back (and the zeroizing of opened plaintext) is counted. `open_batch_wipe_before_reuse`
+//!   is `open_batch` on an engine whose pool wipes plaintext before reuse
+//!   (`PlaintextWipe::BeforeReuse`) instead of on release.
 
 #![allow(
     missing_docs,
@@ -23,7 +27,9 @@
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
+use fragseal::engine::{
+    BufferPoolLimits, Engine, EngineConfig, OpenRequest, PlaintextWipe, SealRequest,
+};
 use fragseal::identity::IdentityCheck;
 use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
@@ -37,6 +43,15 @@ use std::time::Duration;
 const ACCOUNT: &str = "123456789012";
 
 fn setup() -> (Engine, Credential, String, EncryptionContext) {
+    let (engine, _, root, key, ec) = setup_with(EngineConfig::default());
+    (engine, root, key, ec)
+}
+
+/// An engine with `config` over a fresh LocalKms (returned, so that another engine can share
+/// its key).
+fn setup_with(
+    config: EngineConfig,
+) -> (Engine, Arc<LocalKms>, Credential, String, EncryptionContext) {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
     let root = Credential::new(ACCOUNT, format!("arn:aws:iam::{ACCOUNT}:root"), "AKIAROOT")
         .expect("a valid credential");
@@ -44,13 +59,13 @@ fn setup() -> (Engine, Credential, String, EncryptionContext) {
         .create_key(&root, None, "bench")
         .expect("create key")
         .arn;
-    let keyring = KmsKeyring::strict(kms, &root, &[&key]).expect("keyring");
-    let engine = Engine::new(Arc::new(keyring), EngineConfig::default()).expect("engine");
+    let keyring = KmsKeyring::strict(kms.clone(), &root, &[&key]).expect("keyring");
+    let engine = Engine::new(Arc::new(keyring), config).expect("engine");
     let ec = EncryptionContext::new().with(
         "aws:kinesisvideo:arn",
         "arn:aws:kinesisvideo:us-east-1:123456789012:stream/bench/1700000000000",
     );
-    (engine, root, key, ec)
+    (engine, kms, root, key, ec)
 }
 
 fn raw_key() -> LessSafeKey {
@@ -94,10 +109,64 @@ fn warm_seal(c: &mut Criterion) {
     }
 }
 
+/// Large fragments (issue 15.2): the engine against "copy + seal in place" with `ring` over
+/// the whole buffer, each with a fresh output (`copy_seal_fresh` vs `engine_seal`) and with a
+/// reused one (`copy_seal_reused` vs `engine_seal_into`).
+fn large(c: &mut Criterion) {
+    let (engine, cred, _key, ec) = setup();
+    let raw = raw_key();
+    for mib in [4usize, 16, 50] {
+        let size = mib << 20;
+        let mut g = c.benchmark_group(format!("engine_large/{mib}MiB"));
+        g.throughput(Throughput::Bytes(size as u64));
+        g.sample_size(10);
+        let plaintext: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
+        g.bench_function(BenchmarkId::from_parameter("copy_seal_fresh"), |b| {
+            b.iter(|| {
+                let mut out = black_box(&plaintext[..]).to_vec();
+                raw_seal(&raw, &mut out);
+                black_box(out)
+            })
+        });
+        let mut reused = Vec::with_capacity(size);
+        g.bench_function(BenchmarkId::from_parameter("copy_seal_reused"), |b| {
+            b.iter(|| {
+                reused.clear();
+                reused.extend_from_slice(black_box(&plaintext[..]));
+                raw_seal(&raw, &mut reused);
+            })
+        });
+        let request = SealRequest::new(ec.clone(), Bytes::from(plaintext));
+        engine.seal(&cred, &request).expect("warm the cache");
+        g.bench_function(BenchmarkId::from_parameter("engine_seal"), |b| {
+            b.iter(|| black_box(engine.seal(&cred, black_box(&request)).expect("seal")))
+        });
+        let mut out = Vec::new();
+        g.bench_function(BenchmarkId::from_parameter("engine_seal_into"), |b| {
+            b.iter(|| {
+                out.clear();
+                engine
+                    .seal_into(&cred, black_box(&request), &mut out)
+                    .expect("seal");
+                black_box(out.len());
+            })
+        });
+        g.finish();
+    }
+}
+
 fn batches(c: &mut Criterion) {
     const N: usize = 64;
     const SIZE: usize = 1 << 20;
-    let (engine, cred, _key, ec) = setup();
+    let (engine, kms, cred, key, ec) = setup_with(EngineConfig::default());
+    // The same key, with plaintext wiped before reuse instead of on release.
+    let lazy = Engine::new(
+        Arc::new(KmsKeyring::strict(kms, &cred, &[&key]).expect("keyring")),
+        EngineConfig::default().with_buffer_pool(
+            BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::BeforeReuse),
+        ),
+    )
+    .expect("engine");
     let raw = raw_key();
     let requests: Vec<SealRequest> = (0..N)
         .map(|n| {
@@ -159,6 +228,10 @@ fn batches(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("open_batch", format!("{threads}t")), |b| {
             b.iter(|| black_box(pool.install(|| engine.open_batch(&cred, opens.clone()))))
         });
+        g.bench_function(
+            BenchmarkId::new("open_batch_wipe_before_reuse", format!("{threads}t")),
+            |b| b.iter(|| black_box(pool.install(|| lazy.open_batch(&cred, opens.clone())))),
+        );
     }
     g.finish();
 }
@@ -168,6 +241,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = warm_seal, batches
+    targets = warm_seal, batches, large
 }
 criterion_main!(benches);

@@ -7,7 +7,8 @@
 use bytes::Bytes;
 use fragseal::crypto::SecretBytes;
 use fragseal::engine::{
-    BufferPoolLimits, Engine, EngineConfig, IdleBuffers, OpenRequest, Opened, SealRequest,
+    BufferPoolLimits, Engine, EngineConfig, IdleBuffers, OpenRequest, Opened, PlaintextWipe,
+    SealRequest,
 };
 use fragseal::identity::IdentityCheck;
 use fragseal::keyring::RawAesKeyring;
@@ -197,4 +198,41 @@ fn results_outlive_the_engine() {
         assert_eq!(&o.plaintext[..], &p[..]);
     }
     assert!(sealed.iter().all(|m| !m.is_empty()));
+}
+
+#[test]
+fn wiping_before_reuse_keeps_every_result_intact_across_sizes_and_failures() {
+    let engine =
+        engine(BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::BeforeReuse));
+    // Long plaintexts first, so that later, shorter results land in buffers whose stale
+    // plaintext is longer than they are.
+    for (round, len) in [30_000usize, 29_000, 12_000, 20_000, 1]
+        .into_iter()
+        .enumerate()
+    {
+        let salt = 20 + round as u8;
+        let plaintexts = fragments(5, len, salt);
+        let sealed = seal_all(&engine, &plaintexts);
+        let opened = open_all(&engine, &sealed);
+        for (o, p) in opened.iter().zip(plaintexts.iter()) {
+            assert_eq!(&o.plaintext[..], &p[..], "round {round}");
+        }
+        let mut forged = sealed[0].to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let failed = engine.open_batch(
+            &cred(),
+            vec![OpenRequest::new(Bytes::from(forged), IdentityCheck::Skip)],
+        );
+        assert!(failed[0].is_err());
+        drop((sealed, opened));
+    }
+    let idle = engine.idle_batch_buffers();
+    assert!(idle.buffers >= 5, "{idle:?}");
+    let plaintexts = fragments(2, 8_000, 40);
+    let opened = open_all(&engine, &seal_all(&engine, &plaintexts));
+    drop(engine);
+    for (o, p) in opened.iter().zip(plaintexts.iter()) {
+        assert_eq!(&o.plaintext[..], &p[..]);
+    }
 }

@@ -9,6 +9,7 @@ use super::buffers::{Contents, IdleBuffers};
 use super::{Engine, OpenRequest, Opened, SealRequest};
 use crate::error::{OpenError, SealError};
 use crate::kms::Credential;
+use crate::message;
 use bytes::Bytes;
 use core::fmt;
 use rayon::prelude::*;
@@ -69,54 +70,54 @@ impl std::error::Error for OpenFailure {
     }
 }
 
-/// Per frame: a final frame's prefix (end marker, sequence number, IV, length) and tag; a
-/// regular frame needs 8 bytes less.
-const FRAME_OVERHEAD: usize = 4 + 4 + 12 + 4 + 16;
-/// Room for the header: version, suite, message id, context, keys, frame length, commit key and
-/// tag. A larger header only costs a reallocation.
-const HEADER_ROOM: usize = 1024;
-
-/// The room to reserve for the message of `plaintext_len` bytes at `frame_length`.
-fn sealed_room(plaintext_len: usize, frame_length: u32) -> usize {
-    let frames = plaintext_len / (frame_length.max(1) as usize) + 1;
-    plaintext_len
-        .saturating_add(frames.saturating_mul(FRAME_OVERHEAD))
-        .saturating_add(HEADER_ROOM)
-}
-
 impl Engine {
-    /// Seals one fragment into a pooled buffer (see the [module documentation](self)).
+    /// Seals one fragment into a pooled buffer of the message's exact length (see the
+    /// [module documentation](self)).
     fn seal_pooled(
         &self,
         credential: &Credential,
         request: &SealRequest,
     ) -> Result<Bytes, SealError> {
-        let need = sealed_room(request.plaintext.len(), self.config.frame_length);
-        let mut buf = self.buffers.take(need);
-        match self.seal_into(credential, request, &mut buf) {
-            Ok(()) => Ok(self.buffers.wrap(buf, Contents::Sealed)),
-            Err(e) => {
-                self.buffers.give(buf, Contents::Sealed);
-                Err(e)
+        let plaintext = &request.plaintext;
+        self.seal_with(credential, request, |key, signer, params| {
+            // The exact length, so that the buffer never grows (and moves) while it is written.
+            let need = match signer {
+                None => message::sealed_len(params, plaintext.len())?,
+                Some(_) => message::signed_sealed_len(params, plaintext.len())?,
+            };
+            let mut taken = self.buffers.take(need);
+            let written = match signer {
+                None => message::seal_into(key, params, plaintext, &mut taken.buf),
+                Some(signer) => {
+                    message::seal_signed_into(key, signer, params, plaintext, &mut taken.buf)
+                }
+            };
+            match written {
+                Ok(()) => Ok(self.buffers.wrap(taken, Contents::Sealed)),
+                Err(e) => {
+                    self.buffers.give(taken, Contents::Sealed);
+                    Err(e)
+                }
             }
-        }
+        })
     }
 
-    /// Opens one fragment into a pooled buffer, wiped when the plaintext is dropped.
+    /// Opens one fragment into a pooled buffer, wiped per
+    /// [`BufferPoolLimits::plaintext_wipe`](super::BufferPoolLimits::plaintext_wipe).
     fn open_pooled(
         &self,
         credential: &Credential,
         request: &OpenRequest,
     ) -> Result<Opened, OpenError> {
-        // The plaintext is never longer than the message.
-        let mut buf = self.buffers.take(request.message.len());
-        match self.open_into(credential, request, &mut buf) {
+        // The plaintext is never longer than the message: the buffer never grows.
+        let mut taken = self.buffers.take(request.message.len());
+        match self.open_into(credential, request, &mut taken.buf) {
             Ok(header) => Ok(Opened {
-                plaintext: self.buffers.wrap(buf, Contents::Plaintext),
+                plaintext: self.buffers.wrap(taken, Contents::Plaintext),
                 header,
             }),
             Err(e) => {
-                self.buffers.give(buf, Contents::Plaintext);
+                self.buffers.give(taken, Contents::Plaintext);
                 Err(e)
             }
         }

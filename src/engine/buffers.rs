@@ -8,16 +8,41 @@
 //! - Bounded: the idle buffers held never exceed [`BufferPoolLimits::max_bytes`] (capacity) and
 //!   [`BufferPoolLimits::max_buffers`]; a buffer that does not fit is freed. Buffers in use
 //!   belong to their results, not to the pool.
-//! - Plaintext is wiped before its buffer is reused: the owner of an opened plaintext zeroizes
-//!   it (with `zeroize`'s optimization barrier) when it is dropped, whether the buffer then
-//!   returns to the pool or is freed, so plaintext never lingers in idle buffers and no later
-//!   result, sealed or opened, can be handed memory that held another fragment's plaintext.
-//!   Sealed outputs are ciphertext and are not wiped.
+//! - Plaintext is wiped before its memory is reused or freed, at one of two moments
+//!   ([`PlaintextWipe`]):
+//!   - [`PlaintextWipe::OnRelease`] (default): the owner of an opened plaintext zeroizes it
+//!     (`zeroize`'s fill and optimization barrier) when its last clone is dropped, whether the
+//!     buffer then returns to the pool or is freed, so plaintext never lingers in idle buffers.
+//!   - [`PlaintextWipe::BeforeReuse`]: a released plaintext buffer returns to the pool as it
+//!     is; its next result overwrites it, and whatever that result does not cover is zeroized
+//!     as soon as the result is written (before anyone sees it). A buffer the pool frees (full
+//!     pool, engine dropped) is zeroized first. Plaintext of dropped results stays in the idle
+//!     buffers until the next batch or the engine's drop; the batch no longer pays for a
+//!     second pass over memory that has left the cache (docs/PERFORMANCE.md).
+//!
+//!   Either way no result, sealed or opened, is handed memory that still holds another
+//!   fragment's plaintext, and no buffer that held plaintext is freed unwiped. Sealed outputs
+//!   are ciphertext and are not wiped.
 //! - The pool only holds idle memory: results keep working after the engine is dropped (the
 //!   owner holds a weak reference), and a poisoned lock turns the pool off instead of failing.
 
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, Weak};
+
+/// When the plaintext of a dropped [`Engine::open_batch`](super::Engine::open_batch) result is
+/// wiped (see the [module documentation](self)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlaintextWipe {
+    /// Zeroized when the last clone of the result is dropped (default): idle buffers never
+    /// hold plaintext.
+    #[default]
+    OnRelease,
+    /// Overwritten by the buffer's next result, the rest zeroized as that result is written;
+    /// zeroized before the pool frees the buffer. Idle buffers hold the plaintext of dropped
+    /// results until then, within the pool's bounds.
+    BeforeReuse,
+}
 
 /// Bounds of the engine's pool of idle batch output buffers (see
 /// [`EngineConfig::buffer_pool`](super::EngineConfig::buffer_pool)).
@@ -29,6 +54,8 @@ pub struct BufferPoolLimits {
     pub max_bytes: usize,
     /// Number of idle buffers kept (default 256; 0 turns the pool off).
     pub max_buffers: usize,
+    /// When opened plaintext is wiped (default [`PlaintextWipe::OnRelease`]).
+    pub plaintext_wipe: PlaintextWipe,
 }
 
 impl Default for BufferPoolLimits {
@@ -36,15 +63,18 @@ impl Default for BufferPoolLimits {
         Self {
             max_bytes: 128 << 20,
             max_buffers: 256,
+            plaintext_wipe: PlaintextWipe::OnRelease,
         }
     }
 }
 
 impl BufferPoolLimits {
-    /// No pool: every batch result is a fresh allocation, freed when dropped.
+    /// No pool: every batch result is a fresh allocation, freed when dropped (opened
+    /// plaintext is zeroized first).
     pub const OFF: Self = Self {
         max_bytes: 0,
         max_buffers: 0,
+        plaintext_wipe: PlaintextWipe::OnRelease,
     };
 
     /// Sets [`Self::max_bytes`].
@@ -57,6 +87,16 @@ impl BufferPoolLimits {
     pub fn with_max_buffers(mut self, max_buffers: usize) -> Self {
         self.max_buffers = max_buffers;
         self
+    }
+
+    /// Sets [`Self::plaintext_wipe`].
+    pub fn with_plaintext_wipe(mut self, wipe: PlaintextWipe) -> Self {
+        self.plaintext_wipe = wipe;
+        self
+    }
+
+    fn is_off(&self) -> bool {
+        self.max_buffers == 0 || self.max_bytes == 0
     }
 }
 
@@ -80,10 +120,13 @@ const SLACK: usize = 16 << 10;
 pub(crate) enum Contents {
     /// A sealed message (ciphertext): returned as is.
     Sealed,
-    /// Plaintext: zeroized before it returns to the pool or is freed.
+    /// Plaintext: wiped per [`PlaintextWipe`].
     Plaintext,
 }
 
+/// An idle buffer. Its length covers the bytes that may still hold plaintext (all of them
+/// under [`PlaintextWipe::BeforeReuse`], zeros under `OnRelease`, none for a sealed message),
+/// so that they can be overwritten without `unsafe`.
 #[derive(Debug, Default)]
 struct Idle {
     buffers: Vec<Vec<u8>>,
@@ -104,16 +147,61 @@ pub(crate) struct BufferPool {
 
 /// Zeroizes the bytes a buffer holds (`zeroize`'s fill and optimization barrier); its length
 /// stays, so that the pool's tests can see the zeros. The spare capacity beyond the length never
-/// held plaintext: every buffer that held plaintext was wiped up to its length when it was
-/// released, and an open that fails zeroizes what it appended before it truncates.
+/// holds plaintext: buffers keep the bytes that may hold it within their length while idle, a
+/// taken buffer's stale bytes are zeroized when its result is written ([`Taken`]), and an open
+/// that fails zeroizes what it appended before it truncates.
 fn wipe(buf: &mut [u8]) {
     zeroize::zeroize_bytes(buf);
+}
+
+/// A buffer taken from the pool, empty, with the number of bytes at its start that may still
+/// hold a dropped result's plaintext (in its spare capacity). Write the result into
+/// [`Taken::buf`] without growing it past its capacity, then [`Taken::settle`]: the stale bytes
+/// the result did not overwrite are zeroized. Dropping a `Taken` zeroizes them too.
+pub(crate) struct Taken {
+    /// The buffer to write the result into.
+    pub(crate) buf: Vec<u8>,
+    stale: usize,
+}
+
+impl Taken {
+    fn new(buf: Vec<u8>, stale: usize) -> Self {
+        Self { buf, stale }
+    }
+
+    /// The buffer, its stale bytes beyond the result's length zeroized.
+    pub(crate) fn settle(mut self) -> Vec<u8> {
+        self.wipe_stale();
+        core::mem::take(&mut self.buf)
+    }
+
+    fn wipe_stale(&mut self) {
+        let len = self.buf.len();
+        // Callers size their writes to the capacity `take` gave them (the exact sealed length,
+        // or the message length for a plaintext), so the buffer never moves and its stale
+        // bytes are still here.
+        debug_assert!(self.stale <= self.buf.capacity());
+        if len < self.stale {
+            self.buf.resize(self.stale, 0);
+            if let Some(tail) = self.buf.get(len..) {
+                zeroize::optimization_barrier(tail);
+            }
+            self.buf.truncate(len);
+        }
+        self.stale = 0;
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.wipe_stale();
+    }
 }
 
 impl Inner {
     /// Takes the smallest idle buffer of capacity ≥ `need` that is not more than twice too
     /// big; none → a fresh one.
-    fn take(&self, need: usize) -> Vec<u8> {
+    fn take(&self, need: usize) -> Taken {
         if let Ok(mut idle) = self.idle.lock() {
             let fits =
                 |cap: usize| cap >= need && cap <= need.saturating_mul(2).saturating_add(SLACK);
@@ -127,15 +215,22 @@ impl Inner {
             if let Some(i) = best {
                 let mut buf = idle.buffers.swap_remove(i);
                 idle.bytes = idle.bytes.saturating_sub(buf.capacity());
+                drop(idle);
+                let stale = match self.limits.plaintext_wipe {
+                    PlaintextWipe::BeforeReuse => buf.len(),
+                    // Idle buffers hold zeros or nothing.
+                    PlaintextWipe::OnRelease => 0,
+                };
                 buf.clear();
-                return buf;
+                return Taken::new(buf, stale);
             }
         }
-        Vec::with_capacity(need.saturating_add(SLACK))
+        Taken::new(Vec::with_capacity(need.saturating_add(SLACK)), 0)
     }
 
-    /// Keeps `buf` (already wiped if it held plaintext) if it fits the limits; else frees it.
-    fn give(&self, buf: Vec<u8>) {
+    /// Keeps `buf` (its length covering what may hold plaintext) if it fits the limits; else
+    /// zeroizes and frees it.
+    fn give(&self, mut buf: Vec<u8>) {
         let cap = buf.capacity();
         if cap == 0 {
             return;
@@ -148,6 +243,26 @@ impl Inner {
             if fits_bytes && idle.buffers.len() < self.limits.max_buffers {
                 idle.bytes += cap;
                 idle.buffers.push(buf);
+                return;
+            }
+        }
+        if self.limits.plaintext_wipe == PlaintextWipe::BeforeReuse {
+            wipe(&mut buf);
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// The engine (and every result's weak reference) is gone: no idle buffer is freed with
+    /// plaintext in it.
+    fn drop(&mut self) {
+        let idle = match self.idle.get_mut() {
+            Ok(idle) => idle,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if self.limits.plaintext_wipe == PlaintextWipe::BeforeReuse {
+            for buf in &mut idle.buffers {
+                wipe(buf);
             }
         }
     }
@@ -165,28 +280,36 @@ impl BufferPool {
     }
 
     /// An empty buffer of capacity at least `need`: an idle one of a similar size, or fresh.
-    pub(crate) fn take(&self, need: usize) -> Vec<u8> {
+    /// Write at most `need` bytes into it, then [`Taken::settle`] it.
+    pub(crate) fn take(&self, need: usize) -> Taken {
         self.inner.take(need)
     }
 
-    /// Gives back a buffer that did not become a result (a failed seal or open); wiped first
-    /// when it may have held plaintext.
-    pub(crate) fn give(&self, mut buf: Vec<u8>, contents: Contents) {
-        if contents == Contents::Plaintext {
-            wipe(&mut buf);
-        }
+    /// Gives back a buffer that did not become a result (a failed seal or open); what it may
+    /// hold of plaintext is wiped now or kept within its length per [`PlaintextWipe`].
+    pub(crate) fn give(&self, taken: Taken, contents: Contents) {
+        let mut buf = taken.settle();
+        self.release(&mut buf, contents);
         self.inner.give(buf);
     }
 
-    /// `buf` as a result: a [`Bytes`] that returns the buffer here when its last clone drops.
-    pub(crate) fn wrap(&self, buf: Vec<u8>, contents: Contents) -> Bytes {
-        if self.inner.limits.max_buffers == 0 || self.inner.limits.max_bytes == 0 {
+    /// Prepares a released buffer for the idle list: sealed bytes are forgotten, plaintext is
+    /// zeroized or kept (within the length) for the next result to overwrite.
+    fn release(&self, buf: &mut Vec<u8>, contents: Contents) {
+        release(buf, contents, self.inner.limits.plaintext_wipe);
+    }
+
+    /// `taken` as a result: a [`Bytes`] that returns the buffer here when its last clone drops.
+    pub(crate) fn wrap(&self, taken: Taken, contents: Contents) -> Bytes {
+        let buf = taken.settle();
+        if self.inner.limits.is_off() {
             return match contents {
                 Contents::Sealed => Bytes::from(buf),
                 // Not pooled, but wiped on drop all the same.
                 Contents::Plaintext => Bytes::from_owner(Pooled {
                     buf,
                     contents,
+                    wipe: PlaintextWipe::OnRelease,
                     pool: Weak::new(),
                 }),
             };
@@ -194,6 +317,7 @@ impl BufferPool {
         Bytes::from_owner(Pooled {
             buf,
             contents,
+            wipe: self.inner.limits.plaintext_wipe,
             pool: Arc::downgrade(&self.inner),
         })
     }
@@ -221,10 +345,20 @@ impl BufferPool {
     }
 }
 
+/// See [`BufferPool::release`].
+fn release(buf: &mut Vec<u8>, contents: Contents, when: PlaintextWipe) {
+    match (contents, when) {
+        (Contents::Sealed, _) => buf.clear(),
+        (Contents::Plaintext, PlaintextWipe::OnRelease) => wipe(buf),
+        (Contents::Plaintext, PlaintextWipe::BeforeReuse) => {}
+    }
+}
+
 /// The owner behind a pooled result's [`Bytes`].
 struct Pooled {
     buf: Vec<u8>,
     contents: Contents,
+    wipe: PlaintextWipe,
     pool: Weak<Inner>,
 }
 
@@ -237,11 +371,13 @@ impl AsRef<[u8]> for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         let mut buf = core::mem::take(&mut self.buf);
-        if self.contents == Contents::Plaintext {
-            wipe(&mut buf);
-        }
-        if let Some(pool) = self.pool.upgrade() {
-            pool.give(buf);
+        match self.pool.upgrade() {
+            Some(pool) => {
+                release(&mut buf, self.contents, self.wipe);
+                pool.give(buf);
+            }
+            None if self.contents == Contents::Plaintext => wipe(&mut buf),
+            None => {}
         }
     }
 }
@@ -251,31 +387,28 @@ impl Drop for Pooled {
 mod tests {
     use super::*;
 
+    const EMPTY: IdleBuffers = IdleBuffers {
+        buffers: 0,
+        bytes: 0,
+    };
+
+    fn filled(pool: &BufferPool, need: usize, byte: u8, len: usize) -> Taken {
+        let mut t = pool.take(need);
+        t.buf.extend_from_slice(&vec![byte; len]);
+        t
+    }
+
     #[test]
     fn a_dropped_result_is_reused_and_plaintext_is_wiped_first() {
         let pool = BufferPool::new(BufferPoolLimits::default());
-        let mut buf = pool.take(1000);
-        let cap = buf.capacity();
-        let addr = buf.as_ptr() as usize;
-        buf.extend_from_slice(&[0xAB; 1000]);
-        let bytes = pool.wrap(buf, Contents::Plaintext);
-        assert_eq!(
-            pool.idle(),
-            IdleBuffers {
-                buffers: 0,
-                bytes: 0
-            }
-        );
+        let taken = filled(&pool, 1000, 0xAB, 1000);
+        let cap = taken.buf.capacity();
+        let addr = taken.buf.as_ptr() as usize;
+        let bytes = pool.wrap(taken, Contents::Plaintext);
+        assert_eq!(pool.idle(), EMPTY);
         let clone = bytes.clone();
         drop(bytes);
-        assert_eq!(
-            pool.idle(),
-            IdleBuffers {
-                buffers: 0,
-                bytes: 0
-            },
-            "a clone still holds the buffer"
-        );
+        assert_eq!(pool.idle(), EMPTY, "a clone still holds the buffer");
         assert_eq!(&clone[..], &[0xAB; 1000][..]);
         drop(clone);
         assert_eq!(
@@ -291,28 +424,70 @@ mod tests {
             .iter()
             .all(|b| b.len() == 1000 && b.iter().all(|&x| x == 0)));
         let again = pool.take(900);
-        assert_eq!(again.as_ptr() as usize, addr, "the same buffer is reused");
-        assert!(again.is_empty());
         assert_eq!(
-            pool.idle(),
-            IdleBuffers {
-                buffers: 0,
-                bytes: 0
-            }
+            again.buf.as_ptr() as usize,
+            addr,
+            "the same buffer is reused"
         );
+        assert!(again.buf.is_empty());
+        assert_eq!(again.stale, 0, "nothing to overwrite: it was wiped");
+        assert_eq!(pool.idle(), EMPTY);
     }
 
     #[test]
     fn sealed_buffers_are_not_wiped_and_failed_plaintext_is() {
         let pool = BufferPool::new(BufferPoolLimits::default());
-        let mut sealed = pool.take(10);
-        sealed.extend_from_slice(&[7; 10]);
-        drop(pool.wrap(sealed, Contents::Sealed));
-        assert_eq!(pool.idle_contents(), vec![vec![7; 10]]);
-        let mut failed = pool.take(10);
-        failed.extend_from_slice(&[9; 10]);
-        pool.give(failed, Contents::Plaintext);
+        drop(pool.wrap(filled(&pool, 10, 7, 10), Contents::Sealed));
+        assert_eq!(pool.idle_contents(), vec![Vec::<u8>::new()]);
+        let sealed_again = pool.take(10);
+        assert_eq!(sealed_again.stale, 0, "ciphertext needs no wiping");
+        pool.give(sealed_again, Contents::Sealed);
+        pool.give(filled(&pool, 10, 9, 10), Contents::Plaintext);
         assert_eq!(pool.idle_contents(), vec![vec![0; 10]]);
+    }
+
+    #[test]
+    fn before_reuse_plaintext_is_overwritten_by_the_next_result() {
+        let limits = BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::BeforeReuse);
+        let pool = BufferPool::new(limits);
+        let t = filled(&pool, 1000, 0xAB, 1000);
+        let addr = t.buf.as_ptr() as usize;
+        drop(pool.wrap(t, Contents::Plaintext));
+        // Kept as is, within its length, for the next result to overwrite.
+        assert_eq!(pool.idle_contents(), vec![vec![0xAB; 1000]]);
+        let mut next = pool.take(900);
+        assert_eq!(next.buf.as_ptr() as usize, addr);
+        assert_eq!(next.stale, 1000);
+        assert!(next.buf.is_empty(), "no stale byte is visible");
+        next.buf.extend_from_slice(&[1; 600]);
+        let shorter = pool.wrap(next, Contents::Sealed);
+        assert_eq!(&shorter[..], &[1; 600][..]);
+        drop(shorter);
+        assert_eq!(pool.idle_contents(), vec![Vec::<u8>::new()]);
+        // A failed result's plaintext is kept for overwriting too; a buffer given back unused
+        // keeps its stale length.
+        pool.give(filled(&pool, 900, 0xCD, 700), Contents::Plaintext);
+        assert_eq!(pool.idle_contents(), vec![vec![0xCD; 700]]);
+        let unused = pool.take(900);
+        assert_eq!(unused.stale, 700);
+        drop(unused);
+        assert_eq!(pool.idle(), EMPTY, "a dropped Taken is freed, not kept");
+    }
+
+    #[test]
+    fn before_reuse_buffers_the_pool_cannot_keep_are_wiped_and_freed() {
+        let limits = BufferPoolLimits::default()
+            .with_plaintext_wipe(PlaintextWipe::BeforeReuse)
+            .with_max_buffers(1);
+        let pool = BufferPool::new(limits);
+        let a = pool.wrap(filled(&pool, 100, 1, 100), Contents::Plaintext);
+        let b = pool.wrap(filled(&pool, 100, 2, 100), Contents::Plaintext);
+        drop((a, b));
+        assert_eq!(pool.idle().buffers, 1);
+        // Results that outlive the pool wipe their plaintext when dropped.
+        let late = pool.wrap(filled(&pool, 100, 3, 100), Contents::Plaintext);
+        drop(pool);
+        assert_eq!(&late[..], &[3; 100][..]);
     }
 
     #[test]
@@ -343,7 +518,7 @@ mod tests {
         drop(pool.wrap(pool.take(1 << 20), Contents::Sealed));
         let small = pool.take(1000);
         assert!(
-            small.capacity() < 1 << 20,
+            small.buf.capacity() < 1 << 20,
             "a 1 MiB buffer is not spent on 1 KB"
         );
         assert_eq!(pool.idle().buffers, 1);
@@ -352,9 +527,9 @@ mod tests {
     #[test]
     fn results_outlive_the_pool() {
         let pool = BufferPool::new(BufferPoolLimits::default());
-        let mut buf = pool.take(10);
-        buf.extend_from_slice(b"0123456789");
-        let bytes = pool.wrap(buf, Contents::Plaintext);
+        let mut t = pool.take(10);
+        t.buf.extend_from_slice(b"0123456789");
+        let bytes = pool.wrap(t, Contents::Plaintext);
         drop(pool);
         assert_eq!(&bytes[..], b"0123456789");
     }

@@ -69,7 +69,7 @@ mod session;
 
 pub use crate::kms::RetryKind;
 pub use batch::{OpenFailure, SealFailure};
-pub use buffers::{BufferPoolLimits, IdleBuffers};
+pub use buffers::{BufferPoolLimits, IdleBuffers, PlaintextWipe};
 pub use config::EngineConfig;
 pub use request::{OpenOptions, OpenRequest, Opened, SealRequest};
 pub use retry::{RetryPolicy, Retryable};
