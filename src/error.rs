@@ -421,6 +421,16 @@ pub enum OpenError {
     Io(std::io::Error),
     /// An internal failure that is not the caller's (a poisoned lock, a panicking fetch).
     Internal(&'static str),
+    /// The message's algorithm suite is not allowed by the configured commitment policy (a
+    /// configuration refusal, before any key is used; not the opaque authentication failure).
+    /// Spec (client-apis/decrypt.md): "If the algorithm suite is not supported by the
+    /// commitment policy configured in the client decrypt MUST yield an error." Under the
+    /// default [`CommitmentPolicy::RequireEncryptRequireDecrypt`](crate::CommitmentPolicy),
+    /// every non-committing (format version 1) suite is refused this way.
+    CommitmentPolicy {
+        /// The message's suite.
+        suite: crate::format::AlgorithmSuite,
+    },
 }
 
 impl fmt::Display for OpenError {
@@ -466,6 +476,11 @@ impl fmt::Display for OpenError {
             ),
             OpenError::Io(e) => write!(f, "I/O error: {e}"),
             OpenError::Internal(s) => write!(f, "internal failure: {s}"),
+            OpenError::CommitmentPolicy { suite } => write!(
+                f,
+                "algorithm suite {suite} is not key-committing and the commitment policy \
+                 RequireEncryptRequireDecrypt refuses it (RequireEncryptAllowDecrypt opens it)"
+            ),
         }
     }
 }
