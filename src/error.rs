@@ -504,6 +504,26 @@ impl OpenError {
     pub fn is_authentication(&self) -> bool {
         matches!(self, OpenError::Authentication(_))
     }
+
+    /// The commitment policy's reading of a parse error: a known non-committing suite refused
+    /// by the parse limits ([`FormatErrorKind::NonCommittingSuite`]) becomes
+    /// [`OpenError::CommitmentPolicy`]; every other error is kept. For openers whose limits
+    /// follow a commitment policy (as an [`Engine`](crate::Engine)'s do).
+    ///
+    /// [`FormatErrorKind::NonCommittingSuite`]: crate::format::FormatErrorKind::NonCommittingSuite
+    pub fn into_policy_refusal(self) -> Self {
+        use crate::format::{AlgorithmSuite, FormatErrorKind};
+        match self {
+            OpenError::Format(FormatError {
+                kind: FormatErrorKind::NonCommittingSuite(id),
+                ..
+            }) => match AlgorithmSuite::from_id(id) {
+                Some(suite) if !suite.is_committing() => OpenError::CommitmentPolicy { suite },
+                _ => self,
+            },
+            other => other,
+        }
+    }
 }
 
 impl From<AuthenticationError> for OpenError {

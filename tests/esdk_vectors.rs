@@ -121,7 +121,8 @@ fn fragseal_decrypts_the_python_esdk_manifest() {
             continue;
         }
         let e = fragseal::message::parse(&m, &fragseal::message::OpenLimits::default())
-            .expect_err("refused by the default policy");
+            .expect_err("refused by the default policy")
+            .into_policy_refusal();
         assert!(
             matches!(e, fragseal::OpenError::CommitmentPolicy { suite } if !suite.is_committing()),
             "{e}"

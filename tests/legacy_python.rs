@@ -212,11 +212,17 @@ fn python_legacy_suite_messages_open_only_under_allow_decrypt() {
         assert_eq!(result["suite"], suite.id(), "{name}");
         let m = std::fs::read(dir.path().join(format!("{name}.ct"))).unwrap();
         assert_eq!(m[0], 0x01, "{name}: format version 1");
-        // The default policy refuses, typed, at parse and at the stream's header.
+        // The default limits refuse at parse and at the stream's header, as soon as the suite
+        // is read: the commitment policy's refusal.
+        let non_committing = |e: &OpenError| {
+            matches!(e, OpenError::Format(f)
+                if f.kind == FormatErrorKind::NonCommittingSuite(suite.id()) && f.offset == 2)
+        };
         let e = parse(&m, &OpenLimits::default()).unwrap_err();
-        assert!(is_policy_refusal(&e, suite), "{name}: {e}");
+        assert!(non_committing(&e), "{name}: {e}");
+        assert!(is_policy_refusal(&e.into_policy_refusal(), suite));
         let e = SealedStream::new(&m[..], &OpenLimits::default()).unwrap_err();
-        assert!(is_policy_refusal(&e, suite), "{name}: {e}");
+        assert!(non_committing(&e), "{name}: {e}");
         // Allowed: parsed as format version 1.
         let parsed = parse(&m, &allow_limits).unwrap();
         let header = parsed.header();

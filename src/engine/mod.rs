@@ -310,7 +310,9 @@ impl Engine {
             }
             e
         };
-        let parsed = message::parse(message, &self.config.open_limits).map_err(fail)?;
+        let parsed = message::parse(message, &self.config.open_limits)
+            .map_err(OpenError::into_policy_refusal)
+            .map_err(fail)?;
         let header = parsed.header();
         let stored = header.encryption_context();
         message::check_open_context(
@@ -444,7 +446,8 @@ impl Engine {
         options: &OpenOptions,
     ) -> Result<EngineOpenStream<R>, OpenError> {
         let result = (|| {
-            let sealed = SealedStream::new(source, &self.config.open_limits)?;
+            let sealed = SealedStream::new(source, &self.config.open_limits)
+                .map_err(OpenError::into_policy_refusal)?;
             let header = sealed.header();
             message::check_open_context(
                 header.encryption_context(),

@@ -78,24 +78,14 @@ pub struct ParsedMessage<'m> {
 /// Parses and validates the header at the start of `message` (which continues with the body).
 ///
 /// # Errors
-/// [`OpenError::Format`] naming the field and byte offset; [`OpenError::CommitmentPolicy`] for
-/// a message in a non-committing suite when `limits` does not allow them
-/// ([`OpenLimits::allow_non_committing`]).
+/// [`OpenError::Format`] naming the field and byte offset; a non-committing suite when
+/// `limits` does not allow them ([`OpenLimits::allow_non_committing`]) is
+/// [`FormatErrorKind::NonCommittingSuite`](crate::format::FormatErrorKind::NonCommittingSuite)
+/// (an [`Engine`](crate::Engine), which parses with its commitment policy, reports it as
+/// [`OpenError::CommitmentPolicy`]).
 pub fn parse<'m>(message: &'m [u8], limits: &OpenLimits) -> Result<ParsedMessage<'m>, OpenError> {
-    let header = MessageHeader::parse(message, limits).map_err(policy_refusal)?;
+    let header = MessageHeader::parse(message, limits)?;
     Ok(ParsedMessage { header, message })
-}
-
-/// A parse error for a known non-committing suite refused by the limits is the commitment
-/// policy's refusal; every other error is kept.
-pub(crate) fn policy_refusal(e: FormatError) -> OpenError {
-    match e.kind {
-        FormatErrorKind::NonCommittingSuite(id) => match AlgorithmSuite::from_id(id) {
-            Some(suite) if !suite.is_committing() => OpenError::CommitmentPolicy { suite },
-            _ => OpenError::Format(e),
-        },
-        _ => OpenError::Format(e),
-    }
 }
 
 /// The commitment policy's check of `header`, before any key is used.

@@ -80,7 +80,7 @@ impl<R: Read> SealedStream<R> {
     pub fn new(mut source: R, limits: &OpenLimits) -> Result<Self, OpenError> {
         let mut buf: Vec<u8> = Vec::new();
         loop {
-            match MessageHeader::parse(&buf, limits).map_err(super::open::policy_refusal) {
+            match MessageHeader::parse(&buf, limits) {
                 Ok(header) => {
                     let pending = buf.split_off(header.header_len().min(buf.len()));
                     return Ok(Self {
@@ -91,17 +91,13 @@ impl<R: Read> SealedStream<R> {
                     });
                 }
                 Err(e) => {
-                    let OpenError::Format(FormatError {
-                        kind: FormatErrorKind::Truncated { needed },
-                        ..
-                    }) = e
-                    else {
-                        return Err(e);
+                    let FormatErrorKind::Truncated { needed } = e.kind else {
+                        return Err(e.into());
                     };
                     let want = needed.max(HEADER_CHUNK);
                     let got = fill(&mut source, &mut buf, want)?;
                     if got < needed {
-                        return Err(e);
+                        return Err(e.into());
                     }
                 }
             }
