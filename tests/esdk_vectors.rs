@@ -296,3 +296,58 @@ fn own_positive_vectors_in_the_framework_format() {
     assert_eq!(results.len(), n);
     assert!(results.values().all(|r| r == "pass"), "{results:?}");
 }
+
+/// An official archive of awslabs/aws-encryption-sdk-test-vectors (for example
+/// `vectors/awses-decrypt/python-1.3.5.zip`), named by `FRAGSEAL_OFFICIAL_VECTORS`: nothing may
+/// fail under `RequireEncryptAllowDecrypt`, and under the default policy every 1.x test is
+/// skipped for the policy. CI does not download it: without the variable the test says why it
+/// does nothing.
+#[test]
+fn an_official_archive_runs_without_failures() {
+    let Some(path) = std::env::var_os("FRAGSEAL_OFFICIAL_VECTORS") else {
+        support::unavailable(
+            "an_official_archive_runs_without_failures",
+            "FRAGSEAL_OFFICIAL_VECTORS names no archive",
+        );
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    let report = run(&path, &allow_legacy());
+    let (passed, failed, skipped) = report.counts();
+    eprintln!(
+        "{}, RequireEncryptAllowDecrypt: {passed} passed, {failed} failed, {skipped} skipped",
+        path.display()
+    );
+    for r in &report.results {
+        assert!(
+            !matches!(r.outcome, Outcome::Failed(_)),
+            "{}: {:?}",
+            r.name,
+            r.outcome
+        );
+        if let Outcome::Skipped(why) = &r.outcome {
+            assert!(
+                !why.contains("not opened by this build"),
+                "{}: {why}",
+                r.name
+            );
+        }
+    }
+    let strict = run(&path, &RunOptions::default());
+    let (sp, sf, ss) = strict.counts();
+    eprintln!(
+        "{}, default policy: {sp} passed, {sf} failed, {ss} skipped",
+        path.display()
+    );
+    assert_eq!(sf, 0);
+    for r in &strict.results {
+        if r.suite.is_some_and(|s| !matches!(s, 0x0478 | 0x0578)) {
+            assert!(
+                matches!(&r.outcome, Outcome::Skipped(w) if w.contains("commitment policy")),
+                "{}: {:?}",
+                r.name,
+                r.outcome
+            );
+        }
+    }
+}
