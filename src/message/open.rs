@@ -9,12 +9,10 @@ use crate::crypto::verify::verify_message;
 use crate::crypto::DataKey;
 use crate::error::{AuthenticationError, OpenError};
 use crate::format::body::{read_non_framed_block, BodyAad, BodyKind, FrameRef};
-use crate::format::error::FormatErrorKind;
 use crate::format::footer::{read_message_end, Footer};
 use crate::format::header::HEADER_IV;
 use crate::format::{
-    AlgorithmSuite, CommitmentPolicy, ContentType, EncryptionContext, Field, FormatError,
-    MessageHeader, OpenLimits, Reader,
+    CommitmentPolicy, ContentType, EncryptionContext, Field, MessageHeader, OpenLimits, Reader,
 };
 use crate::identity::IdentityCheck;
 use zeroize::Zeroize;
