@@ -18,6 +18,7 @@
 //! whose `Debug` shows no bytes; the derived key bytes pass through a zeroized buffer.
 
 use super::aead::{AeadBackend, Aes256GcmKey, IV_LEN, TAG_LEN};
+use super::kdf::MessageKeys;
 use super::keys::{DataKey, SecretBytes};
 use crate::error::AuthenticationError;
 use crate::format::{AlgorithmSuite, KdfAlgorithm};
@@ -182,6 +183,61 @@ impl LegacyKey {
             // aes-gcm decrypts before comparing tags: erase what it wrote.
             in_out.zeroize();
             Err(AuthenticationError)
+        }
+    }
+}
+
+/// The keys of an authenticated header: the committing suites' message keys, or a format
+/// version 1 message's derived key.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per open, never moved in bulk; boxing would add an allocation to every \
+              committing open"
+)]
+pub(crate) enum HeaderKeys {
+    /// Format version 2.
+    Committed(MessageKeys),
+    /// Format version 1 (non-committing suites).
+    Legacy(LegacyKey),
+}
+
+/// A key that opens frames (the one trait both kinds of message key implement here).
+pub(crate) trait FrameKey {
+    /// Verifies and decrypts in place; `in_out` is zeroed on failure.
+    fn open_detached(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthenticationError>;
+}
+
+impl FrameKey for Aes256GcmKey {
+    fn open_detached(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthenticationError> {
+        self.open_in_place_detached(iv, aad, in_out, tag)
+    }
+}
+
+impl FrameKey for HeaderKeys {
+    fn open_detached(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AuthenticationError> {
+        match self {
+            HeaderKeys::Committed(k) => k
+                .encryption_key
+                .open_in_place_detached(iv, aad, in_out, tag),
+            HeaderKeys::Legacy(k) => k.open_in_place_detached(iv, aad, in_out, tag),
         }
     }
 }

@@ -13,6 +13,11 @@
 //! under `aws-crypto-public-key` (the only `aws-crypto-` key accepted), decoded and checked
 //! here ([`MessageHeader::signer_public_key`]); the footer follows the body
 //! (`super::footer`). The suites themselves are described in `super::suite`.
+//!
+//! Format version 1 (the nine non-committing suites, opened only when
+//! [`OpenLimits::allow_non_committing`] is set, never written) is parsed by `super::header_v1`
+//! into the same [`MessageHeader`]; the fields both versions share are read by
+//! `super::header_common`.
 
 use super::context::EncryptionContext;
 use super::edk::EncryptedDataKey;

@@ -45,10 +45,10 @@
 //! [`super::ParsedMessage::open`] releases nothing before the signature verifies.
 
 use super::frame::{is_final, read_prefix, FINAL_PREFIX_LEN, REGULAR_PREFIX_LEN};
-use super::open::{authenticate, FrameKey, HeaderKeys};
+use super::open::authenticate;
 use super::OpenParams;
 use crate::crypto::aead::{IV_LEN, TAG_LEN};
-use crate::crypto::legacy::OpeningKey;
+use crate::crypto::legacy::{FrameKey, HeaderKeys, OpeningKey};
 use crate::crypto::verify::{max_signature_len, StreamVerifier};
 use crate::error::{AuthenticationError, OpenError};
 use crate::format::body::{frame_iv, BodyAad, BodyKind, MAX_NON_FRAMED_LEN};
