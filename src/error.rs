@@ -508,7 +508,7 @@ impl OpenError {
     /// The commitment policy's reading of a parse error: a known non-committing suite refused
     /// by the parse limits ([`FormatErrorKind::NonCommittingSuite`]) becomes
     /// [`OpenError::CommitmentPolicy`]; every other error is kept. For openers whose limits
-    /// follow a commitment policy (as an [`Engine`](crate::Engine)'s do).
+    /// follow a commitment policy (as an [`Engine`](crate::engine::Engine)'s do).
     ///
     /// [`FormatErrorKind::NonCommittingSuite`]: crate::format::FormatErrorKind::NonCommittingSuite
     pub fn into_policy_refusal(self) -> Self {

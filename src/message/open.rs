@@ -79,7 +79,7 @@ pub struct ParsedMessage<'m> {
 /// [`OpenError::Format`] naming the field and byte offset; a non-committing suite when
 /// `limits` does not allow them ([`OpenLimits::allow_non_committing`]) is
 /// [`FormatErrorKind::NonCommittingSuite`](crate::format::FormatErrorKind::NonCommittingSuite)
-/// (an [`Engine`](crate::Engine), which parses with its commitment policy, reports it as
+/// (an [`Engine`](crate::engine::Engine), which parses with its commitment policy, reports it as
 /// [`OpenError::CommitmentPolicy`]).
 pub fn parse<'m>(message: &'m [u8], limits: &OpenLimits) -> Result<ParsedMessage<'m>, OpenError> {
     let header = MessageHeader::parse(message, limits)?;

@@ -110,7 +110,7 @@ impl<R: Read> SealedStream<R> {
     }
 
     /// Checks the commitment policy of `params`, authenticates the header with `data_key`
-    /// (a [`DataKey`], or [`SecretBytes`](crate::crypto::SecretBytes) of the suite's data key
+    /// (a [`DataKey`](crate::crypto::DataKey), or [`SecretBytes`](crate::crypto::SecretBytes) of the suite's data key
     /// length; with the supplied context and the identity check of `params`) and returns a
     /// reader of the plaintext.
     ///
