@@ -275,6 +275,18 @@ fn version_1_header_fields_are_checked() {
         parsed.open(&key, &OpenParams::new(&skip)),
         Err(OpenError::CommitmentPolicy { suite: s }) if s == suite
     ));
+    // An expected fragment identity never verifies: fragseal never writes format version 1.
+    let expect = IdentityCheck::Expect(fragseal::identity::FragmentIdentity {
+        stream_arn: "arn:aws:kinesisvideo:us-east-1:111122223333:stream/cam/1".into(),
+        fragment_number: 7,
+        producer_timestamp_ms: 1_700_000_000_000,
+        track: 1,
+    });
+    let r = parsed.open(
+        &key,
+        &OpenParams::new(&expect).with_commitment_policy(ALLOW),
+    );
+    assert!(r.unwrap_err().is_authentication());
     // The default limits refuse it at the suite: the commitment policy's refusal.
     let e = fragseal::message::parse(&m, &OpenLimits::default()).unwrap_err();
     assert!(matches!(
