@@ -421,6 +421,16 @@ pub enum OpenError {
     Io(std::io::Error),
     /// An internal failure that is not the caller's (a poisoned lock, a panicking fetch).
     Internal(&'static str),
+    /// The message's algorithm suite is not allowed by the configured commitment policy (a
+    /// configuration refusal, before any key is used; not the opaque authentication failure).
+    /// Spec (client-apis/decrypt.md): "If the algorithm suite is not supported by the
+    /// commitment policy configured in the client decrypt MUST yield an error." Under the
+    /// default [`CommitmentPolicy::RequireEncryptRequireDecrypt`](crate::CommitmentPolicy),
+    /// every non-committing (format version 1) suite is refused this way.
+    CommitmentPolicy {
+        /// The message's suite.
+        suite: crate::format::AlgorithmSuite,
+    },
 }
 
 impl fmt::Display for OpenError {
@@ -466,6 +476,11 @@ impl fmt::Display for OpenError {
             ),
             OpenError::Io(e) => write!(f, "I/O error: {e}"),
             OpenError::Internal(s) => write!(f, "internal failure: {s}"),
+            OpenError::CommitmentPolicy { suite } => write!(
+                f,
+                "algorithm suite {suite} is not key-committing and the commitment policy \
+                 RequireEncryptRequireDecrypt refuses it (RequireEncryptAllowDecrypt opens it)"
+            ),
         }
     }
 }
@@ -488,6 +503,26 @@ impl OpenError {
     /// Whether this is the opaque authentication failure.
     pub fn is_authentication(&self) -> bool {
         matches!(self, OpenError::Authentication(_))
+    }
+
+    /// The commitment policy's reading of a parse error: a known non-committing suite refused
+    /// by the parse limits ([`FormatErrorKind::NonCommittingSuite`]) becomes
+    /// [`OpenError::CommitmentPolicy`]; every other error is kept. For openers whose limits
+    /// follow a commitment policy (as an [`Engine`](crate::engine::Engine)'s do).
+    ///
+    /// [`FormatErrorKind::NonCommittingSuite`]: crate::format::FormatErrorKind::NonCommittingSuite
+    pub fn into_policy_refusal(self) -> Self {
+        use crate::format::{AlgorithmSuite, FormatErrorKind};
+        match self {
+            OpenError::Format(FormatError {
+                kind: FormatErrorKind::NonCommittingSuite(id),
+                ..
+            }) => match AlgorithmSuite::from_id(id) {
+                Some(suite) if !suite.is_committing() => OpenError::CommitmentPolicy { suite },
+                _ => self,
+            },
+            other => other,
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 //! - fragseal decrypts a manifest the Python ESDK writes: raw AES (128/192/256) and raw RSA
 //!   (PKCS #1, OAEP-SHA1/256/384/512) master keys, one or two keys, frame lengths 0 (non-framed)
 //!   to 65536, three encryption contexts, every ESDK suite, and two negative tests per suite.
-//!   A test of a suite this build opens must pass; one of a suite it does not must be skipped
-//!   with that reason (never failed, never passed).
+//!   Under `RequireEncryptAllowDecrypt` every test of every suite must pass (the nine 1.x
+//!   suites included); under the default policy every 1.x test is skipped for the policy, and
+//!   each 1.x ciphertext is refused with `OpenError::CommitmentPolicy`.
 //! - the Python ESDK decrypts every test of the manifest `fragseal vectors encrypt` writes for
 //!   vectors/esdk-encrypt/manifest.json.
 //! - the same manifest runs from a zip archive, and a link out of the archive is refused.
@@ -85,8 +86,22 @@ fn fragseal_decrypts_the_python_esdk_manifest() {
     python_generate(&py, dir.path(), ALL_SUITES);
     let report = run(dir.path(), &allow_legacy());
     check_by_suite(&report);
-    let (passed, failed, _) = report.counts();
+    let (passed, failed, skipped) = report.counts();
+    eprintln!("python ESDK manifest, RequireEncryptAllowDecrypt: {passed} passed, {failed} failed, {skipped} skipped");
     assert_eq!(failed, 0);
+    assert_eq!(skipped, 0, "every suite is opened");
+    // Every suite of the manifest passed at least one test.
+    for id in ALL_SUITES.split(',') {
+        let id = u16::from_str_radix(id, 16).expect("hex suite id");
+        assert!(
+            report
+                .results
+                .iter()
+                .any(|r| r.suite == Some(id)
+                    && matches!(r.outcome, Outcome::Passed { refusal: None })),
+            "suite {id:04X}"
+        );
+    }
     // 9 key sets and 2 negatives for 0x0478 at least.
     assert!(passed >= 11, "{passed}");
     // The negative tests passed by refusal.
@@ -97,8 +112,27 @@ fn fragseal_decrypts_the_python_esdk_manifest() {
         .count();
     assert!(refused >= 2, "{refused}");
 
-    // Under the default policy every non-committing test is skipped for the policy.
+    // Under the default policy every non-committing test is skipped for the policy, and
+    // opening one of those ciphertexts is refused, typed, before any key is used.
+    let mut refused_by_policy = 0;
+    for entry in std::fs::read_dir(dir.path().join("ciphertexts")).expect("ciphertexts") {
+        let m = std::fs::read(entry.expect("entry").path()).expect("ciphertext");
+        if m.first() != Some(&0x01) {
+            continue;
+        }
+        let e = fragseal::message::parse(&m, &fragseal::message::OpenLimits::default())
+            .expect_err("refused by the default policy")
+            .into_policy_refusal();
+        assert!(
+            matches!(e, fragseal::OpenError::CommitmentPolicy { suite } if !suite.is_committing()),
+            "{e}"
+        );
+        refused_by_policy += 1;
+    }
+    assert!(refused_by_policy >= 9, "{refused_by_policy}");
     let strict = run(dir.path(), &RunOptions::default());
+    let (sp, sf, ss) = strict.counts();
+    eprintln!("python ESDK manifest, default policy: {sp} passed, {sf} failed, {ss} skipped");
     for r in &strict.results {
         let committing = matches!(r.suite, Some(0x0478 | 0x0578));
         if !committing {
@@ -261,4 +295,59 @@ fn own_positive_vectors_in_the_framework_format() {
     let results = v["results"].as_object().expect("results");
     assert_eq!(results.len(), n);
     assert!(results.values().all(|r| r == "pass"), "{results:?}");
+}
+
+/// An official archive of awslabs/aws-encryption-sdk-test-vectors (for example
+/// `vectors/awses-decrypt/python-1.3.5.zip`), named by `FRAGSEAL_OFFICIAL_VECTORS`: nothing may
+/// fail under `RequireEncryptAllowDecrypt`, and under the default policy every 1.x test is
+/// skipped for the policy. CI does not download it: without the variable the test says why it
+/// does nothing.
+#[test]
+fn an_official_archive_runs_without_failures() {
+    let Some(path) = std::env::var_os("FRAGSEAL_OFFICIAL_VECTORS") else {
+        support::unavailable(
+            "an_official_archive_runs_without_failures",
+            "FRAGSEAL_OFFICIAL_VECTORS names no archive",
+        );
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    let report = run(&path, &allow_legacy());
+    let (passed, failed, skipped) = report.counts();
+    eprintln!(
+        "{}, RequireEncryptAllowDecrypt: {passed} passed, {failed} failed, {skipped} skipped",
+        path.display()
+    );
+    for r in &report.results {
+        assert!(
+            !matches!(r.outcome, Outcome::Failed(_)),
+            "{}: {:?}",
+            r.name,
+            r.outcome
+        );
+        if let Outcome::Skipped(why) = &r.outcome {
+            assert!(
+                !why.contains("not opened by this build"),
+                "{}: {why}",
+                r.name
+            );
+        }
+    }
+    let strict = run(&path, &RunOptions::default());
+    let (sp, sf, ss) = strict.counts();
+    eprintln!(
+        "{}, default policy: {sp} passed, {sf} failed, {ss} skipped",
+        path.display()
+    );
+    assert_eq!(sf, 0);
+    for r in &strict.results {
+        if r.suite.is_some_and(|s| !matches!(s, 0x0478 | 0x0578)) {
+            assert!(
+                matches!(&r.outcome, Outcome::Skipped(w) if w.contains("commitment policy")),
+                "{}: {:?}",
+                r.name,
+                r.outcome
+            );
+        }
+    }
 }

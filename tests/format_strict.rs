@@ -621,16 +621,38 @@ fn version_suite_content_type_and_frame_length_are_checked() {
         format_kind(try_open(&patched(1, &[0x06, 0x78]))).1,
         FormatErrorKind::UnsupportedSuite(0x0678)
     );
+    // A non-committing suite is refused by the default limits, as soon as the suite is read
+    // (which an engine reports as the commitment policy's `OpenError::CommitmentPolicy`)...
+    let legacy = fragseal::AlgorithmSuite::AES_256_GCM_IV12_TAG16_HKDF_SHA256;
+    let r = try_open(&patched(1, &[0x01, 0x78]));
+    assert!(matches!(
+        r.unwrap_err().into_policy_refusal(),
+        Error::CommitmentPolicy { suite } if suite == legacy
+    ));
     assert_eq!(
         format_kind(try_open(&patched(1, &[0x01, 0x78]))).1,
         FormatErrorKind::NonCommittingSuite(0x0178)
     );
-    // A version-1 header (suite 0x0178) is a non-committing suite, rejected by default.
+    // ... and in a version-1 header (suite 0x0178).
     let mut v1 = vec![0x01, 0x80, 0x01, 0x78];
     v1.extend_from_slice(&[0; 16]);
     assert_eq!(
         format_kind(try_open(&v1)).1,
         FormatErrorKind::NonCommittingSuite(0x0178)
+    );
+    // Allowed, a format 1 suite in a version 2 header is no valid message at all.
+    let allow = OpenLimits::default()
+        .with_commitment_policy(fragseal::CommitmentPolicy::RequireEncryptAllowDecrypt);
+    assert_eq!(
+        format_kind(try_open_limits(&patched(1, &[0x01, 0x78]), &allow)).1,
+        FormatErrorKind::UnsupportedSuite(0x0178)
+    );
+    // Nor is a committing suite in a version 1 header.
+    let mut v1c = vec![0x01, 0x80, 0x04, 0x78];
+    v1c.extend_from_slice(&[0; 16]);
+    assert_eq!(
+        format_kind(try_open_limits(&v1c, &allow)).1,
+        FormatErrorKind::UnsupportedSuite(0x0478)
     );
     let m = valid(b"x");
     let ct_at = parse_header(&m, &OpenLimits::default())

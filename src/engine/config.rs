@@ -5,7 +5,7 @@ use super::retry::RetryPolicy;
 use crate::cache::CacheLimits;
 use crate::crypto::aead::AeadBackend;
 use crate::error::ConfigError;
-use crate::format::OpenLimits;
+use crate::format::{CommitmentPolicy, OpenLimits};
 use crate::message::{self, SealSuite};
 
 /// How an [`Engine`](super::Engine) seals and opens. Which keys protect and may open a
@@ -40,6 +40,16 @@ pub struct EngineConfig {
     /// (opt-in), whose signing key pair is cached with each data key and whose public key is
     /// bound by the keyring (see [`SealSuite`]). Opening accepts either, whatever this says.
     pub seal_suite: SealSuite,
+    /// Which suites opening accepts (default
+    /// [`CommitmentPolicy::RequireEncryptRequireDecrypt`]: only the key-committing `0x0478`
+    /// and `0x0578`). [`CommitmentPolicy::RequireEncryptAllowDecrypt`] also opens the nine
+    /// non-committing suites of message format version 1 (ESDK 1.x messages). Sealing always
+    /// uses a committing suite whatever this says. The engine parses with
+    /// [`OpenLimits::allow_non_committing`] set from this policy (overriding
+    /// [`Self::open_limits`]'s value), so a refused message fails with
+    /// [`OpenError::CommitmentPolicy`](crate::OpenError::CommitmentPolicy) before any keyring
+    /// call.
+    pub commitment_policy: CommitmentPolicy,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +63,7 @@ impl Default for EngineConfig {
             background_refresh: false,
             buffer_pool: BufferPoolLimits::default(),
             seal_suite: SealSuite::default(),
+            commitment_policy: CommitmentPolicy::default(),
         }
     }
 }
@@ -103,6 +114,12 @@ impl EngineConfig {
     /// Sets [`Self::seal_suite`].
     pub fn with_seal_suite(mut self, suite: SealSuite) -> Self {
         self.seal_suite = suite;
+        self
+    }
+
+    /// Sets [`Self::commitment_policy`].
+    pub fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
         self
     }
 

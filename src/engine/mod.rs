@@ -136,10 +136,14 @@ impl Engine {
     /// As [`Engine::new`].
     pub fn with_clock(
         keyring: Arc<dyn Keyring>,
-        config: EngineConfig,
+        mut config: EngineConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        // The commitment policy decides whether format version 1 headers are parsed at all.
+        config.open_limits = config
+            .open_limits
+            .with_commitment_policy(config.commitment_policy);
         let cache = DataKeyCache::with_clock(config.cache, clock)?;
         let buffers = buffers::BufferPool::new(config.buffer_pool);
         Ok(Self {
@@ -306,7 +310,9 @@ impl Engine {
             }
             e
         };
-        let parsed = message::parse(message, &self.config.open_limits).map_err(fail)?;
+        let parsed = message::parse(message, &self.config.open_limits)
+            .map_err(OpenError::into_policy_refusal)
+            .map_err(fail)?;
         let header = parsed.header();
         let stored = header.encryption_context();
         message::check_open_context(
@@ -326,6 +332,7 @@ impl Engine {
             identity: &options.identity,
             supplied_context: options.supplied(),
             backend: self.config.backend,
+            commitment_policy: self.config.commitment_policy,
         };
         let result = decrypt(&parsed, lease.material().data_key(), &params);
         match result {
@@ -439,7 +446,8 @@ impl Engine {
         options: &OpenOptions,
     ) -> Result<EngineOpenStream<R>, OpenError> {
         let result = (|| {
-            let sealed = SealedStream::new(source, &self.config.open_limits)?;
+            let sealed = SealedStream::new(source, &self.config.open_limits)
+                .map_err(OpenError::into_policy_refusal)?;
             let header = sealed.header();
             message::check_open_context(
                 header.encryption_context(),
@@ -459,6 +467,7 @@ impl Engine {
                 identity: &options.identity,
                 supplied_context: options.supplied(),
                 backend: self.config.backend,
+                commitment_policy: self.config.commitment_policy,
             };
             let inner = sealed.open(lease.material().data_key(), &params)?;
             Ok((inner, Arc::clone(lease.counters()), verified))

@@ -5,7 +5,8 @@
 //! regular frame: seq u32 | IV [12] | content [frame length] | tag [16]
 //! final frame:   FF FF FF FF | seq u32 | IV [12] | content length u32 | content | tag [16]
 //! non-framed:    IV [12] | content length u64 | content | tag [16]
-//! body AAD:      message id [32] | content string | seq u32 | content length u64
+//! body AAD:      message id [32, or 16 in format version 1] | content string | seq u32 |
+//!                content length u64
 //! ```
 //! The IV of a frame is its sequence number, big-endian, left-padded with zeros to 12 bytes;
 //! a non-framed body uses sequence number 1.
@@ -77,16 +78,27 @@ internal_pub! {
     #[derive(Clone)]
     struct BodyAad {
         buf: [u8; AAD_MAX],
+        /// Length of the message id at the start of `buf` (32, or 16 in format version 1).
+        id_len: usize,
     }
 }
 
 impl BodyAad {
     /// A buffer for the message `message_id`.
     pub fn new(message_id: &[u8; MESSAGE_ID_LEN]) -> Self {
+        Self::with_message_id(message_id)
+    }
+
+    /// A buffer for a message id of any length up to 32 bytes: the 16-byte ids of format
+    /// version 1 ("Message ID ... 16" in its header) go into the body AAD as they are. A longer
+    /// id is cut to 32 bytes (no header has one).
+    pub fn with_message_id(message_id: &[u8]) -> Self {
         let mut buf = [0u8; AAD_MAX];
-        let (id, _) = buf.split_at_mut(MESSAGE_ID_LEN);
-        id.copy_from_slice(message_id);
-        Self { buf }
+        let id_len = message_id.len().min(MESSAGE_ID_LEN);
+        if let (Some(dst), Some(src)) = (buf.get_mut(..id_len), message_id.get(..id_len)) {
+            dst.copy_from_slice(src);
+        }
+        Self { buf, id_len }
     }
 
     /// Spec (message-body-aad.md): "Message ID | Body AAD Content | Sequence Number (4, Uint32)
@@ -95,14 +107,14 @@ impl BodyAad {
     /// "`AWSKMSEncryptionClient Single Block`" with sequence number 1.
     pub fn get(&mut self, kind: BodyKind, seq: u32, content_len: u64) -> &[u8] {
         let s = kind.content_string();
-        let (_, tail) = self.buf.split_at_mut(MESSAGE_ID_LEN);
+        let (_, tail) = self.buf.split_at_mut(self.id_len);
         let (cs, tail) = tail.split_at_mut(s.len());
         cs.copy_from_slice(s);
         let (sq, tail) = tail.split_at_mut(4);
         sq.copy_from_slice(&seq.to_be_bytes());
         let (ln, _) = tail.split_at_mut(8);
         ln.copy_from_slice(&content_len.to_be_bytes());
-        let len = MESSAGE_ID_LEN + s.len() + 12;
+        let len = self.id_len + s.len() + 12;
         self.buf.get(..len).unwrap_or(&[])
     }
 }
@@ -282,5 +294,16 @@ mod tests {
         assert_eq!(&a[32..66], CONTENT_FINAL_FRAME);
         assert_eq!(a.len(), 32 + 34 + 12);
         assert_eq!(frame_iv(0x0102_0304), [0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn aad_of_a_16_byte_message_id() {
+        let mut aad = BodyAad::with_message_id(&[5; 16]);
+        let a = aad.get(BodyKind::SingleBlock, 1, 3).to_vec();
+        assert_eq!(a.len(), 16 + 35 + 12);
+        assert_eq!(&a[..16], &[5; 16]);
+        assert_eq!(&a[16..51], CONTENT_SINGLE_BLOCK);
+        assert_eq!(&a[51..55], &[0, 0, 0, 1]);
+        assert_eq!(&a[55..], &[0, 0, 0, 0, 0, 0, 0, 3]);
     }
 }

@@ -33,6 +33,15 @@ pub enum Field {
     ProviderInfo,
     /// The message footer of a signed suite (signature length and signature).
     Footer,
+    // s5-legacy (flagged hunk): the fields of a format version 1 header.
+    /// Format version 1: the message type byte.
+    MessageType,
+    /// Format version 1: the four reserved bytes.
+    Reserved,
+    /// Format version 1: the IV length byte.
+    IvLength,
+    /// Format version 1: the header authentication IV.
+    HeaderIv,
 }
 
 /// What is wrong with a message, and where.
@@ -117,6 +126,14 @@ pub enum FormatErrorKind {
     /// The `aws-crypto-public-key` value is not strict base64 of a compressed point on the
     /// suite's curve.
     InvalidPublicKey,
+    // s5-legacy (flagged hunk): format version 1 header checks.
+    /// Format version 1: the message type is not `0x80` (customer authenticated encrypted
+    /// data).
+    InvalidMessageType(u8),
+    /// Format version 1: the reserved bytes are not `00 00 00 00`.
+    NonZeroReserved,
+    /// Format version 1: the IV length is not the suite's (12).
+    InvalidIvLength(u8),
 }
 
 /// A malformed message: what is wrong, in which field, at which byte offset.
@@ -149,7 +166,7 @@ impl fmt::Display for FormatErrorKind {
             TrailingBytes { count } => {
                 write!(f, "at least {count} trailing byte(s) after the message")
             }
-            UnsupportedVersion(v) => write!(f, "unsupported format version 0x{v:02x} (only 0x02)"),
+            UnsupportedVersion(v) => write!(f, "unsupported format version 0x{v:02x}"),
             UnsupportedSuite(s) => write!(f, "unsupported algorithm suite 0x{s:04x}"),
             NonCommittingSuite(s) => write!(
                 f,
@@ -203,6 +220,9 @@ impl fmt::Display for FormatErrorKind {
                 f,
                 "aws-crypto-public-key is not base64 of a compressed point on the suite's curve"
             ),
+            InvalidMessageType(t) => write!(f, "message type 0x{t:02x}, expected 0x80"),
+            NonZeroReserved => write!(f, "reserved bytes are not zero"),
+            InvalidIvLength(l) => write!(f, "IV length {l}, expected 12"),
         }
     }
 }

@@ -13,14 +13,24 @@
 //! under `aws-crypto-public-key` (the only `aws-crypto-` key accepted), decoded and checked
 //! here ([`MessageHeader::signer_public_key`]); the footer follows the body
 //! (`super::footer`). The suites themselves are described in `super::suite`.
+//!
+//! Format version 1 (the nine non-committing suites, opened only when
+//! [`OpenLimits::allow_non_committing`] is set, never written) is parsed by `super::header_v1`
+//! into the same [`MessageHeader`]; the fields both versions share are read by
+//! `super::header_common`.
 
 use super::context::EncryptionContext;
 use super::edk::EncryptedDataKey;
 use super::error::{Field, FormatError, FormatErrorKind};
+use super::header_common::{
+    check_reserved_keys, read_content_type, read_encrypted_data_keys, read_frame_length,
+    signer_key_of,
+};
+use super::header_v1::LegacyFields;
 use super::reader::Reader;
 use super::suite::AlgorithmSuite;
 use crate::crypto::kdf::{COMMIT_KEY_LEN, MESSAGE_ID_LEN};
-use crate::crypto::verify::{SignerPublicKey, EC_PUBLIC_KEY_FIELD};
+use crate::crypto::verify::SignerPublicKey;
 
 internal_pub! {
     /// Message format version 2.
@@ -75,9 +85,12 @@ pub struct OpenLimits {
     pub max_encrypted_data_keys: u16,
     /// Largest frame length accepted (default 64 MiB).
     pub max_frame_length: u32,
-    /// Whether non-committing suites may be opened. Default `false`. fragseal does not
-    /// implement the format version 1 they use, so setting this only changes the error from
-    /// [`FormatErrorKind::NonCommittingSuite`] to [`FormatErrorKind::UnsupportedVersion`].
+    /// Whether headers of the non-committing suites (message format version 1) are parsed.
+    /// Default `false`: they are refused with [`FormatErrorKind::NonCommittingSuite`] as soon
+    /// as the suite id is read (which `message::parse` reports as
+    /// [`crate::OpenError::CommitmentPolicy`]). Set it with [`Self::with_commitment_policy`];
+    /// opening such a message also needs [`crate::message::OpenParams::commitment_policy`] to
+    /// allow it.
     pub allow_non_committing: bool,
 }
 
@@ -95,6 +108,12 @@ impl OpenLimits {
     /// The defaults with another maximum number of encrypted data keys.
     pub fn with_max_encrypted_data_keys(mut self, max: u16) -> Self {
         self.max_encrypted_data_keys = max;
+        self
+    }
+
+    /// With [`Self::allow_non_committing`] as `policy` says.
+    pub fn with_commitment_policy(mut self, policy: super::suite::CommitmentPolicy) -> Self {
+        self.allow_non_committing = policy.allows_non_committing();
         self
     }
 
@@ -320,6 +339,14 @@ impl HeaderBody {
             let suite_id = r.u16(Field::AlgorithmSuite)?;
             let suite = match AlgorithmSuite::from_id(suite_id) {
                 Some(s) if s.is_committing() => s,
+                // A format version 1 suite in a version 2 header is no valid message at all.
+                Some(_) if limits.allow_non_committing => {
+                    return Err(Reader::error_at(
+                        suite_at,
+                        Field::AlgorithmSuite,
+                        FormatErrorKind::UnsupportedSuite(suite_id),
+                    ))
+                }
                 Some(_) => {
                     return Err(Reader::error_at(
                         suite_at,
@@ -339,54 +366,9 @@ impl HeaderBody {
             let ec_at = r.offset();
             let encryption_context = EncryptionContext::read_header_field(r)?;
             check_reserved_keys(&encryption_context, suite, ec_at)?;
-            let count_at = r.offset();
-            let count = r.u16(Field::EncryptedDataKeys)?;
-            if count == 0 {
-                return Err(Reader::error_at(
-                    count_at,
-                    Field::EncryptedDataKeys,
-                    FormatErrorKind::NoEncryptedDataKeys,
-                ));
-            }
-            if count > limits.max_encrypted_data_keys {
-                return Err(Reader::error_at(
-                    count_at,
-                    Field::EncryptedDataKeys,
-                    FormatErrorKind::TooManyEncryptedDataKeys {
-                        count,
-                        max: limits.max_encrypted_data_keys,
-                    },
-                ));
-            }
-            let mut encrypted_data_keys = Vec::with_capacity(usize::from(count));
-            for _ in 0..count {
-                encrypted_data_keys.push(EncryptedDataKey::read(r)?);
-            }
-            let ct_at = r.offset();
-            let content_type = match r.u8(Field::ContentType)? {
-                0x01 => ContentType::NonFramed,
-                0x02 => ContentType::Framed,
-                other => {
-                    return Err(Reader::error_at(
-                        ct_at,
-                        Field::ContentType,
-                        FormatErrorKind::InvalidContentType(other),
-                    ))
-                }
-            };
-            let fl_at = r.offset();
-            let frame_length = r.u32(Field::FrameLength)?;
-            let frame_length_ok = match content_type {
-                ContentType::NonFramed => frame_length == 0,
-                ContentType::Framed => frame_length > 0 && frame_length <= limits.max_frame_length,
-            };
-            if !frame_length_ok {
-                return Err(Reader::error_at(
-                    fl_at,
-                    Field::FrameLength,
-                    FormatErrorKind::InvalidFrameLength(frame_length),
-                ));
-            }
+            let encrypted_data_keys = read_encrypted_data_keys(r, limits)?;
+            let content_type = read_content_type(r)?;
+            let frame_length = read_frame_length(r, content_type, limits)?;
             let commit_key = *r.array::<COMMIT_KEY_LEN>(Field::SuiteData)?;
             Ok(Self {
                 suite_id,
@@ -401,61 +383,6 @@ impl HeaderBody {
     }
 }
 
-internal_pub! {
-    /// The reserved-key rule of a `suite` message's context (starting at `ec_at`): no key with
-    /// the prefix `aws-crypto-`, except `aws-crypto-public-key` in a signed suite, where it is
-    /// required (ESDK default CMM, decrypt: "If the algorithm suite contains a signing
-    /// algorithm ... MUST extract the verification key from the encryption context").
-    ///
-    /// # Errors
-    /// [`FormatErrorKind::ReservedEncryptionContextKey`] or
-    /// [`FormatErrorKind::MissingPublicKey`] on [`Field::EncryptionContext`].
-    fn check_reserved_keys(
-        ec: &EncryptionContext,
-        suite: AlgorithmSuite,
-        ec_at: usize,
-    ) -> Result<(), FormatError> {
-        let err = |kind| Reader::error_at(ec_at, Field::EncryptionContext, kind);
-        let signed = suite.is_signed();
-        if let Some((k, _)) = ec
-            .iter()
-            .find(|(k, _)| k.starts_with("aws-crypto-") && !(signed && *k == EC_PUBLIC_KEY_FIELD))
-        {
-            return Err(err(FormatErrorKind::ReservedEncryptionContextKey(
-                k.to_owned(),
-            )));
-        }
-        if signed && ec.get(EC_PUBLIC_KEY_FIELD).is_none() {
-            return Err(err(FormatErrorKind::MissingPublicKey));
-        }
-        Ok(())
-    }
-}
-
-internal_pub! {
-    /// The signer's public key of a signed `suite`'s context (`None` for an unsigned suite).
-    ///
-    /// # Errors
-    /// [`FormatErrorKind::MissingPublicKey`] or [`FormatErrorKind::InvalidPublicKey`] on
-    /// [`Field::EncryptionContext`], at `ec_at`.
-    fn signer_key_of(
-        ec: &EncryptionContext,
-        suite: AlgorithmSuite,
-        ec_at: usize,
-    ) -> Result<Option<SignerPublicKey>, FormatError> {
-        if !suite.is_signed() {
-            return Ok(None);
-        }
-        let err = |kind| Reader::error_at(ec_at, Field::EncryptionContext, kind);
-        let value = ec
-            .get(EC_PUBLIC_KEY_FIELD)
-            .ok_or_else(|| err(FormatErrorKind::MissingPublicKey))?;
-        SignerPublicKey::from_context_value(suite.signature(), value)
-            .map(Some)
-            .ok_or_else(|| err(FormatErrorKind::InvalidPublicKey))
-    }
-}
-
 /// Offset of the encryption context field in a format version 2 header.
 const EC_OFFSET_V2: usize = 1 + 2 + MESSAGE_ID_LEN;
 
@@ -464,14 +391,18 @@ const EC_OFFSET_V2: usize = 1 + 2 + MESSAGE_ID_LEN;
 /// re-serialization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageHeader {
-    body: HeaderBody,
-    suite: AlgorithmSuite,
-    auth_tag: [u8; HEADER_TAG_LEN],
-    /// Header body bytes followed by the tag, as received.
-    raw: Vec<u8>,
-    body_len: usize,
+    /// The fields. For a format version 1 header, `message_id` holds the 16-byte id followed
+    /// by 16 zero bytes and `commit_key` is all zero (see `legacy`).
+    pub(super) body: HeaderBody,
+    pub(super) suite: AlgorithmSuite,
+    pub(super) auth_tag: [u8; HEADER_TAG_LEN],
+    /// Header body bytes followed by the header IV (version 1) and the tag, as received.
+    pub(super) raw: Vec<u8>,
+    pub(super) body_len: usize,
     /// The signer's public key (signed suites only), decoded and checked while parsing.
-    signer_key: Option<SignerPublicKey>,
+    pub(super) signer_key: Option<SignerPublicKey>,
+    /// Format version 1 only: its 16-byte message id and header IV.
+    pub(super) legacy: Option<LegacyFields>,
 }
 
 impl MessageHeader {
@@ -484,6 +415,9 @@ impl MessageHeader {
     /// # Errors
     /// A [`FormatError`] (see `HeaderBody::read`).
     pub fn parse(message: &[u8], limits: &OpenLimits) -> Result<Self, FormatError> {
+        if limits.allow_non_committing && message.first() == Some(&super::header_v1::VERSION_1) {
+            return super::header_v1::parse(message, limits);
+        }
         let mut r = Reader::new(message);
         let body = HeaderBody::read(&mut r, limits)?;
         let body_len = r.consumed();
@@ -505,6 +439,7 @@ impl MessageHeader {
             raw,
             body_len,
             signer_key,
+            legacy: None,
         })
     }
 
@@ -536,6 +471,7 @@ impl MessageHeader {
                 raw,
                 body_len,
                 signer_key,
+                legacy: None,
             })
         }
     }
@@ -546,7 +482,8 @@ impl MessageHeader {
             &self.body
         }
     }
-    /// Algorithm suite id (`0x0478` or `0x0578`).
+    /// Algorithm suite id (`0x0478` or `0x0578`; one of the nine format version 1 suites when
+    /// [`OpenLimits::allow_non_committing`] is set).
     pub fn suite_id(&self) -> u16 {
         self.body.suite_id
     }
@@ -560,9 +497,33 @@ impl MessageHeader {
     pub fn signer_public_key(&self) -> Option<&SignerPublicKey> {
         self.signer_key.as_ref()
     }
-    /// The 32-byte message id.
+    /// The 32-byte message id of a format version 2 header. For a format version 1 header
+    /// (16-byte id) this is that id followed by 16 zero bytes: use [`Self::message_id_bytes`].
     pub fn message_id(&self) -> &[u8; MESSAGE_ID_LEN] {
         &self.body.message_id
+    }
+    /// The message id as written: 32 bytes (format version 2) or 16 (version 1).
+    pub fn message_id_bytes(&self) -> &[u8] {
+        match &self.legacy {
+            Some(l) => &l.message_id,
+            None => &self.body.message_id,
+        }
+    }
+    /// The message format version: 2, or 1 for the non-committing suites (parsed only when
+    /// [`OpenLimits::allow_non_committing`] is set).
+    pub fn format_version(&self) -> u8 {
+        if self.legacy.is_some() {
+            super::header_v1::VERSION_1
+        } else {
+            FORMAT_VERSION
+        }
+    }
+    internal_pub! {
+        /// Format version 1: the header authentication IV as received (`None` in version 2,
+        /// whose header IV is all zero).
+        fn header_iv(&self) -> Option<&[u8; 12]> {
+            self.legacy.as_ref().map(|l| &l.header_iv)
+        }
     }
     /// The encryption context (authenticated only once the header tag is verified).
     pub fn encryption_context(&self) -> &EncryptionContext {
@@ -581,6 +542,7 @@ impl MessageHeader {
         self.body.frame_length
     }
     /// The commit key stored in the header (not secret: it commits the header to its data key).
+    /// All zero in a format version 1 header, which has none.
     pub fn commit_key(&self) -> &[u8; COMMIT_KEY_LEN] {
         &self.body.commit_key
     }

@@ -295,6 +295,11 @@ impl CommitmentPolicy {
             CommitmentPolicy::RequireEncryptAllowDecrypt => true,
         }
     }
+
+    /// Whether the policy opens non-committing (format version 1) suites at all.
+    pub fn allows_non_committing(self) -> bool {
+        self == CommitmentPolicy::RequireEncryptAllowDecrypt
+    }
 }
 
 #[cfg(test)]

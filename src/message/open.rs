@@ -2,15 +2,18 @@
 
 use super::frame::read_frame;
 use super::{checks::context_binds_stream, serialize_authenticate_only, with_header_aad};
-use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
+use crate::crypto::aead::AeadBackend;
 use crate::crypto::kdf::{derive_message_keys, MessageKeys};
+use crate::crypto::legacy::{FrameKey, HeaderKeys, LegacyKey, OpeningKey};
 use crate::crypto::verify::verify_message;
 use crate::crypto::DataKey;
 use crate::error::{AuthenticationError, OpenError};
 use crate::format::body::{read_non_framed_block, BodyAad, BodyKind, FrameRef};
 use crate::format::footer::{read_message_end, Footer};
 use crate::format::header::HEADER_IV;
-use crate::format::{ContentType, EncryptionContext, Field, MessageHeader, OpenLimits, Reader};
+use crate::format::{
+    CommitmentPolicy, ContentType, EncryptionContext, Field, MessageHeader, OpenLimits, Reader,
+};
 use crate::identity::IdentityCheck;
 use zeroize::Zeroize;
 
@@ -24,6 +27,11 @@ pub struct OpenParams<'a> {
     pub supplied_context: Option<&'a EncryptionContext>,
     /// The AES-GCM implementation.
     pub backend: AeadBackend,
+    /// Which suites may be opened (default
+    /// [`CommitmentPolicy::RequireEncryptRequireDecrypt`]: only the key-committing ones). A
+    /// message in a suite the policy refuses fails with [`OpenError::CommitmentPolicy`] before
+    /// any key is used.
+    pub commitment_policy: CommitmentPolicy,
 }
 
 impl<'a> OpenParams<'a> {
@@ -33,7 +41,14 @@ impl<'a> OpenParams<'a> {
             identity,
             supplied_context: None,
             backend: AeadBackend::default(),
+            commitment_policy: CommitmentPolicy::default(),
         }
+    }
+
+    /// Sets [`Self::commitment_policy`].
+    pub fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
+        self
     }
 
     /// Sets [`Self::supplied_context`].
@@ -61,20 +76,43 @@ pub struct ParsedMessage<'m> {
 /// Parses and validates the header at the start of `message` (which continues with the body).
 ///
 /// # Errors
-/// [`OpenError::Format`] naming the field and byte offset.
+/// [`OpenError::Format`] naming the field and byte offset; a non-committing suite when
+/// `limits` does not allow them ([`OpenLimits::allow_non_committing`]) is
+/// [`FormatErrorKind::NonCommittingSuite`](crate::format::FormatErrorKind::NonCommittingSuite)
+/// (an [`Engine`](crate::engine::Engine), which parses with its commitment policy, reports it as
+/// [`OpenError::CommitmentPolicy`]).
 pub fn parse<'m>(message: &'m [u8], limits: &OpenLimits) -> Result<ParsedMessage<'m>, OpenError> {
     let header = MessageHeader::parse(message, limits)?;
     Ok(ParsedMessage { header, message })
 }
 
-/// Derives the message keys and authenticates the header: commit key (constant time), header
-/// tag over the header bytes as received followed by the supplied context, and the expected
-/// fragment identity per `params.identity`.
+/// The commitment policy's check of `header`, before any key is used.
+pub(crate) fn check_policy(
+    header: &MessageHeader,
+    policy: CommitmentPolicy,
+) -> Result<(), OpenError> {
+    let suite = header.suite();
+    if policy.allows_decrypt(suite) {
+        Ok(())
+    } else {
+        Err(OpenError::CommitmentPolicy { suite })
+    }
+}
+
+/// Derives the message keys and authenticates a format version 2 header: commit key
+/// (constant time), header tag over the header bytes as received followed by the supplied
+/// context, and the expected fragment identity per `params.identity`. A format version 1
+/// header fails here (see [`authenticate`]).
 pub(crate) fn authenticate_header(
     data_key: &DataKey,
     header: &MessageHeader,
     params: &OpenParams<'_>,
 ) -> Result<MessageKeys, OpenError> {
+    check_policy(header, params.commitment_policy)?;
+    if header.header_iv().is_some() {
+        return Err(AuthenticationError.into());
+    }
+    let extra = serialize_authenticate_only(params.supplied_context).ok_or(AuthenticationError)?;
     let keys = derive_message_keys(
         params.backend,
         data_key,
@@ -84,7 +122,6 @@ pub(crate) fn authenticate_header(
     if !keys.commit_key.ct_eq(header.commit_key()) {
         return Err(OpenError::Authentication(AuthenticationError));
     }
-    let extra = serialize_authenticate_only(params.supplied_context).ok_or(AuthenticationError)?;
     with_header_aad(header.header_body_bytes(), &extra, |aad| {
         keys.encryption_key
             .open_in_place_detached(&HEADER_IV, aad, &mut [], header.auth_tag())
@@ -101,6 +138,44 @@ pub(crate) fn authenticate_header(
         identity.verify(data_key, header.message_id())?;
     }
     Ok(keys)
+}
+
+/// Checks the commitment policy, derives the keys and authenticates the header, of either
+/// format version. Version 2: as [`authenticate_header`]. Version 1: the suite's KDF over the
+/// data key (of the suite's length) and the 16-byte message id, and the header tag with the
+/// header's own IV; no commit key exists, and an expected identity never verifies (fragseal
+/// never writes format version 1).
+pub(crate) fn authenticate<K: OpeningKey + ?Sized>(
+    data_key: &K,
+    header: &MessageHeader,
+    params: &OpenParams<'_>,
+) -> Result<HeaderKeys, OpenError> {
+    check_policy(header, params.commitment_policy)?;
+    let extra = serialize_authenticate_only(params.supplied_context).ok_or(AuthenticationError)?;
+    if let Some(iv) = header.header_iv() {
+        let key = LegacyKey::derive(
+            params.backend,
+            header.suite(),
+            data_key.key_bytes(),
+            header.message_id_bytes(),
+        )?;
+        with_header_aad(header.header_body_bytes(), &extra, |aad| {
+            key.open_in_place_detached(iv, aad, &mut [], header.auth_tag())
+        })?;
+        if let IdentityCheck::Expect(_) = params.identity {
+            return Err(AuthenticationError.into());
+        }
+        return Ok(HeaderKeys::Legacy(key));
+    }
+    let owned;
+    let data_key = match data_key.as_data_key() {
+        Some(k) => k,
+        None => {
+            owned = DataKey::from_slice(data_key.key_bytes()).ok_or(AuthenticationError)?;
+            &owned
+        }
+    };
+    super::authenticate_header(data_key, header, params).map(HeaderKeys::Committed)
 }
 
 /// Verifies a signed message's footer: `footer` must be present exactly when the header's
@@ -129,16 +204,16 @@ fn verify_footer(
 
 /// Decrypts one frame's ciphertext appended to `out`; on failure the appended bytes are zeroed
 /// and removed.
-fn open_frame_into(
+fn open_frame_into<K: FrameKey + ?Sized>(
     out: &mut Vec<u8>,
-    key: &Aes256GcmKey,
+    key: &K,
     aad: &mut BodyAad,
     frame: &FrameRef<'_>,
 ) -> Result<(), OpenError> {
     let at = out.len();
     out.extend_from_slice(frame.ciphertext);
     let buf = out.get_mut(at..).unwrap_or(&mut []);
-    let r = key.open_in_place_detached(
+    let r = key.open_detached(
         frame.iv,
         aad.get(frame.kind, frame.seq, frame.content_len()),
         buf,
@@ -175,19 +250,27 @@ impl<'m> ParsedMessage<'m> {
         self.message.get(self.header.header_len()..).unwrap_or(&[])
     }
 
-    /// Opens the message with `data_key`.
+    /// Opens the message with `data_key` (a [`DataKey`], or
+    /// [`SecretBytes`](crate::crypto::SecretBytes) of the suite's data key length: the AES-128
+    /// and AES-192 suites of format version 1 have 16- and 24-byte data keys).
     ///
-    /// Authenticates the header first (commit key, header tag with the supplied context, and
-    /// the identity per `params.identity`), then checks and decrypts every frame, then (suite
-    /// `0x0578`) verifies the footer's signature over header and body. Nothing is returned
+    /// Checks the commitment policy of `params` first, then authenticates the header (commit
+    /// key, header tag with the supplied context, and the identity per `params.identity`),
+    /// then checks and decrypts every frame, then (signed suites) verifies the footer's
+    /// signature over header and body. Nothing is returned
     /// unless the whole message verifies; non-framed bodies are accepted.
     ///
     /// # Errors
     /// [`OpenError::Authentication`] (opaque) for a wrong key, a bad tag, a commit key
     /// mismatch, a missing or wrong supplied context, an identity mismatch or a signature
     /// that does not verify; [`OpenError::Format`] for a malformed body (sequence gap, wrong
-    /// IV, missing final frame, truncated footer, trailing bytes, ...).
-    pub fn open(&self, data_key: &DataKey, params: &OpenParams<'_>) -> Result<Vec<u8>, OpenError> {
+    /// IV, missing final frame, truncated footer, trailing bytes, ...);
+    /// [`OpenError::CommitmentPolicy`] for a non-committing suite the policy refuses.
+    pub fn open<K: OpeningKey + ?Sized>(
+        &self,
+        data_key: &K,
+        params: &OpenParams<'_>,
+    ) -> Result<Vec<u8>, OpenError> {
         let mut out = Vec::new();
         self.open_into(data_key, params, &mut out)?;
         Ok(out)
@@ -199,17 +282,17 @@ impl<'m> ParsedMessage<'m> {
     ///
     /// # Errors
     /// As [`Self::open`].
-    pub fn open_into(
+    pub fn open_into<K: OpeningKey + ?Sized>(
         &self,
-        data_key: &DataKey,
+        data_key: &K,
         params: &OpenParams<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), OpenError> {
         let header = &self.header;
         let body = self.body_bytes();
-        let keys = authenticate_header(data_key, header, params)?;
-        let key = &keys.encryption_key;
-        let mut aad = BodyAad::new(header.message_id());
+        let keys = authenticate(data_key, header, params)?;
+        let key = &keys;
+        let mut aad = BodyAad::with_message_id(header.message_id_bytes());
         let mut r = Reader::at(body, header.header_len());
         let start = out.len();
         // Plaintext is never longer than the body.
@@ -336,9 +419,9 @@ impl ParsedMessage<'_> {
     /// # Errors
     /// As [`Self::open`]; [`OpenError::RangeReversed`] or [`OpenError::RangeBeyondEnd`] when
     /// `range` is reversed or ends beyond the plaintext.
-    pub fn open_range(
+    pub fn open_range<K: OpeningKey + ?Sized>(
         &self,
-        data_key: &DataKey,
+        data_key: &K,
         params: &OpenParams<'_>,
         range: core::ops::Range<u64>,
     ) -> Result<Vec<u8>, OpenError> {
@@ -356,11 +439,11 @@ impl ParsedMessage<'_> {
             all.zeroize();
             return r;
         }
-        let keys = authenticate_header(data_key, header, params)?;
+        let keys = authenticate(data_key, header, params)?;
         let index = index_frames(header, body)?;
         verify_footer(header, self.message, index.footer, params)?;
-        let key = &keys.encryption_key;
-        let mut aad = BodyAad::new(header.message_id());
+        let key = &keys;
+        let mut aad = BodyAad::with_message_id(header.message_id_bytes());
         // The final frame first: its tag authenticates the plaintext length the range is
         // checked against.
         let mut last_plain = Vec::with_capacity(header.frame_length() as usize);

@@ -45,10 +45,11 @@
 //! [`super::ParsedMessage::open`] releases nothing before the signature verifies.
 
 use super::frame::{is_final, read_prefix, FINAL_PREFIX_LEN, REGULAR_PREFIX_LEN};
-use super::{authenticate_header, OpenParams};
-use crate::crypto::aead::{Aes256GcmKey, IV_LEN, TAG_LEN};
+use super::open::authenticate;
+use super::OpenParams;
+use crate::crypto::aead::{IV_LEN, TAG_LEN};
+use crate::crypto::legacy::{FrameKey, HeaderKeys, OpeningKey};
 use crate::crypto::verify::{max_signature_len, StreamVerifier};
-use crate::crypto::DataKey;
 use crate::error::{AuthenticationError, OpenError};
 use crate::format::body::{frame_iv, BodyAad, BodyKind, MAX_NON_FRAMED_LEN};
 use crate::format::error::FormatErrorKind;
@@ -108,17 +109,20 @@ impl<R: Read> SealedStream<R> {
         &self.header
     }
 
-    /// Authenticates the header with `data_key` (with the supplied context and the identity
-    /// check of `params`) and returns a reader of the plaintext.
+    /// Checks the commitment policy of `params`, authenticates the header with `data_key`
+    /// (a [`DataKey`](crate::crypto::DataKey), or [`SecretBytes`](crate::crypto::SecretBytes) of the suite's data key
+    /// length; with the supplied context and the identity check of `params`) and returns a
+    /// reader of the plaintext.
     ///
     /// # Errors
-    /// [`OpenError::Authentication`] (opaque) when the key, header or identity does not verify.
-    pub fn open(
+    /// [`OpenError::Authentication`] (opaque) when the key, header or identity does not verify;
+    /// [`OpenError::CommitmentPolicy`] for a non-committing suite the policy refuses.
+    pub fn open<K: OpeningKey + ?Sized>(
         self,
-        data_key: &DataKey,
+        data_key: &K,
         params: &OpenParams<'_>,
     ) -> Result<OpenStream<R>, OpenError> {
-        let keys = authenticate_header(data_key, &self.header, params)?;
+        let keys = authenticate(data_key, &self.header, params)?;
         let offset = self.header.header_len();
         let verifier = self.header.signer_public_key().map(|key| {
             let mut v = StreamVerifier::new(key.clone());
@@ -132,8 +136,8 @@ impl<R: Read> SealedStream<R> {
             source: self.source,
             pending: self.pending,
             pending_pos: 0,
-            key: keys.encryption_key,
-            aad: BodyAad::new(self.header.message_id()),
+            key: keys,
+            aad: BodyAad::with_message_id(self.header.message_id_bytes()),
             content_type: self.header.content_type(),
             frame_length: self.header.frame_length(),
             max_frame_length: self.max_frame_length,
@@ -183,7 +187,7 @@ pub struct OpenStream<R> {
     source: R,
     pending: Vec<u8>,
     pending_pos: usize,
-    key: Aes256GcmKey,
+    key: HeaderKeys,
     aad: BodyAad,
     content_type: ContentType,
     frame_length: u32,
@@ -332,7 +336,7 @@ impl<R: Read> OpenStream<R> {
         self.read_content(len, field)?;
         let mut tag = [0u8; TAG_LEN];
         self.read_exact_field(&mut tag, field)?;
-        self.key.open_in_place_detached(
+        self.key.open_detached(
             &frame_iv(seq),
             self.aad.get(kind, seq, len as u64),
             &mut self.frame,
@@ -412,6 +416,7 @@ impl<R> Drop for OpenStream<R> {
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+    use crate::crypto::DataKey;
     use crate::format::{EncryptedDataKey, EncryptionContext};
     use crate::message::{seal, SealParams};
     use std::io::Cursor;

@@ -34,7 +34,8 @@ impl VerifiedHeader {
         }
     }
 
-    /// The message id.
+    /// The message id (a format version 1 message's 16-byte id is followed by 16 zero bytes,
+    /// as [`MessageHeader::message_id`](crate::format::MessageHeader::message_id) gives it).
     pub fn message_id(&self) -> &[u8; MESSAGE_ID_LEN] {
         &self.message_id
     }

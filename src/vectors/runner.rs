@@ -11,7 +11,7 @@ use super::manifest::{DecryptManifest, DecryptTest, Expectation};
 use super::source::Source;
 use super::suites::{self, CommitmentPolicy, SuiteInfo};
 use super::VectorError;
-use crate::crypto::{AeadBackend, DataKey, SecretBytes};
+use crate::crypto::{AeadBackend, SecretBytes};
 use crate::error::OpenError;
 use crate::format::{EncryptionContext, OpenLimits};
 use crate::identity::IdentityCheck;
@@ -186,7 +186,10 @@ fn decrypt(
     info: Option<SuiteInfo>,
     options: &RunOptions,
 ) -> Attempt {
-    let limits = &options.limits;
+    let limits = &options
+        .limits
+        .clone()
+        .with_commitment_policy(options.commitment_policy);
     let parsed = match message::parse(ciphertext, limits) {
         Ok(p) => p,
         Err(e) => return Attempt::Done(Err(e.to_string())),
@@ -211,18 +214,18 @@ fn decrypt(
         None => stored.clone(),
     };
     let mut failures = Vec::new();
-    let mut data_key: Option<DataKey> = None;
+    let mut data_key: Option<SecretBytes> = None;
     'edks: for edk in header.encrypted_data_keys() {
         for key in &set.keys {
             let Some(res) = key.unwrap(edk, &ec) else {
                 continue;
             };
-            match res.map(|k| as_data_key(&k, info)) {
+            match res.map(|k| as_data_key(k, info)) {
                 Ok(Ok(k)) => {
                     data_key = Some(k);
                     break 'edks;
                 }
-                Ok(Err(e)) => return Attempt::Skip(e),
+                Ok(Err(e)) => failures.push(e),
                 Err(e) => failures.push(e.to_string()),
             }
         }
@@ -242,7 +245,9 @@ fn decrypt(
         }));
     };
     let identity = IdentityCheck::Skip;
-    let mut params = OpenParams::new(&identity).with_backend(options.backend);
+    let mut params = OpenParams::new(&identity)
+        .with_backend(options.backend)
+        .with_commitment_policy(options.commitment_policy);
     if let Some(s) = &supplied {
         params = params.with_supplied_context(s);
     }
@@ -263,23 +268,22 @@ fn decrypt(
     })
 }
 
-/// The data key for the message's suite: 32 bytes for the suites this build opens.
-fn as_data_key(bytes: &SecretBytes, info: Option<SuiteInfo>) -> Result<DataKey, String> {
-    DataKey::from_slice(bytes.expose_secret()).ok_or_else(|| {
-        format!(
-            "a {}-byte data key ({}) is not supported by this build",
+/// The data key for the message's suite: its data key length (16, 24 or 32 bytes).
+fn as_data_key(bytes: SecretBytes, info: Option<SuiteInfo>) -> Result<SecretBytes, String> {
+    match info {
+        Some(i) if i.data_key_len != bytes.len() => Err(format!(
+            "a {}-byte data key for suite 0x{:04X}, whose data keys are {} bytes",
             bytes.len(),
-            info.map_or("unknown suite".to_owned(), |i| format!(
-                "suite 0x{:04X}",
-                i.id
-            ))
-        )
-    })
+            i.id,
+            i.data_key_len
+        )),
+        _ => Ok(bytes),
+    }
 }
 
 fn open_streaming(
     ciphertext: &[u8],
-    data_key: &DataKey,
+    data_key: &SecretBytes,
     params: &OpenParams<'_>,
     limits: &OpenLimits,
 ) -> Result<Vec<u8>, String> {

@@ -17,8 +17,11 @@ pub struct SuiteInfo {
     pub data_key_len: usize,
 }
 
-/// The suites this build opens (A's open support extends this list as it lands).
-const OPENED: [u16; 2] = [0x0478, 0x0578];
+/// The suites this build opens: all eleven (the nine of format version 1 only under
+/// [`CommitmentPolicy::RequireEncryptAllowDecrypt`]).
+const OPENED: [u16; 11] = [
+    0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378, 0x0478, 0x0578,
+];
 
 /// The suite of an ESDK suite id.
 pub fn info(id: u16) -> Option<SuiteInfo> {
@@ -87,6 +90,17 @@ mod tests {
         assert_eq!(peek(&[0x07]), None);
         let legacy = info(0x0014).map(|s| skip_reason(s, CommitmentPolicy::default()));
         assert!(matches!(legacy, Some(Some(r)) if r.contains("commitment policy")));
+        for id in [
+            0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
+        ] {
+            let allow = CommitmentPolicy::RequireEncryptAllowDecrypt;
+            assert_eq!(
+                info(id).and_then(|s| skip_reason(s, allow)),
+                None,
+                "{id:#06x}"
+            );
+            assert!(opened(id));
+        }
         assert_eq!(
             info(0x0478).and_then(|s| skip_reason(s, CommitmentPolicy::default())),
             None
