@@ -300,17 +300,13 @@ fn own_positive_vectors_in_the_framework_format() {
 /// An official archive of awslabs/aws-encryption-sdk-test-vectors (for example
 /// `vectors/awses-decrypt/python-1.3.5.zip`), named by `FRAGSEAL_OFFICIAL_VECTORS`: nothing may
 /// fail under `RequireEncryptAllowDecrypt`, and under the default policy every 1.x test is
-/// skipped for the policy. CI does not download it: without the variable the test says why it
-/// does nothing.
+/// skipped for the policy. CI does not download it, so the test is ignored (counted as skipped)
+/// unless run with `--ignored`, and then it fails when the variable is unset.
 #[test]
+#[ignore = "needs FRAGSEAL_OFFICIAL_VECTORS: an official archive, which CI cannot download"]
 fn an_official_archive_runs_without_failures() {
-    let Some(path) = std::env::var_os("FRAGSEAL_OFFICIAL_VECTORS") else {
-        support::unavailable(
-            "an_official_archive_runs_without_failures",
-            "FRAGSEAL_OFFICIAL_VECTORS names no archive",
-        );
-        return;
-    };
+    let path = std::env::var_os("FRAGSEAL_OFFICIAL_VECTORS")
+        .expect("FRAGSEAL_OFFICIAL_VECTORS names an official test-vector archive");
     let path = std::path::PathBuf::from(path);
     let report = run(&path, &allow_legacy());
     let (passed, failed, skipped) = report.counts();
