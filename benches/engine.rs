@@ -16,9 +16,10 @@
 //!   (`Engine::seal` / `Engine::open` over the same 64 fragments one after another on the
 //!   calling thread) as the per-thread baseline of the batch targets (issue 15.1: batch per
 //!   thread ≥ 0.85 × single). Batch results are dropped inside the measured time, so the pool's
-//!   give-back (and the zeroizing of opened plaintext) is counted. `open_batch_wipe_before_reuse`
-//!   is `open_batch` on an engine whose pool wipes plaintext before reuse
-//!   (`PlaintextWipe::BeforeReuse`) instead of on release.
+//!   give-back (and the zeroizing of opened plaintext) is counted. The engines wipe opened
+//!   plaintext before reuse (`PlaintextWipe::BeforeReuse`, the default); `open_batch_wipe_on_release`
+//!   is `open_batch` on an engine whose pool zeroizes plaintext when each result is dropped
+//!   (`PlaintextWipe::OnRelease`).
 
 #![allow(
     missing_docs,
@@ -159,11 +160,11 @@ fn batches(c: &mut Criterion) {
     const N: usize = 64;
     const SIZE: usize = 1 << 20;
     let (engine, kms, cred, key, ec) = setup_with(EngineConfig::default());
-    // The same key, with plaintext wiped before reuse instead of on release.
-    let lazy = Engine::new(
+    // The same key, with plaintext zeroized on release instead of before reuse.
+    let on_release = Engine::new(
         Arc::new(KmsKeyring::strict(kms, &cred, &[&key]).expect("keyring")),
         EngineConfig::default().with_buffer_pool(
-            BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::BeforeReuse),
+            BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::OnRelease),
         ),
     )
     .expect("engine");
@@ -229,8 +230,8 @@ fn batches(c: &mut Criterion) {
             b.iter(|| black_box(pool.install(|| engine.open_batch(&cred, opens.clone()))))
         });
         g.bench_function(
-            BenchmarkId::new("open_batch_wipe_before_reuse", format!("{threads}t")),
-            |b| b.iter(|| black_box(pool.install(|| lazy.open_batch(&cred, opens.clone())))),
+            BenchmarkId::new("open_batch_wipe_on_release", format!("{threads}t")),
+            |b| b.iter(|| black_box(pool.install(|| on_release.open_batch(&cred, opens.clone())))),
         );
     }
     g.finish();

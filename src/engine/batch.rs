@@ -73,7 +73,7 @@ impl std::error::Error for OpenFailure {
 impl Engine {
     /// Seals one fragment into a pooled buffer of the message's exact length (see the
     /// [module documentation](self)).
-    fn seal_pooled(
+    pub(super) fn seal_pooled(
         &self,
         credential: &Credential,
         request: &SealRequest,
@@ -104,7 +104,7 @@ impl Engine {
 
     /// Opens one fragment into a pooled buffer, wiped per
     /// [`BufferPoolLimits::plaintext_wipe`](super::BufferPoolLimits::plaintext_wipe).
-    fn open_pooled(
+    pub(super) fn open_pooled(
         &self,
         credential: &Credential,
         request: &OpenRequest,

@@ -10,15 +10,17 @@
 //!   belong to their results, not to the pool.
 //! - Plaintext is wiped before its memory is reused or freed, at one of two moments
 //!   ([`PlaintextWipe`]):
-//!   - [`PlaintextWipe::OnRelease`] (default): the owner of an opened plaintext zeroizes it
-//!     (`zeroize`'s fill and optimization barrier) when its last clone is dropped, whether the
-//!     buffer then returns to the pool or is freed, so plaintext never lingers in idle buffers.
-//!   - [`PlaintextWipe::BeforeReuse`]: a released plaintext buffer returns to the pool as it
-//!     is; its next result overwrites it, and whatever that result does not cover is zeroized
-//!     as soon as the result is written (before anyone sees it). A buffer the pool frees (full
-//!     pool, engine dropped) is zeroized first. Plaintext of dropped results stays in the idle
-//!     buffers until the next batch or the engine's drop; the batch no longer pays for a
-//!     second pass over memory that has left the cache (docs/PERFORMANCE.md).
+//!   - [`PlaintextWipe::BeforeReuse`] (default): a released plaintext buffer returns to the
+//!     pool as it is; its next result overwrites it, and whatever that result does not cover is
+//!     zeroized as soon as the result is written (before anyone sees it). A buffer the pool
+//!     frees (full pool, engine dropped, a result dropped after its engine) is zeroized first.
+//!     Plaintext of dropped results stays in the idle buffers (at most
+//!     [`BufferPoolLimits::max_bytes`]) until the next open or the engine's drop; an open does
+//!     not pay for a second pass over memory that has left the cache (docs/PERFORMANCE.md).
+//!   - [`PlaintextWipe::OnRelease`]: the owner of an opened plaintext zeroizes it (`zeroize`'s
+//!     fill and optimization barrier) when its last clone is dropped, whether the buffer then
+//!     returns to the pool or is freed, so plaintext never lingers in idle buffers. A batch of
+//!     fragments larger than the cache then costs one more pass over memory.
 //!
 //!   Either way no result, sealed or opened, is handed memory that still holds another
 //!   fragment's plaintext, and no buffer that held plaintext is freed unwiped. Sealed outputs
@@ -34,13 +36,13 @@ use std::sync::{Arc, Mutex, Weak};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlaintextWipe {
-    /// Zeroized when the last clone of the result is dropped (default): idle buffers never
-    /// hold plaintext.
-    #[default]
+    /// Zeroized when the last clone of the result is dropped: idle buffers never hold
+    /// plaintext.
     OnRelease,
     /// Overwritten by the buffer's next result, the rest zeroized as that result is written;
-    /// zeroized before the pool frees the buffer. Idle buffers hold the plaintext of dropped
-    /// results until then, within the pool's bounds.
+    /// zeroized before the pool frees the buffer (default). Idle buffers hold the plaintext of
+    /// dropped results until then, within the pool's bounds.
+    #[default]
     BeforeReuse,
 }
 
@@ -54,7 +56,7 @@ pub struct BufferPoolLimits {
     pub max_bytes: usize,
     /// Number of idle buffers kept (default 256; 0 turns the pool off).
     pub max_buffers: usize,
-    /// When opened plaintext is wiped (default [`PlaintextWipe::OnRelease`]).
+    /// When opened plaintext is wiped (default [`PlaintextWipe::BeforeReuse`]).
     pub plaintext_wipe: PlaintextWipe,
 }
 
@@ -63,7 +65,7 @@ impl Default for BufferPoolLimits {
         Self {
             max_bytes: 128 << 20,
             max_buffers: 256,
-            plaintext_wipe: PlaintextWipe::OnRelease,
+            plaintext_wipe: PlaintextWipe::BeforeReuse,
         }
     }
 }
@@ -111,9 +113,15 @@ pub struct IdleBuffers {
     pub bytes: usize,
 }
 
-/// Fresh buffers get this much room beyond the request, so that a buffer that held a sealed
-/// message can take the plaintext of a similar one and the other way round.
+/// Fresh buffers get up to this much room beyond the request, so that a buffer that held a
+/// sealed message can take the plaintext of a similar one and the other way round.
 const SLACK: usize = 16 << 10;
+
+/// The room a fresh buffer of `need` bytes gets: [`SLACK`], but at most 1/64 of the request, so
+/// that results kept for long (a store of small sealed fragments) waste at most ~1.6 %.
+fn slack(need: usize) -> usize {
+    SLACK.min(need / 64)
+}
 
 /// What a buffer held, which decides whether it is wiped on release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,7 +233,7 @@ impl Inner {
                 return Taken::new(buf, stale);
             }
         }
-        Taken::new(Vec::with_capacity(need.saturating_add(SLACK)), 0)
+        Taken::new(Vec::with_capacity(need.saturating_add(slack(need))), 0)
     }
 
     /// Keeps `buf` (its length covering what may hold plaintext) if it fits the limits; else
@@ -400,7 +408,9 @@ mod tests {
 
     #[test]
     fn a_dropped_result_is_reused_and_plaintext_is_wiped_first() {
-        let pool = BufferPool::new(BufferPoolLimits::default());
+        let pool = BufferPool::new(
+            BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::OnRelease),
+        );
         let taken = filled(&pool, 1000, 0xAB, 1000);
         let cap = taken.buf.capacity();
         let addr = taken.buf.as_ptr() as usize;
@@ -436,7 +446,9 @@ mod tests {
 
     #[test]
     fn sealed_buffers_are_not_wiped_and_failed_plaintext_is() {
-        let pool = BufferPool::new(BufferPoolLimits::default());
+        let pool = BufferPool::new(
+            BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::OnRelease),
+        );
         drop(pool.wrap(filled(&pool, 10, 7, 10), Contents::Sealed));
         assert_eq!(pool.idle_contents(), vec![Vec::<u8>::new()]);
         let sealed_again = pool.take(10);
@@ -499,12 +511,12 @@ mod tests {
         drop(results);
         assert_eq!(pool.idle().buffers, 2);
 
-        let small = BufferPool::new(BufferPoolLimits::default().with_max_bytes(SLACK + 150));
+        let small = BufferPool::new(BufferPoolLimits::default().with_max_bytes(150));
         let a = small.wrap(small.take(100), Contents::Sealed);
         let b = small.wrap(small.take(100), Contents::Sealed);
         drop((a, b));
         assert_eq!(small.idle().buffers, 1, "the second would pass max_bytes");
-        assert!(small.idle().bytes <= SLACK + 150);
+        assert!(small.idle().bytes <= 150);
 
         let off = BufferPool::new(BufferPoolLimits::OFF);
         drop(off.wrap(off.take(100), Contents::Plaintext));

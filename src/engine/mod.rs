@@ -197,7 +197,10 @@ impl Engine {
         self.cache.counters(credential).ok()
     }
 
-    /// Seals one fragment for `credential`. The output is allocated once, at its final size.
+    /// Seals one fragment for `credential`. The output is written once, into a buffer of its
+    /// final size from the engine's buffer pool ([`EngineConfig::buffer_pool`]): the buffer of a
+    /// dropped result is reused, so a stream of large fragments does not fault in fresh memory
+    /// for every one.
     ///
     /// # Errors
     /// [`SealError::Keyring`] when no data key could be had (after retries); another
@@ -205,12 +208,7 @@ impl Engine {
     /// keys, a context of another stream than the identity's, oversized fields). The request
     /// is left untouched either way.
     pub fn seal(&self, credential: &Credential, request: &SealRequest) -> Result<Bytes, SealError> {
-        self.seal_with(credential, request, |key, signer, params| match signer {
-            None => message::seal(key, params, &request.plaintext).map(Bytes::from),
-            Some(signer) => {
-                message::seal_signed(key, signer, params, &request.plaintext).map(Bytes::from)
-            }
-        })
+        self.seal_pooled(credential, request)
     }
 
     /// Seals one fragment for `credential`, appending the message to `out` (which grows at most
@@ -357,7 +355,8 @@ impl Engine {
     }
 
     /// Opens one sealed fragment for `credential`, checking what `request` asks. The plaintext
-    /// is allocated once.
+    /// is written once, into a buffer from the engine's buffer pool, and wiped as
+    /// [`BufferPoolLimits::plaintext_wipe`] says (never freed or handed out unwiped).
     ///
     /// # Errors
     /// [`OpenError::Format`] for a malformed message; [`OpenError::Context`] or
@@ -371,14 +370,7 @@ impl Engine {
         credential: &Credential,
         request: &OpenRequest,
     ) -> Result<Opened, OpenError> {
-        let (plaintext, header) = self.open_with(
-            credential,
-            &request.message,
-            &request.options,
-            |p: &Bytes| p.len() as u64,
-            |parsed, key, params| parsed.open(key, params).map(Bytes::from),
-        )?;
-        Ok(Opened { plaintext, header })
+        self.open_pooled(credential, request)
     }
 
     /// Opens one sealed fragment for `credential`, appending the plaintext to `out` (reuse `out`
