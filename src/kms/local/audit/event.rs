@@ -222,6 +222,17 @@ pub(crate) fn format_uuid(mut b: [u8; 16]) -> String {
     s
 }
 
+/// CloudTrail's `userIdentity.type` of `caller`.
+pub(super) fn principal_type(caller: &Credential) -> &'static str {
+    if caller.principal_arn().ends_with(":root") {
+        "Root"
+    } else if caller.principal_arn().contains(":assumed-role/") {
+        "AssumedRole"
+    } else {
+        "IAMUser"
+    }
+}
+
 #[cfg(test)]
 mod uuid_tests {
     use super::*;
@@ -258,16 +269,5 @@ mod uuid_tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), n);
-    }
-}
-
-/// CloudTrail's `userIdentity.type` of `caller`.
-pub(super) fn principal_type(caller: &Credential) -> &'static str {
-    if caller.principal_arn().ends_with(":root") {
-        "Root"
-    } else if caller.principal_arn().contains(":assumed-role/") {
-        "AssumedRole"
-    } else {
-        "IAMUser"
     }
 }
