@@ -20,6 +20,7 @@
 
 use super::audit::Origin;
 use super::request::{self, Body, CONTENT_TYPE};
+use super::sigv4;
 use super::{Limits, Shared};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -130,16 +131,20 @@ async fn answer(
             .unwrap_or_default(),
         request_id: request_id.clone(),
     };
-    let protocol = request::protocol(&parts);
+    let auth = sigv4::read_authorization(&parts);
+    let protocol = request::protocol(&parts, &auth);
     let answer = if request::runs_inline(&parts, protocol, &body, &shared.kms) {
         // No thread hop: the request's work is bounded CPU plus one audit append.
         std::panic::catch_unwind(AssertUnwindSafe(|| {
-            request::handle(&shared, &parts, protocol, body, &origin)
+            request::handle(&shared, &parts, auth, protocol, body, &origin)
         }))
         .unwrap_or_else(|_| handler_failed())
     } else {
+        drop(auth);
         tokio::task::spawn_blocking(move || {
-            request::handle(&shared, &parts, protocol, body, &origin)
+            // `auth` borrowed the head, which moves to this thread: read it again here.
+            let auth = sigv4::read_authorization(&parts);
+            request::handle(&shared, &parts, auth, protocol, body, &origin)
         })
         .await
         .unwrap_or_else(|_| handler_failed())

@@ -7,7 +7,7 @@
 use super::audit::{self, Origin, Rejection};
 use super::errors::{ApiError, SERIALIZATION, UNKNOWN_OPERATION};
 use super::kms_api::{self, input::Input};
-use super::sigv4::Service;
+use super::sigv4::{AuthHeader, Refusal, Service};
 use super::sts::{self, StsError};
 use super::{sigv4, Shared};
 use crate::kms::local::{LocalKms, Operation};
@@ -61,9 +61,10 @@ impl Answer {
 }
 
 /// The protocol an answer is in: the SigV4 scope's service when the `Authorization` header
-/// names one; else STS for a form-encoded body (the Query protocol), else KMS.
-pub(crate) fn protocol(parts: &Parts) -> Service {
-    sigv4::scope_service(parts).unwrap_or_else(|| {
+/// (`auth`, [`sigv4::read_authorization`] of `parts`) names one; else STS for a
+/// form-encoded body (the Query protocol), else KMS.
+pub(crate) fn protocol(parts: &Parts, auth: &Result<AuthHeader<'_>, Refusal>) -> Service {
+    sigv4::scope_service(auth).unwrap_or_else(|| {
         let form = parts
             .headers
             .get("content-type")
@@ -225,16 +226,18 @@ pub(crate) fn runs_inline(parts: &Parts, protocol: Service, body: &Body, kms: &L
 /// What an alias name that LocalKms creates lazily contains (`alias/aws/kinesisvideo`).
 const KINESIS_VIDEO: &[u8] = b"kinesisvideo";
 
-/// Answers one request in `protocol` (what [`protocol`] decided for it).
+/// Answers one request in `protocol` (what [`protocol`] decided for it); `auth` is
+/// [`sigv4::read_authorization`] of `parts`.
 pub(crate) fn handle(
     shared: &Shared,
     parts: &Parts,
+    auth: Result<AuthHeader<'_>, Refusal>,
     protocol: Service,
     body: Body,
     origin: &Origin,
 ) -> Answer {
     if protocol == Service::Sts {
-        return handle_sts(shared, parts, body, origin);
+        return handle_sts(shared, parts, auth, body, origin);
     }
     let clocks = shared.clocks();
     let now = clocks.real;
@@ -258,6 +261,7 @@ pub(crate) fn handle(
         let verified = sigv4::verify(
             &shared.signing_keys,
             parts,
+            auth,
             &bytes,
             &shared.iam,
             &shared.sessions,
@@ -336,7 +340,13 @@ pub(crate) fn handle(
 
 /// Answers one STS request (Query protocol). STS calls are not KMS events: they are not
 /// written to the KMS audit log.
-fn handle_sts(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> Answer {
+fn handle_sts(
+    shared: &Shared,
+    parts: &Parts,
+    auth: Result<AuthHeader<'_>, Refusal>,
+    body: Body,
+    origin: &Origin,
+) -> Answer {
     let clocks = shared.clocks();
     let close = !matches!(body, Body::Complete(_));
     let outcome = (|| -> Result<Vec<u8>, StsError> {
@@ -357,6 +367,7 @@ fn handle_sts(shared: &Shared, parts: &Parts, body: Body, origin: &Origin) -> An
         let verified = sigv4::verify(
             &shared.signing_keys,
             parts,
+            auth,
             &bytes,
             &shared.iam,
             &shared.sessions,

@@ -254,12 +254,31 @@ impl Service {
     }
 }
 
-/// The service named by the `Authorization` header's credential scope, if it parses and
-/// names one this server answers (used to pick the protocol of the answer, before the
-/// signature is verified).
-pub(crate) fn scope_service(parts: &Parts) -> Option<Service> {
-    let auth = single_header(parts, "authorization")?.to_str().ok()?;
-    Service::parse(parse_authorization(auth).ok()?.service)
+/// The request's `Authorization` header, parsed: read once per request, then used to pick
+/// the protocol of the answer ([`scope_service`]) and by [`verify`].
+///
+/// # Errors
+/// No header → `MissingAuthenticationTokenException`; not visible ASCII or malformed →
+/// `IncompleteSignatureException` (see [`parse_authorization`]).
+pub(crate) fn read_authorization(parts: &Parts) -> Result<AuthHeader<'_>, Refusal> {
+    let Some(auth) = single_header(parts, "authorization") else {
+        return Err(refuse(MISSING_AUTH, "Missing Authentication Token", None));
+    };
+    let auth = auth.to_str().map_err(|_| {
+        refuse(
+            INCOMPLETE_SIGNATURE,
+            "Authorization header is not visible ASCII.",
+            None,
+        )
+    })?;
+    parse_authorization(auth)
+}
+
+/// The service named by the `Authorization` header's credential scope, if the header
+/// parsed ([`read_authorization`]) and names one this server answers (used to pick the
+/// protocol of the answer, before the signature is verified).
+pub(crate) fn scope_service(auth: &Result<AuthHeader<'_>, Refusal>) -> Option<Service> {
+    Service::parse(auth.as_ref().ok()?.service)
 }
 
 /// A verified caller.
@@ -278,15 +297,18 @@ pub(crate) struct Clocks {
 }
 
 /// Verifies the request's signature against the IAM file's access keys and the STS sessions
-/// this server issued; returns the caller and the service. The signature of a `POST /`
-/// request is computed by [`canonical`] with the signing key cached in `keys`; any other
-/// shape's by `aws-sigv4`.
+/// this server issued; returns the caller and the service. `auth` is
+/// [`read_authorization`] of `parts` (its refusal is returned as is). The signature of a
+/// `POST /` request is computed by [`canonical`] with the signing key cached in `keys`; any
+/// other shape's by `aws-sigv4`.
 ///
 /// `parts` must have no duplicate `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` or
 /// `x-amz-content-sha256` (the HTTP layer refuses those first).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn verify(
     keys: &KeyCache,
     parts: &Parts,
+    auth: Result<AuthHeader<'_>, Refusal>,
     body: &[u8],
     iam: &IamConfig,
     sessions: &Sessions,
@@ -294,17 +316,7 @@ pub(crate) fn verify(
     clocks: Clocks,
 ) -> Result<Verified, Refusal> {
     let now = clocks.real;
-    let Some(auth) = single_header(parts, "authorization") else {
-        return Err(refuse(MISSING_AUTH, "Missing Authentication Token", None));
-    };
-    let auth = auth.to_str().map_err(|_| {
-        refuse(
-            INCOMPLETE_SIGNATURE,
-            "Authorization header is not visible ASCII.",
-            None,
-        )
-    })?;
-    let header = parse_authorization(auth)?;
+    let header = auth?;
     let akid = Some(header.access_key_id);
     let Some(amz_date) = single_header(parts, "x-amz-date").and_then(|v| v.to_str().ok()) else {
         return Err(refuse(
@@ -425,18 +437,21 @@ pub(crate) fn verify(
 }
 
 fn check_skew(request: SystemTime, now: SystemTime) -> Result<(), String> {
-    let r = format_amz_date(request);
+    // The dates are formatted only for a refusal: an accepted request does not pay for it.
+    let r = || format_amz_date(request);
     if let Ok(behind) = now.duration_since(request) {
         if behind > MAX_SKEW {
             return Err(format!(
-                "Signature expired: {r} is now earlier than {} ({} - 5 min.)",
+                "Signature expired: {} is now earlier than {} ({} - 5 min.)",
+                r(),
                 format_amz_date(now - MAX_SKEW),
                 format_amz_date(now)
             ));
         }
     } else if request.duration_since(now).unwrap_or_default() > MAX_SKEW {
         return Err(format!(
-            "Signature not yet current: {r} is still later than {} ({} + 5 min.)",
+            "Signature not yet current: {} is still later than {} ({} + 5 min.)",
+            r(),
             format_amz_date(now + MAX_SKEW),
             format_amz_date(now)
         ));

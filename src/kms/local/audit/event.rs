@@ -148,26 +148,78 @@ impl AuditEvent {
     }
 }
 
-/// A random UUID (version 4 layout) for request and event ids; not secret.
+/// How many random bytes [`random_uuid`] draws from the OS at once: 16 ids per `getrandom`.
+const ID_POOL_BYTES: usize = 256;
+
+/// A thread's random bytes for ids, drawn from the OS [`ID_POOL_BYTES`] at a time.
+struct IdPool {
+    bytes: [u8; ID_POOL_BYTES],
+    /// Bytes of `bytes` already handed out.
+    used: usize,
+    /// The process that drew `bytes`.
+    pid: u32,
+}
+
+impl IdPool {
+    /// The next 16 unused bytes, refilling from the OS when the pool is spent or the process
+    /// is not the one that drew it (a `fork`ed child must not replay its parent's ids).
+    fn take16(&mut self) -> [u8; 16] {
+        let pid = std::process::id();
+        if self.used + 16 > ID_POOL_BYTES || self.pid != pid {
+            crate::crypto::fill_random(&mut self.bytes);
+            self.used = 0;
+            self.pid = pid;
+        }
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.bytes[self.used..self.used + 16]);
+        self.used += 16;
+        b
+    }
+}
+
+thread_local! {
+    static IDS: core::cell::RefCell<IdPool> = const {
+        core::cell::RefCell::new(IdPool {
+            bytes: [0; ID_POOL_BYTES],
+            used: ID_POOL_BYTES,
+            pid: 0,
+        })
+    };
+}
+
+/// A random UUID (version 4 layout) for request and event ids; not secret, but unique.
+///
+/// Each id is 16 fresh bytes of the operating system's generator, never reused: they are
+/// drawn 256 at a time into a per-thread pool instead of one `getrandom` call per id (three
+/// ids per served request). The pool is never used for secrets. It remembers the process
+/// that filled it and is refilled in a `fork`ed child before its first id, so a child
+/// cannot repeat ids its parent had left in the pool.
 pub(crate) fn random_uuid() -> String {
-    let mut b = [0u8; 16];
-    crate::crypto::fill_random(&mut b);
+    let b = IDS
+        .try_with(|p| p.borrow_mut().take16())
+        .unwrap_or_else(|_| {
+            // During thread teardown the pool may be gone: draw these 16 bytes directly.
+            let mut b = [0u8; 16];
+            crate::crypto::fill_random(&mut b);
+            b
+        });
     format_uuid(b)
 }
 
 /// Formats 16 bytes as a version-4 UUID string.
 pub(crate) fn format_uuid(mut b: [u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(byte >> 4)]));
+        s.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    s
 }
 
 /// CloudTrail's `userIdentity.type` of `caller`.
@@ -178,5 +230,44 @@ pub(super) fn principal_type(caller: &Credential) -> &'static str {
         "AssumedRole"
     } else {
         "IAMUser"
+    }
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::*;
+
+    #[test]
+    fn format_is_the_version_4_layout() {
+        let b: [u8; 16] = core::array::from_fn(|i| u8::try_from(i * 17).expect("byte"));
+        assert_eq!(format_uuid(b), "00112233-4455-4677-8899-aabbccddeeff");
+        assert_eq!(
+            format_uuid([0xff; 16]),
+            "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        assert_eq!(format_uuid([0; 16]), "00000000-0000-4000-8000-000000000000");
+    }
+
+    #[test]
+    fn ids_are_distinct_across_pool_refills_and_threads() {
+        let draw = || {
+            (0..3 * ID_POOL_BYTES / 16 + 5)
+                .map(|_| random_uuid())
+                .collect::<Vec<_>>()
+        };
+        let mut all: Vec<String> = std::thread::scope(|s| {
+            let other = s.spawn(draw);
+            let mut mine = draw();
+            mine.extend(other.join().expect("thread"));
+            mine
+        });
+        for id in &all {
+            assert_eq!(id.len(), 36);
+            assert_eq!(&id[14..15], "4");
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n);
     }
 }

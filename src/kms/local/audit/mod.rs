@@ -10,6 +10,9 @@
 mod event;
 mod operation;
 mod origin;
+mod record;
+#[cfg(test)]
+mod record_tests;
 mod rejected;
 mod writer;
 
@@ -35,6 +38,16 @@ use writer::open_no_follow;
 /// Default number of events kept in memory.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
+/// The audit file and the buffer each record is rendered into before one `write_all`
+/// (reused: no allocation per record).
+struct Sink {
+    file: Option<File>,
+    line: Vec<u8>,
+}
+
+/// The largest line buffer kept for the next record, in bytes.
+const MAX_KEPT_LINE: usize = 64 * 1024;
+
 struct Ring {
     capacity: usize,
     events: VecDeque<Arc<AuditEvent>>,
@@ -52,7 +65,7 @@ struct Ring {
 pub struct AuditLog {
     ring: Mutex<Ring>,
     counts: Mutex<Counts>,
-    file: Mutex<Option<File>>,
+    file: Mutex<Sink>,
     file_errors: AtomicU64,
     rejected_count: AtomicU64,
 }
@@ -84,7 +97,10 @@ impl AuditLog {
                 dropped: 0,
             }),
             counts: Mutex::new(Counts::new(DEFAULT_COUNTED_CREDENTIALS)),
-            file: Mutex::new(None),
+            file: Mutex::new(Sink {
+                file: None,
+                line: Vec::new(),
+            }),
             file_errors: AtomicU64::new(0),
             rejected_count: AtomicU64::new(0),
         }
@@ -101,7 +117,9 @@ impl AuditLog {
             Err(_) => return Err(poisoned()),
         }
         let event = Arc::new(event);
-        let written = self.write_line(&event.to_json(), event.operation.name());
+        let written = self.write_with(event.operation.name(), |line| {
+            record::write_line(&event, line);
+        });
         if let Ok(mut r) = self.ring.lock() {
             if r.capacity == 0 {
                 r.dropped += 1;
@@ -118,32 +136,45 @@ impl AuditLog {
 
     /// Appends `record` as one JSON line to the file, if any.
     fn write_line(&self, record: &Value, what: &str) -> Result<(), KmsError> {
-        match self.file.lock() {
-            Ok(mut guard) => match guard.as_mut() {
-                Some(f) => {
-                    let mut line = record.to_string();
-                    line.push('\n');
-                    f.write_all(line.as_bytes())
-                        .and_then(|()| f.flush())
-                        .map_err(|e| {
-                            self.file_errors.fetch_add(1, Ordering::Relaxed);
-                            KmsError::new(
-                                KmsErrorKind::AuditFailure,
-                                format!(
-                                    "the audit record of this {what} call could not be written \
-                                     ({e}); the call's result is withheld"
-                                ),
-                            )
-                            .with_source(e)
-                        })
-                }
-                None => Ok(()),
-            },
-            Err(_) => Err(KmsError::new(
+        self.write_with(what, |line| {
+            // Serializing a `Value` into a Vec cannot fail.
+            serde_json::to_writer(&mut *line, record).unwrap_or_default();
+            line.push(b'\n');
+        })
+    }
+
+    /// If there is a file: clears the sink's reused line buffer, lets `render` write one
+    /// record into it (ending with `\n`), and appends it to the file. Without a file nothing
+    /// is rendered.
+    fn write_with(&self, what: &str, render: impl FnOnce(&mut Vec<u8>)) -> Result<(), KmsError> {
+        let Ok(mut guard) = self.file.lock() else {
+            return Err(KmsError::new(
                 KmsErrorKind::AuditFailure,
                 "audit file lock poisoned",
-            )),
+            ));
+        };
+        let Sink { file, line } = &mut *guard;
+        let Some(f) = file.as_mut() else {
+            return Ok(());
+        };
+        line.clear();
+        render(line);
+        let written = f.write_all(line).and_then(|()| f.flush());
+        // A rare huge record (a long policy document) does not stay allocated.
+        if line.capacity() > MAX_KEPT_LINE {
+            *line = Vec::new();
         }
+        written.map_err(|e| {
+            self.file_errors.fetch_add(1, Ordering::Relaxed);
+            KmsError::new(
+                KmsErrorKind::AuditFailure,
+                format!(
+                    "the audit record of this {what} call could not be written \
+                     ({e}); the call's result is withheld"
+                ),
+            )
+            .with_source(e)
+        })
     }
 
     /// Records a request refused before it reached the KMS ([`RejectedRequest`]): appended
@@ -238,7 +269,7 @@ impl AuditLog {
             .file
             .lock()
             .map_err(|_| std::io::Error::other("audit file lock poisoned"))?;
-        *g = file;
+        g.file = file;
         Ok(())
     }
 
