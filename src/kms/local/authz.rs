@@ -258,6 +258,7 @@ impl LocalKms {
             .and_then(|arn| arn.split(':').nth(4))
             .unwrap_or(caller.account())
             .to_owned();
+        let origin = audit::current_origin();
         let written = self.audit.record(AuditEvent {
             event_time: now,
             operation: op,
@@ -279,8 +280,11 @@ impl LocalKms {
             },
             would_be_denied: would_deny.into_inner(),
             enforcement: self.enforcement(),
-            origin: audit::current_origin(),
-            request_id: audit::random_uuid(),
+            // A served request already has its id (the record takes it from the origin).
+            request_id: origin
+                .as_ref()
+                .map_or_else(audit::random_uuid, |o| o.request_id.clone()),
+            origin,
             event_id: audit::random_uuid(),
         });
         match written {
