@@ -24,8 +24,8 @@
 //!   engine's pool is empty, so the 128 MB the store keeps are fresh pages (faulted in inside
 //!   the timing), and the first fragment calls GenerateDataKey.
 //! - `copy/64` copies the 64 fragments out of the MKV into reused buffers on the same 2 threads:
-//!   the copy PutMedia cannot avoid (it reads an `io::Read` into the fragment it seals), i.e.
-//!   what bounds `put_media/*` below `seal_batch/64`.
+//!   the copy PutMedia cannot avoid (it reads an `io::Read` into the fragment it seals), the
+//!   main work it does beyond `seal_batch/64` (the seal then reads that fragment from cache).
 //!
 //! One case per process (no criterion), `KVS_INGEST_ROUNDS` rounds (default 1), each round's
 //! time and minor page faults per MB on stderr (`/proc/self/stat`, setup excluded):
