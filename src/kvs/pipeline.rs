@@ -7,6 +7,13 @@
 //! A session that waits for a result never blocks a pool thread: it runs pending pool jobs
 //! (`rayon::yield_now`) while it waits, so sessions running on the pool (the benchmark's 8
 //! and 64 concurrent streams) cannot starve their own sealing jobs.
+//!
+//! Buffers (docs/PERFORMANCE.md): each fragment is sealed into a buffer of the engine's pool
+//! (a one-fragment [`Engine::seal_batch`]), so that the sealed bytes the store keeps go back to
+//! that pool when the store drops them (retention, DeleteStream) and a later fragment is
+//! sealed into memory that is already faulted in; and the plaintext document a fragment was
+//! read into comes back to the session when its seal is done, for the session's next fragment
+//! (at most one more than the fragments in flight are kept, freed when the session ends).
 
 use super::errors::FragmentFailure;
 use super::store::FragmentMeta;
@@ -16,6 +23,7 @@ use crate::SealError;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// A received fragment whose seal is in flight.
@@ -41,6 +49,73 @@ pub(crate) struct Pipeline<'s, 'e> {
     tx: Sender<(u64, Sealed)>,
     rx: Receiver<(u64, Sealed)>,
     next_slot: u64,
+    docs: Docs,
+}
+
+/// A session's fragment documents whose seal is done, for its next fragments: at most `keep`
+/// idle, freed with the session.
+pub(crate) struct Docs {
+    idle: Arc<Mutex<Vec<Vec<u8>>>>,
+    keep: usize,
+}
+
+impl Docs {
+    /// Keeps at most `keep` idle documents.
+    pub(crate) fn new(keep: usize) -> Self {
+        Self {
+            idle: Arc::default(),
+            keep,
+        }
+    }
+
+    /// An empty buffer: an idle document, or a fresh (unallocated) one.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let mut doc = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.pop())
+            .unwrap_or_default();
+        doc.clear();
+        doc
+    }
+
+    /// `doc` as a [`Bytes`] that gives the buffer back here when its last clone drops (if
+    /// these `Docs` still exist and keep fewer than `keep`; else it is freed).
+    pub(crate) fn wrap(&self, doc: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Doc {
+            buf: doc,
+            home: Arc::downgrade(&self.idle),
+            keep: self.keep,
+        })
+    }
+}
+
+/// The owner behind a document's [`Bytes`] (see [`Docs::wrap`]).
+struct Doc {
+    buf: Vec<u8>,
+    home: Weak<Mutex<Vec<Vec<u8>>>>,
+    keep: usize,
+}
+
+impl AsRef<[u8]> for Doc {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Doc {
+    fn drop(&mut self) {
+        let Some(home) = self.home.upgrade() else {
+            return;
+        };
+        let Ok(mut idle) = home.lock() else {
+            return;
+        };
+        if idle.len() < self.keep {
+            idle.push(core::mem::take(&mut self.buf));
+        }
+    }
 }
 
 impl<'s, 'e> Pipeline<'s, 'e> {
@@ -51,17 +126,31 @@ impl<'s, 'e> Pipeline<'s, 'e> {
         caller: &'e Credential,
     ) -> Self {
         let (tx, rx) = channel();
+        let window = rayon::current_num_threads().max(1);
         Self {
             scope,
             engine,
             caller,
-            window: rayon::current_num_threads().max(1),
+            window,
             queue: VecDeque::new(),
             done: HashMap::new(),
             tx,
             rx,
             next_slot: 0,
+            // The fragments in flight and the one being read.
+            docs: Docs::new(window + 1),
         }
+    }
+
+    /// An empty buffer for the next fragment document: one whose seal is done, or fresh.
+    pub(crate) fn doc(&self) -> Vec<u8> {
+        self.docs.take()
+    }
+
+    /// `doc` as the plaintext of a seal request: it comes back to [`Self::doc`] when the
+    /// request (and every clone of the bytes) is dropped.
+    pub(crate) fn plaintext(&self, doc: Vec<u8>) -> Bytes {
+        self.docs.wrap(doc)
     }
 
     /// Whether another fragment may start sealing without waiting.
@@ -81,7 +170,12 @@ impl<'s, 'e> Pipeline<'s, 'e> {
         let tx = self.tx.clone();
         let (engine, caller) = (self.engine, self.caller);
         self.scope.spawn(move |_| {
-            let r = engine.seal(caller, &request);
+            // A batch of one: the message is written into a buffer of the engine's pool.
+            let r = match engine.seal_batch(caller, vec![request]).pop() {
+                Some(Ok(sealed)) => Ok(sealed),
+                Some(Err(failure)) => Err(failure.error),
+                None => Err(SealError::Internal("a batch of one gave no result")),
+            };
             // The receiver outlives the scope's jobs: a send cannot fail while it is read.
             let _ = tx.send((slot, r));
         });
@@ -145,4 +239,40 @@ pub(crate) struct SealFailed {
     pub(crate) failure: FragmentFailure,
     pub(crate) timecode_ms: u64,
     pub(crate) number: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_fragments_document_is_reused_and_at_most_keep_are_kept() {
+        let docs = Docs::new(1);
+        let mut doc = docs.take();
+        doc.extend_from_slice(&[7; 1000]);
+        let addr = doc.as_ptr() as usize;
+        let plain = docs.wrap(doc);
+        let clone = plain.clone();
+        drop(plain);
+        assert_eq!(docs.take().capacity(), 0, "a clone still holds it");
+        assert_eq!(&clone[..], &[7; 1000][..]);
+        drop(clone);
+        let again = docs.take();
+        assert_eq!(again.as_ptr() as usize, addr, "the same buffer");
+        assert!(again.is_empty() && again.capacity() >= 1000);
+
+        let (a, b) = (docs.wrap(vec![1; 10]), docs.wrap(vec![2; 10]));
+        drop((a, b));
+        assert_eq!(docs.take().capacity(), 10);
+        assert_eq!(docs.take().capacity(), 0, "only one was kept");
+    }
+
+    #[test]
+    fn a_document_outlives_its_session() {
+        let docs = Docs::new(2);
+        let plain = docs.wrap(b"fragment".to_vec());
+        drop(docs);
+        assert_eq!(&plain[..], b"fragment");
+    }
 }

@@ -93,16 +93,14 @@ struct Header {
 
 impl Header {
     /// EBML header ‖ Segment (unknown size) ‖ children: the start of every fragment.
-    /// A fragment's buffer holding the prefix, with room for `body` more bytes: the one
-    /// allocation of the fragment when `body` is right.
-    fn prefix_with_room(&self, body: usize) -> Vec<u8> {
+    /// Writes the prefix into the (empty) fragment buffer `v`, with room for `body` more
+    /// bytes: no allocation when `v` held a fragment of this size before, else one.
+    fn prefix_into(&self, v: &mut Vec<u8>, body: usize) {
         let segment = super::mkvout::unknown_size_header(ids::SEGMENT);
-        let mut v =
-            Vec::with_capacity(self.ebml.len() + segment.len() + self.children.len() + body);
+        v.reserve(self.ebml.len() + segment.len() + self.children.len() + body);
         v.extend_from_slice(&self.ebml);
         v.extend(segment);
         v.extend_from_slice(&self.children);
-        v
     }
 }
 
@@ -209,7 +207,8 @@ impl Kvs {
                                         usize::try_from(s.min(MAX_FRAGMENT_SIZE)).unwrap_or(0)
                                     })
                                     .saturating_add(head.len() + 64);
-                                let mut doc = h.prefix_with_room(room);
+                                let mut doc = pipe.doc();
+                                h.prefix_into(&mut doc, room);
                                 let cluster_at = doc.len();
                                 doc.extend_from_slice(&head);
                                 let body_at = doc.len();
@@ -280,7 +279,7 @@ impl Kvs {
                                 let (request, meta, timecode_ms) = self.receive(
                                     &info,
                                     &ec,
-                                    doc,
+                                    pipe.plaintext(doc),
                                     duration_ms,
                                     input,
                                     &mut last_timecode,
@@ -398,7 +397,7 @@ impl Kvs {
         &self,
         info: &super::StreamInfo,
         ec: &EncryptionContext,
-        doc: Vec<u8>,
+        doc: Bytes,
         duration_ms: u64,
         input: &PutMediaInput,
         last_timecode: &mut Option<u64>,
@@ -431,7 +430,7 @@ impl Kvs {
             producer_timestamp_ms: producer_ts,
             track: 1,
         };
-        let request = SealRequest::new(ec.clone(), Bytes::from(doc)).with_identity(identity);
+        let request = SealRequest::new(ec.clone(), doc).with_identity(identity);
         let meta = FragmentMeta {
             fragment_number: number,
             sequence: seq,
