@@ -31,8 +31,10 @@
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, Weak};
 
-/// When the plaintext of a dropped [`Engine::open_batch`](super::Engine::open_batch) result is
-/// wiped (see the [module documentation](self)).
+/// When the plaintext of a dropped [`Engine::open`](super::Engine::open) or
+/// [`Engine::open_batch`](super::Engine::open_batch) result is wiped. Either way no result is
+/// handed memory that still holds another fragment's plaintext, and no buffer that held
+/// plaintext is freed unwiped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlaintextWipe {
