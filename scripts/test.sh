@@ -18,6 +18,17 @@ echo "python: $FRAGSEAL_PYTHON"
 # cannot run; FRAGSEAL_REQUIRE_SECRET_PROBES=0 lets them skip, and every skip is counted below.
 export FRAGSEAL_REQUIRE_SECRET_PROBES="${FRAGSEAL_REQUIRE_SECRET_PROBES:-1}"
 
+step "Go and CMake for the fips feature's AWS-LC module (Debian packages, when missing)"
+# `--all-features` includes `fips`, whose aws-lc-fips-sys build needs Go and CMake.
+if ! command -v go >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq golang-go cmake >/dev/null
+fi
+go version
+cmake --version | head -n 1
+
 step "cargo fmt --check"
 cargo fmt --check
 
