@@ -60,6 +60,7 @@
 
 pub mod acks;
 pub mod authz;
+mod caller; // flagged hunk (s5-refresh): sessions over a credential provider
 mod control;
 mod duration;
 pub mod errors;
