@@ -171,7 +171,7 @@ fn a_producer_whose_session_expires_twice_persists_every_fragment() {
     let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
     let (p, fetches) = cam_sessions(&w.clock);
     let media = Ticking::new(7, &[&w.clock], Duration::from_secs(400));
-    let (summary, acks) = put(&kvs, p, &s, media);
+    let (summary, acks) = put(kvs, p, &s, media);
     assert_eq!(summary.failure, None);
     assert_eq!((summary.persisted, persisted(&acks)), (7, 7));
     assert_eq!(fetches.load(Ordering::SeqCst), 3, "one fetch per session");
@@ -208,7 +208,7 @@ fn a_session_refused_as_expired_by_kms_is_refreshed_and_the_fragment_retried() {
     // STS answers with the server's clock: sessions end 900 s after the KMS's now.
     let (p, fetches) = cam_sessions(&kms_clock);
     let media = Ticking::new(5, &[&kms_clock, &kvs_clock], Duration::from_secs(450));
-    let (summary, acks) = put(&kvs, p, &s, media);
+    let (summary, acks) = put(kvs, p, &s, media);
     assert_eq!(summary.failure, None);
     assert_eq!((summary.persisted, persisted(&acks)), (5, 5));
     // Refused at 900 s and 1800 s (KMS: 1200 s, 2100 s): two refreshes.
@@ -228,7 +228,7 @@ fn a_provider_that_cannot_refresh_fails_the_first_fragment_after_expiry() {
         )),
     });
     let media = Ticking::new(5, &[&w.clock], Duration::from_secs(400));
-    let (summary, acks) = put(&kvs, p, &s, media);
+    let (summary, acks) = put(kvs, p, &s, media);
     let failure = summary.failure.unwrap();
     assert_eq!(failure.error_id.id(), 4500);
     assert!(
@@ -255,7 +255,7 @@ fn a_refresh_for_another_principal_is_refused() {
         Ok(role_session("producer", name, i, c.now()))
     });
     let media = Ticking::new(5, &[&w.clock], Duration::from_secs(400));
-    let (summary, acks) = put(&kvs, p, &s, media);
+    let (summary, acks) = put(kvs, p, &s, media);
     let failure = summary.failure.unwrap();
     assert_eq!(failure.error_id.id(), 4500);
     assert!(
