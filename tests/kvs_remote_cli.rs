@@ -2,7 +2,8 @@
 //! running `fragseal kms serve` (port 0, stopped by PID): access keys from the environment
 //! only, the caller named by the server's IAM file (secret checked), the kinesisvideo:
 //! decisions from that file's identity policies, the data keys from the server. Producer
-//! put-media, consumer get-media and list-fragments, a role session's put-media, and the
+//! put-media, consumer get-media and list-fragments, a role session's put-media (and its
+//! refresh when the server refuses it as expired: the server's `--clock-offset`), and the
 //! refusals: no --iam, a key the file does not declare, a wrong secret, a KMS denial (4500).
 #![cfg(feature = "aws")]
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -150,7 +151,12 @@ fn persisted(acks: &[Value]) -> usize {
 
 /// The server, its IAM file's path, and a stream `cam` on a key made at the server.
 fn setup() -> (ServerProcess, PathBuf, String) {
-    let s = ServerProcess::start(&iam(), &[]);
+    setup_with(&[])
+}
+
+/// [`setup`] with the server started with `server_args`.
+fn setup_with(server_args: &[&str]) -> (ServerProcess, PathBuf, String) {
+    let s = ServerProcess::start(&iam(), server_args);
     let file = s.path("iam.json");
     let key = create_key(s.addr, ROOT, None);
     let created = kvs(
@@ -266,6 +272,50 @@ fn cli_assumed_role_session_puts_media_under_its_roles_policies() {
         &["get-media", "--stream-name", "cam", "--assume-role", &role],
     )
     .fails(4, "NotAuthorizedException");
+}
+
+#[test]
+fn cli_put_media_refreshes_an_expired_role_session_once_then_fails_4500() {
+    // Sessions expire on the server's clock, 20 minutes ahead of the real one: a 900-second
+    // session is refused by KMS (ExpiredTokenException) although it looks valid here. The
+    // put-media assumes the role again (one refresh, the fragment retried once); the new
+    // session is expired too, so the first fragment fails with 4500 and nothing is stored.
+    let (s, iam, _) = setup_with(&["--clock-offset", "+20m"]);
+    let role = format!("arn:aws:iam::{A}:role/producer");
+    let put = |duration: &str| {
+        kvs(
+            &s,
+            ROOT,
+            Some(&iam),
+            &[
+                "put-media",
+                "--stream-name",
+                "cam",
+                SAMPLE,
+                "--assume-role",
+                &role,
+                "--duration-seconds",
+                duration,
+            ],
+        )
+    };
+    let short = put("900");
+    short.fails(4, "ExpiredTokenException");
+    assert_eq!(
+        short.stderr.matches("the session expired; assumed").count(),
+        1,
+        "one refresh: {}",
+        short.stderr
+    );
+    assert_eq!(persisted(&acks(&short.stdout)), 0);
+    // An hour-long session outlives the offset: every fragment, no refresh.
+    let long = put("3600");
+    assert_eq!(persisted(&acks(long.ok())), 5);
+    assert!(
+        !long.stderr.contains("the session expired"),
+        "{}",
+        long.stderr
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use super::{Engine, OpenFailure, OpenRequest, Opened, SealFailure, SealRequest};
 use crate::error::{KeyringError, OpenError, SealError};
 use crate::kms::{Credential, CredentialProvider, KmsError, KmsErrorKind};
+use crate::message::VerifiedHeader;
 use bytes::Bytes;
 use core::fmt;
 use std::sync::Arc;
@@ -91,7 +92,15 @@ impl Engine {
     /// The provider's error; `UnsupportedOperationException` when the engine has no provider;
     /// `ExpiredTokenException` when the refreshed credential is expired too.
     pub fn current_credential(&self) -> Result<Credential, KmsError> {
-        let provider = self.provider()?;
+        self.current_credential_of(&**self.provider()?)
+    }
+
+    /// [`Self::current_credential`] of `provider` (not necessarily the engine's own): for an
+    /// engine shared by many callers, each with its own provider (the KVS layer's engines).
+    pub(crate) fn current_credential_of(
+        &self,
+        provider: &dyn CredentialProvider,
+    ) -> Result<Credential, KmsError> {
         let now = self.cache.clock().wall_now();
         let credential = provider.credential()?;
         if !credential.is_expired_at(now) {
@@ -123,10 +132,21 @@ impl Engine {
     /// As [`Self::seal`]; [`SealError::Keyring`] with the provider's [`KmsError`] when no
     /// credential could be had or refreshed.
     pub fn seal_current(&self, request: &SealRequest) -> Result<Bytes, SealError> {
-        let credential = self.current_credential().map_err(seal_error)?;
+        let provider = self.provider().map_err(seal_error)?;
+        self.seal_for(&**provider, request)
+    }
+
+    /// [`Self::seal_current`] for `provider`'s current credential (not necessarily the
+    /// engine's own provider).
+    pub(crate) fn seal_for(
+        &self,
+        provider: &dyn CredentialProvider,
+        request: &SealRequest,
+    ) -> Result<Bytes, SealError> {
+        let credential = self.current_credential_of(provider).map_err(seal_error)?;
         match self.seal(&credential, request) {
             Err(e) if seal_expired(&e) => {
-                let fresh = self.refreshed(&credential).map_err(seal_error)?;
+                let fresh = provider.refresh(&credential).map_err(seal_error)?;
                 self.seal(&fresh, request)
             }
             other => other,
@@ -140,10 +160,32 @@ impl Engine {
     /// As [`Self::open`]; [`OpenError::AllKeysFailed`] ending with the provider's
     /// [`KmsError`] when no credential could be had or refreshed.
     pub fn open_current(&self, request: &OpenRequest) -> Result<Opened, OpenError> {
-        let credential = self.current_credential().map_err(open_error)?;
-        match self.open(&credential, request) {
-            Err(e) if open_expired(&e) => match self.refreshed(&credential) {
-                Ok(fresh) => self.open(&fresh, request),
+        let provider = self.provider().map_err(open_error)?;
+        self.open_for(&**provider, |c| self.open(c, request))
+    }
+
+    /// [`Self::open_into`] for `provider`'s current credential (as [`Self::open_current`]):
+    /// on error `out` keeps its previous contents, and a retry starts from them.
+    pub(crate) fn open_into_for(
+        &self,
+        provider: &dyn CredentialProvider,
+        request: &OpenRequest,
+        out: &mut Vec<u8>,
+    ) -> Result<VerifiedHeader, OpenError> {
+        self.open_for(provider, |c| self.open_into(c, request, out))
+    }
+
+    /// Runs `open` for `provider`'s current credential, and once more for a refreshed one when
+    /// it failed with `ExpiredTokenException`.
+    fn open_for<T>(
+        &self,
+        provider: &dyn CredentialProvider,
+        mut open: impl FnMut(&Credential) -> Result<T, OpenError>,
+    ) -> Result<T, OpenError> {
+        let credential = self.current_credential_of(provider).map_err(open_error)?;
+        match open(&credential) {
+            Err(e) if open_expired(&e) => match provider.refresh(&credential) {
+                Ok(fresh) => open(&fresh),
                 Err(refresh) => Err(match e {
                     OpenError::AllKeysFailed(mut errors) => {
                         errors.push(KeyringError::Kms(refresh));

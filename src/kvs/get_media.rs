@@ -18,6 +18,7 @@
 //! producer timestamp) and must carry `aws:kinesisvideo:arn` = the stream's ARN: a sealed
 //! fragment moved to another number or stream in the store does not open.
 
+use super::caller::SessionCaller;
 use super::errors::{ErrorId, FragmentFailure, KvsError};
 use super::mkvout::{element, tags, unknown_size_header};
 use super::store::FragmentMeta;
@@ -25,7 +26,7 @@ use super::stream::{StreamInfo, StreamRef};
 use super::{Kvs, STREAM_ARN_CONTEXT_KEY};
 use crate::engine::{Engine, OpenRequest};
 use crate::identity::{FragmentIdentity, IdentityCheck};
-use crate::kms::Credential;
+use crate::kms::{Credential, CredentialProvider};
 use crate::mkv::ids;
 use std::io::Write;
 use std::sync::Arc;
@@ -169,7 +170,8 @@ pub(crate) fn write_failure<W: Write>(
 impl Kvs {
     /// GetMedia: writes the stream's fragments stored at the call from `selector` on to `out`,
     /// then returns ([`GetMediaEnd::CaughtUp`]). A reader that waits for new fragments is a
-    /// [`GetMediaSession`].
+    /// [`GetMediaSession`]; a caller whose credentials are refreshed during the call uses
+    /// [`Self::get_media_with_provider`].
     ///
     /// # Errors
     /// `ResourceNotFoundException`, `NotAuthorizedException`, `InvalidArgumentException` (a
@@ -184,6 +186,25 @@ impl Kvs {
         out: &mut W,
     ) -> Result<GetMediaSummary, KvsError> {
         self.start_get_media(caller, stream, selector)?
+            .read_stored(out)
+    }
+
+    /// GetMedia ([`Self::get_media`]) for the caller whose credentials `provider` gives:
+    /// `kinesisvideo:GetMedia` is authorized once, at the start, for its current credential;
+    /// each fragment is opened for the provider's current credential, refreshed once (and the
+    /// fragment retried once) on `ExpiredTokenException`, and only ever for the principal the
+    /// call was authorized for (see [`Self::start_get_media_with_provider`]).
+    ///
+    /// # Errors
+    /// As [`Self::get_media`].
+    pub fn get_media_with_provider<W: Write>(
+        &self,
+        provider: Arc<dyn CredentialProvider>,
+        stream: &StreamRef,
+        selector: &StartSelector,
+        out: &mut W,
+    ) -> Result<GetMediaSummary, KvsError> {
+        self.start_get_media_with_provider(provider, stream, selector)?
             .read_stored(out)
     }
 
@@ -224,6 +245,26 @@ impl Kvs {
         out: &mut W,
         summary: &mut GetMediaSummary,
     ) -> Result<Result<(), FragmentFailure>, KvsError> {
+        let caller = SessionCaller::fixed(caller);
+        self.write_fragment_as(&caller, info, engine, set, meta, buf, out, summary)
+    }
+
+    /// [`Self::write_fragment`], opening for the session's current credential.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the reader's state, passed explicitly"
+    )]
+    pub(crate) fn write_fragment_as<W: Write>(
+        &self,
+        caller: &SessionCaller,
+        info: &StreamInfo,
+        engine: &Engine,
+        set: TagSet,
+        meta: FragmentMeta,
+        buf: &mut Vec<u8>,
+        out: &mut W,
+        summary: &mut GetMediaSummary,
+    ) -> Result<Result<(), FragmentFailure>, KvsError> {
         let Some(stored) = self
             .store
             .fragment(&info.stream_arn, &meta.fragment_number)?
@@ -242,7 +283,7 @@ impl Kvs {
         let request = OpenRequest::new(stored.sealed, IdentityCheck::Expect(identity))
             .require(STREAM_ARN_CONTEXT_KEY, info.stream_arn.as_str());
         buf.clear();
-        if let Err(e) = engine.open_into(caller, &request, buf) {
+        if let Err(e) = caller.open_into(engine, &request, buf) {
             return Ok(Err(FragmentFailure::from_open(&e)));
         }
         let t = match set {

@@ -11,6 +11,7 @@
 //! the call), so that a consumer resumes with no gap and no repeat.
 
 use super::authz::Action;
+use super::caller::SessionCaller;
 use super::errors::{ErrorId, FragmentFailure, KvsError};
 use super::get_media::{
     write_empty_document, write_err, write_failure, GetMediaEnd, GetMediaSummary, StartSelector,
@@ -21,7 +22,7 @@ use super::store::{parse_fragment_number, FragmentMeta};
 use super::stream::{StreamInfo, StreamRef};
 use super::Kvs;
 use crate::engine::Engine;
-use crate::kms::Credential;
+use crate::kms::{Credential, CredentialProvider};
 use std::io::Write;
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError};
@@ -134,7 +135,7 @@ impl Cursor {
 /// ([`Kvs::start_get_media`]).
 pub struct GetMediaSession<'k> {
     kvs: &'k Kvs,
-    caller: Credential,
+    caller: SessionCaller,
     info: StreamInfo,
     cursor: Cursor,
     /// A `FRAGMENT_NUMBER` that is not stored: error 4000 at the first read.
@@ -169,12 +170,44 @@ impl Kvs {
         stream: &StreamRef,
         selector: &StartSelector,
     ) -> Result<GetMediaSession<'_>, KvsError> {
+        self.start_get_media_as(SessionCaller::fixed(caller), stream, selector)
+    }
+
+    /// [`Self::start_get_media`] for the caller whose credentials `provider` gives: a consumer
+    /// on a role session that ends while it follows the stream keeps reading on the next
+    /// session. `kinesisvideo:GetMedia` is authorized here, once, for the provider's current
+    /// credential (refreshed first when it has already expired on the KVS clock). Each
+    /// fragment is then opened for the provider's current credential; when KMS answers
+    /// `ExpiredTokenException`, the provider is asked once for a new credential and the open is
+    /// retried once. A new credential for another principal than the one authorized fails the
+    /// fragment with 4500 (written as error tags, the message in
+    /// [`GetMediaSummary::failure`]), as does a provider that cannot refresh.
+    ///
+    /// # Errors
+    /// As [`Self::start_get_media`]; `NotAuthorizedException` also when the provider gives
+    /// no credential.
+    pub fn start_get_media_with_provider(
+        &self,
+        provider: Arc<dyn CredentialProvider>,
+        stream: &StreamRef,
+        selector: &StartSelector,
+    ) -> Result<GetMediaSession<'_>, KvsError> {
+        let caller = SessionCaller::start(provider, self.clock.now())?;
+        self.start_get_media_as(caller, stream, selector)
+    }
+
+    fn start_get_media_as(
+        &self,
+        caller: SessionCaller,
+        stream: &StreamRef,
+        selector: &StartSelector,
+    ) -> Result<GetMediaSession<'_>, KvsError> {
         let check = |n: &str| {
             parse_fragment_number(n)
                 .map(|_| ())
                 .ok_or_else(|| KvsError::invalid(format!("{n} is not a fragment number")))
         };
-        let info = self.authorized(caller, stream, Action::GetMedia)?;
+        let info = self.authorized(caller.first(), stream, Action::GetMedia)?;
         if let StartSelector::FragmentNumber(n) | StartSelector::ContinuationToken(n) = selector {
             check(n)?;
         }
@@ -203,7 +236,7 @@ impl Kvs {
         };
         Ok(GetMediaSession {
             kvs: self,
-            caller: caller.clone(),
+            caller,
             info,
             cursor: Cursor { from, first },
             missing,
@@ -340,7 +373,7 @@ impl GetMediaSession<'_> {
             Some(e) => Arc::clone(e),
             None => {
                 let probe = batch.is_empty() && self.missing.is_none();
-                match kvs.reader_engine(&self.caller, &self.info, probe) {
+                match kvs.reader_engine(self.caller.first(), &self.info, probe) {
                     Ok(e) => {
                         self.engine = Some(Arc::clone(&e));
                         e
@@ -364,7 +397,7 @@ impl GetMediaSession<'_> {
                 break;
             }
             let number = meta.fragment_number.clone();
-            let r = kvs.write_fragment(
+            let r = kvs.write_fragment_as(
                 &self.caller,
                 &self.info,
                 &engine,

@@ -39,10 +39,14 @@
 //! - **Temporary credentials.** Each call takes the caller's [`Credential`]; a session
 //!   credential carries its expiry ([`Credential::with_expiry`]), and the engines' caches never
 //!   serve a data key past it (the cache's clock reads the KVS clock for wall time). A
-//!   refreshed session is a new credential with its own cache entries and KMS calls. A session
-//!   that expires during a PutMedia session fails the next fragment that needs KMS with 4500
-//!   (`ExpiredTokenException` in the message): the producer starts a new PutMedia session
-//!   with its new credential, as a KVS producer reconnects.
+//!   refreshed session is a new credential with its own cache entries and KMS calls. A fixed
+//!   credential ([`Kvs::put_media`], [`Kvs::get_media`]) that expires during a session fails
+//!   the next fragment that needs KMS with 4500 (`ExpiredTokenException` in the message); a
+//!   [`CredentialProvider`](crate::kms::CredentialProvider) given instead
+//!   ([`Kvs::put_media_with_provider`], [`Kvs::get_media_with_provider`],
+//!   [`Kvs::start_get_media_with_provider`]) is asked for a new session once, and the fragment
+//!   retried once; the stream action is authorized once, at the start, and a new session for
+//!   another principal is refused (4500), never followed.
 //! - **KMS costs scale with the credentials.** One [`Engine`] per key ARN, whose data-key
 //!   cache is per credential: each credential makes its own `GenerateDataKey` (producers) and
 //!   `Decrypt` (consumers) calls, about one per key age, never one per fragment.
@@ -60,6 +64,7 @@
 
 pub mod acks;
 pub mod authz;
+mod caller; // flagged hunk (s5-refresh): sessions over a credential provider
 mod control;
 mod duration;
 pub mod errors;

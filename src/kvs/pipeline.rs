@@ -8,17 +8,21 @@
 //! (`rayon::yield_now`) while it waits, so sessions running on the pool (the benchmark's 8
 //! and 64 concurrent streams) cannot starve their own sealing jobs.
 //!
+//! Credentials: each fragment is sealed for the session's current credential
+//! ([`SessionCaller`]: refreshed once, and the seal retried once, on `ExpiredTokenException`;
+//! never for another principal than the one authorized).
+//!
 //! Buffers (docs/PERFORMANCE.md): each fragment is sealed into a buffer of the engine's pool
-//! (a one-fragment [`Engine::seal_batch`]), so that the sealed bytes the store keeps go back to
+//! ([`Engine::seal`] writes into it), so that the sealed bytes the store keeps go back to
 //! that pool when the store drops them (retention, DeleteStream) and a later fragment is
 //! sealed into memory that is already faulted in; and the plaintext document a fragment was
 //! read into comes back to the session when its seal is done, for the session's next fragment
 //! (at most one more than the fragments in flight are kept, freed when the session ends).
 
+use super::caller::SessionCaller;
 use super::errors::FragmentFailure;
 use super::store::FragmentMeta;
 use crate::engine::{Engine, SealRequest};
-use crate::kms::Credential;
 use crate::SealError;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -42,7 +46,7 @@ type Sealed = Result<Bytes, SealError>;
 pub(crate) struct Pipeline<'s, 'e> {
     scope: &'s rayon::Scope<'e>,
     engine: &'e Engine,
-    caller: &'e Credential,
+    caller: &'e SessionCaller,
     window: usize,
     queue: VecDeque<InFlight>,
     done: HashMap<u64, Sealed>,
@@ -123,7 +127,7 @@ impl<'s, 'e> Pipeline<'s, 'e> {
     pub(crate) fn new(
         scope: &'s rayon::Scope<'e>,
         engine: &'e Engine,
-        caller: &'e Credential,
+        caller: &'e SessionCaller,
     ) -> Self {
         let (tx, rx) = channel();
         let window = rayon::current_num_threads().max(1);
@@ -170,12 +174,8 @@ impl<'s, 'e> Pipeline<'s, 'e> {
         let tx = self.tx.clone();
         let (engine, caller) = (self.engine, self.caller);
         self.scope.spawn(move |_| {
-            // A batch of one: the message is written into a buffer of the engine's pool.
-            let r = match engine.seal_batch(caller, vec![request]).pop() {
-                Some(Ok(sealed)) => Ok(sealed),
-                Some(Err(failure)) => Err(failure.error),
-                None => Err(SealError::Internal("a batch of one gave no result")),
-            };
+            // Written into a buffer of the engine's pool, for the current credential.
+            let r = caller.seal(engine, &request);
             // The receiver outlives the scope's jobs: a send cannot fail while it is read.
             let _ = tx.send((slot, r));
         });

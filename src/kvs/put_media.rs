@@ -13,6 +13,7 @@
 
 use super::acks::Ack;
 use super::authz::Action;
+use super::caller::SessionCaller;
 use super::duration::{fragment_length_ms, TrackDurations};
 use super::errors::{ErrorId, FragmentFailure, KvsError};
 use super::pipeline::{Pipeline, SealFailed};
@@ -22,11 +23,12 @@ use super::stream::StreamRef;
 use super::{Kvs, STREAM_ARN_CONTEXT_KEY};
 use crate::engine::SealRequest;
 use crate::identity::FragmentIdentity;
-use crate::kms::Credential;
+use crate::kms::{Credential, CredentialProvider};
 use crate::mkv::{self, ids};
 use crate::EncryptionContext;
 use bytes::Bytes;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 /// Largest fragment accepted: KVS's 50 MB fragment limit.
 pub const MAX_FRAGMENT_SIZE: u64 = 50 * 1000 * 1000;
@@ -131,7 +133,9 @@ fn timestamp_scale(info: &[u8]) -> u64 {
 
 impl Kvs {
     /// PutMedia: reads `media` to its end (or to the first failure), calling `on_ack` with each
-    /// acknowledgement in order.
+    /// acknowledgement in order. Every fragment is sealed for `caller`, as given (an expired
+    /// session fails the next fragment that needs KMS with 4500); for a caller whose
+    /// credentials are refreshed during the session, see [`Self::put_media_with_provider`].
     ///
     /// # Errors
     /// Before any media is read: `ResourceNotFoundException`, `NotAuthorizedException`,
@@ -143,8 +147,47 @@ impl Kvs {
         caller: &Credential,
         input: &PutMediaInput,
         media: R,
+        on_ack: F,
+    ) -> Result<PutMediaSummary, KvsError> {
+        self.put_media_as(&SessionCaller::fixed(caller), input, media, on_ack)
+    }
+
+    /// PutMedia ([`Self::put_media`]) for the caller whose credentials `provider` gives: a
+    /// producer on a role session (15 minutes to 12 hours) whose session ends during a long
+    /// PutMedia session keeps going on the next session.
+    ///
+    /// `kinesisvideo:PutMedia` is authorized once, at the start, for the provider's current
+    /// credential (refreshed first when it has already expired on the KVS clock). Each fragment
+    /// is then sealed for the provider's current credential; when KMS answers
+    /// `ExpiredTokenException`, the provider is asked once for a new credential and the seal is
+    /// retried once. A new credential must be for the principal the session was authorized
+    /// for (a new session of the same role): one for another principal fails the fragment with
+    /// 4500 (`AccessDeniedException`, the message says why), and so does a provider that cannot
+    /// refresh. Acknowledgements, their order, and the persistence of each fragment whole or
+    /// not at all are as for [`Self::put_media`]; fragments persisted before a failure stay.
+    ///
+    /// # Errors
+    /// As [`Self::put_media`]; `NotAuthorizedException` also when the provider gives no
+    /// credential at the start.
+    pub fn put_media_with_provider<R: Read, F: FnMut(&Ack) -> io::Result<()>>(
+        &self,
+        provider: Arc<dyn CredentialProvider>,
+        input: &PutMediaInput,
+        media: R,
+        on_ack: F,
+    ) -> Result<PutMediaSummary, KvsError> {
+        let caller = SessionCaller::start(provider, self.clock.now())?;
+        self.put_media_as(&caller, input, media, on_ack)
+    }
+
+    fn put_media_as<R: Read, F: FnMut(&Ack) -> io::Result<()>>(
+        &self,
+        session: &SessionCaller,
+        input: &PutMediaInput,
+        media: R,
         mut on_ack: F,
     ) -> Result<PutMediaSummary, KvsError> {
+        let caller = session.first();
         let info = self.authorized(caller, &input.stream, Action::PutMedia)?;
         let mut summary = PutMediaSummary::default();
         let mut last_timecode = None;
@@ -163,7 +206,7 @@ impl Kvs {
                 offset: 0,
             };
             rayon::in_place_scope(|scope| {
-                let mut pipe = Pipeline::new(scope, &engine, caller);
+                let mut pipe = Pipeline::new(scope, &engine, session);
                 let read = (|| -> Result<(), Failed> {
                     let mut header: Option<Header> = None;
                     let mut segment_children = false;

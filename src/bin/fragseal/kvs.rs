@@ -334,13 +334,16 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
                     std::fs::File::open(file).map_err(|e| CliError::read(file, &e))?,
                 ))
             };
-            let summary = kvs
-                .put_media(&caller, &input, reader, |ack| {
-                    let mut o = std::io::stdout().lock();
-                    writeln!(o, "{}", ack.to_json())?;
-                    o.flush()
-                })
-                .map_err(kvs_error)?;
+            let on_ack = |ack: &fragseal::kvs::Ack| {
+                let mut o = std::io::stdout().lock();
+                writeln!(o, "{}", ack.to_json())?;
+                o.flush()
+            };
+            let summary = match crate::kvs_layer::provider(a)? {
+                Some(p) => kvs.put_media_with_provider(p, &input, reader, on_ack),
+                None => kvs.put_media(&caller, &input, reader, on_ack),
+            }
+            .map_err(kvs_error)?;
             if let Some(f) = summary.failure {
                 return Err(CliError::new(
                     fragment_exit(f.error_id),
@@ -370,6 +373,7 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
                 crate::kvs_follow::follow_media(
                     &kvs,
                     &caller,
+                    crate::kvs_layer::provider(a)?,
                     &stream,
                     &sel,
                     output.as_deref(),
@@ -377,9 +381,11 @@ pub fn run(a: &KvsArgs) -> CliResult<()> {
                 )?
             } else {
                 let mut buf = Vec::new();
-                let summary = kvs
-                    .get_media(&caller, &stream, &sel, &mut buf)
-                    .map_err(kvs_error)?;
+                let summary = match crate::kvs_layer::provider(a)? {
+                    Some(p) => kvs.get_media_with_provider(p, &stream, &sel, &mut buf),
+                    None => kvs.get_media(&caller, &stream, &sel, &mut buf),
+                }
+                .map_err(kvs_error)?;
                 match output {
                     Some(p) => std::fs::write(p, &buf).map_err(|e| CliError::write(p, &e))?,
                     None => std::io::stdout()

@@ -8,11 +8,12 @@
 
 use crate::error::{CliError, CliResult};
 use crate::kvs::kvs_error;
-use fragseal::kms::Credential;
+use fragseal::kms::{Credential, CredentialProvider};
 use fragseal::kvs::get_media::{GetMediaSummary, LiveLimits, StartSelector};
 use fragseal::kvs::{Kvs, StreamRef};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Flushes after every write: a live reader's consumer sees each fragment when it is written.
 struct Flushing<W: Write>(W);
@@ -29,18 +30,23 @@ impl<W: Write> Write for Flushing<W> {
     }
 }
 
-/// Follows `stream` from `selector` into `output` (stdout when `None`).
+/// Follows `stream` from `selector` into `output` (stdout when `None`), as `caller`, or for
+/// `provider`'s current credential when given (`--assume-role`: refreshed as the sessions
+/// expire).
 pub fn follow_media(
     kvs: &Kvs,
     caller: &Credential,
+    provider: Option<Arc<dyn CredentialProvider>>,
     stream: &StreamRef,
     selector: &StartSelector,
     output: Option<&Path>,
     limits: &LiveLimits,
 ) -> CliResult<GetMediaSummary> {
-    let mut session = kvs
-        .start_get_media(caller, stream, selector)
-        .map_err(kvs_error)?;
+    let mut session = match provider {
+        Some(p) => kvs.start_get_media_with_provider(p, stream, selector),
+        None => kvs.start_get_media(caller, stream, selector),
+    }
+    .map_err(kvs_error)?;
     let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(Flushing(
             std::fs::File::create(p).map_err(|e| CliError::write(p, &e))?,

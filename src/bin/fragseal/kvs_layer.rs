@@ -10,11 +10,16 @@
 //!   caller is the principal FILE declares the environment's access key for (its secret
 //!   checked against the file's), or the role session STS answered with. Without `--iam` the
 //!   command is refused: nothing would decide the stream actions (fail closed).
+//!
+//! With `--assume-role`, PutMedia, GetMedia and `get-media --follow` run for the role's
+//! refreshing provider ([`provider`]): a session that expires during a long put-media or
+//! follow is replaced by a new session of the same role (one `AssumeRole`), and the fragment
+//! retried once; the stream action is authorized once, at the start.
 
 use crate::backend::Backend;
 use crate::error::{CliError, CliResult, Exit};
 use crate::kvs::{kvs_error, KvsArgs};
-use fragseal::kms::Credential;
+use fragseal::kms::{Credential, CredentialProvider};
 use fragseal::kvs::{DirStore, Kvs, KvsBuilder, Store};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +62,12 @@ pub fn open(a: &KvsArgs) -> CliResult<(Kvs, Credential)> {
     };
     let kvs = builder.build().map_err(kvs_error)?;
     Ok((kvs, caller))
+}
+
+/// The `--assume-role` sessions' provider, shared with the KMS client that signs with them
+/// (`None` without `--assume-role`: the caller of [`open`] is used as given).
+pub fn provider(a: &KvsArgs) -> CliResult<Option<Arc<dyn CredentialProvider>>> {
+    Ok(a.kms.assumed()?.map(|r| r.provider()))
 }
 
 #[cfg(feature = "aws")]
