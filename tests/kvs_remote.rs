@@ -357,13 +357,15 @@ fn a_sessions_cached_data_key_is_not_served_past_its_expiry_on_the_kvs_clock() {
         assert_eq!(put(&w.kvs, who, &s), (SAMPLE_CLUSTERS as u64, None));
     }
     // Cached within the session (its expiry is read against the KVS clock, not the host's):
-    // one GenerateDataKey for the five fragments.
+    // one GenerateDataKey for the five fragments. (A pipelined session seals two fragments at
+    // once: the second may wait for the first one's KMS call, counted as a miss, not a hit.)
     let (_, engine) = w.kvs.engines().unwrap().remove(0);
     let before = engine.stats(&session).unwrap();
     assert_eq!(
-        (before.kms_calls, before.hits),
-        (1, SAMPLE_CLUSTERS as u64 - 1)
+        (before.kms_calls, before.fragments_sealed),
+        (1, SAMPLE_CLUSTERS as u64)
     );
+    assert!(before.hits >= SAMPLE_CLUSTERS as u64 - 2, "{before:?}");
     w.clock.advance(Duration::from_secs(61));
     let summary = w
         .kvs
