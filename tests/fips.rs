@@ -4,6 +4,7 @@
 //! tests run on the same provider in `--all-features` builds, so on this module too.)
 
 #![cfg(feature = "fips")]
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use fragseal::crypto::{AeadBackend, SecretBytes};
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
