@@ -15,8 +15,9 @@
 //!   buffers in place on the same pools as the reference, and `single_seal` / `single_open`
 //!   (`Engine::seal` / `Engine::open` over the same 64 fragments one after another on the
 //!   calling thread) as the per-thread baseline of the batch targets (issue 15.1: batch per
-//!   thread ≥ 0.85 × single). Batch results are dropped inside the measured time, so the pool's
-//!   give-back (and the zeroizing of opened plaintext) is counted. The engines wipe opened
+//!   thread ≥ 0.85 × single); `single_seal_kept` / `single_open_kept` keep the 64 results
+//!   until the last is done, as a batch does. Batch results are dropped inside the measured
+//!   time, so the pool's give-back (and the zeroizing of opened plaintext) is counted. The engines wipe opened
 //!   plaintext before reuse (`PlaintextWipe::BeforeReuse`, the default); `open_batch_wipe_on_release`
 //!   is `open_batch` on an engine whose pool zeroizes plaintext when each result is dropped
 //!   (`PlaintextWipe::OnRelease`).
@@ -197,6 +198,27 @@ fn batches(c: &mut Criterion) {
             for r in &opens {
                 black_box(engine.open(&cred, r).expect("open"));
             }
+        })
+    });
+    // The same single calls with every result kept until all 64 are done, as a batch's
+    // results are: each output is then fresh memory for the cache, not the one buffer that the
+    // loops above get back from the pool at every call while it is still cached.
+    g.bench_function(BenchmarkId::from_parameter("single_seal_kept"), |b| {
+        b.iter(|| {
+            let kept: Vec<_> = requests
+                .iter()
+                .map(|r| engine.seal(&cred, r).expect("seal"))
+                .collect();
+            black_box(kept)
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("single_open_kept"), |b| {
+        b.iter(|| {
+            let kept: Vec<_> = opens
+                .iter()
+                .map(|r| engine.open(&cred, r).expect("open"))
+                .collect();
+            black_box(kept)
         })
     });
     for threads in [1usize, 2] {
