@@ -32,8 +32,9 @@ use sha2::{Digest, Sha384};
 use zeroize::Zeroizing;
 
 /// The encryption context key under which the signed suites store the signer's public key
-/// (base64 of the compressed SEC1 point). Reserved: callers' contexts may not use it.
-pub const EC_PUBLIC_KEY_FIELD: &str = "aws-crypto-public-key";
+/// (base64 of the compressed SEC1 point): one constant for both sides, defined beside the
+/// verifier. Reserved: callers' contexts may not use it.
+pub use super::verify::EC_PUBLIC_KEY_FIELD;
 
 /// Length of a compressed SEC1 P-384 point: a parity byte and the 48-byte x coordinate.
 pub const PUBLIC_KEY_LEN: usize = 49;

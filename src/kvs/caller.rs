@@ -66,9 +66,7 @@ impl SessionCaller {
         })?;
         if first.is_expired_at(now) {
             if let Ok(fresh) = provider.refresh(&first) {
-                if fresh.account() == first.account()
-                    && fresh.principal_arn() == first.principal_arn()
-                {
+                if same_principal(&fresh, &first) {
                     first = fresh;
                 }
             }
@@ -112,7 +110,7 @@ impl SessionCaller {
 
     /// `c`, when it is for the session's principal.
     fn same_principal(&self, c: Credential) -> Result<Credential, KmsError> {
-        if c.account() == self.first.account() && c.principal_arn() == self.first.principal_arn() {
+        if same_principal(&c, &self.first) {
             return Ok(c);
         }
         Err(KmsError::new(
@@ -127,6 +125,11 @@ impl SessionCaller {
             ),
         ))
     }
+}
+
+/// Whether `a` and `b` are credentials of one principal (same account and principal ARN).
+fn same_principal(a: &Credential, b: &Credential) -> bool {
+    a.account() == b.account() && a.principal_arn() == b.principal_arn()
 }
 
 impl CredentialProvider for SessionCaller {
