@@ -11,23 +11,17 @@
 //! Every variant other than authentication is precise: it carries typed fields, never a
 //! string for the caller to parse.
 
+mod conversions;
+mod display;
+
 use crate::format::header::WriteError;
 use crate::format::FormatError;
 use crate::kms::KmsError;
-use core::fmt;
 
 /// The message failed authentication. Deliberately opaque: it does not tell a bad tag from a
 /// wrong key, a wrong context or a moved fragment, so that it leaks nothing to an attacker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuthenticationError;
-
-impl fmt::Display for AuthenticationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("message authentication failed")
-    }
-}
-
-impl std::error::Error for AuthenticationError {}
 
 /// Two keys of one encryption context that differ only in ASCII case (for example
 /// `aws:kinesisvideo:arn` and `AWS:KINESISVIDEO:ARN`). Such contexts are refused in both
@@ -117,69 +111,6 @@ impl KeyringError {
     }
 }
 
-impl fmt::Display for KeyringError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyringError::Kms(e) => write!(f, "KMS call failed: {e}"),
-            KeyringError::DiscoveryCannotSeal => {
-                f.write_str("a discovery keyring cannot seal: it names no key")
-            }
-            KeyringError::NoKeyIds => f.write_str("a strict KMS keyring needs at least one key id"),
-            KeyringError::NotAKeyArn { value } => {
-                write!(f, "{value:?} is not a well-formed KMS key ARN")
-            }
-            KeyringError::UnexpectedKey { expected, returned } => {
-                write!(f, "KMS answered for key {returned}, not {expected}")
-            }
-            KeyringError::DataKeyLength { len } => {
-                write!(f, "KMS returned a data key of {len} bytes, expected 32")
-            }
-            KeyringError::WrappingKeyLength { len } => {
-                write!(f, "raw AES wrapping key must be 32 bytes, not {len}")
-            }
-            KeyringError::ReservedNamespace => {
-                f.write_str("raw AES keyring namespace must not start with aws-kms")
-            }
-            KeyringError::RsaKey { reason } => write!(f, "raw RSA keyring: {reason}"),
-            KeyringError::NameTooLong { len } => {
-                write!(
-                    f,
-                    "raw AES keyring namespace or name of {len} bytes is too long"
-                )
-            }
-            KeyringError::ContextTooLarge => f.write_str("encryption context too large"),
-            KeyringError::NotMine => f.write_str("the encrypted data key is not this keyring's"),
-            KeyringError::Authentication(e) => e.fmt(f),
-            KeyringError::Child(e) => write!(f, "keyring failed: {e}"),
-            KeyringError::SigningKey(e) => write!(f, "no signing key pair: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for KeyringError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            KeyringError::Kms(e) => Some(e),
-            KeyringError::Authentication(e) => Some(e),
-            KeyringError::Child(e) => Some(&**e),
-            KeyringError::SigningKey(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<KmsError> for KeyringError {
-    fn from(e: KmsError) -> Self {
-        KeyringError::Kms(e)
-    }
-}
-
-impl From<AuthenticationError> for KeyringError {
-    fn from(e: AuthenticationError) -> Self {
-        KeyringError::Authentication(e)
-    }
-}
-
 /// An engine could not be built from its configuration.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -203,42 +134,6 @@ pub enum ConfigError {
     },
     /// The keyring could not be built.
     Keyring(KeyringError),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::ZeroFrameLength => f.write_str("frame length must be at least 1"),
-            ConfigError::ZeroRetryAttempts => f.write_str("retry max_attempts must be at least 1"),
-            ConfigError::BackoffOrder => {
-                f.write_str("retry initial_backoff must not exceed max_backoff")
-            }
-            ConfigError::ZeroCacheLimit { field } => write!(
-                f,
-                "cache limit {field} must be non-zero while caching is on \
-                 (use CacheLimits::disabled() to turn caching off)"
-            ),
-            ConfigError::RefreshAhead { value } => {
-                write!(f, "cache refresh_ahead must be in (0, 1], got {value}")
-            }
-            ConfigError::Keyring(e) => write!(f, "invalid keyring: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Keyring(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<KeyringError> for ConfigError {
-    fn from(e: KeyringError) -> Self {
-        ConfigError::Keyring(e)
-    }
 }
 
 /// Sealing failed. The request is left untouched.
@@ -295,74 +190,6 @@ pub enum SealError {
     Internal(&'static str),
     /// The ECDSA provider failed to generate a key pair or to sign (signed suite `0x0578`).
     Signing(crate::crypto::sign::SignError),
-}
-
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SealError::Keyring(e) => write!(f, "no data key: {e}"),
-            SealError::ReservedContextKey { key } => write!(
-                f,
-                "encryption context key {key:?} uses the reserved prefix aws-crypto-"
-            ),
-            SealError::CaseVariantKeys(k) => write!(
-                f,
-                "encryption context keys {:?} and {:?} differ only in case",
-                k.first, k.second
-            ),
-            SealError::ContextKeyInBoth { key } => write!(
-                f,
-                "encryption context key {key:?} is both stored and authenticated only"
-            ),
-            SealError::IdentityStreamMismatch { context, identity } => write!(
-                f,
-                "the context's aws:kinesisvideo:arn {context:?} is not the identity's stream \
-                 {identity:?}"
-            ),
-            SealError::IdentityTooLong { len } => write!(
-                f,
-                "fragment identity: stream ARN of {len} bytes is longer than 65535 bytes"
-            ),
-            SealError::ZeroFrameLength => f.write_str("frame length must be at least 1"),
-            SealError::TooManyFrames {
-                plaintext_len,
-                frame_length,
-            } => write!(
-                f,
-                "a plaintext of {plaintext_len} bytes needs more than 2^32 - 1 frames of \
-                 {frame_length} bytes"
-            ),
-            SealError::MessageTooLarge => f.write_str("sealed message too large"),
-            SealError::Header(e) => write!(f, "header cannot be written: {e}"),
-            SealError::BufferCount { requests, outputs } => {
-                write!(f, "{requests} requests but {outputs} output buffers")
-            }
-            SealError::Internal(s) => write!(f, "internal failure: {s}"),
-            SealError::Signing(e) => write!(f, "cannot sign the message: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SealError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SealError::Keyring(e) => Some(e),
-            SealError::Signing(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<KeyringError> for SealError {
-    fn from(e: KeyringError) -> Self {
-        SealError::Keyring(e)
-    }
-}
-
-impl From<WriteError> for SealError {
-    fn from(e: WriteError) -> Self {
-        SealError::Header(e)
-    }
 }
 
 /// Why a caller's required encryption-context pair was not satisfied.
@@ -433,72 +260,6 @@ pub enum OpenError {
     },
 }
 
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpenError::Authentication(e) => e.fmt(f),
-            OpenError::Format(e) => e.fmt(f),
-            OpenError::NoTrustedKey => {
-                f.write_str("no encrypted data key in the message is trusted by the keyring")
-            }
-            // One key tried: its failure says it all.
-            OpenError::AllKeysFailed(errors) if errors.len() == 1 => match errors.first() {
-                Some(only) => only.fmt(f),
-                None => f.write_str("no encrypted data key opened"),
-            },
-            OpenError::AllKeysFailed(errors) => {
-                write!(f, "no encrypted data key opened ({} tried)", errors.len())?;
-                if let Some(first) = errors.first() {
-                    write!(f, "; first: {first}")?;
-                }
-                Ok(())
-            }
-            OpenError::Context(ContextMismatch::Missing { key }) => {
-                write!(f, "required encryption context key {key:?} is missing")
-            }
-            OpenError::Context(ContextMismatch::WrongValue { key }) => write!(
-                f,
-                "encryption context key {key:?} does not have the required value"
-            ),
-            OpenError::Context(ContextMismatch::SuppliedKeyStored { key }) => write!(
-                f,
-                "supplied encryption context key {key:?} is also stored in the message"
-            ),
-            OpenError::CaseVariantKeys(k) => write!(
-                f,
-                "encryption context keys {:?} and {:?} differ only in case",
-                k.first, k.second
-            ),
-            OpenError::RangeReversed { start, end } => write!(f, "reversed range {start}..{end}"),
-            OpenError::RangeBeyondEnd { end, plaintext_len } => write!(
-                f,
-                "range ends at {end}, beyond the plaintext length {plaintext_len}"
-            ),
-            OpenError::Io(e) => write!(f, "I/O error: {e}"),
-            OpenError::Internal(s) => write!(f, "internal failure: {s}"),
-            OpenError::CommitmentPolicy { suite } => write!(
-                f,
-                "algorithm suite {suite} is not key-committing and the commitment policy \
-                 RequireEncryptRequireDecrypt refuses it (RequireEncryptAllowDecrypt opens it)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Authentication(e) => Some(e),
-            OpenError::Format(e) => Some(e),
-            OpenError::AllKeysFailed(errors) => errors
-                .first()
-                .map(|e| e as &(dyn std::error::Error + 'static)),
-            OpenError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 impl OpenError {
     /// Whether this is the opaque authentication failure.
     pub fn is_authentication(&self) -> bool {
@@ -526,24 +287,6 @@ impl OpenError {
     }
 }
 
-impl From<AuthenticationError> for OpenError {
-    fn from(e: AuthenticationError) -> Self {
-        OpenError::Authentication(e)
-    }
-}
-
-impl From<FormatError> for OpenError {
-    fn from(e: FormatError) -> Self {
-        OpenError::Format(e)
-    }
-}
-
-impl From<std::io::Error> for OpenError {
-    fn from(e: std::io::Error) -> Self {
-        OpenError::Io(e)
-    }
-}
-
 /// Everything that can go wrong in fragseal, for callers who use `?` across directions.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -568,56 +311,3 @@ pub enum Error {
     /// key fetch that panicked. The operation failed closed; the text says what happened.
     Internal(&'static str),
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Seal(e) => e.fmt(f),
-            Error::Open(e) => e.fmt(f),
-            Error::Config(e) => e.fmt(f),
-            Error::Keyring(e) => e.fmt(f),
-            Error::Authentication(e) => e.fmt(f),
-            Error::Format(e) => e.fmt(f),
-            Error::Kms(e) => write!(f, "KMS call failed: {e}"),
-            Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Internal(s) => write!(f, "internal failure: {s}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Seal(e) => Some(e),
-            Error::Open(e) => Some(e),
-            Error::Config(e) => Some(e),
-            Error::Keyring(e) => Some(e),
-            Error::Authentication(e) => Some(e),
-            Error::Format(e) => Some(e),
-            Error::Kms(e) => Some(e),
-            Error::Io(e) => Some(e),
-            Error::Internal(_) => None,
-        }
-    }
-}
-
-macro_rules! from_impls {
-    ($($t:ty => $v:ident),* $(,)?) => {
-        $(impl From<$t> for Error {
-            fn from(e: $t) -> Self {
-                Error::$v(e)
-            }
-        })*
-    };
-}
-
-from_impls!(
-    SealError => Seal,
-    OpenError => Open,
-    ConfigError => Config,
-    KeyringError => Keyring,
-    AuthenticationError => Authentication,
-    FormatError => Format,
-    KmsError => Kms,
-    std::io::Error => Io,
-);
