@@ -14,8 +14,9 @@ export FRAGSEAL_PYTHON
 # Interop and AWS-backend tests fail instead of skipping when their peers are missing.
 export FRAGSEAL_REQUIRE_INTEROP=1
 echo "python: $FRAGSEAL_PYTHON"
-# The /proc/self/mem secret-erasure probes (tests/secrets.rs) fail instead of skipping when they
-# cannot run; FRAGSEAL_REQUIRE_SECRET_PROBES=0 lets them skip, and every skip is counted below.
+# The /proc/self/mem secret-erasure probes (tests/secrets/memory_probes.rs) fail instead of
+# skipping when they cannot run; FRAGSEAL_REQUIRE_SECRET_PROBES=0 lets them skip, and every skip
+# is counted below.
 export FRAGSEAL_REQUIRE_SECRET_PROBES="${FRAGSEAL_REQUIRE_SECRET_PROBES:-1}"
 
 step "Go and CMake for the fips feature's AWS-LC module (Debian packages, when missing)"

@@ -227,7 +227,7 @@ fn identity_check_refuses_a_case_variant_stream_key() {
     assert!(rejected(open_expecting(&dk, &m, Some(&b))));
     // Next to the real key, the pair of keys that differ only in case is refused outright:
     // even the vector-only sealer cannot write such a header (the header parser refuses one
-    // built by hand: tests/format_strict.rs and the vector
+    // built by hand: tests/format_strict/header_fields.rs and the vector
     // case_variant_context_key_forges_stream), and the context check refuses it too.
     let both = EncryptionContext::new()
         .with("aws:kinesisvideo:arn", STREAM_B)

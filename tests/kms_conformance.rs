@@ -1,6 +1,6 @@
 //! The KMS conformance cases (tests/support/kms_cases.rs) on LocalKms, including the behaviours
 //! moto does not emulate (disabled keys, pending deletion, wrong expected key, garbage
-//! ciphertext). The same cases run on AwsKms against moto in tests/aws_kms.rs.
+//! ciphertext). The same cases run on AwsKms against moto in tests/aws_kms/against_moto.rs.
 
 mod support;
 

@@ -1,8 +1,8 @@
 //! fragseal's own `AwsKms` (the official aws-sdk-kms underneath) against `fragseal kms serve`
 //! (issue 12, item 6): the KMS and engine conformance cases that run on LocalKms
-//! (tests/kms_conformance.rs) and on moto (tests/aws_kms.rs) run here over the wire, with AWS's
-//! exact behaviours expected (the server is LocalKms: key states and ciphertext errors are
-//! emulated), plus the authentication and authorization refusals with AWS's error codes.
+//! (tests/kms_conformance.rs) and on moto (tests/aws_kms/against_moto.rs) run here over the
+//! wire, with AWS's exact behaviours expected (the server is LocalKms: key states and ciphertext
+//! errors are emulated), plus the authentication and authorization refusals with AWS's error codes.
 //!
 //! Every test starts its own server (tests/support/server.rs) and kills it by PID at the end;
 //! no Python is needed.

@@ -1,6 +1,6 @@
 //! Engine cases written once over a [`Backend`] and run on LocalKms (tests/kms_conformance.rs)
-//! and on AwsKms against moto (tests/aws_kms.rs): seal and open through the engine with the
-//! `aws-kms` encrypted data key, and how the engine reports each KMS refusal.
+//! and on AwsKms against moto (tests/aws_kms/against_moto.rs): seal and open through the engine
+//! with the `aws-kms` encrypted data key, and how the engine reports each KMS refusal.
 #![allow(dead_code)]
 
 use super::kms_cases::{unique_alias, Backend};

@@ -1,5 +1,6 @@
 //! A one-answer-per-connection HTTP server on loopback that sends canned KMS answers, for the
-//! AwsKms tests of error mapping, timeouts and decoding (tests/aws_kms.rs). No moto needed.
+//! AwsKms tests of error mapping, timeouts and decoding (tests/aws_kms/error_mapping.rs and
+//! tests/aws_kms/client_behaviour.rs). No moto needed.
 
 #![allow(dead_code, reason = "each test binary uses part of the helpers")]
 

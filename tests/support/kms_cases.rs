@@ -1,5 +1,5 @@
 //! KMS conformance cases written once over `Arc<dyn Kms>` and run against every backend:
-//! LocalKms (tests/kms_conformance.rs) and AwsKms against moto (tests/aws_kms.rs).
+//! LocalKms (tests/kms_conformance.rs) and AwsKms against moto (tests/aws_kms/against_moto.rs).
 //!
 //! moto 5.2.5 gets some behaviours wrong (it answers `AccessDeniedException` for garbage
 //! ciphertext and for a wrong expected key, and ignores disabled and pending-deletion key states).
