@@ -63,7 +63,7 @@ pub mod vectors;
 
 pub use error::{ConfigError, Error, KeyringError, OpenError, SealError};
 pub use format::EncryptionContext;
-pub use format::{AlgorithmSuite, CommitmentPolicy};
+pub use format::{AlgorithmSuite, CommitmentPolicy, SignaturePolicy};
 
 /// UNSTABLE: the codec and danger APIs, for fuzz targets, the vector generator and the tests
 /// that build malformed messages. Only with the `internal` cargo feature.

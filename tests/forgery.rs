@@ -28,7 +28,7 @@ use fragseal::keyring::{Keyring, KmsKeyring};
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::Credential;
 use fragseal::message::{self, SealParams, SealSuite, EC_PUBLIC_KEY_FIELD, SUITE_ID};
-use fragseal::EncryptionContext;
+use fragseal::{EncryptionContext, SignaturePolicy};
 use signed_support::signed_parts;
 use std::sync::Arc;
 
@@ -314,4 +314,91 @@ fn under_0x0578_a_new_body_under_the_genuine_header_is_refused() {
             ));
         }
     }
+}
+
+#[test]
+fn require_signed_refuses_a_forgery_under_an_older_unsigned_fragments_key() {
+    let w = World::new();
+    // The stream's producer sealed 0x0478 before it moved to 0x0578: that fragment's data key
+    // is bound to a context without a public key, and the consumer can unwrap it.
+    let old = w
+        .engine(SealSuite::AesGcmHkdfSha512CommitKey)
+        .seal(
+            &role("producer"),
+            &SealRequest::new(ec(), genuine()).with_identity(identity()),
+        )
+        .unwrap();
+    let signed = w
+        .engine(SealSuite::AesGcmHkdfSha512CommitKeyEcdsaP384)
+        .seal(
+            &role("producer"),
+            &SealRequest::new(ec(), genuine()).with_identity(identity()),
+        )
+        .unwrap();
+    let parsed = message::parse(&old, &OpenLimits::default()).unwrap();
+    let header = parsed.header();
+    let stolen = w.steal(
+        header.encryption_context(),
+        &header.encrypted_data_keys()[0],
+    );
+    // A new 0x0478 fragment (a later fragment number) around the stolen key.
+    let later = FragmentIdentity {
+        fragment_number: 43,
+        ..identity()
+    };
+    let params = SealParams {
+        frame_length: FRAME,
+        identity: Some(&later),
+        ..SealParams::new(header.encryption_context(), header.encrypted_data_keys())
+    };
+    let forged = message::seal(&stolen, &params, &forged_plaintext()).unwrap();
+    let expect_later = || IdentityCheck::Expect(later.clone());
+
+    // Positive control: an opener that allows unsigned messages accepts the forgery.
+    let lenient = w.engine(SealSuite::AesGcmHkdfSha512CommitKey);
+    assert_eq!(
+        open_as(&lenient, &role("consumer"), &forged, expect_later()).unwrap(),
+        forged_plaintext()
+    );
+
+    let strict = Engine::new(
+        Arc::new(w.keyring()),
+        EngineConfig::default()
+            .with_frame_length(FRAME)
+            .with_signature_policy(SignaturePolicy::RequireSigned),
+    )
+    .unwrap();
+    for m in [&forged[..], &old[..]] {
+        let e = open_as(&strict, &role("consumer"), m, IdentityCheck::Skip).unwrap_err();
+        assert!(
+            matches!(e, OpenError::SignaturePolicy { suite } if !suite.is_signed()),
+            "{e:?}"
+        );
+        // Refused from the header alone: a credential KMS would refuse gets the same error,
+        // because no keyring call is made.
+        let e = open_as(&strict, &role("nobody"), m, IdentityCheck::Skip).unwrap_err();
+        assert!(matches!(e, OpenError::SignaturePolicy { .. }), "{e:?}");
+        let e = strict
+            .open_stream(
+                &role("consumer"),
+                m,
+                &fragseal::engine::OpenOptions::new(IdentityCheck::Skip),
+            )
+            .err()
+            .unwrap();
+        assert!(matches!(e, OpenError::SignaturePolicy { .. }), "{e:?}");
+    }
+    // The signed fragment opens under the strict policy.
+    assert_eq!(
+        open_as(
+            &strict,
+            &role("consumer"),
+            &signed,
+            IdentityCheck::Expect(identity())
+        )
+        .unwrap(),
+        genuine()
+    );
+    // Only the signed fragment asked KMS for its key.
+    assert_eq!(strict.stats(&role("consumer")).unwrap().kms_calls, 1);
 }

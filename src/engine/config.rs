@@ -5,7 +5,7 @@ use super::retry::RetryPolicy;
 use crate::cache::CacheLimits;
 use crate::crypto::aead::AeadBackend;
 use crate::error::ConfigError;
-use crate::format::{CommitmentPolicy, OpenLimits};
+use crate::format::{CommitmentPolicy, OpenLimits, SignaturePolicy};
 use crate::message::{self, SealSuite};
 
 /// How an [`Engine`](super::Engine) seals and opens. Which keys protect and may open a
@@ -50,6 +50,12 @@ pub struct EngineConfig {
     /// [`OpenError::CommitmentPolicy`](crate::OpenError::CommitmentPolicy) before any keyring
     /// call.
     pub commitment_policy: CommitmentPolicy,
+    /// Whether opening requires the signed suite `0x0578` (default
+    /// [`SignaturePolicy::AllowUnsigned`]). [`SignaturePolicy::RequireSigned`] refuses an
+    /// unsigned message with [`OpenError::SignaturePolicy`](crate::OpenError::SignaturePolicy)
+    /// before any keyring call: the setting for consumers of streams whose producers all seal
+    /// `0x0578`, so that a holder of `kms:Decrypt` cannot forge fragments by writing `0x0478`.
+    pub signature_policy: SignaturePolicy,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +70,7 @@ impl Default for EngineConfig {
             buffer_pool: BufferPoolLimits::default(),
             seal_suite: SealSuite::default(),
             commitment_policy: CommitmentPolicy::default(),
+            signature_policy: SignaturePolicy::default(),
         }
     }
 }
@@ -114,6 +121,12 @@ impl EngineConfig {
     /// Sets [`Self::seal_suite`].
     pub fn with_seal_suite(mut self, suite: SealSuite) -> Self {
         self.seal_suite = suite;
+        self
+    }
+
+    /// Sets [`Self::signature_policy`].
+    pub fn with_signature_policy(mut self, policy: SignaturePolicy) -> Self {
+        self.signature_policy = policy;
         self
     }
 

@@ -289,6 +289,19 @@ impl Engine {
         result
     }
 
+    /// [`EngineConfig::signature_policy`]'s check of a parsed header, before any keyring call.
+    fn check_signature_policy(
+        &self,
+        header: &crate::format::MessageHeader,
+    ) -> Result<(), OpenError> {
+        let suite = header.suite();
+        if self.config.signature_policy.allows_decrypt(suite) {
+            Ok(())
+        } else {
+            Err(OpenError::SignaturePolicy { suite })
+        }
+    }
+
     /// Parses the message, checks its context, gets the data key, runs `decrypt`, and counts
     /// the outcome (`opened_len` gives the plaintext length of a success).
     fn open_with<T>(
@@ -312,6 +325,7 @@ impl Engine {
             .map_err(OpenError::into_policy_refusal)
             .map_err(fail)?;
         let header = parsed.header();
+        self.check_signature_policy(header).map_err(fail)?;
         let stored = header.encryption_context();
         message::check_open_context(
             stored,
@@ -441,6 +455,7 @@ impl Engine {
             let sealed = SealedStream::new(source, &self.config.open_limits)
                 .map_err(OpenError::into_policy_refusal)?;
             let header = sealed.header();
+            self.check_signature_policy(header)?;
             message::check_open_context(
                 header.encryption_context(),
                 &options.required,

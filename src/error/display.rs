@@ -198,6 +198,11 @@ impl fmt::Display for OpenError {
                 "algorithm suite {suite} is not key-committing and the commitment policy \
                  RequireEncryptRequireDecrypt refuses it (RequireEncryptAllowDecrypt opens it)"
             ),
+            OpenError::SignaturePolicy { suite } => write!(
+                f,
+                "algorithm suite {suite} is unsigned and the signature policy RequireSigned \
+                 refuses it"
+            ),
         }
     }
 }

@@ -258,6 +258,13 @@ pub enum OpenError {
         /// The message's suite.
         suite: crate::format::AlgorithmSuite,
     },
+    /// The message's suite is unsigned and the opener's
+    /// [`SignaturePolicy::RequireSigned`](crate::SignaturePolicy) requires a signed one
+    /// (`0x0578`). Refused after the header is parsed, before any keyring call.
+    SignaturePolicy {
+        /// The message's suite.
+        suite: crate::format::AlgorithmSuite,
+    },
 }
 
 impl OpenError {

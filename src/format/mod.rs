@@ -41,5 +41,7 @@ pub use context::{ContextError, EncryptionContext};
 pub use edk::EncryptedDataKey;
 pub use error::{Field, FormatError, FormatErrorKind};
 pub use header::{ContentType, MessageHeader, OpenLimits, WriteError};
-pub use suite::{AlgorithmSuite, CommitmentPolicy, KdfAlgorithm, SignatureAlgorithm};
+pub use suite::{
+    AlgorithmSuite, CommitmentPolicy, KdfAlgorithm, SignatureAlgorithm, SignaturePolicy,
+};
 internal_pub! { use reader::Reader; }

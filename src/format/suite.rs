@@ -302,6 +302,36 @@ impl CommitmentPolicy {
     }
 }
 
+/// Whether opening requires a signed suite (`0x0578`).
+///
+/// Under an unsigned suite anyone who can unwrap a message's data key — a consumer holding
+/// `kms:Decrypt` — can write new messages under it that open as genuine (THREATS.md,
+/// `tests/forgery.rs`). A signed message's footer verifies against the public key its
+/// encryption context binds, which only the sealer's private key can produce. Requiring
+/// signatures on open closes the downgrade: without it, a forger simply writes `0x0478`.
+/// Use [`SignaturePolicy::RequireSigned`] once every producer of a stream seals `0x0578`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignaturePolicy {
+    /// Open signed and unsigned suites alike. The default (what the ESDK does).
+    #[default]
+    AllowUnsigned,
+    /// Open only signed suites: an unsigned message is refused with
+    /// [`OpenError::SignaturePolicy`](crate::OpenError::SignaturePolicy) after its header is
+    /// parsed and before any keyring (KMS) call.
+    RequireSigned,
+}
+
+impl SignaturePolicy {
+    /// Whether a message in `suite` may be opened under this policy.
+    pub fn allows_decrypt(self, suite: AlgorithmSuite) -> bool {
+        match self {
+            SignaturePolicy::AllowUnsigned => true,
+            SignaturePolicy::RequireSigned => suite.is_signed(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
