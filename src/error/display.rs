@@ -136,6 +136,10 @@ impl fmt::Display for SealError {
             }
             SealError::Internal(s) => write!(f, "internal failure: {s}"),
             SealError::Signing(e) => write!(f, "cannot sign the message: {e}"),
+            SealError::BeyondMaxLen { max_len, len } => {
+                write!(f, "{len} plaintext bytes is more than max_len {max_len}")
+            }
+            SealError::WriterClosed => f.write_str("the fragment writer failed earlier"),
         }
     }
 }

@@ -190,6 +190,16 @@ pub enum SealError {
     Internal(&'static str),
     /// The ECDSA provider failed to generate a key pair or to sign (signed suite `0x0578`).
     Signing(crate::crypto::sign::SignError),
+    /// A [fragment writer](crate::engine::FragmentWriter) was given more plaintext than the
+    /// `max_len` of its request.
+    BeyondMaxLen {
+        /// The request's `max_len`.
+        max_len: u64,
+        /// The length the write would have reached.
+        len: u64,
+    },
+    /// A [fragment writer](crate::engine::FragmentWriter) failed earlier and is closed.
+    WriterClosed,
 }
 
 /// Why a caller's required encryption-context pair was not satisfied.

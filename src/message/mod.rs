@@ -16,6 +16,10 @@
 //!   context", [`SealParams::authenticate_only`] / [`OpenParams::supplied_context`]): its
 //!   canonical serialization is appended to the header body in the header tag's AAD (ESDK
 //!   `client-apis/encrypt.md`, "encryption context to only authenticate").
+//! - Sealing frame by frame as the plaintext arrives (crate-private, behind
+//!   [`Engine::seal_writer`](crate::engine::Engine::seal_writer)): the header first, then each
+//!   frame's plaintext written straight into the output and encrypted in place as soon as the
+//!   frame is complete; the same bytes as [`seal_into`] for the same message id.
 //! - [`stream`]: streaming open as an [`std::io::Read`] that releases each frame only after its
 //!   tag verifies, and fails if the final frame is missing.
 //!
@@ -53,6 +57,7 @@ pub(crate) mod frame;
 mod open;
 pub mod stream;
 mod verified;
+pub(crate) mod writer;
 
 use crate::crypto::aead::{AeadBackend, Aes256GcmKey};
 use crate::crypto::kdf::{derive_message_keys, MESSAGE_ID_LEN};
@@ -283,12 +288,7 @@ pub fn seal_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), SealError> {
-    check_seal_context(
-        params.encryption_context,
-        params.authenticate_only,
-        params.identity,
-    )?;
-    let message_id = new_message_id(data_key, params.identity)?;
+    let message_id = checked_message_id(data_key, params)?;
     seal_impl(data_key, None, params, &message_id, plaintext, out)
 }
 
@@ -337,13 +337,22 @@ pub fn seal_signed_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), SealError> {
+    let message_id = checked_message_id(data_key, params)?;
+    seal_impl(data_key, Some(signer), params, &message_id, plaintext, out)
+}
+
+/// [`check_seal_context`], then a fresh message id: what every sealer does first (the
+/// context checks first, so that their typed errors win over the header writer's).
+fn checked_message_id(
+    data_key: &DataKey,
+    params: &SealParams<'_>,
+) -> Result<[u8; MESSAGE_ID_LEN], SealError> {
     check_seal_context(
         params.encryption_context,
         params.authenticate_only,
         params.identity,
     )?;
-    let message_id = new_message_id(data_key, params.identity)?;
-    seal_impl(data_key, Some(signer), params, &message_id, plaintext, out)
+    new_message_id(data_key, params.identity)
 }
 
 fn new_message_id(
@@ -442,6 +451,58 @@ fn seal_impl(
     out: &mut Vec<u8>,
 ) -> Result<(), SealError> {
     let layout = check_params(params, plaintext.len())?;
+    let reserve = |out: &mut Vec<u8>, n: usize| out.reserve_exact(n);
+    let head = write_header(
+        data_key,
+        signer,
+        params,
+        message_id,
+        layout.body_len(),
+        out,
+        reserve,
+    )?;
+    let key = &head.key;
+    let mut aad = BodyAad::new(message_id);
+    let fl = params.frame_length as usize;
+    // Invariant: regular_frames * frame_length < plaintext.len() (FrameLayout).
+    let split = (layout.regular_frames as usize).saturating_mul(fl);
+    let (regular, last) = plaintext.split_at(split.min(plaintext.len()));
+    let mut seq: u32 = 1;
+    for chunk in regular.chunks_exact(fl) {
+        seal_frame(out, key, &mut aad, BodyKind::Regular, seq, chunk);
+        seq = seq.wrapping_add(1);
+    }
+    seal_frame(out, key, &mut aad, BodyKind::Final, seq, last);
+    if let Some(signer) = signer {
+        write_footer(signer, out, head.start)?;
+    }
+    debug_assert_eq!(out.len() - head.start, head.total);
+    Ok(())
+}
+
+/// What [`write_header`] leaves: the frame key and where the message starts in the output.
+struct Header {
+    /// The message's AES-256-GCM key (the commit key is in the header already).
+    key: Aes256GcmKey,
+    /// Offset of the message in the output.
+    start: usize,
+    /// Header and tag length plus footer length (0 or [`FOOTER_LEN`]): all but the body.
+    fixed: usize,
+    /// The whole message length for a body of the `body_len` given.
+    total: usize,
+}
+
+/// Writes the header and its tag to `out` (after `reserve(out, n)` for the whole message of
+/// `body_len` body bytes); shared by [`seal_impl`] and the [frame writer](writer).
+fn write_header(
+    data_key: &DataKey,
+    signer: Option<&SigningKey>,
+    params: &SealParams<'_>,
+    message_id: &[u8; MESSAGE_ID_LEN],
+    body_len: Option<usize>,
+    out: &mut Vec<u8>,
+    reserve: impl FnOnce(&mut Vec<u8>, usize),
+) -> Result<Header, SealError> {
     let signed_ec = signer.map(|k| signed_context(params.encryption_context, k));
     let stored = signed_ec.as_ref().unwrap_or(params.encryption_context);
     let (suite, footer) = if signer.is_some() {
@@ -458,13 +519,13 @@ fn seal_impl(
         keys.commit_key.as_bytes(),
     );
     let header_len = fields.serialized_len().map_err(write_error)? + HEADER_TAG_LEN;
-    let total = layout
-        .body_len()
-        .and_then(|b| b.checked_add(header_len + footer))
+    let fixed = header_len + footer;
+    let total = body_len
+        .and_then(|b| b.checked_add(fixed))
         .ok_or(SealError::MessageTooLarge)?;
     let extra_aad = serialize_authenticate_only(params.authenticate_only)
         .ok_or(SealError::Header(WriteError::EncryptionContextTooLarge))?;
-    out.reserve_exact(total);
+    reserve(out, total);
     let start = out.len();
     fields.write(out).map_err(write_error)?;
     // Header auth tag: AES-GCM, IV of zeros, empty plaintext, AAD = the header body followed
@@ -477,24 +538,12 @@ fn seal_impl(
         })
     };
     out.extend_from_slice(&tag);
-
-    let key = &keys.encryption_key;
-    let mut aad = BodyAad::new(message_id);
-    let fl = params.frame_length as usize;
-    // Invariant: regular_frames * frame_length < plaintext.len() (FrameLayout).
-    let split = (layout.regular_frames as usize).saturating_mul(fl);
-    let (regular, last) = plaintext.split_at(split.min(plaintext.len()));
-    let mut seq: u32 = 1;
-    for chunk in regular.chunks_exact(fl) {
-        seal_frame(out, key, &mut aad, BodyKind::Regular, seq, chunk);
-        seq = seq.wrapping_add(1);
-    }
-    seal_frame(out, key, &mut aad, BodyKind::Final, seq, last);
-    if let Some(signer) = signer {
-        write_footer(signer, out, start)?;
-    }
-    debug_assert_eq!(out.len() - start, total);
-    Ok(())
+    Ok(Header {
+        key: keys.encryption_key,
+        start,
+        fixed,
+        total,
+    })
 }
 
 /// Signs the message written in `out[start..]` (header and body) and appends the footer; on
