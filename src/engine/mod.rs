@@ -55,6 +55,11 @@
 //! - Outputs: [`Engine::seal`] and [`Engine::open`] allocate their output once, at its final
 //!   size; [`Engine::seal_into`], [`Engine::open_into`] and [`Engine::seal_batch_into`] write
 //!   into caller-provided buffers.
+//! - Sealing a fragment as it is produced or read: [`Engine::seal_writer`] returns a
+//!   [`FragmentWriter`] that takes the plaintext in pieces (or straight from an
+//!   [`io::Read`]) into the sealed message's frames, encrypting each frame as soon as it is
+//!   complete; the same checks, lease and counters as [`Engine::seal`], with the cache's byte
+//!   budget charged the request's [`SealWriterRequest::max_len`] (see [`writer`]).
 //! - Batches run on the current rayon thread pool (call them inside `ThreadPool::install` to
 //!   choose the pool), keep their order and return one result per fragment; a fragment that
 //!   fails is handed back intact with the reason.
@@ -66,6 +71,7 @@ mod leases;
 mod request;
 mod retry;
 mod session;
+pub mod writer;
 
 pub use crate::kms::RetryKind;
 pub use batch::{OpenFailure, SealFailure};
@@ -74,6 +80,7 @@ pub use config::EngineConfig;
 pub use request::{OpenOptions, OpenRequest, Opened, SealRequest};
 pub use retry::{RetryPolicy, Retryable};
 pub use session::NoCredential;
+pub use writer::{FragmentWriter, SealWriterRequest, DEFAULT_WRITER_SIZE_HINT};
 
 use crate::cache::SystemClock;
 use crate::cache::{CacheKey, Clock, CredentialCounters, CredentialStats, DataKeyCache, Lease};
@@ -88,7 +95,7 @@ use bytes::Bytes;
 use core::fmt;
 use core::ops::Range;
 use leases::CacheFailure;
-use request::union;
+use request::{union, SealParts};
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -237,29 +244,48 @@ impl Engine {
         request: &SealRequest,
         write: impl FnOnce(&DataKey, Option<&SigningKey>, &SealParams<'_>) -> Result<T, SealError>,
     ) -> Result<T, SealError> {
+        let len = request.plaintext.len() as u64;
+        self.seal_prepared(credential, request.parts(), len, |lease, params, signer| {
+            let sealed = write(lease.material().data_key(), signer, params)?;
+            lease.counters().record_sealed(len);
+            Ok(sealed)
+        })
+    }
+
+    /// What [`Engine::seal`] and [`Engine::seal_writer`] share: checks the request's context,
+    /// leases a data key reserving `bytes` of its budget, builds the message parameters and
+    /// the signer, and runs `start`; a failure is counted (and an expired session forgotten).
+    /// `start` counts what it seals.
+    fn seal_prepared<T>(
+        &self,
+        credential: &Credential,
+        parts: SealParts<'_>,
+        bytes: u64,
+        start: impl FnOnce(&Lease, &SealParams<'_>, Option<&SigningKey>) -> Result<T, SealError>,
+    ) -> Result<T, SealError> {
         let authenticate_only =
-            (!request.authenticate_only.is_empty()).then_some(&request.authenticate_only);
+            (!parts.authenticate_only.is_empty()).then_some(parts.authenticate_only);
         let result = (|| {
-            for ec in [&request.encryption_context, &request.authenticate_only] {
+            for ec in [parts.encryption_context, parts.authenticate_only] {
                 if let Some(k) = ec.reserved_key() {
                     return Err(SealError::ReservedContextKey { key: k.to_owned() });
                 }
             }
             message::check_seal_context(
-                &request.encryption_context,
+                parts.encryption_context,
                 authenticate_only,
-                request.identity.as_ref(),
+                parts.identity,
             )?;
-            let ec = request.keyring_context();
+            let ec = union(parts.encryption_context, parts.authenticate_only);
             let lease = self
-                .sealing_lease(credential, &ec, request.plaintext.len() as u64)
+                .sealing_lease(credential, &ec, bytes)
                 .map_err(seal_failure)?;
             let material = lease.material();
             let params = SealParams {
                 frame_length: self.config.frame_length,
-                encryption_context: &request.encryption_context,
+                encryption_context: parts.encryption_context,
                 encrypted_data_keys: material.encrypted_data_keys(),
-                identity: request.identity.as_ref(),
+                identity: parts.identity,
                 authenticate_only,
                 backend: self.config.backend,
             };
@@ -272,11 +298,7 @@ impl Engine {
             } else {
                 None
             };
-            let sealed = write(material.data_key(), signer, &params)?;
-            lease
-                .counters()
-                .record_sealed(request.plaintext.len() as u64);
-            Ok(sealed)
+            start(&lease, &params, signer)
         })();
         if let Err(e) = &result {
             if let Some(c) = self.counters(credential) {

@@ -46,10 +46,23 @@ impl SealRequest {
         self
     }
 
-    /// The whole context the data key is bound to: stored and authenticated-only pairs.
-    pub(super) fn keyring_context(&self) -> Cow<'_, EncryptionContext> {
-        union(&self.encryption_context, &self.authenticate_only)
+    /// What sealing checks and binds, besides the plaintext.
+    pub(super) fn parts(&self) -> SealParts<'_> {
+        SealParts {
+            encryption_context: &self.encryption_context,
+            authenticate_only: &self.authenticate_only,
+            identity: self.identity.as_ref(),
+        }
     }
+}
+
+/// The parts of a [`SealRequest`] or a
+/// [`SealWriterRequest`](super::SealWriterRequest) that sealing checks and binds.
+#[derive(Clone, Copy)]
+pub(super) struct SealParts<'r> {
+    pub(super) encryption_context: &'r EncryptionContext,
+    pub(super) authenticate_only: &'r EncryptionContext,
+    pub(super) identity: Option<&'r FragmentIdentity>,
 }
 
 pub(super) fn union<'a>(
