@@ -1,6 +1,8 @@
 //! `Engine::seal_writer`: a fragment sealed frame by frame opens with `Engine::open`, for both
 //! suites; its limits and failures are typed and fail closed; the engine counts it.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use bytes::Bytes;
 use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest, SealWriterRequest};
 use fragseal::error::SealError;
@@ -83,8 +85,9 @@ fn written_fragments_open_with_their_identity_for_both_suites() {
             let (a, b) = pt.split_at(len / 3);
             w.write_all(a).unwrap();
             let half = b.len() / 2;
-            w.fill_from(&mut Trickle(&b[..half], 0), half as u64).unwrap();
-            w.write(&b[half..]).unwrap();
+            w.fill_from(&mut Trickle(&b[..half], 0), half as u64)
+                .unwrap();
+            assert_eq!(w.write(&b[half..]).unwrap(), b.len() - half);
             assert_eq!(w.len(), len as u64);
             let sealed = w.finish().unwrap();
             assert_eq!(sealed[1..3], suite.id().to_be_bytes(), "{suite:?}");
@@ -109,7 +112,9 @@ fn written_fragments_open_with_their_identity_for_both_suites() {
 fn writes_past_max_len_are_refused_and_close_the_writer() {
     let e = engine(SealSuite::default());
     let me = root();
-    let mut w = e.seal_writer(&me, &SealWriterRequest::new(ec(), 10)).unwrap();
+    let mut w = e
+        .seal_writer(&me, &SealWriterRequest::new(ec(), 10))
+        .unwrap();
     w.write_all(&[1; 10]).unwrap();
     match w.write_all(&[2]) {
         Err(SealError::BeyondMaxLen {
@@ -121,13 +126,18 @@ fn writes_past_max_len_are_refused_and_close_the_writer() {
     assert!(matches!(w.write_all(b""), Err(SealError::WriterClosed)));
     assert!(matches!(w.finish(), Err(SealError::WriterClosed)));
 
-    let mut w = e.seal_writer(&me, &SealWriterRequest::new(ec(), 10)).unwrap();
+    let mut w = e
+        .seal_writer(&me, &SealWriterRequest::new(ec(), 10))
+        .unwrap();
     let mut source = &[3u8; 20][..];
     let err = w.fill_from(&mut source, 11).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     assert_eq!(source.len(), 20, "nothing read");
     let inner = err.into_inner().unwrap().downcast::<SealError>().unwrap();
-    assert!(matches!(*inner, SealError::BeyondMaxLen { max_len: 10, .. }));
+    assert!(matches!(
+        *inner,
+        SealError::BeyondMaxLen { max_len: 10, .. }
+    ));
     assert!(w.finish().is_err());
     // Refusals count as seal failures.
     assert_eq!(e.stats(&me).unwrap().seal_failures, 2);
@@ -137,7 +147,9 @@ fn writes_past_max_len_are_refused_and_close_the_writer() {
 fn early_eof_is_an_error_and_nothing_is_returned() {
     let e = engine(SealSuite::default());
     let me = root();
-    let mut w = e.seal_writer(&me, &SealWriterRequest::new(ec(), 5000)).unwrap();
+    let mut w = e
+        .seal_writer(&me, &SealWriterRequest::new(ec(), 5000))
+        .unwrap();
     let data = plaintext(2500);
     let err = w.fill_from(&mut &data[..], 2501).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
@@ -165,12 +177,17 @@ fn a_dropped_writer_leaves_the_engine_usable_and_stats_count_bytes() {
         let mut w = e.seal_writer(&me, &request).unwrap();
         w.write_all(&pt).unwrap();
         let sealed: Bytes = w.finish().unwrap();
-        let opened = e.open(&me, &OpenRequest::new(sealed, IdentityCheck::Skip)).unwrap();
+        let opened = e
+            .open(&me, &OpenRequest::new(sealed, IdentityCheck::Skip))
+            .unwrap();
         assert_eq!(opened.plaintext, pt);
         let stats = e.stats(&me).unwrap();
         assert_eq!((stats.fragments_sealed, stats.bytes_sealed), (1, 3333));
         assert_eq!((stats.fragments_opened, stats.bytes_opened), (1, 3333));
-        assert_eq!(stats.kms_calls, 2, "one GenerateDataKey, one Decrypt: {suite:?}");
+        assert_eq!(
+            stats.kms_calls, 2,
+            "one GenerateDataKey, one Decrypt: {suite:?}"
+        );
     }
 }
 

@@ -165,7 +165,9 @@ impl Engine {
             request.parts(),
             request.max_len,
             |lease, params, signer| {
-                let mut taken = self.buffers.take(output_len(params, signer.is_some(), hint));
+                let mut taken = self
+                    .buffers
+                    .take(output_len(params, signer.is_some(), hint));
                 let frames = match FrameWriter::new(
                     lease.material().data_key(),
                     signer,
@@ -233,7 +235,7 @@ impl FragmentWriter<'_> {
             len => {
                 self.fail();
                 // Close the frame writer too: it refuses anything after an error.
-                let _ = self.frames.close();
+                self.frames.close();
                 Err(SealError::BeyondMaxLen {
                     max_len: self.max_len,
                     len: len.unwrap_or(u64::MAX),

@@ -175,10 +175,7 @@ impl FrameWriter {
             return Err(SealError::WriterClosed);
         }
         let fl = self.frame_length;
-        let len = self
-            .total
-            .checked_add(add)
-            .ok_or(too_many(u64::MAX, fl))?;
+        let len = self.total.checked_add(add).ok_or(too_many(u64::MAX, fl))?;
         FrameLayout::new(len, fl)
             .ok_or(too_many(len, fl))?
             .body_len()
@@ -197,7 +194,9 @@ impl FrameWriter {
         let (seq, fl) = (self.seq, u64::from(self.frame_length));
         let aad = self.aad.get(BodyKind::Regular, seq, fl);
         let content = out.get_mut(at..).unwrap_or(&mut []);
-        let tag = self.key.seal_in_place_detached(&frame_iv(seq), aad, content);
+        let tag = self
+            .key
+            .seal_in_place_detached(&frame_iv(seq), aad, content);
         out.extend_from_slice(&tag);
         // `check` keeps the frame count below 2^32 - 1.
         self.seq = seq.wrapping_add(1);
@@ -291,7 +290,9 @@ impl FrameWriter {
         }
         self.closed = true;
         if signer.is_some() != self.signed {
-            return Err(SealError::Internal("frame writer finished with another suite"));
+            return Err(SealError::Internal(
+                "frame writer finished with another suite",
+            ));
         }
         let (at, filled, seq) = (self.frame_at, self.filled, self.seq);
         grow(out, FINAL_EXTRA + TAG_LEN + super::FOOTER_LEN + MARGIN);

@@ -30,7 +30,9 @@ impl Read for Jittery<'_> {
         if self.calls == 3 {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "once"));
         }
-        let n = (1 + self.calls * 5 % 13).min(buf.len()).min(self.data.len());
+        let n = (1 + self.calls * 5 % 13)
+            .min(buf.len())
+            .min(self.data.len());
         let (now, rest) = self.data.split_at(n);
         buf.get_mut(..n).unwrap().copy_from_slice(now);
         self.data = rest;
@@ -121,7 +123,9 @@ fn writer_bytes_equal_seal_impl_for_both_suites() {
                         *bad.last_mut().unwrap() ^= 1;
                         let parsed = parse(&bad, &OpenLimits::default());
                         let skip = IdentityCheck::Skip;
-                        assert!(parsed.and_then(|p| p.open(&key, &OpenParams::new(&skip))).is_err());
+                        assert!(parsed
+                            .and_then(|p| p.open(&key, &OpenParams::new(&skip)))
+                            .is_err());
                     }
                 }
             }
@@ -139,12 +143,18 @@ fn reader_errors_and_early_eof_close_the_writer() {
     let mut w = FrameWriter::start(&key, None, &params, &ID, &mut out).unwrap();
     let e = w.fill_from(&mut out, &mut &pt[..], 101).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
-    assert!(matches!(w.write(&mut out, b"x"), Err(SealError::WriterClosed)));
+    assert!(matches!(
+        w.write(&mut out, b"x"),
+        Err(SealError::WriterClosed)
+    ));
     // One full frame was sealed (the second was written into); the rest is wiped and dropped.
     let sealed_up_to = w.frame_at;
     w.wipe(&mut out);
     assert_eq!(out.len(), sealed_up_to);
-    assert!(matches!(w.finish(&mut out, None), Err(SealError::WriterClosed)));
+    assert!(matches!(
+        w.finish(&mut out, None),
+        Err(SealError::WriterClosed)
+    ));
 
     struct Broken;
     impl Read for Broken {
@@ -156,7 +166,10 @@ fn reader_errors_and_early_eof_close_the_writer() {
     let mut w = FrameWriter::start(&key, None, &params, &ID, &mut out).unwrap();
     let e = w.fill_from(&mut out, &mut Broken, 5).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::Other);
-    assert!(matches!(w.finish(&mut out, None), Err(SealError::WriterClosed)));
+    assert!(matches!(
+        w.finish(&mut out, None),
+        Err(SealError::WriterClosed)
+    ));
 }
 
 #[test]
