@@ -57,7 +57,7 @@
 //!   into caller-provided buffers.
 //! - Sealing a fragment as it is produced or read: [`Engine::seal_writer`] returns a
 //!   [`FragmentWriter`] that takes the plaintext in pieces (or straight from an
-//!   [`io::Read`]) into the sealed message's frames, encrypting each frame as soon as it is
+//!   [`io::Read`](std::io::Read)) into the sealed message's frames, encrypting each frame as soon as it is
 //!   complete; the same checks, lease and counters as [`Engine::seal`], with the cache's byte
 //!   budget charged the request's [`SealWriterRequest::max_len`] (see [`writer`]).
 //! - Batches run on the current rayon thread pool (call them inside `ThreadPool::install` to
@@ -68,6 +68,7 @@ mod batch;
 mod buffers;
 mod config;
 mod leases;
+mod open_stream;
 mod request;
 mod retry;
 mod session;
@@ -77,6 +78,7 @@ pub use crate::kms::RetryKind;
 pub use batch::{OpenFailure, SealFailure};
 pub use buffers::{BufferPoolLimits, IdleBuffers, PlaintextWipe};
 pub use config::EngineConfig;
+pub use open_stream::EngineOpenStream;
 pub use request::{OpenOptions, OpenRequest, Opened, SealRequest};
 pub use retry::{RetryPolicy, Retryable};
 pub use session::NoCredential;
@@ -88,15 +90,12 @@ use crate::crypto::{DataKey, SigningKey};
 use crate::error::{ConfigError, OpenError, SealError};
 use crate::keyring::Keyring;
 use crate::kms::{Credential, CredentialProvider};
-use crate::message::{
-    self, OpenParams, OpenStream, ParsedMessage, SealParams, SealedStream, VerifiedHeader,
-};
+use crate::message::{self, OpenParams, ParsedMessage, SealParams, VerifiedHeader};
 use bytes::Bytes;
 use core::fmt;
 use core::ops::Range;
 use leases::CacheFailure;
 use request::{union, SealParts};
-use std::io::{self, Read};
 use std::sync::Arc;
 
 /// Seals and opens fragments; see the [module documentation](self). `Send + Sync`: share one
@@ -455,100 +454,6 @@ impl Engine {
             |parsed, key, params| parsed.open_range(key, params, range).map(Bytes::from),
         )?;
         Ok(Opened { plaintext, header })
-    }
-
-    /// Opens a sealed fragment read from `source` as a stream: the header is read and
-    /// authenticated first, then each frame's plaintext is released only after its tag
-    /// verifies; a missing final frame is an error. Reading errors are [`io::Error`]s of kind
-    /// `InvalidData` wrapping an [`OpenError`].
-    ///
-    /// The message length is unknown up front, so the cache's byte limit is not charged for
-    /// streamed opens (the fragment limit is).
-    ///
-    /// # Errors
-    /// As [`Engine::open`], for the header; [`OpenError::Io`] when reading it fails.
-    pub fn open_stream<R: Read>(
-        &self,
-        credential: &Credential,
-        source: R,
-        options: &OpenOptions,
-    ) -> Result<EngineOpenStream<R>, OpenError> {
-        let result = (|| {
-            let sealed = SealedStream::new(source, &self.config.open_limits)
-                .map_err(OpenError::into_policy_refusal)?;
-            let header = sealed.header();
-            self.check_signature_policy(header)?;
-            message::check_open_context(
-                header.encryption_context(),
-                &options.required,
-                options.supplied(),
-                &options.identity,
-            )?;
-            let ec = union(header.encryption_context(), &options.supplied);
-            let edks = header.encrypted_data_keys();
-            let (lease, _, used) = self.opening_lease(credential, edks, &ec, 0)?;
-            let edk = edks
-                .get(used)
-                .ok_or(OpenError::Internal("lost the opening key"))?;
-            let verified =
-                VerifiedHeader::new(header, &options.supplied, edk, lease.material().key_id());
-            let params = OpenParams {
-                identity: &options.identity,
-                supplied_context: options.supplied(),
-                backend: self.config.backend,
-                commitment_policy: self.config.commitment_policy,
-            };
-            let inner = sealed.open(lease.material().data_key(), &params)?;
-            Ok((inner, Arc::clone(lease.counters()), verified))
-        })();
-        match result {
-            Ok((inner, counters, header)) => {
-                counters.record_opened(0);
-                Ok(EngineOpenStream {
-                    inner,
-                    counters,
-                    header,
-                })
-            }
-            Err(e) => {
-                if let Some(c) = self.counters(credential) {
-                    c.record_open_failure();
-                }
-                if session::open_expired(&e) {
-                    self.forget_expired(credential);
-                }
-                Err(e)
-            }
-        }
-    }
-}
-
-/// The plaintext of a fragment opened as a stream (see [`Engine::open_stream`]); counts the
-/// bytes it releases in the credential's `bytes_opened`.
-pub struct EngineOpenStream<R> {
-    inner: OpenStream<R>,
-    counters: Arc<CredentialCounters>,
-    header: VerifiedHeader,
-}
-
-impl<R> EngineOpenStream<R> {
-    /// The verified header.
-    pub fn header(&self) -> &VerifiedHeader {
-        &self.header
-    }
-}
-
-impl<R> fmt::Debug for EngineOpenStream<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineOpenStream").finish_non_exhaustive()
-    }
-}
-
-impl<R: Read> Read for EngineOpenStream<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.counters.record_opened_bytes(n as u64);
-        Ok(n)
     }
 }
 
