@@ -14,7 +14,7 @@ use fragseal::kms::RefreshingCredentialProvider;
 use fragseal::kms::{Credential, CredentialProvider, KmsError, KmsErrorKind};
 use fragseal::kvs::get_media::StartSelector;
 use fragseal::kvs::put_media::{PutMediaInput, PutMediaSummary};
-use fragseal::kvs::{AckEventType, CreateStreamInput, Kvs, MemoryStore, StreamRef};
+use fragseal::kvs::{AckEventType, CreateStreamInput, Kvs, MemoryStore, PutMediaMode, StreamRef};
 use kvs_support::*;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,7 +44,8 @@ fn media(n: usize) -> (Vec<u8>, Vec<usize>) {
 }
 
 /// Media that moves `clocks` by `step` when the next Cluster starts to be read: with
-/// sequential PutMedia, fragment `i` is sealed at `i × step`.
+/// sequential or streamed PutMedia, fragment `i` is sealed at `i × step` (streamed: its data
+/// key is leased when its timestamp is read, just after the move).
 struct Ticking {
     data: Vec<u8>,
     pos: usize,
@@ -116,12 +117,12 @@ fn cam_sessions(clock: &Arc<ManualClock>) -> (Arc<dyn CredentialProvider>, Arc<A
     provider(move |i| Ok(role_session("producer", "cam", i, c.now())))
 }
 
-/// A KVS layer with sequential PutMedia over `kms`, on `clock`.
-fn layer(kms: &Arc<LocalKms>, clock: &Arc<ManualClock>) -> Kvs {
+/// A KVS layer with PutMedia in `mode` over `kms`, on `clock`.
+fn layer(kms: &Arc<LocalKms>, clock: &Arc<ManualClock>, mode: PutMediaMode) -> Kvs {
     Kvs::builder(Arc::clone(kms), Arc::new(MemoryStore::new()))
         .clock(clock.clone())
         .engine_config(EngineConfig::default().with_retry(RetryPolicy::none()))
-        .pipelined_put_media(false)
+        .put_media_mode(mode)
         .build()
         .unwrap()
 }
@@ -165,116 +166,124 @@ fn persisted(acks: &[AckEventType]) -> usize {
 
 #[test]
 fn a_producer_whose_session_expires_twice_persists_every_fragment() {
-    // Fragments every 400 s; sessions of 900 s: the first serves fragments 0-2, the second
-    // (fetched at 1200 s, when fragment 3 finds the first expired) 3-5, the third 6.
-    let w = sequential(world());
-    let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
-    let (p, fetches) = cam_sessions(&w.clock);
-    let media = Ticking::new(7, &[&w.clock], Duration::from_secs(400));
-    let (summary, acks) = put(kvs, p, &s, media);
-    assert_eq!(summary.failure, None);
-    assert_eq!((summary.persisted, persisted(&acks)), (7, 7));
-    assert_eq!(fetches.load(Ordering::SeqCst), 3, "one fetch per session");
-    assert_eq!(w.kms.audit().count_operation(Operation::GenerateDataKey), 7);
-    // Every fragment opens for a consumer.
-    let mut out = Vec::new();
-    let g = kvs
-        .get_media(
-            &session("consumer", "viewer"),
-            &s,
-            &StartSelector::Earliest,
-            &mut out,
-        )
-        .unwrap();
-    assert_eq!((g.fragments, g.failure), (7, None));
+    for mode in ONE_AT_A_TIME {
+        // Fragments every 400 s; sessions of 900 s: the first serves fragments 0-2, the second
+        // (fetched at 1200 s, when fragment 3 finds the first expired) 3-5, the third 6.
+        let w = with_mode(world(), mode);
+        let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
+        let (p, fetches) = cam_sessions(&w.clock);
+        let media = Ticking::new(7, &[&w.clock], Duration::from_secs(400));
+        let (summary, acks) = put(kvs, p, &s, media);
+        assert_eq!(summary.failure, None);
+        assert_eq!((summary.persisted, persisted(&acks)), (7, 7));
+        assert_eq!(fetches.load(Ordering::SeqCst), 3, "one fetch per session");
+        assert_eq!(w.kms.audit().count_operation(Operation::GenerateDataKey), 7);
+        // Every fragment opens for a consumer.
+        let mut out = Vec::new();
+        let g = kvs
+            .get_media(
+                &session("consumer", "viewer"),
+                &s,
+                &StartSelector::Earliest,
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!((g.fragments, g.failure), (7, None));
+    }
 }
 
 #[test]
 fn a_session_refused_as_expired_by_kms_is_refreshed_and_the_fragment_retried() {
-    // The KMS's clock is 300 s ahead of the KVS clock (a server whose clock is offset): the
-    // KVS layer still sees the session as valid when KMS refuses it (ExpiredTokenException),
-    // so the refresh is the one after the refusal, and the seal is retried once.
-    let start = start_time();
-    let kms_clock = Arc::new(ManualClock::new(start + Duration::from_secs(300)));
-    let kvs_clock = Arc::new(ManualClock::new(start));
-    let kms = Arc::new(
-        LocalKms::builder(REGION, ACCOUNT)
-            .clock(kms_clock.clone())
-            .build()
-            .unwrap(),
-    );
-    let kvs = &layer(&kms, &kvs_clock);
-    let s = cam_stream(&kms, kvs);
-    // STS answers with the server's clock: sessions end 900 s after the KMS's now.
-    let (p, fetches) = cam_sessions(&kms_clock);
-    let media = Ticking::new(5, &[&kms_clock, &kvs_clock], Duration::from_secs(450));
-    let (summary, acks) = put(kvs, p, &s, media);
-    assert_eq!(summary.failure, None);
-    assert_eq!((summary.persisted, persisted(&acks)), (5, 5));
-    // Refused at 900 s and 1800 s (KMS: 1200 s, 2100 s): two refreshes.
-    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    for mode in ONE_AT_A_TIME {
+        // The KMS's clock is 300 s ahead of the KVS clock (a server whose clock is offset): the
+        // KVS layer still sees the session as valid when KMS refuses it (ExpiredTokenException),
+        // so the refresh is the one after the refusal, and the seal is retried once.
+        let start = start_time();
+        let kms_clock = Arc::new(ManualClock::new(start + Duration::from_secs(300)));
+        let kvs_clock = Arc::new(ManualClock::new(start));
+        let kms = Arc::new(
+            LocalKms::builder(REGION, ACCOUNT)
+                .clock(kms_clock.clone())
+                .build()
+                .unwrap(),
+        );
+        let kvs = &layer(&kms, &kvs_clock, mode);
+        let s = cam_stream(&kms, kvs);
+        // STS answers with the server's clock: sessions end 900 s after the KMS's now.
+        let (p, fetches) = cam_sessions(&kms_clock);
+        let media = Ticking::new(5, &[&kms_clock, &kvs_clock], Duration::from_secs(450));
+        let (summary, acks) = put(kvs, p, &s, media);
+        assert_eq!(summary.failure, None);
+        assert_eq!((summary.persisted, persisted(&acks)), (5, 5));
+        // Refused at 900 s and 1800 s (KMS: 1200 s, 2100 s): two refreshes.
+        assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    }
 }
 
 #[test]
 fn a_provider_that_cannot_refresh_fails_the_first_fragment_after_expiry() {
-    let w = sequential(world());
-    let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
-    let c = Arc::clone(&w.clock);
-    let (p, fetches) = provider(move |i| match i {
-        0 => Ok(role_session("producer", "cam", 0, c.now())),
-        _ => Err(KmsError::new(
-            KmsErrorKind::AccessDenied,
-            "sts:AssumeRole refused",
-        )),
-    });
-    let media = Ticking::new(5, &[&w.clock], Duration::from_secs(400));
-    let (summary, acks) = put(kvs, p, &s, media);
-    let failure = summary.failure.unwrap();
-    assert_eq!(failure.error_id.id(), 4500);
-    assert!(
-        failure.message.contains("sts:AssumeRole refused"),
-        "{}",
-        failure.message
-    );
-    assert_eq!((summary.persisted, persisted(&acks)), (3, 3));
-    assert_eq!(acks.last(), Some(&AckEventType::Error));
-    assert_eq!(fetches.load(Ordering::SeqCst), 2);
-    let arn = kvs.describe_stream(&root(), &s).unwrap().stream_arn;
-    assert_eq!(kvs.store().fragments(&arn).unwrap().len(), 3);
+    for mode in ONE_AT_A_TIME {
+        let w = with_mode(world(), mode);
+        let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
+        let c = Arc::clone(&w.clock);
+        let (p, fetches) = provider(move |i| match i {
+            0 => Ok(role_session("producer", "cam", 0, c.now())),
+            _ => Err(KmsError::new(
+                KmsErrorKind::AccessDenied,
+                "sts:AssumeRole refused",
+            )),
+        });
+        let media = Ticking::new(5, &[&w.clock], Duration::from_secs(400));
+        let (summary, acks) = put(kvs, p, &s, media);
+        let failure = summary.failure.unwrap();
+        assert_eq!(failure.error_id.id(), 4500);
+        assert!(
+            failure.message.contains("sts:AssumeRole refused"),
+            "{}",
+            failure.message
+        );
+        assert_eq!((summary.persisted, persisted(&acks)), (3, 3));
+        assert_eq!(acks.last(), Some(&AckEventType::Error));
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        let arn = kvs.describe_stream(&root(), &s).unwrap().stream_arn;
+        assert_eq!(kvs.store().fragments(&arn).unwrap().len(), 3);
+    }
 }
 
 #[test]
 fn a_refresh_for_another_principal_is_refused() {
-    // The second "session" is another session name of the same role: kinesisvideo:PutMedia
-    // would allow it, but the session was authorized for cam and never changes identity.
-    let w = sequential(world());
-    let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
-    let c = Arc::clone(&w.clock);
-    let (p, fetches) = provider(move |i| {
-        let name = if i == 0 { "cam" } else { "eve" };
-        Ok(role_session("producer", name, i, c.now()))
-    });
-    let media = Ticking::new(5, &[&w.clock], Duration::from_secs(400));
-    let (summary, acks) = put(kvs, p, &s, media);
-    let failure = summary.failure.unwrap();
-    assert_eq!(failure.error_id.id(), 4500);
-    assert!(
-        failure.message.contains("never changes identity")
-            && failure.message.contains("assumed-role/producer/eve"),
-        "{}",
-        failure.message
-    );
-    assert_eq!((summary.persisted, persisted(&acks)), (3, 3));
-    assert_eq!(fetches.load(Ordering::SeqCst), 2);
-    // KMS never saw the other principal.
-    let eve = role_session(
-        "producer",
-        "eve",
-        1,
-        start_time() + Duration::from_secs(1200),
-    );
-    assert_eq!(w.kms.audit().count(&eve, Operation::GenerateDataKey), 0);
-    assert_eq!(w.kms.audit().count_operation(Operation::GenerateDataKey), 3);
+    for mode in ONE_AT_A_TIME {
+        // The second "session" is another session name of the same role: kinesisvideo:PutMedia
+        // would allow it, but the session was authorized for cam and never changes identity.
+        let w = with_mode(world(), mode);
+        let (kvs, s) = (&w.kvs, cam_stream(&w.kms, &w.kvs));
+        let c = Arc::clone(&w.clock);
+        let (p, fetches) = provider(move |i| {
+            let name = if i == 0 { "cam" } else { "eve" };
+            Ok(role_session("producer", name, i, c.now()))
+        });
+        let media = Ticking::new(5, &[&w.clock], Duration::from_secs(400));
+        let (summary, acks) = put(kvs, p, &s, media);
+        let failure = summary.failure.unwrap();
+        assert_eq!(failure.error_id.id(), 4500);
+        assert!(
+            failure.message.contains("never changes identity")
+                && failure.message.contains("assumed-role/producer/eve"),
+            "{}",
+            failure.message
+        );
+        assert_eq!((summary.persisted, persisted(&acks)), (3, 3));
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        // KMS never saw the other principal.
+        let eve = role_session(
+            "producer",
+            "eve",
+            1,
+            start_time() + Duration::from_secs(1200),
+        );
+        assert_eq!(w.kms.audit().count(&eve, Operation::GenerateDataKey), 0);
+        assert_eq!(w.kms.audit().count_operation(Operation::GenerateDataKey), 3);
+    }
 }
 
 /// GetMedia output that moves `clock` by `step` after each fragment (its tags).

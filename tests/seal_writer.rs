@@ -210,3 +210,38 @@ fn the_request_is_checked_as_engine_seal_checks_it() {
     ));
     assert_eq!(e.stats(&me).unwrap().seal_failures, 2);
 }
+
+/// A writer reserves its `max_len` of the key's byte budget and gives back what it did not
+/// write when it finishes or is dropped: five 1,000-byte fragments written with a 6,000-byte
+/// `max_len` share one data key under a 10,000-byte budget (without the give-back the second
+/// would need a new key), and the budget still holds: a sixth fragment gets a new key.
+#[test]
+fn a_writer_gives_back_the_budget_it_did_not_use() {
+    let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
+    let key = kms.create_key(&root(), None, "fragments").unwrap().arn;
+    let keyring = KmsKeyring::strict(kms, &root(), &[key]).unwrap();
+    // No refresh ahead: a new key is fetched only when the budget is used up.
+    let limits = fragseal::cache::CacheLimits::default()
+        .with_max_bytes(10_000)
+        .with_refresh_ahead(1.0);
+    let config = EngineConfig::default()
+        .with_frame_length(FL)
+        .with_cache(limits);
+    let e = Engine::new(Arc::new(keyring), config).unwrap();
+    let me = root();
+    let request = SealWriterRequest::new(ec(), 6000);
+    // One dropped after 1,000 bytes: it too gives back the 5,000 it did not write.
+    let mut w = e.seal_writer(&me, &request).unwrap();
+    w.write_all(&plaintext(1000)).unwrap();
+    drop(w);
+    for _ in 0..4 {
+        let mut w = e.seal_writer(&me, &request).unwrap();
+        w.write_all(&plaintext(1000)).unwrap();
+        w.finish().unwrap();
+    }
+    assert_eq!(e.stats(&me).unwrap().kms_calls, 1, "one GenerateDataKey");
+    // 5,000 used: a sixth reservation of 6,000 is over the budget.
+    let w = e.seal_writer(&me, &request).unwrap();
+    drop(w);
+    assert_eq!(e.stats(&me).unwrap().kms_calls, 2, "the budget still holds");
+}

@@ -472,6 +472,27 @@ impl DataKeyCache {
         Ok(())
     }
 
+    /// Gives back `bytes` of the byte budget reserved under `key` for a lease of `material`,
+    /// keeping its fragment: a streamed seal ([`Engine::seal_writer`](crate::engine::Engine::seal_writer))
+    /// reserves the most it may write and, once finished, returns what it did not write, so
+    /// that the entry counts the bytes its key actually sealed. A no-op when the entry under
+    /// `key` no longer holds `material` (retired, replaced, or never cached).
+    pub(crate) fn release_unused_bytes(
+        &self,
+        key: &CacheKey<'_>,
+        material: &Arc<DataKeyMaterial>,
+        bytes: u64,
+    ) -> Result<(), Error> {
+        let hash = self.inner.hash(key);
+        let mut st = self.inner.lock()?;
+        if let Some(e) = st.slot_mut(hash, key).and_then(|s| s.entry.as_mut()) {
+            if Arc::ptr_eq(&e.material, material) {
+                e.bytes = e.bytes.saturating_sub(bytes);
+            }
+        }
+        Ok(())
+    }
+
     /// Retires every entry past its maximum age now (zeroizing its key once no lease holds it);
     /// returns how many. Expired entries are otherwise retired when next looked up, when the
     /// cache needs room, or by the periodic sweep of lookups and installs (see the

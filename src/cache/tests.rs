@@ -221,3 +221,44 @@ fn per_credential_bookkeeping_stays_exact() {
     check();
     assert!(cache.tracked_credentials().unwrap() <= 6 + MAX_IDLE_CREDENTIALS);
 }
+
+/// A streamed seal reserves the most it may write and gives back what it did not write: the
+/// bytes return to the entry's budget, its fragment does not; another material is not this
+/// entry's, and giving back for it changes nothing.
+#[test]
+fn unused_bytes_go_back_but_the_fragment_stays_counted() {
+    // No refresh ahead: an entry is replaced only when a limit is reached.
+    let limits = CacheLimits::default()
+        .with_max_bytes(100)
+        .with_max_fragments(2)
+        .with_refresh_ahead(1.0);
+    let cache = DataKeyCache::new(limits).unwrap();
+    let a = Credential::new("111122223333", "arn:aws:iam::111122223333:role/a", "A").unwrap();
+    let ec = crate::EncryptionContext::new();
+    let key = CacheKey::for_sealing(&a, "k", 1, &ec);
+    let fetch = || Ok::<_, KeyringError>(material());
+    let first = cache.get_or_fetch(&key, 90, fetch).unwrap();
+    assert_eq!(first.source(), LeaseSource::Fetched);
+    cache
+        .release_unused_bytes(&key, first.material(), 80)
+        .unwrap();
+    let other = Arc::new(material());
+    cache.release_unused_bytes(&key, &other, 10).unwrap();
+    // 10 bytes used: 91 more is over the budget (had the other material's give-back counted,
+    // it would fit).
+    let second = cache.get_or_fetch(&key, 91, fetch).unwrap();
+    assert_eq!(second.source(), LeaseSource::Fetched);
+    cache
+        .release_unused_bytes(&key, second.material(), 91)
+        .unwrap();
+    // The new entry has 0 bytes but one fragment: one more fits, a third does not.
+    assert_eq!(
+        cache.get_or_fetch(&key, 1, fetch).unwrap().source(),
+        LeaseSource::Hit
+    );
+    assert_eq!(
+        cache.get_or_fetch(&key, 1, fetch).unwrap().source(),
+        LeaseSource::Fetched,
+        "the fragments were kept: max_fragments 2 is reached"
+    );
+}

@@ -121,6 +121,24 @@ fn spawn_refresh(
 }
 
 impl Engine {
+    /// Gives back `bytes` of a sealing lease's reservation ([`Self::sealing_lease`] for
+    /// `credential` and `ec`, of `material`) that were not written: a streamed seal reserved
+    /// its `max_len`. A poisoned cache lock fails the next lease anyway.
+    pub(super) fn release_unused_sealing_bytes(
+        &self,
+        credential: &Credential,
+        ec: &EncryptionContext,
+        material: &Arc<DataKeyMaterial>,
+        bytes: u64,
+    ) {
+        if bytes == 0 {
+            return;
+        }
+        let key =
+            CacheKey::for_sealing(credential, SEALING_KEY_ID, self.config.seal_suite.id(), ec);
+        let _ = self.cache.release_unused_bytes(&key, material, bytes);
+    }
+
     /// A lease on a data key to seal `bytes` plaintext bytes under the whole context `ec`.
     pub(super) fn sealing_lease(
         &self,

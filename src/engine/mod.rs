@@ -59,7 +59,8 @@
 //!   [`FragmentWriter`] that takes the plaintext in pieces (or straight from an
 //!   [`io::Read`](std::io::Read)) into the sealed message's frames, encrypting each frame as soon as it is
 //!   complete; the same checks, lease and counters as [`Engine::seal`], with the cache's byte
-//!   budget charged the request's [`SealWriterRequest::max_len`] (see [`writer`]).
+//!   budget charged the request's [`SealWriterRequest::max_len`] while it writes and the
+//!   bytes it did not write given back when it finishes (see [`writer`]).
 //! - Batches run on the current rayon thread pool (call them inside `ThreadPool::install` to
 //!   choose the pool), keep their order and return one result per fragment; a fragment that
 //!   fails is handed back intact with the reason.

@@ -1,7 +1,10 @@
 //! Sealing and opening for the current credential of a [`CredentialProvider`]: on
 //! `ExpiredTokenException` the engine refreshes the credential once and retries once.
 
-use super::{Engine, OpenFailure, OpenRequest, Opened, SealFailure, SealRequest};
+use super::{
+    Engine, FragmentWriter, OpenFailure, OpenRequest, Opened, SealFailure, SealRequest,
+    SealWriterRequest,
+};
 use crate::error::{KeyringError, OpenError, SealError};
 use crate::kms::{Credential, CredentialProvider, KmsError, KmsErrorKind};
 use crate::message::VerifiedHeader;
@@ -148,6 +151,37 @@ impl Engine {
             Err(e) if seal_expired(&e) => {
                 let fresh = provider.refresh(&credential).map_err(seal_error)?;
                 self.seal(&fresh, request)
+            }
+            other => other,
+        }
+    }
+
+    /// Starts a streamed seal ([`Self::seal_writer`]) for the provider's current credential;
+    /// when KMS answers `ExpiredTokenException` for the data key, refreshes the credential
+    /// once and retries once (nothing was written yet: the data key is leased when the writer
+    /// starts).
+    ///
+    /// # Errors
+    /// As [`Self::seal_current`].
+    pub fn seal_writer_current(
+        &self,
+        request: &SealWriterRequest,
+    ) -> Result<FragmentWriter<'_>, SealError> {
+        let provider = self.provider().map_err(seal_error)?;
+        self.seal_writer_for(&**provider, request)
+    }
+
+    /// [`Self::seal_writer_current`] for `provider`'s current credential.
+    pub(crate) fn seal_writer_for(
+        &self,
+        provider: &dyn CredentialProvider,
+        request: &SealWriterRequest,
+    ) -> Result<FragmentWriter<'_>, SealError> {
+        let credential = self.current_credential_of(provider).map_err(seal_error)?;
+        match self.seal_writer(&credential, request) {
+            Err(e) if seal_expired(&e) => {
+                let fresh = provider.refresh(&credential).map_err(seal_error)?;
+                self.seal_writer(&fresh, request)
             }
             other => other,
         }

@@ -30,6 +30,7 @@
 //! ```
 
 use super::buffers::{Contents, Taken};
+use super::request::union;
 use super::{Engine, SealParts};
 use crate::cache::{CredentialCounters, DataKeyMaterial};
 use crate::error::SealError;
@@ -58,8 +59,11 @@ pub struct SealWriterRequest {
     pub identity: Option<FragmentIdentity>,
     /// The most plaintext bytes the writer takes: a write beyond it is refused with
     /// [`SealError::BeyondMaxLen`]. The data-key cache's byte budget is charged this much
-    /// when the writer starts (the cache cannot give back part of a reservation, so a shorter
-    /// fragment is counted at `max_len`: conservative, an entry retires early, never late).
+    /// when the writer starts, and what was not written is given back when it finishes (or is
+    /// dropped), so that an entry counts the bytes its key sealed. A `max_len` above the
+    /// cache's [`CacheLimits::max_bytes`](crate::cache::CacheLimits::max_bytes) cannot share a
+    /// key: the writer then gets a fresh, uncached data key (one KMS call), as
+    /// [`Engine::seal`] does for a fragment that large.
     pub max_len: u64,
     /// The plaintext length to size the output buffer for (`None`: `max_len` capped at
     /// [`DEFAULT_WRITER_SIZE_HINT`]); a longer fragment grows the buffer (a copy; the old
@@ -133,6 +137,10 @@ pub struct FragmentWriter<'e> {
     max_len: u64,
     /// A failure was counted already.
     failed: bool,
+    /// Whose reservation this is (the cache key's parts): what is not written goes back.
+    reserved_for: Credential,
+    /// The whole encryption context the data key was leased under.
+    leased_under: EncryptionContext,
 }
 
 impl fmt::Debug for FragmentWriter<'_> {
@@ -188,6 +196,9 @@ impl Engine {
                     taken: Some(taken),
                     max_len: request.max_len,
                     failed: false,
+                    reserved_for: credential.clone(),
+                    leased_under: union(&request.encryption_context, &request.authenticate_only)
+                        .into_owned(),
                 })
             },
         )
@@ -218,6 +229,17 @@ impl FragmentWriter<'_> {
     /// The [`SealWriterRequest::max_len`] of the request.
     pub fn max_len(&self) -> u64 {
         self.max_len
+    }
+
+    /// Gives back the reserved bytes that were not written (once: the writer is done).
+    fn release_unused(&mut self) {
+        let unused = self.max_len.saturating_sub(self.frames.len());
+        self.engine.release_unused_sealing_bytes(
+            &self.reserved_for,
+            &self.leased_under,
+            &self.material,
+            unused,
+        );
     }
 
     /// Counts the fragment as a seal failure, once.
@@ -296,6 +318,7 @@ impl FragmentWriter<'_> {
         let Some(mut taken) = self.taken.take() else {
             return Err(SealError::WriterClosed);
         };
+        self.release_unused();
         let signer = self.material.signing_key();
         match self.frames.finish(&mut taken.buf, signer) {
             Ok(()) => {
@@ -317,6 +340,7 @@ impl Drop for FragmentWriter<'_> {
     /// only) goes back to the pool.
     fn drop(&mut self) {
         if let Some(mut taken) = self.taken.take() {
+            self.release_unused();
             self.fail();
             self.frames.wipe(&mut taken.buf);
             self.engine.buffers.give(taken, Contents::Sealed);

@@ -10,7 +10,7 @@
 //! credential for another principal fails the fragment with `AccessDeniedException` (4500),
 //! and the session never continues under another identity than the one authorized.
 
-use crate::engine::{Engine, OpenRequest, SealRequest};
+use crate::engine::{Engine, FragmentWriter, OpenRequest, SealRequest, SealWriterRequest};
 use crate::kms::{
     Credential, CredentialProvider, KmsError, KmsErrorKind, StaticCredentialProvider,
 };
@@ -87,6 +87,19 @@ impl SessionCaller {
         match &self.provider {
             None => engine.seal(&self.first, request),
             Some(_) => engine.seal_for(self, request),
+        }
+    }
+
+    /// Starts a streamed seal with `engine`, as [`Self::seal`] (the data key is leased, and
+    /// an expired credential refreshed, when the writer starts).
+    pub(crate) fn seal_writer<'e>(
+        &self,
+        engine: &'e Engine,
+        request: &SealWriterRequest,
+    ) -> Result<FragmentWriter<'e>, SealError> {
+        match &self.provider {
+            None => engine.seal_writer(&self.first, request),
+            Some(_) => engine.seal_writer_for(self, request),
         }
     }
 

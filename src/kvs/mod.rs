@@ -64,7 +64,7 @@
 
 pub mod acks;
 pub mod authz;
-mod caller; // flagged hunk (s5-refresh): sessions over a credential provider
+mod caller;
 mod control;
 mod duration;
 pub mod errors;
@@ -74,6 +74,8 @@ mod live;
 mod mkvout;
 mod pipeline;
 pub mod put_media;
+mod put_streamed;
+mod received;
 pub mod remote;
 mod source;
 pub mod store;
@@ -82,6 +84,7 @@ pub mod stream;
 pub use acks::{Ack, AckEventType};
 pub use authz::Action;
 pub use errors::{ErrorId, FragmentFailure, KvsError, KvsErrorKind};
+pub use put_media::PutMediaMode;
 pub use store::{DirStore, FragmentMeta, MemoryStore, Store, StoredFragment};
 pub use stream::{
     CreateStreamInput, ListStreamsInput, ListStreamsOutput, StreamInfo, StreamRef,
@@ -95,7 +98,7 @@ use crate::keyring::KmsKeyring;
 use crate::kms::local::{Clock, LocalKms, SystemClock, ViaService, KINESIS_VIDEO_ALIAS};
 use crate::kms::{Credential, Kms};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -141,7 +144,7 @@ pub struct KvsBuilder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     engine_config: EngineConfig,
-    pipelined: bool,
+    put_media_mode: PutMediaMode,
 }
 
 impl KvsBuilder {
@@ -156,13 +159,22 @@ impl KvsBuilder {
         self
     }
 
-    /// Whether a PutMedia session reads fragment N+1 while fragment N is sealed (the
-    /// default), or seals and persists each fragment before it reads on (`false`: the
-    /// acknowledgements then come strictly as `BUFFERING`, `RECEIVED`, `PERSISTED` per
-    /// fragment, one fragment after the other).
-    pub fn pipelined_put_media(mut self, pipelined: bool) -> Self {
-        self.pipelined = pipelined;
+    /// How PutMedia sessions read and seal their fragments ([`PutMediaMode`]; by default
+    /// [`PutMediaMode::Auto`]).
+    pub fn put_media_mode(mut self, mode: PutMediaMode) -> Self {
+        self.put_media_mode = mode;
         self
+    }
+
+    /// `false`: [`PutMediaMode::Sequential`] (each fragment sealed and persisted before the
+    /// next is read, the acknowledgements strictly `BUFFERING`, `RECEIVED`, `PERSISTED` per
+    /// fragment); `true`: [`PutMediaMode::Auto`], the default.
+    pub fn pipelined_put_media(self, pipelined: bool) -> Self {
+        self.put_media_mode(if pipelined {
+            PutMediaMode::Auto
+        } else {
+            PutMediaMode::Sequential
+        })
     }
 
     /// The clock for creation times, server timestamps, retention and the data-key caches
@@ -214,7 +226,8 @@ impl KvsBuilder {
             clock: self.clock,
             cache_clock,
             engine_config: self.engine_config,
-            pipelined: self.pipelined,
+            put_media_mode: self.put_media_mode,
+            put_media_sessions: AtomicUsize::new(0),
             engines: Mutex::new(HashMap::new()),
             streams: RwLock::new(streams),
             last_seq: Mutex::new(last_seq),
@@ -262,7 +275,9 @@ pub struct Kvs {
     clock: Arc<dyn Clock>,
     cache_clock: Arc<WallClock>,
     engine_config: EngineConfig,
-    pipelined: bool,
+    put_media_mode: PutMediaMode,
+    /// PutMedia sessions running now ([`PutMediaMode::Auto`] streams when they fill the pool).
+    put_media_sessions: AtomicUsize,
     engines: Mutex<HashMap<String, Arc<Engine>>>,
     streams: RwLock<BTreeMap<String, StreamInfo>>,
     last_seq: Mutex<HashMap<String, u64>>,
@@ -289,7 +304,7 @@ impl Kvs {
             store,
             clock: Arc::new(SystemClock),
             engine_config: EngineConfig::default(),
-            pipelined: true,
+            put_media_mode: PutMediaMode::Auto,
         }
     }
 

@@ -17,17 +17,17 @@ use super::caller::SessionCaller;
 use super::duration::{fragment_length_ms, TrackDurations};
 use super::errors::{ErrorId, FragmentFailure, KvsError};
 use super::pipeline::{Pipeline, SealFailed};
+use super::put_streamed::StreamCtx;
+use super::received::Drain;
 use super::source::{invalid, Failed, Source};
-use super::store::{fragment_number, FragmentMeta, StoredFragment};
 use super::stream::StreamRef;
 use super::{Kvs, STREAM_ARN_CONTEXT_KEY};
-use crate::engine::SealRequest;
-use crate::identity::FragmentIdentity;
+use crate::engine::Engine;
 use crate::kms::{Credential, CredentialProvider};
 use crate::mkv::{self, ids};
 use crate::EncryptionContext;
-use bytes::Bytes;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Largest fragment accepted: KVS's 50 MB fragment limit.
@@ -75,29 +75,69 @@ impl PutMediaInput {
     }
 }
 
+/// How a PutMedia session reads and seals its fragments ([`KvsBuilder::put_media_mode`]).
+/// Every mode gives the same acknowledgements for the same input, persists the same
+/// fragments whole or not at all, and stores messages that open to the same media.
+///
+/// [`KvsBuilder::put_media_mode`]: super::KvsBuilder::put_media_mode
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PutMediaMode {
+    /// Per fragment: streamed while at least as many PutMedia sessions run as the rayon pool
+    /// the session runs on has threads (each session keeps one thread busy, and streaming
+    /// saves the copy), else pipelined (a lone session keeps every thread sealing). Always
+    /// pipelined when a streamed fragment's reservation — the stream's header plus
+    /// [`MAX_FRAGMENT_SIZE`], or the Cluster's size when it is known — is above the data-key
+    /// cache's `max_bytes`: such a fragment could not share a key, so streaming would cost a
+    /// KMS call per fragment.
+    #[default]
+    Auto,
+    /// Fragment N+1 is read into a buffer while fragment N is sealed on the rayon pool, one
+    /// fragment in flight per pool thread.
+    Pipelined,
+    /// Each fragment is read straight into a [`FragmentWriter`](crate::engine::FragmentWriter)
+    /// and encrypted frame by frame as it arrives (module `put_streamed`), then persisted,
+    /// before the next is read. The data key is leased when the Cluster's timestamp is read,
+    /// reserving the most the fragment may hold; what it did not use is given back.
+    Streamed,
+    /// Each fragment is read into a buffer, then sealed and persisted before the next is
+    /// read (the acknowledgements come strictly fragment after fragment).
+    Sequential,
+}
+
 /// What a session did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PutMediaSummary {
     /// Fragments acknowledged `PERSISTED`.
     pub persisted: u64,
+    /// Fragments acknowledged `PERSISTED` that were sealed as they were read
+    /// ([`PutMediaMode::Streamed`], or [`PutMediaMode::Auto`] choosing it); with a retention
+    /// of 0 they are counted here but not in [`Self::persisted`].
+    pub streamed: u64,
     /// The failure that ended the session, if any (it was acknowledged `ERROR`).
     pub failure: Option<FragmentFailure>,
 }
 
 /// The stream's header as it is being read: the EBML header, then the Segment's children
 /// before the first Cluster, and the timestamp scale.
-struct Header {
+pub(super) struct Header {
     ebml: Vec<u8>,
     children: Vec<u8>,
-    scale_ns: u64,
-    durations: TrackDurations,
+    pub(super) scale_ns: u64,
+    pub(super) durations: TrackDurations,
 }
 
 impl Header {
+    /// The length of [`Self::prefix_into`]'s prefix.
+    fn prefix_len(&self) -> u64 {
+        (self.ebml.len()
+            + super::mkvout::unknown_size_header(ids::SEGMENT).len()
+            + self.children.len()) as u64
+    }
+
     /// EBML header ‖ Segment (unknown size) ‖ children: the start of every fragment.
     /// Writes the prefix into the (empty) fragment buffer `v`, with room for `body` more
     /// bytes: no allocation when `v` held a fragment of this size before, else one.
-    fn prefix_into(&self, v: &mut Vec<u8>, body: usize) {
+    pub(super) fn prefix_into(&self, v: &mut Vec<u8>, body: usize) {
         let segment = super::mkvout::unknown_size_header(ids::SEGMENT);
         v.reserve(self.ebml.len() + segment.len() + self.children.len() + body);
         v.extend_from_slice(&self.ebml);
@@ -189,6 +229,7 @@ impl Kvs {
     ) -> Result<PutMediaSummary, KvsError> {
         let caller = session.first();
         let info = self.authorized(caller, &input.stream, Action::PutMedia)?;
+        let _running = Running::start(&self.put_media_sessions);
         let mut summary = PutMediaSummary::default();
         let mut last_timecode = None;
         let mut last_number = None;
@@ -204,6 +245,13 @@ impl Kvs {
                 on_ack: &mut on_ack,
                 peeked: None,
                 offset: 0,
+            };
+            let cx = StreamCtx {
+                info: &info,
+                ec: &ec,
+                input,
+                engine: &engine,
+                session,
             };
             rayon::in_place_scope(|scope| {
                 let mut pipe = Pipeline::new(scope, &engine, session);
@@ -250,6 +298,41 @@ impl Kvs {
                                         usize::try_from(s.min(MAX_FRAGMENT_SIZE)).unwrap_or(0)
                                     })
                                     .saturating_add(head.len() + 64);
+                                let reserve = h.prefix_len()
+                                    + size.map_or(MAX_FRAGMENT_SIZE, |s| {
+                                        s.saturating_add(head.len() as u64).min(MAX_FRAGMENT_SIZE)
+                                    });
+                                if self.streams_fragment(&engine, reserve) {
+                                    // In order: what the pipeline holds is persisted first.
+                                    self.drain(
+                                        &mut pipe,
+                                        Drain::All,
+                                        &info,
+                                        &mut summary,
+                                        src.on_ack,
+                                    )?;
+                                    let f = self.stream_cluster(
+                                        &cx,
+                                        h,
+                                        &mut src,
+                                        &head,
+                                        size,
+                                        room,
+                                        &mut last_timecode,
+                                        &mut last_number,
+                                    )?;
+                                    last_cluster_len = (f.meta.size - h.prefix_len()) as usize;
+                                    self.persist(
+                                        &info,
+                                        f.meta,
+                                        f.timecode_ms,
+                                        f.sealed,
+                                        &mut summary,
+                                        src.on_ack,
+                                    )?;
+                                    summary.streamed += 1;
+                                    continue;
+                                }
                                 let mut doc = pipe.doc();
                                 h.prefix_into(&mut doc, room);
                                 let cluster_at = doc.len();
@@ -339,7 +422,7 @@ impl Kvs {
                                     )?;
                                 }
                                 pipe.submit(request, meta, timecode_ms);
-                                if !self.pipelined {
+                                if self.put_media_mode == PutMediaMode::Sequential {
                                     self.drain(
                                         &mut pipe,
                                         Drain::All,
@@ -429,125 +512,38 @@ impl Kvs {
             }
         }
     }
+}
 
-    /// Checks and numbers one complete fragment document and acknowledges it `RECEIVED`:
-    /// the request that seals it, its metadata, and its timecode.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the session's state, passed explicitly"
-    )]
-    fn receive<F: FnMut(&Ack) -> io::Result<()>>(
-        &self,
-        info: &super::StreamInfo,
-        ec: &EncryptionContext,
-        doc: Bytes,
-        duration_ms: u64,
-        input: &PutMediaInput,
-        last_timecode: &mut Option<u64>,
-        last_number: &mut Option<String>,
-        on_ack: &mut F,
-    ) -> Result<(SealRequest, FragmentMeta, u64), Failed> {
-        let (timecode_ms, size) = {
-            let parsed = mkv::split(&doc)
-                .map_err(|e| FragmentFailure::new(ErrorId::InvalidMkvData, e.to_string()))?;
-            let [f] = parsed.fragments() else {
-                return Err(invalid(0, "a fragment is not exactly one Cluster"));
-            };
-            (f.producer_timestamp_ms(), doc.len() as u64)
-        };
-        *last_timecode = Some(timecode_ms);
-        let producer_ts = match input.timecode_type {
-            FragmentTimecodeType::Absolute => timecode_ms,
-            FragmentTimecodeType::Relative => input
-                .producer_start_timestamp_ms
-                .saturating_add(timecode_ms),
-        };
-        let server_ts = self.now_ms();
-        let seq = self.next_sequence(&info.stream_arn, server_ts)?;
-        let number = fragment_number(seq);
-        *last_number = Some(number.clone());
-        on_ack(&Ack::received(timecode_ms, &number)).map_err(Failed::Sink)?;
-        let identity = FragmentIdentity {
-            stream_arn: info.stream_arn.clone(),
-            fragment_number: seq,
-            producer_timestamp_ms: producer_ts,
-            track: 1,
-        };
-        let request = SealRequest::new(ec.clone(), doc).with_identity(identity);
-        let meta = FragmentMeta {
-            fragment_number: number,
-            sequence: seq,
-            producer_timestamp_ms: producer_ts,
-            server_timestamp_ms: server_ts,
-            size,
-            duration_ms,
-            track: 1,
-        };
-        Ok((request, meta, timecode_ms))
-    }
-
-    /// Takes sealed fragments off `pipe` in order — each stored (unless the retention is 0),
-    /// then acknowledged `PERSISTED` — as `how` says. A fragment that failed to seal or to be
-    /// stored ends the session: what is in flight behind it is dropped, never persisted.
-    fn drain<F: FnMut(&Ack) -> io::Result<()>>(
-        &self,
-        pipe: &mut Pipeline<'_, '_>,
-        how: Drain,
-        info: &super::StreamInfo,
-        summary: &mut PutMediaSummary,
-        on_ack: &mut F,
-    ) -> Result<(), Failed> {
-        while !pipe.is_empty() {
-            let Some((f, sealed)) = pipe.next_done(how != Drain::Ready) else {
-                return Ok(());
-            };
-            let timecode_ms = f.timecode_ms;
-            let number = f.meta.fragment_number.clone();
-            let failed = |failure| {
-                Failed::At(SealFailed {
-                    failure,
-                    timecode_ms,
-                    number: number.clone(),
-                })
-            };
-            let sealed = match sealed {
-                Ok(b) => b,
-                Err(e) => {
-                    pipe.abandon();
-                    return Err(failed(FragmentFailure::from_seal(&e)));
-                }
-            };
-            if info.data_retention_in_hours > 0 {
-                let fragment = StoredFragment {
-                    meta: f.meta,
-                    sealed,
-                };
-                if let Err(e) = self.store.put_fragment(&info.stream_arn, fragment) {
-                    pipe.abandon();
-                    return Err(failed(FragmentFailure::new(
-                        ErrorId::Internal,
-                        e.to_string(),
-                    )));
-                }
-                self.notify_persisted(&info.stream_arn);
-                summary.persisted += 1;
-            }
-            on_ack(&Ack::persisted(timecode_ms, &number)).map_err(Failed::Sink)?;
-            if how == Drain::One {
-                return Ok(());
+impl Kvs {
+    /// Whether the next fragment, whose streamed reservation would be `reserve` bytes, is
+    /// streamed ([`PutMediaMode`]).
+    fn streams_fragment(&self, engine: &Engine, reserve: u64) -> bool {
+        match self.put_media_mode {
+            PutMediaMode::Streamed => true,
+            PutMediaMode::Pipelined | PutMediaMode::Sequential => false,
+            PutMediaMode::Auto => {
+                let cache = &engine.config().cache;
+                let shares_a_key = cache.capacity == 0 || reserve <= cache.max_bytes;
+                shares_a_key
+                    && self.put_media_sessions.load(Ordering::Relaxed)
+                        >= rayon::current_num_threads()
             }
         }
-        Ok(())
     }
 }
 
-/// How much [`Kvs::drain`] takes off the pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Drain {
-    /// The results that are in, in order, without waiting.
-    Ready,
-    /// The oldest, waiting for it.
-    One,
-    /// Everything, waiting.
-    All,
+/// One running PutMedia session, counted while it lives.
+struct Running<'a>(&'a AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }

@@ -218,52 +218,55 @@ impl Read for DisableKeyAt<'_> {
 
 #[test]
 fn a_failed_fragment_is_reported_and_never_half_persisted() {
-    // Sequential, so that the key is disabled exactly between fragments 3 and 4.
-    let w = sequential(world());
-    let key = w.kms.create_key(&root(), None, "k").unwrap().arn;
-    let arn = w
-        .kvs
-        .create_stream(
-            &root(),
-            &CreateStreamInput::new("cam")
-                .with_kms_key_id(&key)
-                .with_retention_hours(24),
-        )
-        .unwrap();
-    let live = live_stream(5, 0, 1000);
-    // The last Cluster starts where its id does; its 12-byte header completes fragment 3.
-    let last = live
-        .windows(4)
-        .rposition(|w| w == [0x1F, 0x43, 0xB6, 0x75])
-        .unwrap();
-    let reader = DisableKeyAt {
-        data: &live,
-        at: 0,
-        after: last + 12,
-        world: &w,
-        key: key.clone(),
-        done: false,
-    };
-    let mut acks = Vec::new();
-    let s = w
-        .kvs
-        .put_media(&root(), &PutMediaInput::absolute(cam()), reader, |a| {
-            acks.push(a.clone());
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(s.persisted, 4);
-    assert_eq!(s.failure.unwrap().error_id.id(), 4501);
-    let error = acks.last().unwrap();
-    assert_eq!(error.event_type, AckEventType::Error);
-    assert_eq!(error.error_id, Some(4501));
-    assert_eq!(error.fragment_timecode, Some(4000));
-    // The failed fragment was RECEIVED (numbered) but is not stored, not even in part.
-    let failed = error.fragment_number.clone().unwrap();
-    let stored = w.store.fragments(&arn).unwrap();
-    assert_eq!(stored.len(), 4);
-    assert!(stored.iter().all(|f| f.fragment_number != failed));
-    assert!(w.store.fragment(&arn, &failed).unwrap().is_none());
+    for mode in ONE_AT_A_TIME {
+        // Sequential or streamed, so that the key is disabled exactly between fragments 3 and 4
+        // (a streamed fragment leases its key at its timestamp, after the next Cluster's header).
+        let w = with_mode(world(), mode);
+        let key = w.kms.create_key(&root(), None, "k").unwrap().arn;
+        let arn = w
+            .kvs
+            .create_stream(
+                &root(),
+                &CreateStreamInput::new("cam")
+                    .with_kms_key_id(&key)
+                    .with_retention_hours(24),
+            )
+            .unwrap();
+        let live = live_stream(5, 0, 1000);
+        // The last Cluster starts where its id does; its 12-byte header completes fragment 3.
+        let last = live
+            .windows(4)
+            .rposition(|w| w == [0x1F, 0x43, 0xB6, 0x75])
+            .unwrap();
+        let reader = DisableKeyAt {
+            data: &live,
+            at: 0,
+            after: last + 12,
+            world: &w,
+            key: key.clone(),
+            done: false,
+        };
+        let mut acks = Vec::new();
+        let s = w
+            .kvs
+            .put_media(&root(), &PutMediaInput::absolute(cam()), reader, |a| {
+                acks.push(a.clone());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(s.persisted, 4);
+        assert_eq!(s.failure.unwrap().error_id.id(), 4501);
+        let error = acks.last().unwrap();
+        assert_eq!(error.event_type, AckEventType::Error);
+        assert_eq!(error.error_id, Some(4501));
+        assert_eq!(error.fragment_timecode, Some(4000));
+        // The failed fragment was RECEIVED (numbered) but is not stored, not even in part.
+        let failed = error.fragment_number.clone().unwrap();
+        let stored = w.store.fragments(&arn).unwrap();
+        assert_eq!(stored.len(), 4);
+        assert!(stored.iter().all(|f| f.fragment_number != failed));
+        assert!(w.store.fragment(&arn, &failed).unwrap().is_none());
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use fragseal::kms::local::{LocalKms, ManualClock};
 use fragseal::kms::Credential;
-use fragseal::kvs::{Ack, Kvs, MemoryStore, Store};
+use fragseal::kvs::{Ack, Kvs, MemoryStore, PutMediaMode, Store};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,17 +53,26 @@ pub fn world_with(region: &str, account: &str, start: SystemTime, store: Arc<dyn
 /// The same world with PutMedia sessions that seal and persist each fragment before they
 /// read on (for tests that change the KMS at an exact point of a session).
 pub fn sequential(w: World) -> World {
+    with_mode(w, PutMediaMode::Sequential)
+}
+
+/// The same world with PutMedia sessions in `mode`.
+pub fn with_mode(w: World, mode: PutMediaMode) -> World {
     let kvs = Kvs::builder(Arc::clone(&w.kms), Arc::clone(&w.store))
         .clock(w.clock.clone())
         .engine_config(
             fragseal::engine::EngineConfig::default()
                 .with_retry(fragseal::engine::RetryPolicy::none()),
         )
-        .pipelined_put_media(false)
+        .put_media_mode(mode)
         .build()
         .unwrap();
     World { kvs, ..w }
 }
+
+/// The modes that seal and persist each fragment before reading on: buffered, and sealed as
+/// it is read.
+pub const ONE_AT_A_TIME: [PutMediaMode; 2] = [PutMediaMode::Sequential, PutMediaMode::Streamed];
 
 pub fn world() -> World {
     world_with(REGION, ACCOUNT, start_time(), Arc::new(MemoryStore::new()))
