@@ -1,8 +1,10 @@
 //! PutMedia's sealing pipeline: a session reads and splits fragment N+1 while fragments
-//! N, N-1, ... are sealed on the rayon pool, at most one per pool thread in flight. Results
-//! are taken in fragment order: each is stored, then acknowledged `PERSISTED`, so the
-//! acknowledgements of one fragment keep KVS's order (`BUFFERING`, `RECEIVED`, `PERSISTED`)
-//! and fragments are persisted in the order they were received.
+//! N, N-1, ... are sealed on the rayon pool, at most one per pool thread running. A fragment
+//! the session sealed itself as it read it ([`Pipeline::push_sealed`], `put_streamed`: while
+//! every pool thread is busy with one of its fragments, in `PutMediaMode::Auto`) joins the
+//! queue already done. Results are taken in fragment order: each is stored, then acknowledged
+//! `PERSISTED`, so the acknowledgements of one fragment keep KVS's order (`BUFFERING`,
+//! `RECEIVED`, `PERSISTED`) and fragments are persisted in the order they were received.
 //!
 //! A session that waits for a result never blocks a pool thread: it runs pending pool jobs
 //! (`rayon::yield_now`) while it waits, so sessions running on the pool (the benchmark's 8
@@ -37,6 +39,8 @@ pub(crate) struct InFlight {
     pub(crate) meta: FragmentMeta,
     /// The Cluster's timecode as the producer wrote it (the acknowledgements' value).
     pub(crate) timecode_ms: u64,
+    /// Sealed as it was read, by the session itself ([`Pipeline::push_sealed`]).
+    pub(crate) streamed: bool,
     slot: u64,
 }
 
@@ -53,6 +57,8 @@ pub(crate) struct Pipeline<'s, 'e> {
     tx: Sender<(u64, Sealed)>,
     rx: Receiver<(u64, Sealed)>,
     next_slot: u64,
+    /// Seals submitted to the pool whose results have not come back yet.
+    running: usize,
     docs: Docs,
 }
 
@@ -141,6 +147,7 @@ impl<'s, 'e> Pipeline<'s, 'e> {
             tx,
             rx,
             next_slot: 0,
+            running: 0,
             // The fragments in flight and the one being read.
             docs: Docs::new(window + 1),
         }
@@ -157,9 +164,18 @@ impl<'s, 'e> Pipeline<'s, 'e> {
         self.docs.wrap(doc)
     }
 
-    /// Whether another fragment may start sealing without waiting.
-    pub(crate) fn has_room(&self) -> bool {
-        self.queue.len() < self.window
+    /// Whether another fragment may start sealing on the pool without waiting: fewer seals
+    /// run there than it has threads.
+    pub(crate) fn has_room(&mut self) -> bool {
+        while let Ok((s, r)) = self.rx.try_recv() {
+            self.received(s, r);
+        }
+        self.running < self.window
+    }
+
+    fn received(&mut self, slot: u64, r: Sealed) {
+        self.running = self.running.saturating_sub(1);
+        self.done.insert(slot, r);
     }
 
     /// Whether nothing is in flight.
@@ -179,9 +195,25 @@ impl<'s, 'e> Pipeline<'s, 'e> {
             // The receiver outlives the scope's jobs: a send cannot fail while it is read.
             let _ = tx.send((slot, r));
         });
+        self.running += 1;
         self.queue.push_back(InFlight {
             meta,
             timecode_ms,
+            streamed: false,
+            slot,
+        });
+    }
+
+    /// Queues a fragment the session sealed itself as it read it: it is persisted in its
+    /// turn, after the fragments before it.
+    pub(crate) fn push_sealed(&mut self, meta: FragmentMeta, timecode_ms: u64, sealed: Bytes) {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.done.insert(slot, Ok(sealed));
+        self.queue.push_back(InFlight {
+            meta,
+            timecode_ms,
+            streamed: true,
             slot,
         });
     }
@@ -196,7 +228,7 @@ impl<'s, 'e> Pipeline<'s, 'e> {
             }
             match self.rx.try_recv() {
                 Ok((s, r)) => {
-                    self.done.insert(s, r);
+                    self.received(s, r);
                     continue;
                 }
                 Err(TryRecvError::Disconnected) => return None,
@@ -209,7 +241,7 @@ impl<'s, 'e> Pipeline<'s, 'e> {
                 Some(rayon::Yield::Idle) => {
                     match self.rx.recv_timeout(Duration::from_micros(200)) {
                         Ok((s, r)) => {
-                            self.done.insert(s, r);
+                            self.received(s, r);
                         }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return None,
@@ -218,7 +250,7 @@ impl<'s, 'e> Pipeline<'s, 'e> {
                 // Not on a pool thread: the pool runs the job; block until it is done.
                 None => match self.rx.recv() {
                     Ok((s, r)) => {
-                        self.done.insert(s, r);
+                        self.received(s, r);
                     }
                     Err(_) => return None,
                 },

@@ -84,8 +84,10 @@ impl PutMediaInput {
 pub enum PutMediaMode {
     /// Per fragment: streamed while at least as many PutMedia sessions run as the rayon pool
     /// the session runs on has threads (each session keeps one thread busy, and streaming
-    /// saves the copy), else pipelined (a lone session keeps every thread sealing). Always
-    /// pipelined when a streamed fragment's reservation — the stream's header plus
+    /// saves the copy); else pipelined while the pool has a thread free, and streamed by the
+    /// session itself while every pool thread seals one of its fragments (so that a lone
+    /// session keeps every thread sealing and copies only the fragments the pool seals;
+    /// fragments are persisted in order either way). Always pipelined when a streamed fragment's reservation — the stream's header plus
     /// [`MAX_FRAGMENT_SIZE`], or the Cluster's size when it is known — is above the data-key
     /// cache's `max_bytes`: such a fragment could not share a key, so streaming would cost a
     /// KMS call per fragment.
@@ -302,15 +304,7 @@ impl Kvs {
                                     + size.map_or(MAX_FRAGMENT_SIZE, |s| {
                                         s.saturating_add(head.len() as u64).min(MAX_FRAGMENT_SIZE)
                                     });
-                                if self.streams_fragment(&engine, reserve) {
-                                    // In order: what the pipeline holds is persisted first.
-                                    self.drain(
-                                        &mut pipe,
-                                        Drain::All,
-                                        &info,
-                                        &mut summary,
-                                        src.on_ack,
-                                    )?;
+                                if self.streams_fragment(&engine, reserve, &mut pipe) {
                                     let f = self.stream_cluster(
                                         &cx,
                                         h,
@@ -322,15 +316,14 @@ impl Kvs {
                                         &mut last_number,
                                     )?;
                                     last_cluster_len = (f.meta.size - h.prefix_len()) as usize;
-                                    self.persist(
-                                        &info,
-                                        f.meta,
-                                        f.timecode_ms,
-                                        f.sealed,
-                                        &mut summary,
-                                        src.on_ack,
-                                    )?;
-                                    summary.streamed += 1;
+                                    // Persisted in its turn, after what the pipeline holds.
+                                    pipe.push_sealed(f.meta, f.timecode_ms, f.sealed);
+                                    let how = if self.put_media_mode == PutMediaMode::Streamed {
+                                        Drain::All
+                                    } else {
+                                        Drain::Ready
+                                    };
+                                    self.drain(&mut pipe, how, &info, &mut summary, src.on_ack)?;
                                     continue;
                                 }
                                 let mut doc = pipe.doc();
@@ -517,7 +510,7 @@ impl Kvs {
 impl Kvs {
     /// Whether the next fragment, whose streamed reservation would be `reserve` bytes, is
     /// streamed ([`PutMediaMode`]).
-    fn streams_fragment(&self, engine: &Engine, reserve: u64) -> bool {
+    fn streams_fragment(&self, engine: &Engine, reserve: u64, pipe: &mut Pipeline<'_, '_>) -> bool {
         match self.put_media_mode {
             PutMediaMode::Streamed => true,
             PutMediaMode::Pipelined | PutMediaMode::Sequential => false,
@@ -525,8 +518,9 @@ impl Kvs {
                 let cache = &engine.config().cache;
                 let shares_a_key = cache.capacity == 0 || reserve <= cache.max_bytes;
                 shares_a_key
-                    && self.put_media_sessions.load(Ordering::Relaxed)
+                    && (self.put_media_sessions.load(Ordering::Relaxed)
                         >= rayon::current_num_threads()
+                        || !pipe.has_room())
             }
         }
     }

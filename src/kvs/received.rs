@@ -174,6 +174,7 @@ impl Kvs {
                 pipe.abandon();
                 return Err(e);
             }
+            summary.streamed += u64::from(f.streamed);
             if how == Drain::One {
                 return Ok(());
             }
