@@ -20,6 +20,11 @@
 //!   would.
 //! - `seal_batch/64` seals the same 64 × 2 MB (already split: it has no MKV to read) into the
 //!   engine's pool and drops the results inside the timing (they go back to the pool).
+//! - `put_media/*` runs in `PutMediaMode::Auto` (the default: the 8 and 64 concurrent
+//!   sessions fill the pool and stream each fragment into its sealed message as they read
+//!   it; the lone session pipelines, and streams a fragment itself while both pool threads
+//!   seal); `put_media_pipelined/*` forces `PutMediaMode::Pipelined` (every fragment read
+//!   into a buffer, then sealed on the pool: session 6's PutMedia), in the same run.
 //! - `put_media_cold/*` is `put_media/*` on a fresh `Kvs` per iteration (untimed setup): its
 //!   engine's pool is empty, so the 128 MB the store keeps are fresh pages (faulted in inside
 //!   the timing), and the first fragment calls GenerateDataKey.
@@ -30,7 +35,7 @@
 //! One case per process (no criterion), `KVS_INGEST_ROUNDS` rounds (default 1), each round's
 //! time and minor page faults per MB on stderr (`/proc/self/stat`, setup excluded):
 //! `KVS_INGEST_ONE=put_media/1x64 KVS_INGEST_ROUNDS=5 target/release/deps/kvs_ingest-*`
-//! (also `put_media/8x8`, `put_media/64x1`, `put_media_cold/*`, `seal_batch/64`,
+//! (also `put_media/8x8`, `put_media/64x1`, `put_media_cold/*`, `put_media_pipelined/*`, `seal_batch/64`,
 //! `seal_each/64`, `copy/64`); with `valgrind --tool=callgrind` for instruction counts.
 
 #![allow(
@@ -45,7 +50,7 @@ use fragseal::keyring::KmsKeyring;
 use fragseal::kms::local::LocalKms;
 use fragseal::kms::Credential;
 use fragseal::kvs::put_media::PutMediaInput;
-use fragseal::kvs::{CreateStreamInput, Kvs, MemoryStore, StreamRef};
+use fragseal::kvs::{CreateStreamInput, Kvs, MemoryStore, PutMediaMode, StreamRef};
 use fragseal::EncryptionContext;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -101,9 +106,14 @@ fn root() -> Credential {
 }
 
 fn world(streams: usize) -> (Kvs, Vec<String>) {
+    world_in(streams, PutMediaMode::Auto)
+}
+
+fn world_in(streams: usize, mode: PutMediaMode) -> (Kvs, Vec<String>) {
     let kms = Arc::new(LocalKms::new("us-east-1", ACCOUNT));
     let key = kms.create_key(&root(), None, "bench").expect("key").arn;
     let kvs = Kvs::builder(kms, Arc::new(MemoryStore::new()))
+        .put_media_mode(mode)
         .build()
         .expect("kvs");
     let names: Vec<String> = (0..streams).map(|i| format!("s{i}")).collect();
@@ -271,6 +281,15 @@ fn bench(c: &mut Criterion) {
             );
         });
         drop(kvs);
+        let (kvs, names) = world_in(streams, PutMediaMode::Pipelined);
+        g.bench_function(format!("put_media_pipelined/{streams}x{per}"), |b| {
+            b.iter_batched(
+                || reset(&kvs, &names),
+                |()| ingest(&pool, &kvs, &names, &media, per),
+                BatchSize::PerIteration,
+            );
+        });
+        drop(kvs);
         g.bench_function(format!("put_media_cold/{streams}x{per}"), |b| {
             b.iter_batched(
                 || world(streams),
@@ -332,19 +351,23 @@ fn one(case: &str) {
             );
         }
         _ => {
-            let (cold, shape) = match case.strip_prefix("put_media_cold/") {
-                Some(shape) => (true, shape),
-                None => (false, case.strip_prefix("put_media/").unwrap_or(case)),
+            let (cold, mode, shape) = if let Some(shape) = case.strip_prefix("put_media_cold/") {
+                (true, PutMediaMode::Auto, shape)
+            } else if let Some(shape) = case.strip_prefix("put_media_pipelined/") {
+                (false, PutMediaMode::Pipelined, shape)
+            } else {
+                let shape = case.strip_prefix("put_media/").unwrap_or(case);
+                (false, PutMediaMode::Auto, shape)
             };
             let (streams, per) = CASES
                 .into_iter()
                 .find(|(s, p)| shape == format!("{s}x{p}"))
                 .expect(
-                    "a case: put_media[_cold]/1x64|8x8|64x1, seal_batch/64, seal_each/64, copy/64",
+                    "a case: put_media[_cold|_pipelined]/1x64|8x8|64x1, seal_batch/64, seal_each/64, copy/64",
                 );
             let media = mkv(per, &payload);
             // The world is set up before each round and used by it: kept in a cell.
-            let cell = std::cell::RefCell::new(world(streams));
+            let cell = std::cell::RefCell::new(world_in(streams, mode));
             let mut first = true;
             rounds(
                 case,

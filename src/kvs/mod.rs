@@ -228,6 +228,7 @@ impl KvsBuilder {
             engine_config: self.engine_config,
             put_media_mode: self.put_media_mode,
             put_media_sessions: AtomicUsize::new(0),
+            last_cluster_len: AtomicUsize::new(0),
             engines: Mutex::new(HashMap::new()),
             streams: RwLock::new(streams),
             last_seq: Mutex::new(last_seq),
@@ -278,6 +279,8 @@ pub struct Kvs {
     put_media_mode: PutMediaMode,
     /// PutMedia sessions running now ([`PutMediaMode::Auto`] streams when they fill the pool).
     put_media_sessions: AtomicUsize,
+    /// The length of the last Cluster a PutMedia session read (a session's first guess).
+    last_cluster_len: AtomicUsize,
     engines: Mutex<HashMap<String, Arc<Engine>>>,
     streams: RwLock<BTreeMap<String, StreamInfo>>,
     last_seq: Mutex<HashMap<String, u64>>,

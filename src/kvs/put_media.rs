@@ -260,7 +260,10 @@ impl Kvs {
                 let read = (|| -> Result<(), Failed> {
                     let mut header: Option<Header> = None;
                     let mut segment_children = false;
-                    let mut last_cluster_len = 0usize;
+                    // The session's last Cluster; before its first, the last one this layer
+                    // read in any session (a first guess at the size of a Cluster of unknown
+                    // size: a buffer that is too small grows by copying).
+                    let mut last_cluster_len = self.last_cluster_len.load(Ordering::Relaxed);
                     while let Some((id, head, size)) = src.header()? {
                         match id {
                             ids::EBML => {
@@ -316,6 +319,8 @@ impl Kvs {
                                         &mut last_number,
                                     )?;
                                     last_cluster_len = (f.meta.size - h.prefix_len()) as usize;
+                                    self.last_cluster_len
+                                        .store(last_cluster_len, Ordering::Relaxed);
                                     // Persisted in its turn, after what the pipeline holds.
                                     pipe.push_sealed(f.meta, f.timecode_ms, f.sealed);
                                     let how = if self.put_media_mode == PutMediaMode::Streamed {
@@ -393,6 +398,8 @@ impl Kvs {
                                     ));
                                 }
                                 last_cluster_len = doc.len() - cluster_at;
+                                self.last_cluster_len
+                                    .store(last_cluster_len, Ordering::Relaxed);
                                 let duration_ms =
                                     fragment_length_ms(&doc[body_at..], h.scale_ns, &h.durations);
                                 let (request, meta, timecode_ms) = self.receive(
