@@ -32,6 +32,10 @@
 //!   the copy PutMedia cannot avoid (it reads an `io::Read` into the fragment it seals), the
 //!   main work it does beyond `seal_batch/64` (the seal then reads that fragment from cache).
 //!
+//! Paired rounds (no criterion), for a machine whose speed drifts: every case once per round
+//! and its ratio to `seal_batch/64` of the same round, the median over the rounds:
+//! `scripts/bench.sh kvs_paired` (40 rounds; `KVS_INGEST_PAIRED=N` for N).
+//!
 //! One case per process (no criterion), `KVS_INGEST_ROUNDS` rounds (default 1), each round's
 //! time and minor page faults per MB on stderr (`/proc/self/stat`, setup excluded):
 //! `KVS_INGEST_ONE=put_media/1x64 KVS_INGEST_ROUNDS=5 target/release/deps/kvs_ingest-*`
@@ -396,9 +400,87 @@ criterion_group! {
     targets = bench
 }
 
+/// Every case once per round, the order rotated each round, and each case's time as a ratio
+/// of `seal_batch/64`'s in the same round: on a machine whose speed drifts between (and
+/// within) runs, the per-round ratio is what holds still. Prints the median time and the
+/// median, lowest and highest ratio of each case.
+fn paired(rounds: usize) {
+    let pool = pool();
+    let payload = payload();
+    let base = Baseline::new(&payload);
+    let full = mkv(TOTAL, &payload);
+    let mut cases: Vec<(String, Box<dyn Fn() + '_>)> = vec![
+        (
+            "seal_batch/64".into(),
+            Box::new(|| assert_eq!(base.seal_batch(&pool), TOTAL)),
+        ),
+        (
+            "copy/64".into(),
+            Box::new(|| assert_eq!(copy(&pool, &full), full.len())),
+        ),
+    ];
+    for mode in [PutMediaMode::Auto, PutMediaMode::Pipelined] {
+        for (streams, per) in CASES {
+            let media = mkv(per, &payload);
+            let (kvs, names) = world_in(streams, mode);
+            let name = match mode {
+                PutMediaMode::Auto => format!("put_media/{streams}x{per}"),
+                _ => format!("put_media_pipelined/{streams}x{per}"),
+            };
+            let pool = &pool;
+            cases.push((
+                name,
+                Box::new(move || {
+                    reset(&kvs, &names);
+                    let t = std::time::Instant::now();
+                    ingest(pool, &kvs, &names, &media, per);
+                    // Only the ingest is timed: the reset's time is taken off below.
+                    TIMED.with(|c| c.set(Some(t.elapsed())));
+                }),
+            ));
+        }
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for r in 0..rounds {
+        for k in 0..cases.len() {
+            let i = (k + r) % cases.len();
+            TIMED.with(|c| c.set(None));
+            let t = std::time::Instant::now();
+            (cases[i].1)();
+            let elapsed = TIMED.with(std::cell::Cell::take).unwrap_or(t.elapsed());
+            times[i].push(elapsed.as_secs_f64() * 1e3);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (i, (name, _)) in cases.iter().enumerate() {
+        let mut ratios: Vec<f64> = times[0].iter().zip(&times[i]).map(|(b, t)| b / t).collect();
+        let t = median(&mut times[i].clone());
+        let m = median(&mut ratios);
+        println!(
+            "{name}: median {t:.1} ms; seal_batch/64 over it, per round: median {m:.2} (lowest {:.2}, highest {:.2}) over {rounds} rounds",
+            ratios[0],
+            ratios[ratios.len() - 1]
+        );
+    }
+}
+
+thread_local! {
+    static TIMED: std::cell::Cell<Option<std::time::Duration>> = const { std::cell::Cell::new(None) };
+}
+
 fn main() {
     if let Ok(case) = std::env::var("KVS_INGEST_ONE") {
         one(&case);
+        return;
+    }
+    if let Some(rounds) = std::env::var("KVS_INGEST_PAIRED")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        paired(rounds);
         return;
     }
     benches();

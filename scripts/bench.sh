@@ -7,6 +7,9 @@
 #   scripts/bench.sh seal_open       # one bench target
 #   scripts/bench.sh kms_server      # `fragseal kms serve` vs moto_server (not criterion; needs
 #                                    # the venv of scripts/setup-python.sh; not in the default set)
+#   scripts/bench.sh kvs_paired      # PutMedia ingest in paired rounds: every case once per round,
+#                                    # its ratio to seal_batch of the same round, the median of 40
+#                                    # rounds (KVS_INGEST_PAIRED sets the count; not criterion)
 # Extra criterion arguments may follow after `--`, e.g. `scripts/bench.sh seal_open -- 1MiB`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,13 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
   shift
 fi
 [ "${1:-}" = "--" ] && shift
+
+if [ "${targets[0]}" = kvs_paired ]; then
+  cargo bench --bench kvs_ingest --no-run
+  bin="$(ls -t target/release/deps/kvs_ingest-* | grep -v '\.d$' | head -n 1)"
+  KVS_INGEST_PAIRED="${KVS_INGEST_PAIRED:-40}" "$bin"
+  exit 0
+fi
 
 for t in "${targets[@]}"; do
   # Remove this target's old results, so the table below only reads figures from this run.
