@@ -10,6 +10,11 @@
 //! `PERSISTED` when it is durable, or `ERROR` with KVS's error id (after which the session
 //! ends, and nothing of that fragment is stored). A reader answering `WouldBlock` or
 //! `TimedOut` gets an `IDLE` acknowledgement and is read again.
+//!
+//! How each fragment is read and sealed is the [`PutMediaMode`]'s choice: read into a buffer
+//! and sealed on the rayon pool while the session reads on (`pipeline`), or read straight into
+//! its sealed message (`put_streamed`); the acknowledgements, failures and stored fragments are
+//! the same either way.
 
 use super::acks::Ack;
 use super::authz::Action;
@@ -87,10 +92,10 @@ pub enum PutMediaMode {
     /// saves the copy); else pipelined while the pool has a thread free, and streamed by the
     /// session itself while every pool thread seals one of its fragments (so that a lone
     /// session keeps every thread sealing and copies only the fragments the pool seals;
-    /// fragments are persisted in order either way). Always pipelined when a streamed fragment's reservation — the stream's header plus
-    /// [`MAX_FRAGMENT_SIZE`], or the Cluster's size when it is known — is above the data-key
-    /// cache's `max_bytes`: such a fragment could not share a key, so streaming would cost a
-    /// KMS call per fragment.
+    /// fragments are persisted in order either way). Always pipelined when a streamed
+    /// fragment's reservation — the stream's header plus [`MAX_FRAGMENT_SIZE`], or the
+    /// Cluster's size when it is known — is above the data-key cache's `max_bytes`: such a
+    /// fragment could not share a key, so streaming would cost a KMS call per fragment.
     #[default]
     Auto,
     /// Fragment N+1 is read into a buffer while fragment N is sealed on the rayon pool, one
