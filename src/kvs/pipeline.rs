@@ -149,7 +149,8 @@ impl<'s, 'e> Pipeline<'s, 'e> {
             next_slot: 0,
             running: 0,
             // The fragments in flight and the one being read.
-            docs: Docs::new(window + 1),
+            // (and one more, for the seal a lone session keeps queued: `has_queued_room`).
+            docs: Docs::new(window + 2),
         }
     }
 
@@ -171,6 +172,13 @@ impl<'s, 'e> Pipeline<'s, 'e> {
             self.received(s, r);
         }
         self.running < self.window
+    }
+
+    /// Whether the pool has fewer seals than its threads plus one: with one seal queued
+    /// behind those running, a pool thread that finishes one starts the next at once, while
+    /// the session seals what it reads itself (`PutMediaMode::Auto`, a lone session).
+    pub(crate) fn has_queued_room(&mut self) -> bool {
+        self.has_room() || self.running < self.window + 1
     }
 
     fn received(&mut self, slot: u64, r: Sealed) {

@@ -89,10 +89,10 @@ impl PutMediaInput {
 pub enum PutMediaMode {
     /// Per fragment: streamed while at least as many PutMedia sessions run as the rayon pool
     /// the session runs on has threads (each session keeps one thread busy, and streaming
-    /// saves the copy); else pipelined while the pool has a thread free, and streamed by the
-    /// session itself while every pool thread seals one of its fragments (so that a lone
-    /// session keeps every thread sealing and copies only the fragments the pool seals;
-    /// fragments are persisted in order either way). Always pipelined when a streamed
+    /// saves the copy); else pipelined while the pool has a thread free or no seal queued,
+    /// and streamed by the session itself while every pool thread seals one of its fragments
+    /// and one more waits (so that a lone session keeps every thread sealing and copies only
+    /// the fragments the pool seals; fragments are persisted in order either way). Always pipelined when a streamed
     /// fragment's reservation — the stream's header plus [`MAX_FRAGMENT_SIZE`], or the
     /// Cluster's size when it is known — is above the data-key cache's `max_bytes`: such a
     /// fragment could not share a key, so streaming would cost a KMS call per fragment.
@@ -417,7 +417,12 @@ impl Kvs {
                                     &mut last_number,
                                     src.on_ack,
                                 )?;
-                                while !pipe.has_room() {
+                                // Auto keeps one more seal queued (see `streams_fragment`).
+                                while !(if self.put_media_mode == PutMediaMode::Auto {
+                                    pipe.has_queued_room()
+                                } else {
+                                    pipe.has_room()
+                                }) {
                                     self.drain(
                                         &mut pipe,
                                         Drain::One,
@@ -532,7 +537,7 @@ impl Kvs {
                 shares_a_key
                     && (self.put_media_sessions.load(Ordering::Relaxed)
                         >= rayon::current_num_threads()
-                        || !pipe.has_room())
+                        || !pipe.has_queued_room())
             }
         }
     }

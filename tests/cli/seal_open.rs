@@ -472,3 +472,86 @@ fn paths_in_messages_are_the_ones_given() {
         .code(2)
         .stderr(predicate::str::contains(s(&p)));
 }
+
+#[test]
+fn seal_chooses_the_signed_suite_and_open_can_require_it() {
+    let env = Env::new();
+    env.key();
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 239) as u8).collect();
+    std::fs::write(env.path("data.bin"), &data).unwrap();
+    for (suite, out) in [("0x0578", "signed.sealed"), ("0x0478", "unsigned.sealed")] {
+        env.cmd(&[
+            "seal",
+            "data.bin",
+            "-o",
+            out,
+            "--key",
+            "alias/cam",
+            "--suite",
+            suite,
+        ])
+        .assert()
+        .success();
+        let v = json_of(
+            &env.cmd(&["inspect", out, "--json"])
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone(),
+        );
+        assert_eq!(v["algorithm_suite"], suite);
+    }
+    // A signed message opens under --require-signed.
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "signed.sealed",
+        "-o",
+        "signed.out",
+        "--require-signed",
+    ])
+    .assert()
+    .success();
+    assert_eq!(std::fs::read(env.path("signed.out")).unwrap(), data);
+    // An unsigned one is refused, and nothing is written.
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "unsigned.sealed",
+        "-o",
+        "unsigned.out",
+        "--require-signed",
+    ])
+    .assert()
+    .failure()
+    .stderr(predicate::str::contains("RequireSigned refuses it"));
+    assert!(!env.path("unsigned.out").exists());
+    // Without the flag it opens.
+    env.cmd(&[
+        "open",
+        "--key",
+        "alias/cam",
+        "unsigned.sealed",
+        "-o",
+        "unsigned.out",
+    ])
+    .assert()
+    .success();
+    // A suite fragseal does not seal is a usage error.
+    env.cmd(&[
+        "seal",
+        "data.bin",
+        "-o",
+        "x.sealed",
+        "--key",
+        "alias/cam",
+        "--suite",
+        "0x0178",
+    ])
+    .assert()
+    .failure()
+    .stderr(predicate::str::contains("not one fragseal seals"));
+}

@@ -21,7 +21,7 @@ const SUITE_0478: u16 = 0x0478;
 const SUITE_0578: u16 = 0x0578;
 
 /// The engine's seal suite for a suite id accepted by [`parse_suite`].
-fn seal_suite(id: u16) -> fragseal::message::SealSuite {
+pub fn seal_suite(id: u16) -> fragseal::message::SealSuite {
     if id == SUITE_0578 {
         fragseal::message::SealSuite::AesGcmHkdfSha512CommitKeyEcdsaP384
     } else {
@@ -146,7 +146,7 @@ fn parse_provider(s: &str) -> Result<AeadBackend, String> {
     })
 }
 
-fn parse_suite(s: &str) -> Result<u16, String> {
+pub fn parse_suite(s: &str) -> Result<u16, String> {
     let hex = s
         .trim()
         .strip_prefix("0x")

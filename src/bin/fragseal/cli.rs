@@ -102,6 +102,10 @@ pub struct SealArgs {
     /// Frame length of the sealed messages, in bytes.
     #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u32).range(1..))]
     pub frame_length: u32,
+    /// Algorithm suite: 0x0478 (AES-256-GCM, HKDF-SHA512, key commitment) or 0x0578 (the same,
+    /// signed with ECDSA P-384: an opener holding only kms:Decrypt cannot forge fragments).
+    #[arg(long, default_value = "0x0478", value_parser = crate::bench::parse_suite)]
+    pub suite: u16,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -139,6 +143,10 @@ pub struct OpenArgs {
     /// Do not check the fragment identity of a single sealed file (any ESDK message opens).
     #[arg(long)]
     pub no_identity: bool,
+    /// Refuse messages that are not signed (suite 0x0578), before any KMS call: a holder of
+    /// kms:Decrypt on the key can forge unsigned ones.
+    #[arg(long)]
+    pub require_signed: bool,
     #[command(flatten)]
     pub keys: OpenKeyOpts,
     #[command(flatten)]
@@ -257,4 +265,15 @@ pub enum KmsCommand {
         #[arg(long, default_value_t = crate::report::KMS_PRICE_PER_10K)]
         price_per_10k: f64,
     },
+}
+
+impl OpenArgs {
+    /// The signature policy `--require-signed` chooses.
+    pub fn signature_policy(&self) -> fragseal::SignaturePolicy {
+        if self.require_signed {
+            fragseal::SignaturePolicy::RequireSigned
+        } else {
+            fragseal::SignaturePolicy::AllowUnsigned
+        }
+    }
 }

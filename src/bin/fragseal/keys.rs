@@ -13,7 +13,9 @@ use fragseal::engine::{Engine, EngineConfig, OpenRequest, SealRequest};
 use fragseal::identity::{FragmentIdentity, IdentityCheck};
 use fragseal::keyring::{DiscoveryFilter, KmsKeyring, RawAesKeyring};
 use fragseal::kms::{Credential, Kms};
+use fragseal::message::SealSuite;
 use fragseal::EncryptionContext;
+use fragseal::SignaturePolicy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
@@ -144,8 +146,11 @@ impl SealKeyOpts {
         kms: &KmsOpts,
         credential: &Credential,
         frame_length: u32,
+        suite: SealSuite,
     ) -> CliResult<Sealer> {
-        let config = EngineConfig::default().with_frame_length(frame_length);
+        let config = EngineConfig::default()
+            .with_frame_length(frame_length)
+            .with_seal_suite(suite);
         match (&self.key, &self.raw_key_file) {
             (Some(key), None) => {
                 let handle = kms.open()?;
@@ -273,11 +278,13 @@ impl OpenKeyOpts {
         discovery: &DiscoveryOpts,
         kms: &KmsOpts,
         credential: &Credential,
+        policy: SignaturePolicy,
     ) -> CliResult<Opener> {
+        let config = EngineConfig::default().with_signature_policy(policy);
         if let Some(path) = &self.raw_key_file {
             let keyring = read_raw_key_file(path)?;
             return Ok(Opener {
-                engine: Engine::new(Arc::new(keyring), EngineConfig::default())?,
+                engine: Engine::new(Arc::new(keyring), config)?,
                 handle: None,
             });
         }
@@ -315,7 +322,7 @@ impl OpenKeyOpts {
             KmsKeyring::strict(Arc::clone(&handle.kms), credential, &arns)?
         };
         Ok(Opener {
-            engine: handle.with_provider(Engine::new(Arc::new(keyring), EngineConfig::default())?),
+            engine: handle.with_provider(Engine::new(Arc::new(keyring), config)?),
             handle: Some(handle),
         })
     }

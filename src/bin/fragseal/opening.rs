@@ -24,7 +24,12 @@ pub fn open(args: &OpenArgs) -> CliResult<()> {
     let message = files::read_regular(&args.input, args.max_size, files::SEALED)?;
     files::check_free(&args.output, args.force)?;
     let credential = args.caller.credential(&args.kms)?;
-    let opener = args.keys.opener(&args.discovery, &args.kms, &credential)?;
+    let opener = args.keys.opener(
+        &args.discovery,
+        &args.kms,
+        &credential,
+        args.signature_policy(),
+    )?;
     let identity = (!args.no_identity).then(|| FragmentIdentity {
         stream_arn: args.stream_arn.clone(),
         fragment_number: args.fragment_number,
@@ -99,7 +104,12 @@ fn open_folder(args: &OpenArgs) -> CliResult<()> {
         files::check_free(j, args.force)?;
     }
     let credential = args.caller.credential(&args.kms)?;
-    let opener = args.keys.opener(&args.discovery, &args.kms, &credential)?;
+    let opener = args.keys.opener(
+        &args.discovery,
+        &args.kms,
+        &credential,
+        args.signature_policy(),
+    )?;
     let dir_guard = files::prepare_dir(&args.output)?;
     let mut join = match &args.join {
         Some(j) => Some((Staged::new(j, Mode::Private)?, media::Joiner::default())),

@@ -117,9 +117,12 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
         args.force,
     )?;
     let credential = args.caller.credential(&args.kms)?;
-    let sealer = args
-        .keys
-        .sealer(&args.kms, &credential, args.frame_length)?;
+    let sealer = args.keys.sealer(
+        &args.kms,
+        &credential,
+        args.frame_length,
+        crate::bench::seal_suite(args.suite),
+    )?;
     let dir_guard = files::prepare_dir(&args.output)?;
 
     let bar = report::progress(fragments.len() as u64, "seal", args.json);
@@ -200,9 +203,12 @@ pub fn seal(args: &SealArgs) -> CliResult<()> {
 fn seal_whole(args: &SealArgs, input: &[u8], ec: EncryptionContext) -> CliResult<()> {
     files::check_free(&args.output, args.force)?;
     let credential = args.caller.credential(&args.kms)?;
-    let sealer = args
-        .keys
-        .sealer(&args.kms, &credential, args.frame_length)?;
+    let sealer = args.keys.sealer(
+        &args.kms,
+        &credential,
+        args.frame_length,
+        crate::bench::seal_suite(args.suite),
+    )?;
     let identity = FragmentIdentity {
         stream_arn: args.stream.stream_arn.clone(),
         fragment_number: args.fragment_number,
