@@ -393,10 +393,10 @@ fn auto_streams_when_the_sessions_fill_the_pool_and_the_reservation_fits_the_cac
 
 #[test]
 fn a_lone_session_streams_only_while_every_pool_thread_seals_one_of_its_fragments() {
-    // One of the pool's two threads is held: the session (on the other) hands fragments 1
-    // and 2 to the pool and queues 3 behind them, finds no room for 4 and 5 and seals them
-    // itself as it reads them; at the end it seals 1 to 3 too (nobody else can), and
-    // persists all five in order.
+    // One of the pool's two threads is held. The session (on the other) seals and persists
+    // its first fragment alone (it runs the pool job itself), hands fragments 2 and 3 to the
+    // pool and queues 4 behind them, finds no room for 5 and seals it itself as it reads it;
+    // at the end it seals 2 to 4 too (nobody else can), and persists all five in order.
     let w = world();
     let kvs = layer(&w, CacheLimits::default());
     kvs.create_stream(
@@ -429,7 +429,7 @@ fn a_lone_session_streams_only_while_every_pool_thread_seals_one_of_its_fragment
         .unwrap()
     });
     release_tx.send(()).unwrap();
-    assert_eq!((s.persisted, s.streamed, s.failure), (5, 2, None));
+    assert_eq!((s.persisted, s.streamed, s.failure), (5, 1, None));
     let persisted: Vec<Option<u64>> = acks
         .iter()
         .filter(|a| a.event_type == AckEventType::Persisted)

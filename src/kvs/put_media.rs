@@ -82,7 +82,9 @@ impl PutMediaInput {
 
 /// How a PutMedia session reads and seals its fragments ([`KvsBuilder::put_media_mode`]).
 /// Every mode gives the same acknowledgements for the same input, persists the same
-/// fragments whole or not at all, and stores messages that open to the same media.
+/// fragments whole or not at all, and stores messages that open to the same media. In every
+/// mode a session's first fragment is sealed and persisted before the next is read, so that
+/// a session whose key or credential fails makes its KMS calls (and refreshes) once.
 ///
 /// [`KvsBuilder::put_media_mode`]: super::KvsBuilder::put_media_mode
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -269,6 +271,10 @@ impl Kvs {
                     // read in any session (a first guess at the size of a Cluster of unknown
                     // size: a buffer that is too small grows by copying).
                     let mut last_cluster_len = self.last_cluster_len.load(Ordering::Relaxed);
+                    // The session's first fragment is sealed and persisted alone, in every
+                    // mode: a session whose key or credential fails makes its KMS calls (and
+                    // credential refreshes) once, not once per fragment in flight.
+                    let mut first = true;
                     while let Some((id, head, size)) = src.header()? {
                         match id {
                             ids::EBML => {
@@ -328,12 +334,14 @@ impl Kvs {
                                         .store(last_cluster_len, Ordering::Relaxed);
                                     // Persisted in its turn, after what the pipeline holds.
                                     pipe.push_sealed(f.meta, f.timecode_ms, f.sealed);
-                                    let how = if self.put_media_mode == PutMediaMode::Streamed {
-                                        Drain::All
-                                    } else {
-                                        Drain::Ready
-                                    };
+                                    let how =
+                                        if first || self.put_media_mode == PutMediaMode::Streamed {
+                                            Drain::All
+                                        } else {
+                                            Drain::Ready
+                                        };
                                     self.drain(&mut pipe, how, &info, &mut summary, src.on_ack)?;
+                                    first = false;
                                     continue;
                                 }
                                 let mut doc = pipe.doc();
@@ -432,7 +440,7 @@ impl Kvs {
                                     )?;
                                 }
                                 pipe.submit(request, meta, timecode_ms);
-                                if self.put_media_mode == PutMediaMode::Sequential {
+                                if first || self.put_media_mode == PutMediaMode::Sequential {
                                     self.drain(
                                         &mut pipe,
                                         Drain::All,
@@ -441,6 +449,7 @@ impl Kvs {
                                         src.on_ack,
                                     )?;
                                 }
+                                first = false;
                             }
                             _ if header.is_some() && segment_children => {
                                 // Info, Tracks, ... before the first fragment: part of the header;
