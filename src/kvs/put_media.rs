@@ -263,7 +263,9 @@ impl Kvs {
                 session,
             };
             rayon::in_place_scope(|scope| {
-                let mut pipe = Pipeline::new(scope, &engine, session);
+                // Auto keeps one more seal queued (see `streams_fragment`).
+                let queued = usize::from(self.put_media_mode == PutMediaMode::Auto);
+                let mut pipe = Pipeline::new(scope, &engine, session, queued);
                 let read = (|| -> Result<(), Failed> {
                     let mut header: Option<Header> = None;
                     let mut segment_children = false;
@@ -351,29 +353,9 @@ impl Kvs {
                                 let body_at = doc.len();
                                 let mut buffering_sent = false;
                                 let mut read = 0u64;
-                                loop {
-                                    if let Some(total) = size {
-                                        if read >= total {
-                                            break;
-                                        }
-                                    } else {
-                                        match src.peek()? {
-                                            None => break,
-                                            Some(cid) if ids::ends_unknown_size_cluster(cid) => {
-                                                break
-                                            }
-                                            Some(_) => {}
-                                        }
-                                    }
-                                    let Some((cid, chead, csize)) = src.header()? else {
-                                        return Err(invalid(
-                                            src.offset,
-                                            "the input ends inside a Cluster",
-                                        ));
-                                    };
-                                    let csize = csize.ok_or_else(|| {
-                                        invalid(src.offset, "a Cluster child of unknown size")
-                                    })?;
+                                while let Some((cid, chead, csize)) =
+                                    src.cluster_child(size, read)?
+                                {
                                     doc.extend_from_slice(&chead);
                                     let at = doc.len();
                                     src.data(csize, MAX_FRAGMENT_SIZE, &mut doc)?;
@@ -425,12 +407,7 @@ impl Kvs {
                                     &mut last_number,
                                     src.on_ack,
                                 )?;
-                                // Auto keeps one more seal queued (see `streams_fragment`).
-                                while !(if self.put_media_mode == PutMediaMode::Auto {
-                                    pipe.has_queued_room()
-                                } else {
-                                    pipe.has_room()
-                                }) {
+                                while !pipe.has_room() {
                                     self.drain(
                                         &mut pipe,
                                         Drain::One,
@@ -546,7 +523,7 @@ impl Kvs {
                 shares_a_key
                     && (self.put_media_sessions.load(Ordering::Relaxed)
                         >= rayon::current_num_threads()
-                        || !pipe.has_queued_room())
+                        || !pipe.has_room())
             }
         }
     }

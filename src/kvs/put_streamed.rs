@@ -71,37 +71,21 @@ enum Sink<'e> {
     Refused(FragmentFailure),
 }
 
-/// A reader over the session's input that answers `IDLE` while the producer sends nothing
-/// and retries `Interrupted`, for [`FragmentWriter::fill_from`] (which reads straight into
-/// the message's frames). A failing acknowledgement sink is kept, and read errors with it.
+/// The session's input as an [`io::Read`] for [`FragmentWriter::fill_from`] (which reads
+/// straight into the message's frames), through [`Source::read_patiently`]: `IDLE` while the
+/// producer sends nothing. Its failure (a read error, the acknowledgement sink) is kept, to be
+/// returned as it is.
 struct Patient<'s, 'a, R, F> {
     src: &'s mut Source<'a, R, F>,
-    sink_failed: Option<io::Error>,
+    failed: Option<Failed>,
 }
 
 impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Read for Patient<'_, '_, R, F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.src.src.read(buf) {
-                Ok(n) => {
-                    self.src.offset += n as u64;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if let Err(e) = (self.src.on_ack)(&Ack::idle()) {
-                        self.sink_failed = Some(e);
-                        return Err(io::Error::other("the acknowledgement stream failed"));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.src.read_patiently(buf).map_err(|f| {
+            self.failed = Some(f);
+            io::Error::other("the PutMedia input failed")
+        })
     }
 }
 
@@ -135,27 +119,23 @@ impl Streaming<'_> {
         match &mut self.sink {
             Sink::Held(v) => src.data(n, MAX_FRAGMENT_SIZE, v),
             Sink::Writer(w) => {
-                let mut patient = Patient {
-                    src,
-                    sink_failed: None,
-                };
+                let mut patient = Patient { src, failed: None };
                 let filled = w.fill_from(&mut patient, n);
-                let offset = patient.src.offset;
-                if let Some(e) = patient.sink_failed {
-                    return Err(Failed::Sink(e));
+                if let Some(f) = patient.failed {
+                    return Err(f);
                 }
+                let offset = patient.src.offset;
                 filled.map_err(|e| match e.kind() {
                     io::ErrorKind::UnexpectedEof => {
                         invalid(offset, "the input ends inside an element")
                     }
-                    io::ErrorKind::InvalidInput => match e
+                    _ => match e
                         .get_ref()
                         .and_then(|inner| inner.downcast_ref::<crate::SealError>())
                     {
                         Some(seal) => Failed::Fragment(FragmentFailure::from_seal(seal)),
                         None => read_error(&e),
                     },
-                    _ => read_error(&e),
                 })
             }
             Sink::Refused(_) => {
@@ -258,23 +238,7 @@ impl Kvs {
         let mut numbered: Option<(Numbered, u64)> = None;
         let mut cluster_len = head.len() as u64;
         let mut read = 0u64;
-        loop {
-            if let Some(total) = size {
-                if read >= total {
-                    break;
-                }
-            } else {
-                match src.peek()? {
-                    None => break,
-                    Some(cid) if ids::ends_unknown_size_cluster(cid) => break,
-                    Some(_) => {}
-                }
-            }
-            let Some((cid, chead, csize)) = src.header()? else {
-                return Err(invalid(src.offset, "the input ends inside a Cluster"));
-            };
-            let csize =
-                csize.ok_or_else(|| invalid(src.offset, "a Cluster child of unknown size"))?;
+        while let Some((cid, chead, csize)) = src.cluster_child(size, read)? {
             let child_len = (chead.len() as u64).saturating_add(csize);
             cluster_len = cluster_len.saturating_add(child_len);
             if cluster_len > MAX_FRAGMENT_SIZE {

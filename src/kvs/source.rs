@@ -5,6 +5,7 @@ use super::acks::Ack;
 use super::errors::{ErrorId, FragmentFailure};
 use super::mkvout::{id_len, id_value, size_len, size_value};
 use super::pipeline::SealFailed;
+use crate::mkv::ids;
 use std::io::{self, Read};
 
 /// An element header as read: (id, its bytes, size or `None` for unknown).
@@ -49,16 +50,14 @@ pub(crate) fn invalid(offset: u64, what: &str) -> Failed {
 }
 
 impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
-    /// Fills `buf` completely; `Ok(false)` at a clean end of input before any byte.
-    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<bool, Failed> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.src.read(&mut buf[got..]) {
-                Ok(0) if got == 0 => return Ok(false),
-                Ok(0) => return Err(invalid(self.offset, "the input ends inside an element")),
+    /// One read into `buf` (`Ok(0)`: the end of input), counted in the offset: `Interrupted`
+    /// is retried, and `WouldBlock` or `TimedOut` answered with `IDLE` and retried.
+    pub(crate) fn read_patiently(&mut self, buf: &mut [u8]) -> Result<usize, Failed> {
+        loop {
+            match self.src.read(buf) {
                 Ok(n) => {
-                    got += n;
                     self.offset += n as u64;
+                    return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -72,7 +71,44 @@ impl<R: Read, F: FnMut(&Ack) -> io::Result<()>> Source<'_, R, F> {
                 Err(e) => return Err(read_error(&e)),
             }
         }
+    }
+
+    /// Fills `buf` completely; `Ok(false)` at a clean end of input before any byte.
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<bool, Failed> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.read_patiently(&mut buf[got..])? {
+                0 if got == 0 => return Ok(false),
+                0 => return Err(invalid(self.offset, "the input ends inside an element")),
+                n => got += n,
+            }
+        }
         Ok(true)
+    }
+
+    /// The next child of a Cluster of `size` (`None`: unknown) of which `read` bytes were
+    /// read: its (id, header bytes, size), or `None` where the Cluster ends — at its size, or
+    /// for an unknown size at the end of input or an element that cannot be its child
+    /// (RFC 8794 §6.2).
+    pub(crate) fn cluster_child(
+        &mut self,
+        size: Option<u64>,
+        read: u64,
+    ) -> Result<Option<(u32, Vec<u8>, u64)>, Failed> {
+        match size {
+            Some(total) if read >= total => return Ok(None),
+            Some(_) => {}
+            None => match self.peek()? {
+                None => return Ok(None),
+                Some(id) if ids::ends_unknown_size_cluster(id) => return Ok(None),
+                Some(_) => {}
+            },
+        }
+        let Some((id, head, csize)) = self.header()? else {
+            return Err(invalid(self.offset, "the input ends inside a Cluster"));
+        };
+        let csize = csize.ok_or_else(|| invalid(self.offset, "a Cluster child of unknown size"))?;
+        Ok(Some((id, head, csize)))
     }
 
     /// The next element header: (id, its header bytes, size), or `None` at the end.
