@@ -146,11 +146,21 @@ impl Engine {
         provider: &dyn CredentialProvider,
         request: &SealRequest,
     ) -> Result<Bytes, SealError> {
+        self.sealing_for(provider, |credential| self.seal(credential, request))
+    }
+
+    /// Runs `seal` for `provider`'s current credential; when KMS answers
+    /// `ExpiredTokenException`, refreshes the credential once and runs it once more.
+    fn sealing_for<T>(
+        &self,
+        provider: &dyn CredentialProvider,
+        seal: impl Fn(&Credential) -> Result<T, SealError>,
+    ) -> Result<T, SealError> {
         let credential = self.current_credential_of(provider).map_err(seal_error)?;
-        match self.seal(&credential, request) {
+        match seal(&credential) {
             Err(e) if seal_expired(&e) => {
                 let fresh = provider.refresh(&credential).map_err(seal_error)?;
-                self.seal(&fresh, request)
+                seal(&fresh)
             }
             other => other,
         }
@@ -177,14 +187,7 @@ impl Engine {
         provider: &dyn CredentialProvider,
         request: &SealWriterRequest,
     ) -> Result<FragmentWriter<'_>, SealError> {
-        let credential = self.current_credential_of(provider).map_err(seal_error)?;
-        match self.seal_writer(&credential, request) {
-            Err(e) if seal_expired(&e) => {
-                let fresh = provider.refresh(&credential).map_err(seal_error)?;
-                self.seal_writer(&fresh, request)
-            }
-            other => other,
-        }
+        self.sealing_for(provider, |credential| self.seal_writer(credential, request))
     }
 
     /// Opens one fragment for the provider's current credential, refreshing it once and

@@ -1,8 +1,8 @@
 //! PutMedia's sealing pipeline: a session reads and splits fragment N+1 while fragments
-//! N, N-1, ... are sealed on the rayon pool, at most one per pool thread running. A fragment
-//! the session sealed itself as it read it ([`Pipeline::push_sealed`], `put_streamed`: while
-//! every pool thread is busy with one of its fragments, in `PutMediaMode::Auto`) joins the
-//! queue already done. Results are taken in fragment order: each is stored, then acknowledged
+//! N, N-1, ... are sealed on the rayon pool: at most one seal per pool thread, plus the queued
+//! ones the session asks for ([`Pipeline::new`]). A fragment the session sealed itself as it
+//! read it ([`Pipeline::push_sealed`], `put_streamed`: while the pool's window is full, in
+//! `PutMediaMode::Auto`) joins the queue already done. Results are taken in fragment order: each is stored, then acknowledged
 //! `PERSISTED`, so the acknowledgements of one fragment keep KVS's order (`BUFFERING`,
 //! `RECEIVED`, `PERSISTED`) and fragments are persisted in the order they were received.
 //!
@@ -129,14 +129,18 @@ impl Drop for Doc {
 }
 
 impl<'s, 'e> Pipeline<'s, 'e> {
-    /// A pipeline spawning into `scope`, with one fragment in flight per pool thread.
+    /// A pipeline spawning into `scope`, with one seal in flight per pool thread and
+    /// `queued` more waiting behind them (with one queued, a pool thread that finishes a seal
+    /// starts the next at once, while a lone session seals what it reads itself:
+    /// `PutMediaMode::Auto`).
     pub(crate) fn new(
         scope: &'s rayon::Scope<'e>,
         engine: &'e Engine,
         caller: &'e SessionCaller,
+        queued: usize,
     ) -> Self {
         let (tx, rx) = channel();
-        let window = rayon::current_num_threads().max(1);
+        let window = rayon::current_num_threads().max(1) + queued;
         Self {
             scope,
             engine,
@@ -149,8 +153,7 @@ impl<'s, 'e> Pipeline<'s, 'e> {
             next_slot: 0,
             running: 0,
             // The fragments in flight and the one being read.
-            // (and one more, for the seal a lone session keeps queued: `has_queued_room`).
-            docs: Docs::new(window + 2),
+            docs: Docs::new(window + 1),
         }
     }
 
@@ -166,19 +169,12 @@ impl<'s, 'e> Pipeline<'s, 'e> {
     }
 
     /// Whether another fragment may start sealing on the pool without waiting: fewer seals
-    /// run there than it has threads.
+    /// run or wait there than its window.
     pub(crate) fn has_room(&mut self) -> bool {
         while let Ok((s, r)) = self.rx.try_recv() {
             self.received(s, r);
         }
         self.running < self.window
-    }
-
-    /// Whether the pool has fewer seals than its threads plus one: with one seal queued
-    /// behind those running, a pool thread that finishes one starts the next at once, while
-    /// the session seals what it reads itself (`PutMediaMode::Auto`, a lone session).
-    pub(crate) fn has_queued_room(&mut self) -> bool {
-        self.has_room() || self.running < self.window + 1
     }
 
     fn received(&mut self, slot: u64, r: Sealed) {
