@@ -30,27 +30,6 @@ fn cam() -> StreamRef {
     StreamRef::Name("cam".into())
 }
 
-/// A reader that hands out `chunk` bytes at a time and says `WouldBlock` between chunks.
-struct Trickle<'a> {
-    data: &'a [u8],
-    chunk: usize,
-    block_next: bool,
-}
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.block_next && !self.data.is_empty() {
-            self.block_next = false;
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.block_next = true;
-        let n = self.chunk.min(buf.len()).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
-
 /// What a session did, as a caller sees it.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
@@ -363,7 +342,8 @@ fn concurrent(kvs: &Kvs, sessions: usize, media: &[u8]) -> Vec<PutMediaSummary> 
     })
 }
 
-fn layer(w: &World, cache: CacheLimits) -> Kvs {
+/// A KVS layer over `w`'s KMS and store, PutMedia in `mode`, the engines' cache `cache`.
+fn layer(w: &World, mode: PutMediaMode, cache: CacheLimits) -> Kvs {
     Kvs::builder(Arc::clone(&w.kms), Arc::clone(&w.store))
         .clock(w.clock.clone())
         .engine_config(
@@ -371,6 +351,7 @@ fn layer(w: &World, cache: CacheLimits) -> Kvs {
                 .with_retry(RetryPolicy::none())
                 .with_cache(cache),
         )
+        .put_media_mode(mode)
         .build()
         .unwrap()
 }
@@ -379,13 +360,17 @@ fn layer(w: &World, cache: CacheLimits) -> Kvs {
 fn auto_streams_when_the_sessions_fill_the_pool_and_the_reservation_fits_the_cache() {
     let media = live_stream(5, 0, 1000);
     // Two sessions on two threads: every fragment streamed.
-    let kvs = layer(&world(), CacheLimits::default());
+    let kvs = layer(&world(), PutMediaMode::Auto, CacheLimits::default());
     for s in concurrent(&kvs, 2, &media) {
         assert_eq!((s.persisted, s.streamed, s.failure), (5, 5, None));
     }
     // A byte budget below a streamed fragment's 50 MB reservation: buffered, so that the
     // fragments share a key.
-    let kvs = layer(&world(), CacheLimits::default().with_max_bytes(10_000_000));
+    let kvs = layer(
+        &world(),
+        PutMediaMode::Auto,
+        CacheLimits::default().with_max_bytes(10_000_000),
+    );
     for s in concurrent(&kvs, 2, &media) {
         assert_eq!((s.persisted, s.streamed), (5, 0));
     }
@@ -398,7 +383,7 @@ fn a_lone_session_streams_only_while_every_pool_thread_seals_one_of_its_fragment
     // pool and queues 4 behind them, finds no room for 5 and seals it itself as it reads it;
     // at the end it seals 2 to 4 too (nobody else can), and persists all five in order.
     let w = world();
-    let kvs = layer(&w, CacheLimits::default());
+    let kvs = layer(&w, PutMediaMode::Auto, CacheLimits::default());
     kvs.create_stream(
         &root(),
         &CreateStreamInput::new("cam").with_retention_hours(1),
@@ -440,14 +425,7 @@ fn a_lone_session_streams_only_while_every_pool_thread_seals_one_of_its_fragment
         (0..5).map(|i| Some(i * 1000)).collect::<Vec<_>>()
     );
     // Without a free thread, a lone session in Pipelined mode waits instead.
-    let kvs = Kvs::builder(
-        Arc::clone(&w.kms),
-        Arc::new(fragseal::kvs::MemoryStore::new()),
-    )
-    .clock(w.clock.clone())
-    .put_media_mode(PutMediaMode::Pipelined)
-    .build()
-    .unwrap();
+    let kvs = layer(&world(), PutMediaMode::Pipelined, CacheLimits::default());
     kvs.create_stream(
         &root(),
         &CreateStreamInput::new("cam").with_retention_hours(1),
@@ -466,17 +444,12 @@ fn a_lone_session_streams_only_while_every_pool_thread_seals_one_of_its_fragment
 fn a_streamed_fragment_gives_back_the_budget_it_did_not_use() {
     // 60 MB of budget per key and 50 MB reserved per streamed fragment: the five fragments
     // share one key only because each gives back what it did not write.
-    let w = with_mode(world(), PutMediaMode::Streamed);
-    let kvs = Kvs::builder(Arc::clone(&w.kms), Arc::clone(&w.store))
-        .clock(w.clock.clone())
-        .engine_config(
-            EngineConfig::default()
-                .with_retry(RetryPolicy::none())
-                .with_cache(CacheLimits::default().with_max_bytes(60_000_000)),
-        )
-        .put_media_mode(PutMediaMode::Streamed)
-        .build()
-        .unwrap();
+    let w = world();
+    let kvs = layer(
+        &w,
+        PutMediaMode::Streamed,
+        CacheLimits::default().with_max_bytes(60_000_000),
+    );
     let key = w.kms.create_key(&root(), None, "k").unwrap().arn;
     kvs.create_stream(
         &root(),

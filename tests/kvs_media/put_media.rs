@@ -105,27 +105,6 @@ fn producer_timestamps_follow_fragment_timecode_type_and_a_server_timestamp_is_a
     assert!(f[5..].iter().all(|f| f.server_timestamp_ms == t0 + 10_000));
 }
 
-/// A reader that hands out `chunk` bytes at a time and says `WouldBlock` between chunks.
-struct Trickle<'a> {
-    data: &'a [u8],
-    chunk: usize,
-    block_next: bool,
-}
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.block_next && !self.data.is_empty() {
-            self.block_next = false;
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.block_next = true;
-        let n = self.chunk.min(buf.len()).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
-
 #[test]
 fn a_long_live_stream_with_unknown_size_clusters_read_incrementally_with_idle_acks() {
     let w = world();

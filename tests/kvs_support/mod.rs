@@ -308,3 +308,24 @@ impl std::io::Read for LiveReader {
         Ok(n)
     }
 }
+
+/// A reader that hands out `chunk` bytes at a time and says `WouldBlock` between chunks.
+pub struct Trickle<'a> {
+    pub data: &'a [u8],
+    pub chunk: usize,
+    pub block_next: bool,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.block_next && !self.data.is_empty() {
+            self.block_next = false;
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        self.block_next = true;
+        let n = self.chunk.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
