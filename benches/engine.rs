@@ -21,6 +21,12 @@
 //!   plaintext before reuse (`PlaintextWipe::BeforeReuse`, the default); `open_batch_wipe_on_release`
 //!   is `open_batch` on an engine whose pool zeroizes plaintext when each result is dropped
 //!   (`PlaintextWipe::OnRelease`).
+//!
+//! Paired rounds (no criterion), for machines whose speed drifts: `ENGINE_PAIRED=N` runs the
+//! batch and large cases once per round each, rotating their order, and prints every issue 15
+//! target as a ratio taken within each round, the median (and range) over the N rounds
+//! (`scripts/bench.sh engine_paired`: 200 rounds, about 90 s). Criterion runs one case after
+//! another, so its ratios also measure how the machine's speed moved between the two.
 
 #![allow(
     missing_docs,
@@ -28,7 +34,7 @@
 )]
 
 use bytes::Bytes;
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use fragseal::engine::{
     BufferPoolLimits, Engine, EngineConfig, OpenRequest, PlaintextWipe, SealRequest,
 };
@@ -41,6 +47,9 @@ use rayon::prelude::*;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "support/paired.rs"]
+mod paired;
 
 const ACCOUNT: &str = "123456789012";
 
@@ -114,149 +123,312 @@ fn warm_seal(c: &mut Criterion) {
 /// Large fragments (issue 15.2): the engine against "copy + seal in place" with `ring` over
 /// the whole buffer, each with a fresh output (`copy_seal_fresh` vs `engine_seal`) and with a
 /// reused one (`copy_seal_reused` vs `engine_seal_into`).
+/// One large fragment's cases, shared by criterion and the paired rounds.
+struct Large {
+    raw: LessSafeKey,
+    plaintext: Bytes,
+    request: SealRequest,
+    reused: Vec<u8>,
+    out: Vec<u8>,
+}
+
+const LARGE_MIB: [usize; 3] = [4, 16, 50];
+
+impl Large {
+    fn new(ec: &EncryptionContext, mib: usize) -> Self {
+        let size = mib << 20;
+        let plaintext: Bytes = (0..size).map(|i| (i * 7) as u8).collect::<Vec<u8>>().into();
+        Self {
+            raw: raw_key(),
+            request: SealRequest::new(ec.clone(), plaintext.clone()),
+            plaintext,
+            reused: Vec::with_capacity(size),
+            out: Vec::new(),
+        }
+    }
+
+    fn copy_seal_fresh(&self) {
+        let mut out = black_box(&self.plaintext[..]).to_vec();
+        raw_seal(&self.raw, &mut out);
+        black_box(out);
+    }
+
+    fn copy_seal_reused(&mut self) {
+        self.reused.clear();
+        self.reused
+            .extend_from_slice(black_box(&self.plaintext[..]));
+        raw_seal(&self.raw, &mut self.reused);
+    }
+
+    fn engine_seal(&self, engine: &Engine, cred: &Credential) {
+        black_box(engine.seal(cred, black_box(&self.request)).expect("seal"));
+    }
+
+    fn engine_seal_into(&mut self, engine: &Engine, cred: &Credential) {
+        self.out.clear();
+        engine
+            .seal_into(cred, black_box(&self.request), &mut self.out)
+            .expect("seal");
+        black_box(self.out.len());
+    }
+}
+
 fn large(c: &mut Criterion) {
     let (engine, cred, _key, ec) = setup();
-    let raw = raw_key();
-    for mib in [4usize, 16, 50] {
-        let size = mib << 20;
+    for mib in LARGE_MIB {
+        let mut large = Large::new(&ec, mib);
         let mut g = c.benchmark_group(format!("engine_large/{mib}MiB"));
-        g.throughput(Throughput::Bytes(size as u64));
+        g.throughput(Throughput::Bytes(large.plaintext.len() as u64));
         g.sample_size(10);
-        let plaintext: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
         g.bench_function(BenchmarkId::from_parameter("copy_seal_fresh"), |b| {
-            b.iter(|| {
-                let mut out = black_box(&plaintext[..]).to_vec();
-                raw_seal(&raw, &mut out);
-                black_box(out)
-            })
+            b.iter(|| large.copy_seal_fresh())
         });
-        let mut reused = Vec::with_capacity(size);
         g.bench_function(BenchmarkId::from_parameter("copy_seal_reused"), |b| {
-            b.iter(|| {
-                reused.clear();
-                reused.extend_from_slice(black_box(&plaintext[..]));
-                raw_seal(&raw, &mut reused);
-            })
+            b.iter(|| large.copy_seal_reused())
         });
-        let request = SealRequest::new(ec.clone(), Bytes::from(plaintext));
-        engine.seal(&cred, &request).expect("warm the cache");
+        large.engine_seal(&engine, &cred);
         g.bench_function(BenchmarkId::from_parameter("engine_seal"), |b| {
-            b.iter(|| black_box(engine.seal(&cred, black_box(&request)).expect("seal")))
+            b.iter(|| large.engine_seal(&engine, &cred))
         });
-        let mut out = Vec::new();
         g.bench_function(BenchmarkId::from_parameter("engine_seal_into"), |b| {
-            b.iter(|| {
-                out.clear();
-                engine
-                    .seal_into(&cred, black_box(&request), &mut out)
-                    .expect("seal");
-                black_box(out.len());
-            })
+            b.iter(|| large.engine_seal_into(&engine, &cred))
         });
         g.finish();
     }
 }
 
-fn batches(c: &mut Criterion) {
-    const N: usize = 64;
-    const SIZE: usize = 1 << 20;
-    let (engine, kms, cred, key, ec) = setup_with(EngineConfig::default());
-    // The same key, with plaintext zeroized on release instead of before reuse.
-    let on_release = Engine::new(
-        Arc::new(KmsKeyring::strict(kms, &cred, &[&key]).expect("keyring")),
-        EngineConfig::default().with_buffer_pool(
-            BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::OnRelease),
-        ),
-    )
-    .expect("engine");
-    let raw = raw_key();
-    let requests: Vec<SealRequest> = (0..N)
-        .map(|n| {
-            let p: Vec<u8> = (0..SIZE).map(|i| (i ^ n) as u8).collect();
-            SealRequest::new(ec.clone(), p)
-        })
-        .collect();
-    let opens: Vec<OpenRequest> = engine
-        .seal_batch(&cred, requests.clone())
-        .into_iter()
-        .map(|r| OpenRequest::new(r.expect("seal"), IdentityCheck::Skip))
-        .collect();
-    let mut raw_bufs: Vec<Vec<u8>> = requests.iter().map(|r| r.plaintext.to_vec()).collect();
+/// The 64 × 1 MiB batch cases' fixtures, shared by criterion and the paired rounds.
+struct Batch {
+    engine: Engine,
+    /// The same key, with plaintext zeroized on release instead of before reuse.
+    on_release: Engine,
+    cred: Credential,
+    raw: LessSafeKey,
+    requests: Vec<SealRequest>,
+    opens: Vec<OpenRequest>,
+    raw_bufs: Vec<Vec<u8>>,
+}
 
+const BATCH_N: usize = 64;
+const BATCH_SIZE: usize = 1 << 20;
+
+impl Batch {
+    fn new() -> Self {
+        let (engine, kms, cred, key, ec) = setup_with(EngineConfig::default());
+        let on_release = Engine::new(
+            Arc::new(KmsKeyring::strict(kms, &cred, &[&key]).expect("keyring")),
+            EngineConfig::default().with_buffer_pool(
+                BufferPoolLimits::default().with_plaintext_wipe(PlaintextWipe::OnRelease),
+            ),
+        )
+        .expect("engine");
+        let requests: Vec<SealRequest> = (0..BATCH_N)
+            .map(|n| {
+                let p: Vec<u8> = (0..BATCH_SIZE).map(|i| (i ^ n) as u8).collect();
+                SealRequest::new(ec.clone(), p)
+            })
+            .collect();
+        let opens = engine
+            .seal_batch(&cred, requests.clone())
+            .into_iter()
+            .map(|r| OpenRequest::new(r.expect("seal"), IdentityCheck::Skip))
+            .collect();
+        let raw_bufs = requests.iter().map(|r| r.plaintext.to_vec()).collect();
+        Self {
+            engine,
+            on_release,
+            cred,
+            raw: raw_key(),
+            requests,
+            opens,
+            raw_bufs,
+        }
+    }
+
+    fn single_seal(&self) {
+        for r in &self.requests {
+            black_box(self.engine.seal(&self.cred, r).expect("seal"));
+        }
+    }
+
+    fn single_open(&self) {
+        for r in &self.opens {
+            black_box(self.engine.open(&self.cred, r).expect("open"));
+        }
+    }
+
+    fn single_seal_kept(&self) {
+        let kept: Vec<_> = self
+            .requests
+            .iter()
+            .map(|r| self.engine.seal(&self.cred, r).expect("seal"))
+            .collect();
+        black_box(kept);
+    }
+
+    fn single_open_kept(&self) {
+        let kept: Vec<_> = self
+            .opens
+            .iter()
+            .map(|r| self.engine.open(&self.cred, r).expect("open"))
+            .collect();
+        black_box(kept);
+    }
+
+    fn raw_ring_seal(&mut self, pool: &rayon::ThreadPool) {
+        let raw = &self.raw;
+        let bufs = &mut self.raw_bufs;
+        pool.install(|| bufs.par_iter_mut().for_each(|buf| raw_seal(raw, buf)));
+    }
+
+    /// Cloning the requests clones `Bytes` handles, not fragments.
+    fn seal_batch(&self, pool: &rayon::ThreadPool) {
+        black_box(pool.install(|| self.engine.seal_batch(&self.cred, self.requests.clone())));
+    }
+
+    fn seal_batch_into(&self, pool: &rayon::ThreadPool, outputs: &mut [Vec<u8>]) {
+        let r = pool.install(|| {
+            self.engine
+                .seal_batch_into(&self.cred, &self.requests, outputs)
+        });
+        black_box(r.expect("same lengths"));
+    }
+
+    fn open_batch(&self, pool: &rayon::ThreadPool, engine: &Engine) {
+        black_box(pool.install(|| engine.open_batch(&self.cred, self.opens.clone())));
+    }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool")
+}
+
+fn batches(c: &mut Criterion) {
+    let mut batch = Batch::new();
     let mut g = c.benchmark_group("engine_batch/64x1MiB");
-    g.throughput(Throughput::Bytes((N * SIZE) as u64));
+    g.throughput(Throughput::Bytes((BATCH_N * BATCH_SIZE) as u64));
     g.sample_size(10);
     g.bench_function(BenchmarkId::from_parameter("single_seal"), |b| {
-        b.iter(|| {
-            for r in &requests {
-                black_box(engine.seal(&cred, r).expect("seal"));
-            }
-        })
+        b.iter(|| batch.single_seal())
     });
     g.bench_function(BenchmarkId::from_parameter("single_open"), |b| {
-        b.iter(|| {
-            for r in &opens {
-                black_box(engine.open(&cred, r).expect("open"));
-            }
-        })
+        b.iter(|| batch.single_open())
     });
     // The same single calls with every result kept until all 64 are done, as a batch's
     // results are: each output is then fresh memory for the cache, not the one buffer that the
     // loops above get back from the pool at every call while it is still cached.
     g.bench_function(BenchmarkId::from_parameter("single_seal_kept"), |b| {
-        b.iter(|| {
-            let kept: Vec<_> = requests
-                .iter()
-                .map(|r| engine.seal(&cred, r).expect("seal"))
-                .collect();
-            black_box(kept)
-        })
+        b.iter(|| batch.single_seal_kept())
     });
     g.bench_function(BenchmarkId::from_parameter("single_open_kept"), |b| {
-        b.iter(|| {
-            let kept: Vec<_> = opens
-                .iter()
-                .map(|r| engine.open(&cred, r).expect("open"))
-                .collect();
-            black_box(kept)
-        })
+        b.iter(|| batch.single_open_kept())
     });
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("pool");
+        let pool = pool(threads);
         g.bench_function(
             BenchmarkId::new("raw_ring_seal", format!("{threads}t")),
-            |b| {
-                b.iter(|| {
-                    pool.install(|| raw_bufs.par_iter_mut().for_each(|buf| raw_seal(&raw, buf)))
-                })
-            },
+            |b| b.iter(|| batch.raw_ring_seal(&pool)),
         );
-        // Cloning the requests clones `Bytes` handles, not fragments.
         g.bench_function(BenchmarkId::new("seal_batch", format!("{threads}t")), |b| {
-            b.iter(|| black_box(pool.install(|| engine.seal_batch(&cred, requests.clone()))))
+            b.iter(|| batch.seal_batch(&pool))
         });
-        let mut outputs = vec![Vec::new(); N];
+        let mut outputs = vec![Vec::new(); BATCH_N];
         g.bench_function(
             BenchmarkId::new("seal_batch_into", format!("{threads}t")),
-            |b| {
-                b.iter(|| {
-                    let r = pool.install(|| engine.seal_batch_into(&cred, &requests, &mut outputs));
-                    black_box(r.expect("same lengths"))
-                })
-            },
+            |b| b.iter(|| batch.seal_batch_into(&pool, &mut outputs)),
         );
         g.bench_function(BenchmarkId::new("open_batch", format!("{threads}t")), |b| {
-            b.iter(|| black_box(pool.install(|| engine.open_batch(&cred, opens.clone()))))
+            b.iter(|| batch.open_batch(&pool, &batch.engine))
         });
         g.bench_function(
             BenchmarkId::new("open_batch_wipe_on_release", format!("{threads}t")),
-            |b| b.iter(|| black_box(pool.install(|| on_release.open_batch(&cred, opens.clone())))),
+            |b| b.iter(|| batch.open_batch(&pool, &batch.on_release)),
         );
     }
     g.finish();
+}
+
+/// The paired rounds of `ENGINE_PAIRED=N` (see the module docs): the batch and large cases,
+/// each ratio taken per round.
+fn paired(rounds: usize) {
+    let batch = std::cell::RefCell::new(Batch::new());
+    let pools = [pool(1), pool(2)];
+    let mut outputs = [vec![Vec::new(); BATCH_N], vec![Vec::new(); BATCH_N]];
+    let (engine, cred, _key, ec) = setup();
+    let larges: Vec<std::cell::RefCell<Large>> = LARGE_MIB
+        .iter()
+        .map(|&m| std::cell::RefCell::new(Large::new(&ec, m)))
+        .collect();
+    let mut r = paired::Rounds::default();
+    r.case("single_seal", || batch.borrow().single_seal());
+    r.case("single_open", || batch.borrow().single_open());
+    r.case("single_seal_kept", || batch.borrow().single_seal_kept());
+    r.case("single_open_kept", || batch.borrow().single_open_kept());
+    for (i, (pool, outputs)) in pools.iter().zip(&mut outputs).enumerate() {
+        let t = i + 1;
+        let batch = &batch;
+        r.case(format!("raw_ring_seal/{t}t"), move || {
+            batch.borrow_mut().raw_ring_seal(pool)
+        });
+        r.case(format!("seal_batch/{t}t"), move || {
+            batch.borrow().seal_batch(pool)
+        });
+        r.case(format!("seal_batch_into/{t}t"), move || {
+            batch.borrow().seal_batch_into(pool, outputs)
+        });
+        r.case(format!("open_batch/{t}t"), move || {
+            let b = batch.borrow();
+            b.open_batch(pool, &b.engine)
+        });
+    }
+    for large in &larges {
+        let mib = large.borrow().plaintext.len() >> 20;
+        // About 10 ms a case at 6 GB/s, so that timer and scheduling noise stay small.
+        let reps = (64 / mib).max(1);
+        let (engine, cred) = (&engine, &cred);
+        r.case(format!("{mib}MiB/copy_seal_fresh"), move || {
+            (0..reps).for_each(|_| large.borrow().copy_seal_fresh())
+        });
+        r.case(format!("{mib}MiB/copy_seal_reused"), move || {
+            (0..reps).for_each(|_| large.borrow_mut().copy_seal_reused())
+        });
+        r.case(format!("{mib}MiB/engine_seal"), move || {
+            (0..reps).for_each(|_| large.borrow().engine_seal(engine, cred))
+        });
+        r.case(format!("{mib}MiB/engine_seal_into"), move || {
+            (0..reps).for_each(|_| large.borrow_mut().engine_seal_into(engine, cred))
+        });
+    }
+    let times = r.run(rounds);
+    times.print_times();
+    println!("-- per thread, batch against single calls (issue 15.1: >= 0.85)");
+    times.print_ratio("seal", "single_seal", "seal_batch/1t");
+    times.print_ratio("seal, results kept", "single_seal_kept", "seal_batch/1t");
+    times.print_ratio("open", "single_open", "open_batch/1t");
+    times.print_ratio("open, results kept", "single_open_kept", "open_batch/1t");
+    println!("-- two threads over one (issue 15.1: >= 1.8)");
+    for case in [
+        "seal_batch",
+        "seal_batch_into",
+        "open_batch",
+        "raw_ring_seal",
+    ] {
+        times.print_ratio(case, &format!("{case}/1t"), &format!("{case}/2t"));
+    }
+    println!("-- large fragments, engine against copy + seal in place (issue 15.2: >= 0.95)");
+    for mib in LARGE_MIB {
+        let p = |c: &str| format!("{mib}MiB/{c}");
+        times.print_ratio(&p("fresh"), &p("copy_seal_fresh"), &p("engine_seal"));
+        times.print_ratio(&p("reused"), &p("copy_seal_reused"), &p("engine_seal"));
+        times.print_ratio(
+            &p("into, reused"),
+            &p("copy_seal_reused"),
+            &p("engine_seal_into"),
+        );
+    }
 }
 
 criterion_group! {
@@ -266,4 +438,15 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = warm_seal, batches, large
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Some(rounds) = std::env::var("ENGINE_PAIRED")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        paired(rounds);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -60,6 +60,9 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "support/paired.rs"]
+mod paired;
+
 const ACCOUNT: &str = "123456789012";
 const FRAGMENT: usize = 2_000_000;
 const TOTAL: usize = 64;
@@ -400,75 +403,45 @@ criterion_group! {
     targets = bench
 }
 
-/// Every case once per round, the order rotated each round, and each case's time as a ratio
-/// of `seal_batch/64`'s in the same round: on a machine whose speed drifts between (and
-/// within) runs, the per-round ratio is what holds still. Prints the median time and the
-/// median, lowest and highest ratio of each case.
+/// Every case once per round (`support/paired.rs`), each case's time as a ratio of
+/// `seal_batch/64`'s in the same round: on a machine whose speed drifts between (and within)
+/// runs, the per-round ratio is what holds still. Prints the median time of each case and the
+/// median, lowest and highest ratio.
 fn paired(rounds: usize) {
     let pool = pool();
     let payload = payload();
     let base = Baseline::new(&payload);
     let full = mkv(TOTAL, &payload);
-    let mut cases: Vec<(String, Box<dyn Fn() + '_>)> = vec![
-        (
-            "seal_batch/64".into(),
-            Box::new(|| assert_eq!(base.seal_batch(&pool), TOTAL)),
-        ),
-        (
-            "copy/64".into(),
-            Box::new(|| assert_eq!(copy(&pool, &full), full.len())),
-        ),
-    ];
+    let mut r = paired::Rounds::default();
+    r.case("seal_batch/64", || {
+        assert_eq!(base.seal_batch(&pool), TOTAL)
+    });
+    r.case("copy/64", || assert_eq!(copy(&pool, &full), full.len()));
+    let mut names = vec!["copy/64".to_string()];
     for mode in [PutMediaMode::Auto, PutMediaMode::Pipelined] {
         for (streams, per) in CASES {
             let media = mkv(per, &payload);
-            let (kvs, names) = world_in(streams, mode);
+            let (kvs, streams_made) = world_in(streams, mode);
             let name = match mode {
                 PutMediaMode::Auto => format!("put_media/{streams}x{per}"),
                 _ => format!("put_media_pipelined/{streams}x{per}"),
             };
+            names.push(name.clone());
             let pool = &pool;
-            cases.push((
-                name,
-                Box::new(move || {
-                    reset(&kvs, &names);
-                    let t = std::time::Instant::now();
-                    ingest(pool, &kvs, &names, &media, per);
-                    // Only the ingest is timed: the reset's time is taken off below.
-                    TIMED.with(|c| c.set(Some(t.elapsed())));
-                }),
-            ));
+            r.timed(name, move || {
+                reset(&kvs, &streams_made);
+                // Only the ingest is timed, not the reset.
+                let t = std::time::Instant::now();
+                ingest(pool, &kvs, &streams_made, &media, per);
+                t.elapsed()
+            });
         }
     }
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
-    for r in 0..rounds {
-        for k in 0..cases.len() {
-            let i = (k + r) % cases.len();
-            TIMED.with(|c| c.set(None));
-            let t = std::time::Instant::now();
-            (cases[i].1)();
-            let elapsed = TIMED.with(std::cell::Cell::take).unwrap_or(t.elapsed());
-            times[i].push(elapsed.as_secs_f64() * 1e3);
-        }
+    let times = r.run(rounds);
+    times.print_times();
+    for name in &names {
+        times.print_ratio(name, "seal_batch/64", name);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    for (i, (name, _)) in cases.iter().enumerate() {
-        let mut ratios: Vec<f64> = times[0].iter().zip(&times[i]).map(|(b, t)| b / t).collect();
-        let t = median(&mut times[i].clone());
-        let m = median(&mut ratios);
-        println!(
-            "{name}: median {t:.1} ms; seal_batch/64 over it, per round: median {m:.2} (lowest {:.2}, highest {:.2}) over {rounds} rounds",
-            ratios[0],
-            ratios[ratios.len() - 1]
-        );
-    }
-}
-
-thread_local! {
-    static TIMED: std::cell::Cell<Option<std::time::Duration>> = const { std::cell::Cell::new(None) };
 }
 
 fn main() {

@@ -10,6 +10,10 @@
 #   scripts/bench.sh kvs_paired      # PutMedia ingest in paired rounds: every case once per round,
 #                                    # its ratio to seal_batch of the same round, the median of 40
 #                                    # rounds (KVS_INGEST_PAIRED sets the count; not criterion)
+#   scripts/bench.sh engine_paired   # issue 15's engine targets in paired rounds: batch per thread
+#                                    # vs single calls, 2 threads vs 1, large fragments vs copy +
+#                                    # seal in place, each ratio per round, the median of 200
+#                                    # rounds (ENGINE_PAIRED sets the count; about 90 s)
 # Extra criterion arguments may follow after `--`, e.g. `scripts/bench.sh seal_open -- 1MiB`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +25,23 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
 fi
 [ "${1:-}" = "--" ] && shift
 
+# The path of a bench target's binary, built if needed (cargo names it; several may exist).
+bench_binary() {
+  cargo bench --bench "$1" --no-run --message-format=json |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$1"
+}
+
+if [ "${targets[0]}" = engine_paired ]; then
+  bin="$(bench_binary engine)"
+  ENGINE_PAIRED="${ENGINE_PAIRED:-200}" "$bin"
+  exit 0
+fi
 if [ "${targets[0]}" = kvs_paired ]; then
-  cargo bench --bench kvs_ingest --no-run
-  bin="$(ls -t target/release/deps/kvs_ingest-* | grep -v '\.d$' | head -n 1)"
+  bin="$(bench_binary kvs_ingest)"
   KVS_INGEST_PAIRED="${KVS_INGEST_PAIRED:-40}" "$bin"
   exit 0
 fi
