@@ -11,16 +11,18 @@
 //!   `large`).
 //! - `engine_batch/64x1MiB`: `seal_batch`, `seal_batch_into` (reused output buffers) and
 //!   `open_batch` of 64 different 1 MiB fragments on a 1-thread and a 2-thread rayon pool
-//!   (speedup = time at 1 thread / time at 2 threads), with raw `ring` sealing the same 64
-//!   buffers in place on the same pools as the reference, and `single_seal` / `single_open`
+//!   (speedup = time at 1 thread / time at 2 threads). References on the same pools: raw
+//!   `ring` sealing the same 64 buffers in place (`raw_ring_seal`), and the same amount sealed
+//!   within one 256 KiB buffer per thread that stays in L2 (`raw_ring_cached`: how far the two
+//!   vCPUs scale on AES alone, without memory traffic). `single_seal` / `single_open`
 //!   (`Engine::seal` / `Engine::open` over the same 64 fragments one after another on the
-//!   calling thread) as the per-thread baseline of the batch targets (issue 15.1: batch per
+//!   calling thread) are the per-thread baseline of the batch targets (issue 15.1: batch per
 //!   thread ≥ 0.85 × single); `single_seal_kept` / `single_open_kept` keep the 64 results
 //!   until the last is done, as a batch does. Batch results are dropped inside the measured
-//!   time, so the pool's give-back (and the zeroizing of opened plaintext) is counted. The engines wipe opened
-//!   plaintext before reuse (`PlaintextWipe::BeforeReuse`, the default); `open_batch_wipe_on_release`
-//!   is `open_batch` on an engine whose pool zeroizes plaintext when each result is dropped
-//!   (`PlaintextWipe::OnRelease`).
+//!   time, so the pool's give-back (and the zeroizing of opened plaintext) is counted. The
+//!   engines wipe opened plaintext before reuse (`PlaintextWipe::BeforeReuse`, the default);
+//!   `open_batch_wipe_on_release` is `open_batch` on an engine whose pool zeroizes plaintext
+//!   when each result is dropped (`PlaintextWipe::OnRelease`).
 //!
 //! Paired rounds (no criterion), for machines whose speed drifts: `ENGINE_PAIRED=N` runs the
 //! batch and large cases once per round each, rotating their order, and prints every issue 15
@@ -207,10 +209,13 @@ struct Batch {
     requests: Vec<SealRequest>,
     opens: Vec<OpenRequest>,
     raw_bufs: Vec<Vec<u8>>,
+    /// One 256 KiB buffer per pool thread, for `raw_ring_cached`.
+    cached_bufs: Vec<std::sync::Mutex<Vec<u8>>>,
 }
 
 const BATCH_N: usize = 64;
 const BATCH_SIZE: usize = 1 << 20;
+const CACHED: usize = 256 << 10;
 
 impl Batch {
     fn new() -> Self {
@@ -242,6 +247,9 @@ impl Batch {
             requests,
             opens,
             raw_bufs,
+            cached_bufs: (0..2)
+                .map(|_| std::sync::Mutex::new(vec![0; CACHED]))
+                .collect(),
         }
     }
 
@@ -279,6 +287,22 @@ impl Batch {
         let raw = &self.raw;
         let bufs = &mut self.raw_bufs;
         pool.install(|| bufs.par_iter_mut().for_each(|buf| raw_seal(raw, buf)));
+    }
+
+    /// The hardware's own scaling, without memory traffic: raw `ring` sealing the batch's 64 MiB
+    /// as 256 seals of a 256 KiB buffer per pool thread that stays in L2.
+    fn raw_ring_cached(&self, pool: &rayon::ThreadPool) {
+        let raw = &self.raw;
+        let bufs = &self.cached_bufs;
+        pool.install(|| {
+            (0..BATCH_N * BATCH_SIZE / CACHED)
+                .into_par_iter()
+                .for_each(|_| {
+                    let i = rayon::current_thread_index().unwrap_or(0) % bufs.len();
+                    let mut buf = bufs[i].lock().expect("not poisoned");
+                    raw_seal(raw, &mut buf);
+                })
+        });
     }
 
     /// Cloning the requests clones `Bytes` handles, not fragments.
@@ -332,6 +356,10 @@ fn batches(c: &mut Criterion) {
             BenchmarkId::new("raw_ring_seal", format!("{threads}t")),
             |b| b.iter(|| batch.raw_ring_seal(&pool)),
         );
+        g.bench_function(
+            BenchmarkId::new("raw_ring_cached", format!("{threads}t")),
+            |b| b.iter(|| batch.raw_ring_cached(&pool)),
+        );
         g.bench_function(BenchmarkId::new("seal_batch", format!("{threads}t")), |b| {
             b.iter(|| batch.seal_batch(&pool))
         });
@@ -372,6 +400,9 @@ fn paired(rounds: usize) {
         let batch = &batch;
         r.case(format!("raw_ring_seal/{t}t"), move || {
             batch.borrow_mut().raw_ring_seal(pool)
+        });
+        r.case(format!("raw_ring_cached/{t}t"), move || {
+            batch.borrow().raw_ring_cached(pool)
         });
         r.case(format!("seal_batch/{t}t"), move || {
             batch.borrow().seal_batch(pool)
@@ -415,6 +446,7 @@ fn paired(rounds: usize) {
         "seal_batch_into",
         "open_batch",
         "raw_ring_seal",
+        "raw_ring_cached",
     ] {
         times.print_ratio(case, &format!("{case}/1t"), &format!("{case}/2t"));
     }
