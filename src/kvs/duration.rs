@@ -24,7 +24,7 @@ fn uint(data: &[u8]) -> Option<u64> {
     if data.is_empty() || data.len() > 8 {
         return None;
     }
-    Some(data.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)))
+    Some(crate::mkv::be_uint(data))
 }
 
 /// The children of a master element's body: (id, data).

@@ -32,7 +32,7 @@ pub(crate) fn id_value(bytes: &[u8]) -> u32 {
 /// The size of a size field (`None`: unknown size, all value bits set).
 pub(crate) fn size_value(bytes: &[u8]) -> Option<u64> {
     let n = bytes.len();
-    let raw = bytes.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+    let raw = crate::mkv::be_uint(bytes);
     let mask = if n >= 8 {
         (1u64 << 56) - 1
     } else {

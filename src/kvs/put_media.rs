@@ -170,10 +170,7 @@ fn timestamp_scale(info: &[u8]) -> u64 {
             break;
         };
         if id == ids::TIMESTAMP_SCALE && (1..=8).contains(&data.len()) {
-            return data
-                .iter()
-                .fold(0u64, |a, b| (a << 8) | u64::from(*b))
-                .max(1);
+            return mkv::be_uint(data).max(1);
         }
         pos = end;
     }
@@ -376,9 +373,7 @@ impl Kvs {
                                         )));
                                     }
                                     if cid == ids::CLUSTER_TIMESTAMP && !buffering_sent {
-                                        let tc = doc[at..]
-                                            .iter()
-                                            .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+                                        let tc = mkv::be_uint(&doc[at..]);
                                         let tc_ms = tc.saturating_mul(h.scale_ns) / 1_000_000;
                                         last_timecode = Some(tc_ms);
                                         (src.on_ack)(&Ack::buffering(tc_ms))

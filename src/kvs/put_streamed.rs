@@ -31,7 +31,7 @@ use super::source::{invalid, read_error, Failed, Source};
 use super::store::FragmentMeta;
 use super::{Kvs, StreamInfo};
 use crate::engine::{Engine, FragmentWriter, SealWriterRequest};
-use crate::mkv::ids;
+use crate::mkv::{self, ids};
 use crate::EncryptionContext;
 use bytes::Bytes;
 use std::io::{self, Read};
@@ -252,7 +252,7 @@ impl Kvs {
             st.skeleton.extend_from_slice(&child);
             if cid == ids::CLUSTER_TIMESTAMP && numbered.is_none() {
                 let data = &child[child.len() - csize.min(KEEP) as usize..];
-                let tc = data.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+                let tc = mkv::be_uint(data);
                 let tc_ms = tc.saturating_mul(header.scale_ns) / 1_000_000;
                 *last_timecode = Some(tc_ms);
                 (src.on_ack)(&Ack::buffering(tc_ms)).map_err(Failed::Sink)?;

@@ -157,7 +157,7 @@ impl<'a> Reader<'a> {
             return Err(MkvError::new(start, MkvErrorKind::InvalidElementSize));
         }
         let bytes = self.take(len as usize, Some(id))?;
-        let raw = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let raw = be_uint(bytes);
         let marker = 1u64 << (7 * len);
         let value = raw & (marker - 1);
         Ok(if value == marker - 1 {
@@ -272,7 +272,7 @@ impl<'a> Reader<'a> {
             return Err(MkvError::new(start, MkvErrorKind::InvalidBlock));
         }
         let bytes = self.take(len as usize, None)?;
-        let raw = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let raw = be_uint(bytes);
         Ok(raw & ((1u64 << (7 * len)) - 1))
     }
 
@@ -301,7 +301,13 @@ pub(crate) fn read_uint(h: &Header, data: &[u8]) -> Result<u64, MkvError> {
             },
         ));
     }
-    Ok(data.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    Ok(be_uint(data))
+}
+
+/// The big-endian unsigned value of `bytes`: an EBML integer's data, or a VINT's bytes with
+/// the marker bit still set. Callers pass at most 8 bytes (with more, the first ones shift out).
+pub(crate) fn be_uint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |acc, b| (acc << 8) | u64::from(*b))
 }
 
 /// Decodes a String / UTF-8 element's data (RFC 8794 §7.4–7.5): the value ends at the first

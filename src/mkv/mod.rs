@@ -37,6 +37,7 @@ mod elements;
 mod error;
 pub mod ids;
 
+pub(crate) use ebml::be_uint;
 pub use ebml::{MAX_ID_LEN, MAX_SIZE_LEN};
 pub use error::{MkvError, MkvErrorKind};
 
