@@ -472,10 +472,7 @@ criterion_group! {
 }
 
 fn main() {
-    if let Some(rounds) = std::env::var("ENGINE_PAIRED")
-        .ok()
-        .and_then(|r| r.parse().ok())
-    {
+    if let Some(rounds) = paired::rounds_from_env("ENGINE_PAIRED") {
         paired(rounds);
         return;
     }

@@ -449,10 +449,7 @@ fn main() {
         one(&case);
         return;
     }
-    if let Some(rounds) = std::env::var("KVS_INGEST_PAIRED")
-        .ok()
-        .and_then(|r| r.parse().ok())
-    {
+    if let Some(rounds) = paired::rounds_from_env("KVS_INGEST_PAIRED") {
         paired(rounds);
         return;
     }

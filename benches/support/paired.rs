@@ -10,6 +10,12 @@
 
 use std::time::{Duration, Instant};
 
+/// The round count in environment variable `var`, when it is set to a number: the bench then
+/// runs its paired rounds instead of criterion.
+pub fn rounds_from_env(var: &str) -> Option<usize> {
+    std::env::var(var).ok().and_then(|r| r.parse().ok())
+}
+
 /// One case: a name and a closure that runs it once and returns the time to count.
 type Case<'a> = (String, Box<dyn FnMut() -> Duration + 'a>);
 
