@@ -10,6 +10,10 @@
 //! - `seal_1MiB/{0x0478,0x0578}/<backend>`: `message::seal_into` vs `message::seal_signed_into`
 //!   of a 1 MiB fragment into a reused buffer, same AEAD backend; their ratio is the suite's
 //!   cost at the engine's usual fragment size.
+//! - `open_1MiB/{0x0478,0x0578}/<backend>`: `ParsedMessage::open_into` of those two messages
+//!   (parse included) into a reused buffer, same backend: the 0x0578 row adds verifying the
+//!   signature (SHA-384 of the message and one ECDSA P-384 verification). ring and aws-lc-rs
+//!   verify with their own ECDSA; RustCrypto with `p384`.
 
 #![allow(
     missing_docs,
@@ -19,7 +23,8 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use fragseal::crypto::{AeadBackend, DataKey, SigningBackend, SigningKey};
 use fragseal::format::EncryptedDataKey;
-use fragseal::message::{self, SealParams};
+use fragseal::identity::IdentityCheck;
+use fragseal::message::{self, OpenParams, SealParams};
 use fragseal::EncryptionContext;
 
 fn backends() -> Vec<(SigningBackend, &'static str)> {
@@ -67,16 +72,19 @@ fn seal(c: &mut Criterion) {
     }];
     let size = 1 << 20;
     let plaintext: Vec<u8> = (0..size).map(|i| i as u8).collect();
-    let mut g = c.benchmark_group("seal_1MiB");
-    g.throughput(Throughput::Bytes(size as u64));
-    for (aead, signing, name) in [
+    let providers = [
         (AeadBackend::Ring, SigningBackend::Ring, "ring"),
         (
             AeadBackend::RustCrypto,
             SigningBackend::RustCrypto,
             "rustcrypto",
         ),
-    ] {
+        #[cfg(feature = "aws-lc")]
+        (AeadBackend::AwsLc, SigningBackend::AwsLc, "aws-lc"),
+    ];
+    let mut g = c.benchmark_group("seal_1MiB");
+    g.throughput(Throughput::Bytes(size as u64));
+    for (aead, signing, name) in providers {
         let params = SealParams {
             backend: aead,
             ..SealParams::new(&ec, &edks)
@@ -98,6 +106,35 @@ fn seal(c: &mut Criterion) {
                 black_box(out.len())
             })
         });
+    }
+    g.finish();
+
+    let identity = IdentityCheck::Skip;
+    let limits = message::OpenLimits::default();
+    let mut g = c.benchmark_group("open_1MiB");
+    g.throughput(Throughput::Bytes(size as u64));
+    for (aead, signing, name) in providers {
+        let params = SealParams {
+            backend: aead,
+            ..SealParams::new(&ec, &edks)
+        };
+        let key = SigningKey::generate(signing).expect("key");
+        let unsigned = message::seal(&dk, &params, &plaintext).expect("seal");
+        let signed = message::seal_signed(&dk, &key, &params, &plaintext).expect("seal");
+        let open = OpenParams::new(&identity).with_backend(aead);
+        let mut out = Vec::with_capacity(size);
+        for (suite, sealed) in [("0x0478", &unsigned), ("0x0578", &signed)] {
+            g.bench_function(format!("{suite}/{name}"), |b| {
+                b.iter(|| {
+                    out.clear();
+                    message::parse(black_box(sealed), &limits)
+                        .expect("parse")
+                        .open_into(&dk, &open, &mut out)
+                        .expect("open");
+                    black_box(out.len())
+                })
+            });
+        }
     }
     g.finish();
 }
