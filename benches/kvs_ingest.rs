@@ -33,7 +33,8 @@
 //!   main work it does beyond `seal_batch/64` (the seal then reads that fragment from cache).
 //!
 //! Paired rounds (no criterion), for a machine whose speed drifts: every case once per round
-//! and its ratio to `seal_batch/64` of the same round, the median over the rounds:
+//! (`put_media/*`, `put_media_pipelined/*`, `put_media_cold/*` and `copy/64`) and its ratio to
+//! `seal_batch/64` of the same round, the median over the rounds:
 //! `scripts/bench.sh kvs_paired` (40 rounds; `KVS_INGEST_PAIRED=N` for N).
 //!
 //! One case per process (no criterion), `KVS_INGEST_ROUNDS` rounds (default 1), each round's
@@ -436,6 +437,22 @@ fn paired(rounds: usize) {
                 t.elapsed()
             });
         }
+    }
+    // Cold: a fresh `Kvs` per round (made untimed, dropped after the timing): an empty buffer
+    // pool, so the sealed bytes the store keeps are fresh pages, and one GenerateDataKey.
+    for (streams, per) in CASES {
+        let media = mkv(per, &payload);
+        let name = format!("put_media_cold/{streams}x{per}");
+        names.push(name.clone());
+        let pool = &pool;
+        r.timed(name, move || {
+            let (kvs, streams_made) = world(streams);
+            let t = std::time::Instant::now();
+            ingest(pool, &kvs, &streams_made, &media, per);
+            let elapsed = t.elapsed();
+            drop((kvs, streams_made));
+            elapsed
+        });
     }
     let times = r.run(rounds);
     times.print_times();
