@@ -229,6 +229,46 @@ impl Aes256GcmKey {
             .expect("AES-GCM input longer than 2^36 - 32 bytes")
     }
 
+    /// Appends the encryption of `plaintext` under `iv` and `aad` to `out`, and returns the
+    /// 16-byte tag. `aws-lc-rs` encrypts from `plaintext` straight into `out` (out of place:
+    /// the output is zero-filled in cache, then written once); `ring` and RustCrypto have no
+    /// out-of-place AES-GCM, so the plaintext is copied in and encrypted in place.
+    ///
+    /// The caller must never use the same `iv` twice with the same key.
+    ///
+    /// # Panics
+    /// As [`Aes256GcmKey::seal_in_place_detached`], above the GCM limit.
+    pub(crate) fn seal_append_detached(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> [u8; TAG_LEN] {
+        let at = out.len();
+        #[cfg(feature = "aws-lc")]
+        if let Inner::AwsLc(key) = &self.inner {
+            out.resize(at + plaintext.len(), 0);
+            let mut tag = [0u8; TAG_LEN];
+            let sealed = key.seal_out_of_place_scatter(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(*iv),
+                aws_lc_rs::aead::Aad::from(aad),
+                plaintext,
+                out.get_mut(at..).unwrap_or(&mut []),
+                &[],
+                &mut tag,
+            );
+            #[allow(
+                clippy::expect_used,
+                reason = "documented panic on inputs above the GCM limit of 64 GiB"
+            )]
+            sealed.expect("AES-GCM input longer than 2^36 - 32 bytes");
+            return tag;
+        }
+        out.extend_from_slice(plaintext);
+        self.seal_in_place_detached(iv, aad, out.get_mut(at..).unwrap_or(&mut []))
+    }
+
     /// Verifies `tag` over `in_out` (ciphertext), `iv` and `aad`, and decrypts `in_out` in place
     /// only if it verifies.
     ///
@@ -280,6 +320,49 @@ impl Aes256GcmKey {
             Err(crate::error::AuthenticationError)
         }
     }
+
+    /// Verifies `tag` over `ciphertext`, `iv` and `aad`, and appends the plaintext to `out`
+    /// only if it verifies. `aws-lc-rs` decrypts from `ciphertext` straight into `out` (out of
+    /// place); `ring` and RustCrypto copy it in and decrypt in place.
+    ///
+    /// # Errors
+    /// As [`Aes256GcmKey::open_in_place_detached`]; `out` is then as it was, and what was
+    /// appended meanwhile is zeroized first.
+    pub(crate) fn open_append_detached(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut Vec<u8>,
+    ) -> Result<(), crate::error::AuthenticationError> {
+        let at = out.len();
+        #[cfg(feature = "aws-lc")]
+        if let Inner::AwsLc(key) = &self.inner {
+            out.resize(at + ciphertext.len(), 0);
+            let opened = key.open_separate_gather(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(*iv),
+                aws_lc_rs::aead::Aad::from(aad),
+                ciphertext,
+                tag,
+                out.get_mut(at..).unwrap_or(&mut []),
+            );
+            if opened.is_err() {
+                // "Overwritten in an unspecified way": never leave that plaintext behind.
+                out.get_mut(at..).unwrap_or(&mut []).zeroize();
+                out.truncate(at);
+                return Err(crate::error::AuthenticationError);
+            }
+            return Ok(());
+        }
+        out.extend_from_slice(ciphertext);
+        let opened = self.open_in_place_detached(iv, aad, out.get_mut(at..).unwrap_or(&mut []), tag);
+        if opened.is_err() {
+            // Zeroed by `open_in_place_detached`.
+            out.truncate(at);
+        }
+        opened
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +410,41 @@ mod tests {
             assert!(other
                 .open_in_place_detached(&iv, b"aad", &mut buf, &tag)
                 .is_err());
+        }
+    }
+
+    #[test]
+    fn appending_seal_and_open_match_in_place_on_every_backend() {
+        let iv = [9; 12];
+        for len in [0usize, 1, 15, 16, 17, 4096 + 3] {
+            let pt: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+            let mut reference = pt.clone();
+            let reference_tag = Aes256GcmKey::new(AeadBackend::RustCrypto, &[5; 32])
+                .seal_in_place_detached(&iv, b"aad", &mut reference);
+            for &b in BACKENDS {
+                let k = Aes256GcmKey::new(b, &[5; 32]);
+                // Appended after what `out` holds, which stays as it was.
+                let mut out = b"kept".to_vec();
+                let tag = k.seal_append_detached(&iv, b"aad", &pt, &mut out);
+                assert_eq!(&out[..4], b"kept", "{b:?}");
+                assert_eq!(&out[4..], &reference[..], "{b:?} len {len}");
+                assert_eq!(tag, reference_tag, "{b:?} len {len}");
+
+                let mut opened = b"kept".to_vec();
+                k.open_append_detached(&iv, b"aad", &reference, &tag, &mut opened)
+                    .expect("opens");
+                assert_eq!(&opened[4..], &pt[..], "{b:?} len {len}");
+
+                // A wrong tag: nothing appended, what was there untouched.
+                let mut bad_tag = tag;
+                bad_tag[0] ^= 1;
+                let mut refused = b"kept".to_vec();
+                assert_eq!(
+                    k.open_append_detached(&iv, b"aad", &reference, &bad_tag, &mut refused),
+                    Err(crate::error::AuthenticationError)
+                );
+                assert_eq!(refused, b"kept", "{b:?} len {len}");
+            }
         }
     }
 

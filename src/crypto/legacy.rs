@@ -211,6 +211,38 @@ pub(crate) trait FrameKey {
         in_out: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AuthenticationError>;
+
+    /// Verifies and appends the plaintext of `ciphertext` to `out`; on failure `out` is as it
+    /// was (what was appended is zeroed first). By default copied in and opened in place.
+    fn open_append(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AuthenticationError> {
+        copy_then_open(self, iv, aad, ciphertext, tag, out)
+    }
+}
+
+/// [`FrameKey::open_append`] by copying `ciphertext` onto `out` and opening it in place.
+fn copy_then_open<K: FrameKey + ?Sized>(
+    key: &K,
+    iv: &[u8; IV_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8; TAG_LEN],
+    out: &mut Vec<u8>,
+) -> Result<(), AuthenticationError> {
+    let at = out.len();
+    out.extend_from_slice(ciphertext);
+    let r = key.open_detached(iv, aad, out.get_mut(at..).unwrap_or(&mut []), tag);
+    if r.is_err() {
+        // Zeroed by `open_detached`.
+        out.truncate(at);
+    }
+    r
 }
 
 impl FrameKey for Aes256GcmKey {
@@ -222,6 +254,18 @@ impl FrameKey for Aes256GcmKey {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AuthenticationError> {
         self.open_in_place_detached(iv, aad, in_out, tag)
+    }
+
+    /// Out of place on `aws-lc-rs` ([`Aes256GcmKey::open_append_detached`]).
+    fn open_append(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AuthenticationError> {
+        self.open_append_detached(iv, aad, ciphertext, tag, out)
     }
 }
 
@@ -238,6 +282,22 @@ impl FrameKey for HeaderKeys {
                 .encryption_key
                 .open_in_place_detached(iv, aad, in_out, tag),
             HeaderKeys::Legacy(k) => k.open_in_place_detached(iv, aad, in_out, tag),
+        }
+    }
+
+    fn open_append(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AuthenticationError> {
+        match self {
+            HeaderKeys::Committed(k) => k
+                .encryption_key
+                .open_append_detached(iv, aad, ciphertext, tag, out),
+            HeaderKeys::Legacy(_) => copy_then_open(self, iv, aad, ciphertext, tag, out),
         }
     }
 }

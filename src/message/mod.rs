@@ -501,7 +501,8 @@ fn write_footer(signer: &SigningKey, out: &mut Vec<u8>, start: usize) -> Result<
     }
 }
 
-/// Appends one frame: prefix, then the plaintext copied in and encrypted in place, then the tag.
+/// Appends one frame: prefix, then the plaintext encrypted into the output
+/// ([`Aes256GcmKey::seal_append_detached`]), then the tag.
 fn seal_frame(
     out: &mut Vec<u8>,
     key: &Aes256GcmKey,
@@ -513,10 +514,12 @@ fn seal_frame(
     // Frame content lengths are at most the u32 frame length (FrameLayout).
     let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
     body::write_frame_prefix(out, kind, seq, len);
-    let at = out.len();
-    out.extend_from_slice(chunk);
-    let buf = out.get_mut(at..).unwrap_or(&mut []);
-    let tag = key.seal_in_place_detached(&frame_iv(seq), aad.get(kind, seq, u64::from(len)), buf);
+    let tag = key.seal_append_detached(
+        &frame_iv(seq),
+        aad.get(kind, seq, u64::from(len)),
+        chunk,
+        out,
+    );
     out.extend_from_slice(&tag);
 }
 

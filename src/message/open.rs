@@ -210,19 +210,13 @@ fn open_frame_into<K: FrameKey + ?Sized>(
     aad: &mut BodyAad,
     frame: &FrameRef<'_>,
 ) -> Result<(), OpenError> {
-    let at = out.len();
-    out.extend_from_slice(frame.ciphertext);
-    let buf = out.get_mut(at..).unwrap_or(&mut []);
-    let r = key.open_detached(
+    Ok(key.open_append(
         frame.iv,
         aad.get(frame.kind, frame.seq, frame.content_len()),
-        buf,
+        frame.ciphertext,
         frame.tag,
-    );
-    if r.is_err() {
-        out.truncate(at);
-    }
-    Ok(r?)
+        out,
+    )?)
 }
 
 impl core::ops::Deref for ParsedMessage<'_> {
