@@ -72,7 +72,8 @@ fn seal(c: &mut Criterion) {
     }];
     let size = 1 << 20;
     let plaintext: Vec<u8> = (0..size).map(|i| i as u8).collect();
-    let providers = [
+    // Per provider: its name, its sealing parameters and a signing key of its own.
+    let providers: Vec<(&str, SealParams<'_>, SigningKey)> = [
         (AeadBackend::Ring, SigningBackend::Ring, "ring"),
         (
             AeadBackend::RustCrypto,
@@ -81,27 +82,31 @@ fn seal(c: &mut Criterion) {
         ),
         #[cfg(feature = "aws-lc")]
         (AeadBackend::AwsLc, SigningBackend::AwsLc, "aws-lc"),
-    ];
-    let mut g = c.benchmark_group("seal_1MiB");
-    g.throughput(Throughput::Bytes(size as u64));
-    for (aead, signing, name) in providers {
+    ]
+    .into_iter()
+    .map(|(aead, signing, name)| {
         let params = SealParams {
             backend: aead,
             ..SealParams::new(&ec, &edks)
         };
-        let key = SigningKey::generate(signing).expect("key");
+        (name, params, SigningKey::generate(signing).expect("key"))
+    })
+    .collect();
+    let mut g = c.benchmark_group("seal_1MiB");
+    g.throughput(Throughput::Bytes(size as u64));
+    for (name, params, key) in &providers {
         let mut out = Vec::with_capacity(size + 4096);
         g.bench_function(format!("0x0478/{name}"), |b| {
             b.iter(|| {
                 out.clear();
-                message::seal_into(&dk, &params, black_box(&plaintext), &mut out).expect("seal");
+                message::seal_into(&dk, params, black_box(&plaintext), &mut out).expect("seal");
                 black_box(out.len())
             })
         });
         g.bench_function(format!("0x0578/{name}"), |b| {
             b.iter(|| {
                 out.clear();
-                message::seal_signed_into(&dk, &key, &params, black_box(&plaintext), &mut out)
+                message::seal_signed_into(&dk, key, params, black_box(&plaintext), &mut out)
                     .expect("seal");
                 black_box(out.len())
             })
@@ -113,15 +118,10 @@ fn seal(c: &mut Criterion) {
     let limits = message::OpenLimits::default();
     let mut g = c.benchmark_group("open_1MiB");
     g.throughput(Throughput::Bytes(size as u64));
-    for (aead, signing, name) in providers {
-        let params = SealParams {
-            backend: aead,
-            ..SealParams::new(&ec, &edks)
-        };
-        let key = SigningKey::generate(signing).expect("key");
-        let unsigned = message::seal(&dk, &params, &plaintext).expect("seal");
-        let signed = message::seal_signed(&dk, &key, &params, &plaintext).expect("seal");
-        let open = OpenParams::new(&identity).with_backend(aead);
+    for (name, params, key) in &providers {
+        let unsigned = message::seal(&dk, params, &plaintext).expect("seal");
+        let signed = message::seal_signed(&dk, key, params, &plaintext).expect("seal");
+        let open = OpenParams::new(&identity).with_backend(params.backend);
         let mut out = Vec::with_capacity(size);
         for (suite, sealed) in [("0x0478", &unsigned), ("0x0578", &signed)] {
             g.bench_function(format!("{suite}/{name}"), |b| {

@@ -336,9 +336,9 @@ impl Aes256GcmKey {
         tag: &[u8; TAG_LEN],
         out: &mut Vec<u8>,
     ) -> Result<(), crate::error::AuthenticationError> {
-        let at = out.len();
         #[cfg(feature = "aws-lc")]
         if let Inner::AwsLc(key) = &self.inner {
+            let at = out.len();
             out.resize(at + ciphertext.len(), 0);
             let opened = key.open_separate_gather(
                 aws_lc_rs::aead::Nonce::assume_unique_for_key(*iv),
@@ -355,14 +355,26 @@ impl Aes256GcmKey {
             }
             return Ok(());
         }
-        out.extend_from_slice(ciphertext);
-        let opened = self.open_in_place_detached(iv, aad, out.get_mut(at..).unwrap_or(&mut []), tag);
-        if opened.is_err() {
-            // Zeroed by `open_in_place_detached`.
-            out.truncate(at);
-        }
-        opened
+        append_opened(out, ciphertext, |buf| {
+            self.open_in_place_detached(iv, aad, buf, tag)
+        })
     }
+}
+
+/// Copies `ciphertext` onto `out` and opens it there with `open_in_place` (which zeroes what
+/// it was given on failure); on failure `out` is truncated back to its length before.
+pub(crate) fn append_opened(
+    out: &mut Vec<u8>,
+    ciphertext: &[u8],
+    open_in_place: impl FnOnce(&mut [u8]) -> Result<(), crate::error::AuthenticationError>,
+) -> Result<(), crate::error::AuthenticationError> {
+    let at = out.len();
+    out.extend_from_slice(ciphertext);
+    let opened = open_in_place(out.get_mut(at..).unwrap_or(&mut []));
+    if opened.is_err() {
+        out.truncate(at);
+    }
+    opened
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! on the configured [`AeadBackend`]. Every key lives in a zeroized-on-drop, non-`Clone` type
 //! whose `Debug` shows no bytes; the derived key bytes pass through a zeroized buffer.
 
-use super::aead::{AeadBackend, Aes256GcmKey, IV_LEN, TAG_LEN};
+use super::aead::{append_opened, AeadBackend, Aes256GcmKey, IV_LEN, TAG_LEN};
 use super::kdf::MessageKeys;
 use super::keys::{DataKey, SecretBytes};
 use crate::error::AuthenticationError;
@@ -212,8 +212,12 @@ pub(crate) trait FrameKey {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AuthenticationError>;
 
+    /// The key, when it is a plain AES-256-GCM key: [`Self::open_append`] then opens out of
+    /// place where the backend can ([`Aes256GcmKey::open_append_detached`]).
+    fn aes256(&self) -> Option<&Aes256GcmKey>;
+
     /// Verifies and appends the plaintext of `ciphertext` to `out`; on failure `out` is as it
-    /// was (what was appended is zeroed first). By default copied in and opened in place.
+    /// was (what was appended is zeroed first).
     fn open_append(
         &self,
         iv: &[u8; IV_LEN],
@@ -222,27 +226,13 @@ pub(crate) trait FrameKey {
         tag: &[u8; TAG_LEN],
         out: &mut Vec<u8>,
     ) -> Result<(), AuthenticationError> {
-        copy_then_open(self, iv, aad, ciphertext, tag, out)
+        match self.aes256() {
+            Some(key) => key.open_append_detached(iv, aad, ciphertext, tag, out),
+            None => append_opened(out, ciphertext, |buf| {
+                self.open_detached(iv, aad, buf, tag)
+            }),
+        }
     }
-}
-
-/// [`FrameKey::open_append`] by copying `ciphertext` onto `out` and opening it in place.
-fn copy_then_open<K: FrameKey + ?Sized>(
-    key: &K,
-    iv: &[u8; IV_LEN],
-    aad: &[u8],
-    ciphertext: &[u8],
-    tag: &[u8; TAG_LEN],
-    out: &mut Vec<u8>,
-) -> Result<(), AuthenticationError> {
-    let at = out.len();
-    out.extend_from_slice(ciphertext);
-    let r = key.open_detached(iv, aad, out.get_mut(at..).unwrap_or(&mut []), tag);
-    if r.is_err() {
-        // Zeroed by `open_detached`.
-        out.truncate(at);
-    }
-    r
 }
 
 impl FrameKey for Aes256GcmKey {
@@ -256,16 +246,8 @@ impl FrameKey for Aes256GcmKey {
         self.open_in_place_detached(iv, aad, in_out, tag)
     }
 
-    /// Out of place on `aws-lc-rs` ([`Aes256GcmKey::open_append_detached`]).
-    fn open_append(
-        &self,
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        ciphertext: &[u8],
-        tag: &[u8; TAG_LEN],
-        out: &mut Vec<u8>,
-    ) -> Result<(), AuthenticationError> {
-        self.open_append_detached(iv, aad, ciphertext, tag, out)
+    fn aes256(&self) -> Option<&Aes256GcmKey> {
+        Some(self)
     }
 }
 
@@ -285,19 +267,13 @@ impl FrameKey for HeaderKeys {
         }
     }
 
-    fn open_append(
-        &self,
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        ciphertext: &[u8],
-        tag: &[u8; TAG_LEN],
-        out: &mut Vec<u8>,
-    ) -> Result<(), AuthenticationError> {
+    fn aes256(&self) -> Option<&Aes256GcmKey> {
         match self {
-            HeaderKeys::Committed(k) => k
-                .encryption_key
-                .open_append_detached(iv, aad, ciphertext, tag, out),
-            HeaderKeys::Legacy(_) => copy_then_open(self, iv, aad, ciphertext, tag, out),
+            HeaderKeys::Committed(k) => Some(&k.encryption_key),
+            HeaderKeys::Legacy(k) => match &k.cipher {
+                Cipher::Aes256(key) => Some(&**key),
+                Cipher::Aes128(_) | Cipher::Aes192(_) => None,
+            },
         }
     }
 }
